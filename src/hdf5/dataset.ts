@@ -1,0 +1,376 @@
+/**
+ * A dataset being written: contiguous (fixed size, written once) or chunked, growing along its
+ * first axis. Rows are gathered into the current chunk row (the "tail"); a full chunk row is
+ * encoded and written once. A partial tail is written only when the file commits, and is kept
+ * in memory so later rows complete it: unfiltered chunks are completed in place, filtered ones
+ * are written anew and the index entry moves (the old bytes stay valid for older readers).
+ */
+import { ByteWriter, UNDEF_ADDR } from './bytes.js';
+import { ChunkIndex, collectChunks, type ChunkEntry } from './chunk-index.js';
+import { copyChunk, gridOf, product } from './chunking.js';
+import { encodeDatatype, isVlen, type Datatype } from './datatype.js';
+import { usageError, formatError } from './errors.js';
+import { decodeChunk, encodeChunk } from './filters.js';
+import { decodeCollection, encodeCollection, encodeHeapId, planCollections } from './global-heap.js';
+import type { Attribute } from './messages/attribute.js';
+import { encodeDataspace, UNLIMITED } from './messages/dataspace.js';
+import { encodeFillValue } from './messages/fill-value.js';
+import { encodeFilterPipeline, type Filter } from './messages/filter-pipeline.js';
+import { encodeLayout, type Layout } from './messages/layout.js';
+import { MSG, type Message } from './object-header.js';
+
+/** What a dataset needs from the file it lives in. */
+export interface DatasetHost {
+  write(offset: number, data: Uint8Array): void;
+  read(offset: number, length: number): Promise<Uint8Array>;
+  allocData(size: number): number;
+  /** largest global heap collection for vlen data */
+  heapMaxBytes: number;
+  /** chunk rows being encoded at once per dataset before append() waits */
+  maxEncodeRows: number;
+}
+
+export interface DatasetState {
+  path: string;
+  type: Datatype;
+  shape: number[];
+  maxshape: number[];
+  filters: Filter[];
+  fill?: Uint8Array;
+  layout: Layout;
+}
+
+export class Dataset {
+  readonly path: string;
+  readonly type: Datatype;
+  readonly filters: Filter[];
+  readonly fill?: Uint8Array;
+  /** dims; dims[0] of a growable dataset is the number of rows written so far */
+  readonly shape: number[];
+  readonly maxshape: number[];
+  readonly frameShape: number[];
+  readonly rowBytes: number;
+  readonly chunk?: number[];
+  private contiguous?: { address: number; size: number };
+  index?: ChunkIndex;
+
+  /** header bookkeeping, owned by the file */
+  header = { address: 0, capacity: 0, continuation: undefined as { address: number; bytes: Uint8Array } | undefined, isNew: true, dirty: true };
+  attrs: Attribute[] = [];
+  /** index level counts at the last commit, to find new nodes */
+  indexLevelCounts: number[] = [];
+
+  private tail?: Uint8Array;
+  private tailRows = 0;
+  private tailWrittenRows = 0;
+  private chunkRowsDone = 0;
+  private chain: Promise<void> = Promise.resolve();
+  private encoding = 0;
+  private failure: unknown;
+  private publishedRows = -1;
+  private chunkCache?: Map<string, ChunkEntry & { offset: number[] }>;
+
+  constructor(private host: DatasetHost, s: DatasetState) {
+    this.path = s.path;
+    this.type = s.type;
+    this.filters = s.filters;
+    this.fill = s.fill;
+    this.shape = [...s.shape];
+    this.maxshape = [...s.maxshape];
+    this.frameShape = s.shape.slice(1);
+    this.rowBytes = product(this.frameShape) * s.type.size;
+    if (s.layout.class === 'chunked') {
+      this.chunk = s.layout.chunk;
+      this.index = new ChunkIndex(this.chunk, this.frameShape);
+    } else {
+      this.contiguous = { address: s.layout.address, size: s.layout.size };
+    }
+  }
+
+  get growable(): boolean { return this.maxshape[0] === UNLIMITED; }
+  /** rows appended so far (written or still in the tail) */
+  get length(): number {
+    if (this.contiguous) return this.shape[0];
+    return this.chunkRowsDone * this.chunk![0] + this.tailRows;
+  }
+  /** rows whose bytes are written and will be published by the next commit */
+  get writtenRows(): number {
+    if (this.contiguous) return this.shape[0];
+    return this.chunkRowsDone * this.chunk![0] + this.tailWrittenRows;
+  }
+  private get rowsContiguous(): boolean {
+    return this.chunk!.slice(1).every((c, i) => c === this.frameShape[i]);
+  }
+  private get chunkBytes(): number { return product(this.chunk!) * this.type.size; }
+
+  /**
+   * Append whole rows (C order, the dataset's byte order). The bytes may be written straight
+   * from `data` without a copy: do not modify it afterwards.
+   */
+  async append(data: Uint8Array | ArrayBufferView, rows?: number): Promise<void> {
+    if (this.failure) throw this.failure;
+    const bytes = data instanceof Uint8Array ? data : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    const n = rows ?? (this.rowBytes ? bytes.length / this.rowBytes : 0);
+    if (!Number.isInteger(n) || n * this.rowBytes !== bytes.length) {
+      throw usageError(this.path, `append of ${bytes.length} bytes is not a whole number of rows of ${this.rowBytes} bytes`);
+    }
+    if (this.contiguous) throw usageError(this.path, 'contiguous datasets are written once with write(), not appended to');
+    if (!this.growable && this.length + n > this.shape[0]) {
+      throw usageError(this.path, `dataset holds ${this.shape[0]} rows; cannot append ${n} after ${this.length}`);
+    }
+    const c0 = this.chunk![0];
+    let at = 0;
+    while (at < n) {
+      if (this.tailRows === 0 && n - at >= c0 && this.rowsContiguous && this.filters.length === 0) {
+        // whole chunk rows straight from the caller's buffer
+        const whole = Math.floor((n - at) / c0);
+        for (let k = 0; k < whole; k++) {
+          this.emitRow(this.chunkRowsDone, bytes.subarray((at + k * c0) * this.rowBytes, (at + (k + 1) * c0) * this.rowBytes), c0, 0);
+          this.chunkRowsDone++;
+        }
+        at += whole * c0;
+        continue;
+      }
+      if (!this.tail) this.tail = this.newTail();
+      const take = Math.min(c0 - this.tailRows, n - at);
+      this.tail.set(bytes.subarray(at * this.rowBytes, (at + take) * this.rowBytes), this.tailRows * this.rowBytes);
+      this.tailRows += take;
+      at += take;
+      if (this.tailRows === c0) {
+        const full = this.tail;
+        const from = this.tailWrittenRows;
+        this.tail = undefined; // the full buffer now belongs to the writes in flight
+        this.tailRows = 0;
+        this.tailWrittenRows = 0;
+        this.emitRow(this.chunkRowsDone, full, c0, from);
+        this.chunkRowsDone++;
+      }
+      if (this.encoding >= this.host.maxEncodeRows) await this.chain;
+    }
+    if (!this.growable && this.length === this.shape[0]) this.flushTail();
+    if (this.failure) throw this.failure;
+  }
+
+  /** Append variable-length elements (strings for vlen-str, byte arrays for vlen-bytes). */
+  async appendVlen(items: (string | Uint8Array)[]): Promise<void> {
+    if (!isVlen(this.type)) throw usageError(this.path, `appendVlen on a ${this.type.class} dataset`);
+    if (this.frameShape.length) throw usageError(this.path, 'vlen datasets are one-dimensional');
+    await this.append(this.storeVlen(items), items.length);
+  }
+
+  /** place objects in new global heap collections; returns their 16-byte element ids */
+  storeVlen(items: (string | Uint8Array)[]): Uint8Array {
+    const objs = items.map((x) => (typeof x === 'string' ? new Uint8Array(Buffer.from(x, 'utf8')) : x));
+    const w = new ByteWriter(objs.length * 16);
+    for (const group of planCollections(objs, this.host.heapMaxBytes)) {
+      const bytes = encodeCollection(group);
+      const addr = this.host.allocData(bytes.length);
+      this.host.write(addr, bytes);
+      // HDF5 counts a string's length in bytes and a sequence's in elements: both bytes here
+      group.forEach((o, i) => encodeHeapId(w, o.length, addr, i + 1));
+    }
+    return w.finish();
+  }
+
+  /** Write all rows of a fixed-size dataset. */
+  async write(data: Uint8Array | ArrayBufferView): Promise<void> {
+    const bytes = data instanceof Uint8Array ? data : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    if (this.contiguous) {
+      if (bytes.length !== this.contiguous.size) throw usageError(this.path, `write of ${bytes.length} bytes; dataset holds ${this.contiguous.size}`);
+      if (bytes.length) this.host.write(this.contiguous.address, bytes);
+      return;
+    }
+    await this.append(bytes);
+  }
+
+  private newTail(): Uint8Array {
+    const t = new Uint8Array(this.chunk![0] * this.rowBytes);
+    if (this.fill && this.fill.some((b) => b !== 0)) for (let i = 0; i < t.length; i += this.fill.length) t.set(this.fill, i);
+    return t;
+  }
+
+  private chunkBuffer(): Uint8Array {
+    const b = new Uint8Array(this.chunkBytes);
+    if (this.fill && this.fill.some((x) => x !== 0)) for (let i = 0; i < b.length; i += this.fill.length) b.set(this.fill, i);
+    return b;
+  }
+
+  /** the bytes of every chunk of a chunk row, from `rows` frames in `buf` */
+  private chunksOf(buf: Uint8Array, rows: number): Uint8Array[] {
+    const ix = this.index!;
+    if (this.rowsContiguous) {
+      if (rows === this.chunk![0] && buf.length === this.chunkBytes) return [buf];
+      const b = this.chunkBuffer();
+      b.set(buf.subarray(0, rows * this.rowBytes));
+      return [b];
+    }
+    const out: Uint8Array[] = [];
+    for (let c = 0; c < ix.perRow; c++) {
+      const b = this.chunkBuffer();
+      copyChunk(buf, rows, this.frameShape, this.chunk!, gridOf(c, ix.grid), this.type.size, b);
+      out.push(b);
+    }
+    return out;
+  }
+
+  /** write chunk row `row` holding `rows` rows of `buf`; rows before `from` were written before */
+  private emitRow(row: number, buf: Uint8Array, rows: number, from: number): void {
+    const ix = this.index!;
+    this.chunkCache = undefined;
+    const previous = ix.rowEntries(row);
+    if (this.filters.length === 0) {
+      const size = this.chunkBytes;
+      if (this.rowsContiguous) {
+        const address = previous && from > 0 ? previous[0].address : this.host.allocData(size);
+        const start = previous && from > 0 ? from : 0;
+        this.host.write(address + start * this.rowBytes, buf.subarray(start * this.rowBytes, rows * this.rowBytes));
+        ix.putRow(row, [{ address, size, mask: 0 }]);
+      } else {
+        const chunks = this.chunksOf(buf, rows);
+        const entries = chunks.map((bytes, c) => {
+          const address = previous && from > 0 ? previous[c].address : this.host.allocData(size);
+          this.host.write(address, bytes);
+          return { address, size, mask: 0 };
+        });
+        ix.putRow(row, entries);
+      }
+      return;
+    }
+    // filtered: encode now (in parallel), place and index in row order
+    const encoded = Promise.all(this.chunksOf(buf, rows).map((b) => encodeChunk(b, this.filters, this.type.size)));
+    this.encoding++;
+    this.chain = Promise.all([this.chain, encoded]).then(([, encs]) => {
+      this.encoding--;
+      const entries = encs.map((bytes) => {
+        const address = this.host.allocData(bytes.length);
+        this.host.write(address, bytes);
+        return { address, size: bytes.length, mask: 0 };
+      });
+      ix.putRow(row, entries);
+    }).catch((e) => { this.encoding--; this.failure ??= e; });
+  }
+
+  /** write the partial tail so the next commit includes it */
+  flushTail(): void {
+    if (this.contiguous || this.tailRows === this.tailWrittenRows || !this.tail) return;
+    const rows = this.tailRows;
+    // a filtered chunk is encoded from a snapshot: the live tail keeps filling
+    const buf = this.filters.length ? this.tail.slice() : this.tail;
+    this.emitRow(this.chunkRowsDone, buf, rows, this.tailWrittenRows);
+    this.tailWrittenRows = rows;
+  }
+
+  /** wait until every chunk of appended rows is placed and its write issued */
+  async settle(): Promise<void> {
+    await this.chain;
+    if (this.failure) throw this.failure;
+  }
+
+  /** the extent the next commit publishes; marks the header dirty when it changed */
+  prepareCommit(): void {
+    if (this.growable) this.shape[0] = this.writtenRows;
+    if (this.shape[0] !== this.publishedRows || this.index?.dirty) this.header.dirty = true;
+  }
+  published(): void { this.publishedRows = this.shape[0]; }
+
+  messages(): Message[] {
+    const layout: Layout = this.contiguous
+      ? { class: 'contiguous', ...this.contiguous }
+      : { class: 'chunked', btreeAddress: this.index!.root(), chunk: this.chunk!, elementSize: this.type.size };
+    const msgs: Message[] = [
+      { type: MSG.dataspace, body: encodeDataspace({ dims: this.shape, maxdims: this.maxshape }).finish() },
+      { type: MSG.datatype, body: encodeDatatype(this.type).finish() },
+      { type: MSG.fillValue, body: encodeFillValue({ alloc: this.contiguous ? 'early' : 'incremental', value: this.fill }).finish() },
+      { type: MSG.layout, body: encodeLayout(layout).finish() },
+    ];
+    if (this.filters.length) msgs.push({ type: MSG.filterPipeline, body: encodeFilterPipeline(this.filters, this.type.size).finish() });
+    return msgs;
+  }
+
+  // ---- reading back (reopen, verify) ----
+
+  /** Restore the tail of a reopened dataset: `rows` rows are committed. */
+  async restore(rows: number): Promise<void> {
+    this.shape[0] = rows;
+    this.publishedRows = rows;
+    this.header.isNew = false;
+    this.header.dirty = false;
+    if (this.contiguous) return;
+    const c0 = this.chunk![0];
+    this.chunkRowsDone = Math.floor(rows / c0);
+    const partial = rows % c0;
+    if (partial) {
+      const buf = this.newTail();
+      await this.readChunkRow(this.chunkRowsDone, buf, this.index!.rowEntries(this.chunkRowsDone)!);
+      this.tail = buf;
+      this.tailRows = partial;
+      this.tailWrittenRows = partial;
+    }
+  }
+
+  private async readChunkRow(row: number, into: Uint8Array, entries: (ChunkEntry | undefined)[]): Promise<void> {
+    const ix = this.index!;
+    for (let c = 0; c < ix.perRow; c++) {
+      const e = entries[c];
+      if (!e) continue; // never written: keeps the fill value
+      const stored = await this.host.read(e.address, e.size);
+      if (stored.length < e.size) throw formatError(this.path, `chunk at ${e.address} is cut short (file truncated?)`);
+      const raw = this.filters.length ? await decodeChunk(stored, this.filters, this.type.size, `${this.path} chunk ${row}`) : stored;
+      const rows = Math.min(this.chunk![0], Math.max(0, this.shape[0] - row * this.chunk![0]));
+      if (this.rowsContiguous) into.set(raw.subarray(0, rows * this.rowBytes));
+      else copyChunk(into, rows, this.frameShape, this.chunk!, gridOf(c, ix.grid), this.type.size, raw, false);
+    }
+  }
+
+  /** Read committed rows [start, end) as raw element bytes (vlen: 16-byte heap ids). */
+  async read(start = 0, end = this.shape[0]): Promise<Uint8Array> {
+    end = Math.min(end, this.shape[0]);
+    const out = new Uint8Array(Math.max(0, end - start) * this.rowBytes);
+    if (end <= start) return out;
+    if (this.contiguous) {
+      if (this.contiguous.address === UNDEF_ADDR) return out;
+      out.set(await this.host.read(this.contiguous.address + start * this.rowBytes, out.length));
+      return out;
+    }
+    const ix = this.index!;
+    const c0 = this.chunk![0];
+    for (let row = Math.floor(start / c0); row * c0 < end; row++) {
+      let entries: (ChunkEntry | undefined)[] | undefined = ix.rowEntries(row);
+      if (!entries) {
+        this.chunkCache ??= await collectChunks((o, l) => this.host.read(o, l), ix.root(), this.chunk!.length);
+        entries = Array.from({ length: ix.perRow }, (_, c) => this.chunkCache!.get(ix.offsetOf(row, c).join(',')));
+      }
+      const buf = this.newTail();
+      await this.readChunkRow(row, buf, entries);
+      const lo = Math.max(start, row * c0);
+      const hi = Math.min(end, (row + 1) * c0);
+      out.set(buf.subarray((lo - row * c0) * this.rowBytes, (hi - row * c0) * this.rowBytes), (lo - start) * this.rowBytes);
+    }
+    return out;
+  }
+
+  /** Read committed vlen elements [start, end). */
+  async readVlen(start = 0, end = this.shape[0]): Promise<Uint8Array[]> {
+    const ids = await this.read(start, end);
+    const v = new DataView(ids.buffer, ids.byteOffset, ids.byteLength);
+    const heaps = new Map<number, Map<number, Uint8Array>>();
+    const out: Uint8Array[] = [];
+    for (let o = 0; o < ids.length; o += 16) {
+      const len = v.getUint32(o, true);
+      const addr = v.getUint32(o + 4, true) + v.getUint32(o + 8, true) * 0x100000000;
+      const idx = v.getUint32(o + 12, true);
+      if (len === 0 && addr === 0) { out.push(new Uint8Array(0)); continue; }
+      let heap = heaps.get(addr);
+      if (!heap) {
+        const head = await this.host.read(addr, 16);
+        const size = new DataView(head.buffer, head.byteOffset).getUint32(8, true);
+        heap = decodeCollection(await this.host.read(addr, size), addr);
+        heaps.set(addr, heap);
+      }
+      const obj = heap.get(idx);
+      if (!obj) throw formatError(this.path, `heap object ${idx} missing in collection at ${addr}`);
+      out.push(obj.subarray(0, len));
+    }
+    return out;
+  }
+}

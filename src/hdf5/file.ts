@@ -1,0 +1,375 @@
+/**
+ * An HDF5 file fur writes (and reopens to continue writing).
+ *
+ * Commit protocol — every intermediate state of the destination is a valid file showing the
+ * previous or the new commit, never a mix:
+ *   A. raw data (chunks, heap collections) and a byte at the new EOF  → barrier
+ *   B. index nodes, new object headers, continuation blocks, superblock with the new EOF → barrier
+ *   C. existing object headers with the new extents and links (the publication) → barrier
+ * The EOF moves before any header points past it, because libhdf5 refuses to read beyond the
+ * superblock's EOF; and the file physically reaches that EOF before the superblock says so,
+ * because libhdf5 refuses a file shorter than its EOF.
+ */
+import { ByteReader, ByteWriter, UNDEF_ADDR } from './bytes.js';
+import { Allocator } from './allocator.js';
+import { ChunkIndex } from './chunk-index.js';
+import { defaultChunks, product } from './chunking.js';
+import { decodeDatatype, isVlen, parseDtype, type Datatype, type DtypeSpec } from './datatype.js';
+import { Dataset, type DatasetState } from './dataset.js';
+import { formatError, usageError } from './errors.js';
+import { encodeCollection } from './global-heap.js';
+import { decodeAttribute, encodeAttribute, type Attribute } from './messages/attribute.js';
+import { decodeDataspace, UNLIMITED } from './messages/dataspace.js';
+import { decodeFillValue } from './messages/fill-value.js';
+import { decodeFilterPipeline, type Filter } from './messages/filter-pipeline.js';
+import { decodeLayout } from './messages/layout.js';
+import { decodeLink, encodeGroupInfo, encodeLink, encodeLinkInfo, type Link } from './messages/links.js';
+import { MSG, encodeHeader, headerSize, messagesSize, readHeader, type Message } from './object-header.js';
+import type { RandomAccess, Sink } from './sink.js';
+import { decodeSuperblock, encodeSuperblock, SUPERBLOCK_SIZE } from './superblock.js';
+import { encodeNumbers, toPlain, type AttrValue } from './values.js';
+
+export interface FileOptions {
+  /** bytes reserved after the superblock for metadata (headers, index nodes) */
+  metaReserve?: number;
+  /** largest global heap collection written for vlen data */
+  heapMaxBytes?: number;
+  /** filtered chunk rows encoding at once per dataset */
+  maxEncodeRows?: number;
+  /** sync (fsync) at each commit barrier, where the sink offers it */
+  durable?: boolean;
+}
+
+export interface DatasetOptions {
+  dtype: DtypeSpec;
+  /** initial dims; a growable dataset usually starts with 0 rows */
+  shape: number[];
+  /** null = unlimited (first axis only); omitted = fixed at shape */
+  maxshape?: (number | null)[];
+  chunks?: number[];
+  filters?: Filter[];
+  /** fill value for unwritten elements: a number, or one element's raw bytes */
+  fillValue?: number | bigint | Uint8Array;
+  layout?: 'contiguous' | 'chunked';
+}
+
+class Group {
+  header = { address: 0, capacity: 0, continuation: undefined as { address: number; bytes: Uint8Array } | undefined, isNew: true, dirty: true };
+  links: Link[] = [];
+  attrs: Attribute[] = [];
+  constructor(readonly path: string) {}
+  messages(): Message[] {
+    return [
+      { type: MSG.linkInfo, body: encodeLinkInfo().finish() },
+      { type: MSG.groupInfo, body: encodeGroupInfo().finish() },
+      ...this.links.map((l) => ({ type: MSG.link, body: encodeLink(l).finish() })),
+    ];
+  }
+}
+
+type Obj = Group | Dataset;
+const HEADER_SLACK = 256;
+
+function parentOf(path: string): [string, string] {
+  const i = path.lastIndexOf('/');
+  return [i <= 0 ? '/' : path.slice(0, i), path.slice(i + 1)];
+}
+function normalize(path: string): string {
+  const parts = path.split('/').filter(Boolean);
+  for (const p of parts) if (p === '.' || p === '..') throw usageError(path, 'path may not contain . or ..');
+  return '/' + parts.join('/');
+}
+
+export class H5File {
+  private objects = new Map<string, Obj>();
+  private pending = new Set<Promise<void>>();
+  private failure: unknown;
+  private physicalEnd: number;
+  private closed = false;
+  readonly heapMaxBytes: number;
+  readonly maxEncodeRows: number;
+  private durable: boolean;
+
+  private constructor(private sink: Sink & Partial<RandomAccess>, private alloc: Allocator, physicalEnd: number, opts: FileOptions) {
+    this.physicalEnd = physicalEnd;
+    this.heapMaxBytes = opts.heapMaxBytes ?? 1 << 20;
+    this.maxEncodeRows = opts.maxEncodeRows ?? 4;
+    this.durable = opts.durable ?? false;
+  }
+
+  /** Start a new, empty file on `sink` (which should be empty). */
+  static async create(sink: Sink & Partial<RandomAccess>, opts: FileOptions = {}): Promise<H5File> {
+    const reserve = opts.metaReserve ?? 16384;
+    const alloc = new Allocator(SUPERBLOCK_SIZE + reserve, SUPERBLOCK_SIZE, SUPERBLOCK_SIZE + reserve, reserve);
+    const f = new H5File(sink, alloc, 0, opts);
+    const root = new Group('/');
+    f.placeHeader(root, root.messages());
+    f.objects.set('/', root);
+    await f.commit();
+    return f;
+  }
+
+  /** Reopen a file fur wrote, to read it or continue appending. */
+  static async open(sink: RandomAccess, opts: FileOptions = {}): Promise<H5File> {
+    const size = await sink.size();
+    const sb = decodeSuperblock(await sink.read(0, SUPERBLOCK_SIZE));
+    if (size < sb.eof) throw formatError('file', `truncated: ${size} bytes, superblock says ${sb.eof}`);
+    const end = Math.max(sb.eof, size);
+    const reserve = opts.metaReserve ?? 16384;
+    // new metadata goes to a fresh region at the end; the old region's free space is not reused
+    const f = new H5File(sink, new Allocator(end, end, end, reserve), size, opts);
+    await f.load('/', sb.rootAddress);
+    return f;
+  }
+
+  private read = (offset: number, length: number): Promise<Uint8Array> => {
+    if (!this.sink.read) throw usageError('file', 'sink cannot read back');
+    return this.sink.read(offset, length);
+  };
+
+  private async load(path: string, address: number): Promise<void> {
+    const h = await readHeader(this.read, address);
+    const attrs = h.messages.filter((m) => m.type === MSG.attribute).map((m) => decodeAttribute(new ByteReader(m.body), m.body.length));
+    const layoutMsg = h.messages.find((m) => m.type === MSG.layout);
+    let obj: Obj;
+    if (layoutMsg) {
+      const get = (t: number) => h.messages.find((m) => m.type === t);
+      const space = decodeDataspace(new ByteReader(get(MSG.dataspace)!.body));
+      const type = decodeDatatype(new ByteReader(get(MSG.datatype)!.body));
+      const fillMsg = get(MSG.fillValue);
+      const fill = fillMsg ? decodeFillValue(new ByteReader(fillMsg.body)).value : undefined;
+      const pipe = get(MSG.filterPipeline);
+      const filters = pipe ? decodeFilterPipeline(new ByteReader(pipe.body)) : [];
+      const layout = decodeLayout(new ByteReader(layoutMsg.body));
+      const maxshape = space.maxdims ?? space.dims;
+      const ds = new Dataset(this.host(), { path, type, shape: space.dims, maxshape, filters, fill, layout });
+      if (layout.class === 'chunked') {
+        ds.index = await ChunkIndex.open(this.read, layout.btreeAddress, layout.chunk, space.dims.slice(1), Math.ceil(space.dims[0] / layout.chunk[0]));
+        ds.indexLevelCounts = ds.index.levelCounts();
+      }
+      await ds.restore(space.dims[0]);
+      obj = ds;
+    } else {
+      const g = new Group(path);
+      for (const m of h.messages) {
+        if (m.type !== MSG.link) continue;
+        const link = decodeLink(new ByteReader(m.body));
+        if (link) g.links.push(link);
+      }
+      obj = g;
+      for (const l of g.links) await this.load(path === '/' ? `/${l.name}` : `${path}/${l.name}`, l.address);
+    }
+    obj.header = { address, capacity: h.capacity, continuation: h.continuation, isNew: false, dirty: false };
+    obj.attrs = attrs;
+    this.objects.set(path, obj);
+  }
+
+  private host() {
+    return {
+      write: (o: number, d: Uint8Array) => this.write(o, d),
+      read: this.read,
+      allocData: (n: number) => this.alloc.data(n),
+      heapMaxBytes: this.heapMaxBytes,
+      maxEncodeRows: this.maxEncodeRows,
+    };
+  }
+
+  private write(offset: number, data: Uint8Array): void {
+    if (this.failure) throw this.failure;
+    if (data.length === 0) return;
+    this.physicalEnd = Math.max(this.physicalEnd, offset + data.length);
+    const p = this.sink.write(offset, data).catch((e) => { this.failure ??= e; });
+    this.pending.add(p);
+    void p.finally(() => this.pending.delete(p));
+  }
+
+  private async barrier(): Promise<void> {
+    while (this.pending.size) await Promise.all([...this.pending]);
+    await this.sink.flush();
+    if (this.durable && this.sink.sync) await this.sink.sync();
+    if (this.failure) throw this.failure;
+  }
+
+  private placeHeader(obj: Obj, msgs: Message[]): void {
+    const capacity = messagesSize(msgs) + HEADER_SLACK;
+    obj.header.capacity = capacity;
+    obj.header.address = this.alloc.meta(headerSize(capacity));
+  }
+
+  get(path: string): Obj | undefined { return this.objects.get(normalize(path)); }
+  dataset(path: string): Dataset {
+    const o = this.get(path);
+    if (!(o instanceof Dataset)) throw usageError(path, 'no such dataset');
+    return o;
+  }
+  has(path: string): boolean { return this.objects.has(normalize(path)); }
+  /** every object path, groups and datasets, in creation/load order */
+  paths(): string[] { return [...this.objects.keys()]; }
+  isGroup(path: string): boolean { return this.get(path) instanceof Group; }
+  attributes(path: string): Attribute[] {
+    const o = this.get(path);
+    if (!o) throw usageError(path, 'no such object');
+    return o.attrs;
+  }
+
+  private link(path: string, obj: Obj): void {
+    const [parentPath, name] = parentOf(path);
+    if (this.objects.has(path)) throw usageError(path, 'already exists');
+    const parent = this.objects.get(parentPath) ?? this.createGroup(parentPath);
+    if (!(parent instanceof Group)) throw usageError(path, `parent ${parentPath} is a dataset`);
+    parent.links.push({ name, address: obj.header.address });
+    parent.header.dirty = true;
+    this.objects.set(path, obj);
+  }
+
+  createGroup(path: string): Group {
+    path = normalize(path);
+    const existing = this.objects.get(path);
+    if (existing instanceof Group) return existing;
+    const g = new Group(path);
+    this.placeHeader(g, g.messages());
+    this.link(path, g);
+    return g;
+  }
+
+  createDataset(path: string, o: DatasetOptions): Dataset {
+    path = normalize(path);
+    const type: Datatype = parseDtype(o.dtype);
+    const rank = o.shape.length;
+    if (rank < 1 || rank > 8) throw usageError(path, `rank ${rank}: datasets have 1 to 8 dimensions`);
+    if (o.shape.some((d, i) => !Number.isInteger(d) || d < 0 || (i > 0 && d === 0))) throw usageError(path, `bad shape [${o.shape}]`);
+    const maxshape = (o.maxshape ?? o.shape).map((m, i) => {
+      if (m === null || m === UNLIMITED) {
+        if (i > 0) throw usageError(path, 'only the first axis may be unlimited');
+        return UNLIMITED;
+      }
+      if (m !== o.shape[i]) throw usageError(path, `axis ${i}: max ${m} differs from size ${o.shape[i]} (only an unlimited first axis can grow)`);
+      return m;
+    });
+    const filters = o.filters ?? [];
+    for (const f of filters) {
+      if (f.id === 'deflate' && !(Number.isInteger(f.level) && f.level >= 0 && f.level <= 9)) throw usageError(path, `deflate level ${f.level}: use 0-9`);
+    }
+    const chunked = o.layout === 'chunked' || maxshape[0] === UNLIMITED || filters.length > 0 || o.chunks !== undefined;
+    if (o.layout === 'contiguous' && chunked) throw usageError(path, 'contiguous layout cannot grow or be filtered');
+    let fill: Uint8Array | undefined;
+    if (o.fillValue !== undefined) {
+      if (o.fillValue instanceof Uint8Array) fill = o.fillValue;
+      else if (isVlen(type) || type.class === 'string') throw usageError(path, 'fill value for strings must be given as bytes');
+      else fill = encodeNumbers([o.fillValue], type);
+      if (fill.length !== type.size) throw usageError(path, `fill value has ${fill.length} bytes; elements have ${type.size}`);
+    }
+    let layout: DatasetState['layout'];
+    if (chunked) {
+      const frame = o.shape.slice(1);
+      const chunk = o.chunks ?? defaultChunks(frame, type.size);
+      if (maxshape[0] !== UNLIMITED && !o.chunks) chunk[0] = Math.max(1, Math.min(chunk[0], o.shape[0]));
+      if (chunk.length !== rank || chunk.some((c, i) => !Number.isInteger(c) || c < 1 || (i > 0 && c > o.shape[i]) || (i === 0 && maxshape[0] !== UNLIMITED && c > Math.max(1, o.shape[0])))) {
+        throw usageError(path, `chunk shape [${chunk}] does not fit dataset shape [${o.shape}]`);
+      }
+      if (product(chunk) * type.size >= 2 ** 32) throw usageError(path, 'chunks must be smaller than 4 GiB');
+      layout = { class: 'chunked', btreeAddress: UNDEF_ADDR, chunk, elementSize: type.size };
+    } else {
+      const size = product(o.shape) * type.size;
+      layout = { class: 'contiguous', address: size ? this.alloc.data(size) : UNDEF_ADDR, size };
+    }
+    const ds = new Dataset(this.host(), { path, type, shape: o.shape, maxshape, filters, fill, layout });
+    if (chunked && maxshape[0] === UNLIMITED && o.shape[0] !== 0) throw usageError(path, 'a growable dataset starts empty; append its rows');
+    this.placeHeader(ds, ds.messages());
+    this.link(path, ds);
+    return ds;
+  }
+
+  /** Set (or replace) an attribute on a group or dataset. */
+  setAttr(path: string, name: string, value: AttrValue): void {
+    const obj = this.get(path);
+    if (!obj) throw usageError(path, 'no such object for attribute');
+    const plain = toPlain(value);
+    let data: Uint8Array;
+    if ('strings' in plain) {
+      const objs = plain.strings.map((s) => new Uint8Array(Buffer.from(s, 'utf8')));
+      const heap = encodeCollection(objs.length ? objs : [new Uint8Array(0)]);
+      // attribute strings are part of the structure: keep them in the metadata region
+      const addr = this.alloc.meta(heap.length);
+      this.write(addr, heap);
+      const w = new ByteWriter();
+      objs.forEach((o, i) => w.u32(o.length).u64(addr).u32(i + 1));
+      data = w.finish();
+    } else data = plain.data;
+    const attr: Attribute = { name, type: plain.type, shape: plain.shape, data };
+    obj.attrs = obj.attrs.filter((a) => a.name !== name).concat(attr);
+    obj.header.dirty = true;
+  }
+
+  private headerMessages(obj: Obj): Message[] {
+    return [...obj.messages(), ...obj.attrs.map((a) => ({ type: MSG.attribute, body: encodeAttribute(a).finish() }))];
+  }
+
+  /**
+   * Publish everything appended so far (partial chunks included unless `complete` is set).
+   * `publishLast` names a dataset whose extent becomes visible only after all others, so it
+   * never runs ahead of the datasets that describe its rows.
+   */
+  async commit(opts: { complete?: boolean; publishLast?: Dataset } = {}): Promise<void> {
+    if (this.closed) throw usageError('file', 'already closed');
+    if (this.failure) throw this.failure;
+    const datasets = [...this.objects.values()].filter((o): o is Dataset => o instanceof Dataset);
+    if (!opts.complete) for (const d of datasets) d.flushTail();
+    await Promise.all(datasets.map((d) => d.settle()));
+
+    // plan: allocate index nodes and continuation blocks, so the EOF is final before phase A ends
+    const planned = datasets.filter((d) => d.index?.dirty);
+    for (const d of planned) d.index!.plan((n) => this.alloc.meta(n));
+    for (const d of datasets) d.prepareCommit();
+    const dirty = [...this.objects.values()].filter((o) => o.header.dirty);
+    const encoded = dirty.map((o) => ({
+      obj: o,
+      enc: encodeHeader(this.headerMessages(o), o.header.capacity, (n) => this.alloc.meta(n), o.header.continuation),
+    }));
+    const eof = this.alloc.end;
+
+    // A: raw data is on its way already; make the file reach the new EOF
+    if (this.physicalEnd < eof) this.write(eof - 1, new Uint8Array(1));
+    await this.barrier();
+
+    // B: structures nothing committed points to yet, and the superblock's EOF
+    for (const d of planned) {
+      for (const w of d.index!.writes({ levelCounts: d.indexLevelCounts })) this.write(w.address, w.bytes);
+      d.indexLevelCounts = d.index!.levelCounts();
+    }
+    for (const { obj, enc } of encoded) {
+      if (enc.continuation && enc.continuation.address !== obj.header.continuation?.address) this.write(enc.continuation.address, enc.continuation.bytes);
+      if (obj.header.isNew) this.write(obj.header.address, enc.chunk0);
+    }
+    const root = this.objects.get('/')!;
+    this.write(0, encodeSuperblock({ eof, rootAddress: root.header.address }));
+    await this.barrier();
+
+    // C: publish
+    const publish = encoded.filter(({ obj }) => !obj.header.isNew && obj !== opts.publishLast);
+    for (const { obj, enc } of publish) this.write(obj.header.address, enc.chunk0);
+    await this.barrier();
+    const last = encoded.find(({ obj }) => obj === opts.publishLast && !obj.header.isNew);
+    if (last) { this.write(last.obj.header.address, last.enc.chunk0); await this.barrier(); }
+
+    for (const { obj, enc } of encoded) {
+      obj.header.continuation = enc.continuation;
+      obj.header.isNew = false;
+      obj.header.dirty = false;
+    }
+    for (const d of datasets) d.published();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    try {
+      if (!this.failure) await this.commit();
+    } finally {
+      this.closed = true;
+      await this.sink.close();
+    }
+    if (this.failure) throw this.failure;
+  }
+}
+
+export { Dataset, Group };

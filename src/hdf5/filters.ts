@@ -1,0 +1,70 @@
+/**
+ * The chunk filter pipeline: shuffle, deflate and Fletcher-32, applied in the declared order on
+ * write and in reverse on read. Deflate runs in libuv's thread pool (node:zlib async), so
+ * compression of several chunks proceeds in parallel with the event loop.
+ */
+import { promisify } from 'node:util';
+import * as zlib from 'node:zlib';
+import { fletcher32 } from './checksum.js';
+import { formatError } from './errors.js';
+import type { Filter } from './messages/filter-pipeline.js';
+
+const deflate = promisify(zlib.deflate);
+const inflate = promisify(zlib.inflate);
+
+export function shuffle(data: Uint8Array, size: number): Uint8Array {
+  if (size <= 1) return data;
+  const n = Math.floor(data.length / size);
+  const out = new Uint8Array(data.length);
+  for (let b = 0; b < size; b++) {
+    const base = b * n;
+    for (let i = 0, j = b; i < n; i++, j += size) out[base + i] = data[j];
+  }
+  out.set(data.subarray(n * size), n * size); // leftover bytes stay in place
+  return out;
+}
+
+export function unshuffle(data: Uint8Array, size: number): Uint8Array {
+  if (size <= 1) return data;
+  const n = Math.floor(data.length / size);
+  const out = new Uint8Array(data.length);
+  for (let b = 0; b < size; b++) {
+    const base = b * n;
+    for (let i = 0, j = b; i < n; i++, j += size) out[j] = data[base + i];
+  }
+  out.set(data.subarray(n * size), n * size);
+  return out;
+}
+
+function withChecksum(data: Uint8Array): Uint8Array {
+  const out = new Uint8Array(data.length + 4);
+  out.set(data);
+  new DataView(out.buffer).setUint32(data.length, fletcher32(data), true);
+  return out;
+}
+
+export async function encodeChunk(data: Uint8Array, filters: Filter[], elementSize: number): Promise<Uint8Array> {
+  let cur = data;
+  for (const f of filters) {
+    if (f.id === 'shuffle') cur = shuffle(cur, elementSize);
+    else if (f.id === 'deflate') cur = new Uint8Array(await deflate(cur, { level: f.level }));
+    else cur = withChecksum(cur);
+  }
+  return cur;
+}
+
+export async function decodeChunk(stored: Uint8Array, filters: Filter[], elementSize: number, where: string): Promise<Uint8Array> {
+  let cur = stored;
+  for (let i = filters.length - 1; i >= 0; i--) {
+    const f = filters[i];
+    if (f.id === 'shuffle') cur = unshuffle(cur, elementSize);
+    else if (f.id === 'deflate') cur = new Uint8Array(await inflate(cur));
+    else {
+      const n = cur.length - 4;
+      const stored32 = new DataView(cur.buffer, cur.byteOffset + n, 4).getUint32(0, true);
+      if (n < 0 || fletcher32(cur.subarray(0, n)) !== stored32) throw formatError(where, 'Fletcher-32 checksum mismatch: chunk is corrupt');
+      cur = cur.subarray(0, n);
+    }
+  }
+  return cur;
+}

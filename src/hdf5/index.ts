@@ -1,0 +1,7 @@
+export { H5File, type DatasetOptions, type FileOptions } from './file.js';
+export { Dataset } from './dataset.js';
+export { parseDtype, dtypeName, type Datatype, type DtypeSpec } from './datatype.js';
+export type { Filter } from './messages/filter-pipeline.js';
+export { MemorySink, type Sink, type RandomAccess } from './sink.js';
+export { defaultChunks } from './chunking.js';
+export type { AttrValue } from './values.js';
