@@ -78,10 +78,6 @@ export class ChunkIndex {
     if (entries.length !== this.perRow) throw new RangeError(`chunk row needs ${this.perRow} entries, got ${entries.length}`);
     if (row === this.rows) {
       this.rows++;
-      // once a new leaf starts, the rows of earlier leaves can never change again
-      const firstLeaf = this.leavesOfRow(row)[0];
-      const keepFrom = this.rowsPerLeaf ? firstLeaf * this.rowsPerLeaf : row;
-      for (const r of this.open.keys()) if (r < keepFrom) this.open.delete(r);
     } else if (row !== this.rows - 1) {
       throw new RangeError(`chunk row ${row} is neither the next (${this.rows}) nor the last`);
     }
@@ -139,6 +135,10 @@ export class ChunkIndex {
       dirty = up;
     }
     this.dirtyLeaves.clear();
+    // written leaves before the last can never change again: forget their entries
+    const lastLeaf = this.leavesOfRow(this.rows - 1)[0];
+    const keepFrom = this.rowsPerLeaf ? lastLeaf * this.rowsPerLeaf : this.rows - 1;
+    for (const r of this.open.keys()) if (r < keepFrom) this.open.delete(r);
     return out;
   }
 

@@ -176,6 +176,7 @@ export class H5File {
 
   private write(offset: number, data: Uint8Array): void {
     if (this.failure) throw this.failure;
+    if (this.closed) throw usageError('file', 'written after close');
     if (data.length === 0) return;
     this.physicalEnd = Math.max(this.physicalEnd, offset + data.length);
     const p = this.sink.write(offset, data).catch((e) => { this.failure ??= e; });
