@@ -38,6 +38,13 @@ export interface FileOptions {
   maxEncodeRows?: number;
   /** sync (fsync) at each commit barrier, where the sink offers it */
   durable?: boolean;
+  /**
+   * Space the superblock's EOF keeps ahead of the data while the file is open. A reader that
+   * opens the file reads the superblock first and an object header a moment later; with
+   * headroom, the chunks that header names still lie below the EOF that reader saw. Trimmed
+   * at close. Default: an eighth of the file, between 1 and 64 MiB.
+   */
+  eofHeadroom?: number;
 }
 
 export interface DatasetOptions {
@@ -89,12 +96,21 @@ export class H5File {
   readonly heapMaxBytes: number;
   readonly maxEncodeRows: number;
   private durable: boolean;
+  private eofHeadroom?: number;
+  /** the EOF the superblock states */
+  private statedEof = 0;
 
   private constructor(private sink: Sink & Partial<RandomAccess>, private alloc: Allocator, physicalEnd: number, opts: FileOptions) {
     this.physicalEnd = physicalEnd;
     this.heapMaxBytes = opts.heapMaxBytes ?? 1 << 20;
     this.maxEncodeRows = opts.maxEncodeRows ?? 4;
     this.durable = opts.durable ?? false;
+    this.eofHeadroom = opts.eofHeadroom;
+  }
+
+  private headroom(end: number): number {
+    if (this.eofHeadroom !== undefined) return this.eofHeadroom;
+    return Math.min(64 << 20, Math.max(1 << 20, Math.floor(end / 8)));
   }
 
   /** Start a new, empty file on `sink` (which should be empty). */
@@ -114,10 +130,12 @@ export class H5File {
     const size = await sink.size();
     const sb = decodeSuperblock(await sink.read(0, SUPERBLOCK_SIZE));
     if (size < sb.eof) throw formatError('file', `truncated: ${size} bytes, superblock says ${sb.eof}`);
-    const end = Math.max(sb.eof, size);
+    // Everything committed lies below the stated EOF; bytes past it belong to a commit that never
+    // published, so new data may reuse that space. New metadata goes to a fresh region at the end
+    // (the first region's free space is not tracked in the file).
     const reserve = opts.metaReserve ?? 16384;
-    // new metadata goes to a fresh region at the end; the old region's free space is not reused
-    const f = new H5File(sink, new Allocator(end, end, end, reserve), size, opts);
+    const f = new H5File(sink, new Allocator(sb.eof, sb.eof, sb.eof, reserve), size, opts);
+    f.statedEof = sb.eof;
     await f.load('/', sb.rootAddress);
     return f;
   }
@@ -311,7 +329,7 @@ export class H5File {
    * `publishLast` names a dataset whose extent becomes visible only after all others, so it
    * never runs ahead of the datasets that describe its rows.
    */
-  async commit(opts: { complete?: boolean; publishLast?: Dataset } = {}): Promise<void> {
+  async commit(opts: { complete?: boolean; publishLast?: Dataset; trim?: boolean } = {}): Promise<void> {
     if (this.closed) throw usageError('file', 'already closed');
     if (this.failure) throw this.failure;
     const datasets = [...this.objects.values()].filter((o): o is Dataset => o instanceof Dataset);
@@ -327,7 +345,10 @@ export class H5File {
       obj: o,
       enc: encodeHeader(this.headerMessages(o), o.header.capacity, (n) => this.alloc.meta(n), o.header.continuation),
     }));
-    const eof = this.alloc.end;
+    const end = this.alloc.end;
+    let eof = this.statedEof;
+    if (opts.trim) eof = end;
+    else if (eof < end) eof = end + this.headroom(end);
 
     // A: raw data is on its way already; make the file reach the new EOF
     if (this.physicalEnd < eof) this.write(eof - 1, new Uint8Array(1));
@@ -343,8 +364,9 @@ export class H5File {
       if (obj.header.isNew) this.write(obj.header.address, enc.chunk0);
     }
     const root = this.objects.get('/')!;
-    this.write(0, encodeSuperblock({ eof, rootAddress: root.header.address }));
+    if (eof !== this.statedEof || root.header.isNew) this.write(0, encodeSuperblock({ eof, rootAddress: root.header.address }));
     await this.barrier();
+    this.statedEof = eof;
 
     // C: publish
     const publish = encoded.filter(({ obj }) => !obj.header.isNew && obj !== opts.publishLast);
@@ -364,7 +386,11 @@ export class H5File {
   async close(): Promise<void> {
     if (this.closed) return;
     try {
-      if (!this.failure) await this.commit();
+      if (!this.failure) {
+        await this.commit({ trim: true });
+        // the headroom past the data is no longer needed once nothing grows
+        if (this.sink.truncate && this.physicalEnd > this.statedEof) await this.sink.truncate(this.statedEof);
+      }
     } finally {
       this.closed = true;
       await this.sink.close();

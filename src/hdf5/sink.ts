@@ -14,6 +14,8 @@ export interface Sink {
   write(offset: number, data: Uint8Array): Promise<void>;
   flush(): Promise<void>;
   sync?(): Promise<void>;
+  /** cut the file to `size` bytes, where the destination can */
+  truncate?(size: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -49,6 +51,7 @@ export class MemorySink implements RandomAccess {
   async size(): Promise<number> { return this.len; }
   async flush(): Promise<void> {}
   async sync(): Promise<void> {}
+  async truncate(size: number): Promise<void> { this.len = Math.min(this.len, size); }
   async close(): Promise<void> {}
   bytes(): Uint8Array { return this.buf.slice(0, this.len); }
 }
