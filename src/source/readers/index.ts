@@ -1,0 +1,86 @@
+/**
+ * Reads one instrument file into a FrameBlock: picks the decoder (explicit option, else the
+ * file extension), does the file I/O, and checks a file against the first of its capture.
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { basename, extname } from 'node:path';
+import { FurError } from '../../errors.js';
+import { describeLayout, itemsize, sameShape, type Dtype, type FrameBlock } from '../frame.js';
+import { decodeBytes } from './bytes.js';
+import { decodeNpy } from './npy.js';
+import { decodeRaw } from './raw.js';
+import { decodeTiff } from './tiff.js';
+
+export type Format = 'raw' | 'npy' | 'tiff' | 'bytes';
+
+export interface ReadOptions {
+  /** Overrides the choice by extension. */
+  format?: Format;
+  /** Declared element type: required for raw files. */
+  dtype?: Dtype;
+  /** Declared frame shape: required for raw files; for .npy it decides the frame axis (see npy.ts). */
+  shape?: number[];
+  /** .npy only: the first axis counts frames. */
+  stack?: boolean;
+  /** raw only: byte order of the file. */
+  byteOrder?: 'little' | 'big';
+}
+
+const BY_EXTENSION: Record<string, Format> = { '.npy': 'npy', '.tif': 'tiff', '.tiff': 'tiff', '.raw': 'raw', '.bin': 'raw' };
+
+export function pickFormat(file: string, opts: ReadOptions = {}): Format {
+  return opts.format ?? BY_EXTENSION[extname(file).toLowerCase()] ?? 'bytes';
+}
+
+export async function readFrames(file: string, opts: ReadOptions = {}): Promise<FrameBlock> {
+  const format = pickFormat(file, opts);
+  if (format === 'raw' && (!opts.dtype || opts.dtype === 'bytes' || !opts.shape)) {
+    throw new FurError('raw-needs-layout',
+      `${file}: raw files carry no header; give the frame layout with --dtype and --shape (e.g. --dtype uint16 --shape 512x512)`,
+      { file });
+  }
+  let bytes: Uint8Array;
+  let mtimeMs: number;
+  try {
+    const st = await stat(file);
+    if (!st.isFile()) throw Object.assign(new Error('not a regular file'), { code: 'EISDIR' });
+    mtimeMs = st.mtimeMs;
+    const buf = await readFile(file);
+    bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? 'error';
+    throw new FurError('unreadable-file', `${file}: cannot read (${code}: ${(e as Error).message})`, { file, code }, { cause: e });
+  }
+  if (bytes.length === 0) {
+    throw new FurError('empty-file', `${file}: file is empty (0 bytes); the instrument may not have written it yet`, { file });
+  }
+  const decoded = decode(format, bytes, file, opts);
+  // Consumers may view frames as typed arrays, which need element-aligned offsets.
+  if (decoded.data.byteOffset % itemsize(decoded.dtype) !== 0) decoded.data = decoded.data.slice();
+  return { file, name: basename(file), mtimeMs, ...decoded };
+}
+
+function decode(format: Format, bytes: Uint8Array, file: string, opts: ReadOptions) {
+  switch (format) {
+    case 'raw':
+      return decodeRaw(bytes, file, { dtype: opts.dtype as Exclude<Dtype, 'bytes'>, shape: opts.shape!, byteOrder: opts.byteOrder });
+    case 'npy':
+      return decodeNpy(bytes, file, { stack: opts.stack, shape: opts.shape });
+    case 'tiff':
+      return decodeTiff(bytes, file);
+    case 'bytes':
+      return decodeBytes(bytes);
+  }
+}
+
+/**
+ * Every file of a capture goes into one dataset, so its frames must match the first file's.
+ * Returns the error instead of throwing so the caller decides: stop, skip, or start a new dataset.
+ */
+export function checkConsistent(first: FrameBlock, next: FrameBlock): FurError<'frame-mismatch'> | undefined {
+  if (first.dtype === next.dtype && (first.dtype === 'bytes' || sameShape(first.shape, next.shape))) return undefined;
+  return new FurError('frame-mismatch',
+    `${next.file}: frames are ${describeLayout(next.dtype, next.shape)} but ${first.name} started the capture with ` +
+    `${describeLayout(first.dtype, first.shape)}; a capture must keep one frame layout`,
+    { file: next.file, first: first.file, dtype: next.dtype, shape: next.shape, firstDtype: first.dtype, firstShape: first.shape });
+}
