@@ -289,6 +289,25 @@ export class Dataset {
 
   // ---- reading back (reopen, verify) ----
 
+  /**
+   * Cut a reopened growable dataset back to `rows` rows (repairing per-frame datasets that a
+   * crash left longer than the frames they describe). Published by the next commit.
+   */
+  async truncate(rows: number): Promise<void> {
+    if (!this.growable || !this.index) throw usageError(this.path, 'only growable datasets can be truncated');
+    if (rows >= this.shape[0] && rows >= this.length) return;
+    const root = this.index.root();
+    this.index = await ChunkIndex.open(this.host.read, root, this.chunk!, this.frameShape, Math.ceil(rows / this.chunk![0]));
+    this.indexLevelCounts = this.index.levelCounts();
+    this.tail = undefined;
+    this.tailRows = 0;
+    this.tailWrittenRows = 0;
+    this.chunkCache = undefined;
+    await this.restore(rows);
+    this.publishedRows = -1;
+    this.header.dirty = true;
+  }
+
   /** Restore the tail of a reopened dataset: `rows` rows are committed. */
   async restore(rows: number): Promise<void> {
     this.shape[0] = rows;
