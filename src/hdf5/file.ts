@@ -383,13 +383,15 @@ export class H5File {
     for (const d of datasets) d.published();
   }
 
-  async close(): Promise<void> {
+  /** Commit, trim the EOF headroom, and close the sink; `sync` makes the final state durable first. */
+  async close(opts: { sync?: boolean } = {}): Promise<void> {
     if (this.closed) return;
     try {
       if (!this.failure) {
         await this.commit({ trim: true });
         // the headroom past the data is no longer needed once nothing grows
         if (this.sink.truncate && this.physicalEnd > this.statedEof) await this.sink.truncate(this.statedEof);
+        if ((opts.sync || this.durable) && this.sink.sync) await this.sink.sync();
       }
     } finally {
       this.closed = true;
