@@ -1,0 +1,236 @@
+/**
+ * The `fur` command line. Exit codes: 0 every selected frame committed (and verified, for
+ * verify); 1 the run failed; 2 bad usage; 3 the run ended but some files were kept unused or
+ * some frames did not verify.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { FurError, isFurError } from '../errors.js';
+import { DEFAULTS, parseCompression, type PipelineOptions } from '../pipeline/options.js';
+import { Progress } from '../pipeline/progress.js';
+import { run } from '../pipeline/run.js';
+import { verify } from '../pipeline/verify.js';
+import { parseDtype, parseShape } from '../source/frame.js';
+import type { ReadOptions } from '../source/readers/index.js';
+import { connect, type ConnectionFlags } from './connect.js';
+import { demo } from './demo.js';
+import { renderer } from './render.js';
+
+interface CommonFlags extends ConnectionFlags {
+  method: string;
+  pattern: string;
+  dtype?: string;
+  shape?: string;
+  format?: string;
+  batch: string;
+  batchSeconds: string;
+  chunkFrames?: string;
+  compression?: string;
+  shuffle?: boolean;
+  checksum?: boolean;
+  dataset: string;
+  deleteSource?: boolean;
+  onMismatch: string;
+  parallel: string;
+  json?: boolean;
+}
+
+interface WatchFlags extends CommonFlags {
+  count?: string;
+  idle?: string;
+  stopFile?: string;
+  quietPeriod?: string;
+  completion: string;
+  marker?: string;
+}
+
+function int(text: string, setting: string): number {
+  const n = Number(text);
+  if (!Number.isFinite(n)) throw new FurError('bad-option', `${setting} '${text}': not a number`, { setting, value: text });
+  return n;
+}
+
+function readOptions(f: CommonFlags): ReadOptions {
+  const r: ReadOptions = {};
+  if (f.dtype) r.dtype = parseDtype(f.dtype, '--dtype');
+  if (f.shape) r.shape = parseShape(f.shape, '--shape');
+  if (f.format) {
+    if (!['raw', 'npy', 'tiff', 'bytes'].includes(f.format)) throw new FurError('bad-option', `--format '${f.format}': use raw, npy, tiff or bytes`, { setting: '--format' });
+    r.format = f.format as ReadOptions['format'];
+  }
+  if (r.dtype === 'bytes') { r.format = 'bytes'; delete r.dtype; }
+  return r;
+}
+
+function pipelineOptions(f: CommonFlags): PipelineOptions {
+  return {
+    ...DEFAULTS,
+    method: f.method as PipelineOptions['method'],
+    batchFrames: int(f.batch, '--batch'),
+    batchSeconds: int(f.batchSeconds, '--batch-seconds'),
+    chunkFrames: f.chunkFrames === undefined ? undefined : int(f.chunkFrames, '--chunk-frames'),
+    gzipLevel: f.compression === undefined ? undefined : parseCompression(f.compression),
+    shuffle: f.shuffle ?? false,
+    checksum: f.checksum ?? false,
+    dataset: f.dataset,
+    deleteSource: f.deleteSource ?? false,
+    onMismatch: f.onMismatch === 'skip' ? 'skip' : 'stop',
+    read: readOptions(f),
+    parallelFiles: int(f.parallel, '--parallel'),
+  };
+}
+
+function addCommon(c: Command): Command {
+  return c
+    .addOption(new Option('--method <method>', 'append | batches | files').choices(['append', 'batches', 'files']).default('append'))
+    .option('--pattern <glob>', 'which files in SRC are frames (matched on names; ordered by the number in the name)', '*')
+    .option('--dtype <type>', 'element type of raw files (uint8, int16, float32, …; bytes = opaque files)')
+    .option('--shape <dims>', 'frame shape of raw files, e.g. 512x512 or 480,640,3')
+    .option('--format <fmt>', 'raw | npy | tiff | bytes (default: by file extension)')
+    .option('--batch <n>', 'frames per batch (the unit of commit and cleanup)', String(DEFAULTS.batchFrames))
+    .option('--batch-seconds <s>', 'commit a partial batch after this long', String(DEFAULTS.batchSeconds))
+    .option('--chunk-frames <n>', 'frames per HDF5 chunk (default: 1-8 MiB chunks)')
+    .option('--compression <gzip[:level]>', 'deflate each chunk (gzip = level 4)')
+    .option('--shuffle', 'byte-shuffle before compressing')
+    .option('--checksum', 'Fletcher-32 checksum on every chunk')
+    .option('--dataset <path>', 'HDF5 dataset path of the frames', DEFAULTS.dataset)
+    .option('--delete-source', 'delete each local file once its batch is committed remotely')
+    .addOption(new Option('--on-mismatch <what>', 'a file whose frames differ from the first file: stop the run, or skip (keep) it').choices(['stop', 'skip']).default('stop'))
+    .option('--parallel <n>', 'files in flight for --method files', String(DEFAULTS.parallelFiles))
+    .option('--identity <keyfile>', 'SSH private key')
+    .option('--password-env <VAR>', 'environment variable holding the SSH password')
+    .option('--known-hosts <file>', 'known_hosts file (default ~/.ssh/known_hosts)')
+    .option('--accept-new-host-key', 'trust and record the key of a server known_hosts does not list yet (a changed key is always refused)')
+    .option('--json', 'print one JSON status event per line instead of a status line');
+}
+
+async function doRun(src: string, destUrl: string, f: WatchFlags, watch: boolean): Promise<number> {
+  const options = pipelineOptions(f);
+  const emit = renderer({ json: f.json ?? false, tty: process.stderr.isTTY ?? false });
+  const { dest, path } = await connect(destUrl, options.method, f);
+  const controller = new AbortController();
+  let interrupts = 0;
+  const onSignal = () => {
+    if (++interrupts > 1) process.exit(130);
+    process.stderr.write('\nfur: finishing what is queued (press Ctrl-C again to abort)\n');
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const summary = await run({
+      sourceDir: src,
+      pattern: f.pattern,
+      watch: watch ? {
+        completion: f.completion as 'quiet' | 'marker' | 'rename',
+        quietMs: f.quietPeriod === undefined ? undefined : int(f.quietPeriod, '--quiet-period') * 1000,
+        idleMs: f.idle === undefined ? undefined : int(f.idle, '--idle') * 1000,
+        stopFile: f.stopFile,
+        markerSuffix: f.marker,
+      } : undefined,
+      maxFrames: f.count === undefined ? undefined : int(f.count, '--count'),
+      dest, destPath: path, options, progress: new Progress(emit), signal: controller.signal,
+    });
+    return summary.rejected.length ? 3 : 0;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await dest.close();
+  }
+}
+
+export function program(): Command {
+  const p = new Command('fur')
+    .description('Move instrument frames to remote storage as HDF5, while capture goes on.')
+    .exitOverride()
+    .showHelpAfterError('(run with --help for usage)');
+
+  addCommon(p.command('upload').argument('<SRC>', 'folder with a finished capture').argument('<DEST>', 'sftp://user@host[:port]/path or file:///path'))
+    .description('upload a finished capture')
+    .addHelpText('after', `
+Examples:
+  fur upload ./run42 sftp://me@archive.lab/data/run42.h5 --compression gzip:4
+  fur upload ./jpegs file:///mnt/share/run42 --method files --delete-source
+  fur upload ./raw sftp://me@archive/data/run.h5 --dtype uint16 --shape 2048x2048 --pattern 'img_*.raw'`)
+    .action(async function (this: Command, src: string, dest: string) { this.setOptionValue('_code', await doRun(src, dest, this.opts(), false)); });
+
+  addCommon(p.command('watch').argument('<SRC>', 'folder the instrument writes into').argument('<DEST>', 'sftp://user@host[:port]/path or file:///path'))
+    .description('upload frames continuously while the instrument captures')
+    .option('--count <n>', 'stop after this many frames')
+    .option('--idle <seconds>', 'stop when no new file came for this long')
+    .option('--stop-file <name>', 'stop when a file of this name appears in SRC')
+    .option('--quiet-period <seconds>', 'a file is complete when unchanged this long (default 2)')
+    .addOption(new Option('--completion <mode>', 'how a file is known complete: quiet period, marker file, or rename into place').choices(['quiet', 'marker', 'rename']).default('quiet'))
+    .option('--marker <suffix>', 'companion marker suffix, e.g. .done')
+    .addHelpText('after', `
+Ends on --count, --stop-file, --idle, or Ctrl-C / SIGTERM — always after committing what is queued.
+Examples:
+  fur watch /data/camera sftp://me@archive.lab/runs/run42.h5 --delete-source --stop-file capture.done
+  fur watch ./det file:///mnt/share/run42 --method batches --batch 500 --count 10000 --json`)
+    .action(async function (this: Command, src: string, dest: string) { this.setOptionValue('_code', await doRun(src, dest, this.opts(), true)); });
+
+  const v = p.command('verify').argument('<SRC>', 'folder with the source files').argument('<DEST>', 'what was uploaded to')
+    .description('compare the destination with the local source files, frame by frame')
+    .addOption(new Option('--method <method>', 'how it was uploaded').choices(['append', 'batches', 'files']).default('append'))
+    .option('--pattern <glob>', 'which files in SRC are frames', '*')
+    .option('--dtype <type>', 'element type of raw files').option('--shape <dims>', 'frame shape of raw files').option('--format <fmt>', 'raw | npy | tiff | bytes')
+    .option('--dataset <path>', 'HDF5 dataset path of the frames', DEFAULTS.dataset)
+    .option('--identity <keyfile>', 'SSH private key').option('--password-env <VAR>', 'environment variable holding the SSH password')
+    .option('--known-hosts <file>', 'known_hosts file').option('--accept-new-host-key', 'trust a new server key')
+    .option('--json', 'print the report as JSON');
+  v.action(async function (this: Command, src: string, destUrl: string) {
+    const f = this.opts() as CommonFlags;
+    const { dest, path } = await connect(destUrl, f.method, f);
+    try {
+      const r = await verify({ sourceDir: src, pattern: f.pattern, dest, destPath: path, method: f.method as PipelineOptions['method'], dataset: f.dataset, read: readOptions(f) });
+      const ok = r.different.length === 0 && r.missing.length === 0;
+      if (f.json) process.stdout.write(JSON.stringify({ ok, ...r }) + '\n');
+      else {
+        process.stderr.write(`fur verify: ${r.equal} equal, ${r.different.length} different, ${r.missing.length} files missing at the destination, ${r.remoteOnly} remote frames without a local source\n`);
+        for (const d of r.different.slice(0, 20)) process.stderr.write(`  differs: ${d.file} frame ${d.frame}\n`);
+        for (const m of r.missing.slice(0, 20)) process.stderr.write(`  missing: ${m}\n`);
+      }
+      this.setOptionValue('_code', ok ? 0 : 3);
+    } finally { await dest.close(); }
+  });
+
+  p.command('demo')
+    .description('watch a simulated camera and upload to an in-process SFTP server, then verify')
+    .option('--frames <n>', 'frames the camera writes', '300')
+    .option('--fps <n>', 'camera frame rate', '30')
+    .option('--shape <dims>', 'frame shape', '434x434x3')
+    .option('--dtype <type>', 'frame element type', 'uint8')
+    .addOption(new Option('--method <method>', 'upload method').choices(['append', 'batches', 'files']).default('append'))
+    .option('--keep', 'keep the temporary folders and print where they are')
+    .option('--json', 'print one JSON status event per line')
+    .action(async function (this: Command) {
+      const f = this.opts();
+      this.setOptionValue('_code', await demo({
+        frames: int(f.frames, '--frames'), fps: int(f.fps, '--fps'), shape: parseShape(f.shape, '--shape'),
+        dtype: numericDtype(f.dtype), method: f.method, keep: f.keep ?? false, json: f.json ?? false,
+      }));
+    });
+  return p;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const p = program();
+  try {
+    await p.parseAsync(argv, { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
+    if (isFurError(e)) {
+      process.stderr.write(`fur: ${e.message}\n`);
+      return e.tag === 'bad-option' || e.tag === 'bad-url' || e.tag === 'unknown-dtype' || e.tag === 'bad-shape' ? 2 : 1;
+    }
+    process.stderr.write(`fur: ${(e as Error)?.stack ?? e}\n`);
+    return 1;
+  }
+  const sub = p.commands.find((c) => c.getOptionValue('_code') !== undefined);
+  return (sub?.getOptionValue('_code') as number | undefined) ?? 0;
+}
+
+function numericDtype(text: string): Exclude<ReturnType<typeof parseDtype>, 'bytes'> {
+  const d = parseDtype(text, '--dtype');
+  if (d === 'bytes') throw new FurError('bad-option', '--dtype bytes: the demo camera writes numeric frames; use uint8, uint16, …', { setting: '--dtype' });
+  return d;
+}

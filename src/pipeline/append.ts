@@ -1,0 +1,88 @@
+/**
+ * The `append` method: one HDF5 file at the destination, every batch appended to it and
+ * committed (data, then per-frame datasets, then the frames' extent). The file is valid at every
+ * instant; a restarted run reopens it and continues after its last commit.
+ */
+import { FurError } from '../errors.js';
+import { H5File } from '../hdf5/index.js';
+import type { Destination, RemoteFile } from '../transport/destination.js';
+import type { Batch } from './batch.js';
+import { appendBlock, createFrameDatasets, openFrameDatasets, type FrameDatasets } from './layout.js';
+import type { PipelineOptions } from './options.js';
+import type { CommitResult, Target } from './target.js';
+
+export class AppendTarget implements Target {
+  readonly committed = new Map<string, number>();
+  private file?: H5File;
+  private ds?: FrameDatasets;
+  private remote?: RemoteFile;
+  private exists: boolean;
+
+  private constructor(private dest: Destination, private path: string, private o: PipelineOptions, exists: boolean) {
+    this.exists = exists;
+  }
+
+  static async open(dest: Destination, path: string, o: PipelineOptions): Promise<AppendTarget> {
+    if (!dest.capabilities.positionalWrite) {
+      throw new FurError('method-unsupported', `${dest.url}: append needs positional writes, which this destination lacks; use --method batches`, { url: dest.url });
+    }
+    const st = await dest.stat(path);
+    if (st?.isDirectory) throw new FurError('not-a-file', `${dest.url}/${path} is a directory; for --method append the URL names the HDF5 file`, { path });
+    const t = new AppendTarget(dest, path, o, st !== null && st.size > 0);
+    if (t.exists) await t.reopen();
+    return t;
+  }
+
+  private where(): string { return `${this.dest.url.replace(/\/$/, '')}/${this.path}`; }
+
+  /** Reopen an existing file: learn what is committed, repair per-frame datasets a crash left long. */
+  private async reopen(): Promise<void> {
+    this.remote = await this.dest.openWrite(this.path);
+    let file: H5File;
+    try {
+      file = await H5File.open(this.remote, { durable: this.dest.capabilities.fsync });
+    } catch (e) {
+      await this.remote.close().catch(() => undefined);
+      throw new FurError('not-a-fur-file', `${this.where()}: cannot continue this file (${(e as Error).message}); fur only appends to files it wrote — choose a new file name`, { path: this.path }, { cause: e });
+    }
+    this.file = file;
+    const frames = file.has(this.o.dataset) ? file.dataset(this.o.dataset).shape[0] : 0;
+    const names = file.has(this.o.dataset.replace(/[^/]+$/, 'frame_name')) ? file.dataset(this.o.dataset.replace(/[^/]+$/, 'frame_name')) : undefined;
+    if (names) {
+      const got = await names.readVlen(0, frames);
+      for (const n of got) {
+        const name = Buffer.from(n).toString('utf8');
+        this.committed.set(name, (this.committed.get(name) ?? 0) + 1);
+      }
+    }
+  }
+
+  async commit(batch: Batch): Promise<CommitResult> {
+    const first = batch.items[0].block;
+    const layout = { dtype: first.dtype, shape: first.shape };
+    if (!this.file) {
+      await this.dest.mkdirp(this.path.replace(/\/?[^/]*$/, '') || '.');
+      this.remote = await this.dest.openWrite(this.path, { truncate: true });
+      this.file = await H5File.create(this.remote, { durable: this.dest.capabilities.fsync, metaReserve: 1 << 20 });
+      this.file.setAttr('/', 'fur_version', '0.1.0');
+      this.file.setAttr('/', 'fur_method', 'append');
+    }
+    if (!this.ds) {
+      const committedFrames = this.file.has(this.o.dataset) ? this.file.dataset(this.o.dataset).shape[0] : -1;
+      this.ds = committedFrames < 0 ? createFrameDatasets(this.file, layout, this.o) : openFrameDatasets(this.file, layout, this.o, this.where());
+      if (committedFrames >= 0) {
+        // per-frame datasets are published before the frames: cut them back to the frames
+        for (const d of [this.ds.name, this.ds.page, this.ds.mtime]) await d.truncate(committedFrames);
+      }
+    }
+    let bytes = 0;
+    for (const { block } of batch.items) { await appendBlock(this.ds, block); bytes += block.data.length; }
+    await this.file.commit({ publishLast: this.ds.data });
+    return { frames: this.ds.data.shape[0], bytes };
+  }
+
+  async close(): Promise<void> {
+    if (this.file) await this.file.close();
+    else if (this.remote) await this.remote.close();
+  }
+}

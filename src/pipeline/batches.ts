@@ -1,0 +1,80 @@
+/**
+ * The `batches` method: each batch becomes its own HDF5 file, written under a temporary name and
+ * renamed into place once complete and durable. A batch file is named after its first source
+ * file, so a restarted run recognises what it already stored.
+ */
+import { posix } from 'node:path';
+import { FurError } from '../errors.js';
+import { H5File } from '../hdf5/index.js';
+import type { Destination } from '../transport/destination.js';
+import type { Batch } from './batch.js';
+import { appendBlock, createFrameDatasets, siblingPath } from './layout.js';
+import type { PipelineOptions } from './options.js';
+import type { CommitResult, Target } from './target.js';
+
+export const TEMP_SUFFIX = '.fur-partial';
+
+export function batchFileName(firstSource: string): string {
+  return `${firstSource.replace(/\.[^.]*$/, '')}.h5`;
+}
+
+export class BatchesTarget implements Target {
+  readonly committed = new Map<string, number>();
+  private frames = 0;
+
+  private constructor(private dest: Destination, private dir: string, private o: PipelineOptions) {}
+
+  static async open(dest: Destination, dir: string, o: PipelineOptions): Promise<BatchesTarget> {
+    const t = new BatchesTarget(dest, dir, o);
+    await dest.mkdirp(dir);
+    await t.scan();
+    return t;
+  }
+
+  /** what earlier runs committed: the frame names inside each finished batch file */
+  private async scan(): Promise<void> {
+    for (const name of await this.dest.list(this.dir)) {
+      const path = posix.join(this.dir, name);
+      if (name.endsWith(TEMP_SUFFIX)) { await this.dest.remove(path); continue; } // an interrupted batch
+      if (!name.endsWith('.h5')) continue;
+      const remote = await this.dest.openRead(path);
+      try {
+        const file = await H5File.open(remote);
+        const namesPath = siblingPath(this.o.dataset, 'frame_name');
+        if (!file.has(namesPath)) continue;
+        for (const n of await file.dataset(namesPath).readVlen()) {
+          const s = Buffer.from(n).toString('utf8');
+          this.committed.set(s, (this.committed.get(s) ?? 0) + 1);
+          this.frames++;
+        }
+      } catch {
+        // not one of ours: leave it alone
+      } finally {
+        await remote.close().catch(() => undefined);
+      }
+    }
+  }
+
+  async commit(batch: Batch): Promise<CommitResult> {
+    const first = batch.items[0].block;
+    const final = posix.join(this.dir, batchFileName(first.name));
+    const temp = final + TEMP_SUFFIX;
+    if (await this.dest.stat(final)) {
+      throw new FurError('exists', `${this.dest.url}: ${final} already exists and holds other frames; move it away or upload to a new folder`, { path: final });
+    }
+    const remote = await this.dest.openWrite(temp, { truncate: true });
+    const file = await H5File.create(remote, { durable: false, metaReserve: 64 << 10 });
+    file.setAttr('/', 'fur_version', '0.1.0');
+    file.setAttr('/', 'fur_method', 'batches');
+    const ds = createFrameDatasets(file, { dtype: first.dtype, shape: first.shape }, this.o);
+    let bytes = 0;
+    for (const { block } of batch.items) { await appendBlock(ds, block); bytes += block.data.length; }
+    // nothing reads the temporary file, so only its final state needs to be durable
+    await file.close({ sync: this.dest.capabilities.fsync });
+    await this.dest.rename(temp, final);
+    this.frames += batch.frames;
+    return { frames: this.frames, bytes };
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,95 @@
+/**
+ * How frames are laid out in the HDF5 files fur writes (the `append` file and each `batches`
+ * file): the frames dataset (N, …frame shape) in the frames' own dtype — or variable-length bytes
+ * for opaque files — and per-frame datasets beside it naming where each frame came from.
+ */
+import { FurError } from '../errors.js';
+import { defaultChunks, dtypeName, type Dataset, type DtypeSpec, type H5File } from '../hdf5/index.js';
+import { itemsize, type Dtype, type FrameBlock } from '../source/frame.js';
+import { filtersOf, type PipelineOptions } from './options.js';
+
+export interface FrameLayout { dtype: Dtype; shape: number[] }
+
+export interface FrameDatasets {
+  data: Dataset;
+  /** source file name of each frame */
+  name: Dataset;
+  /** frame index within its source file (multi-page TIFF, stacked .npy) */
+  page: Dataset;
+  /** source file modification time, seconds since 1970 */
+  mtime: Dataset;
+}
+
+const MAX_CHUNK = 8 << 20;
+const MIN_GOOD_CHUNK = 1 << 20;
+
+/** sibling path of the frames dataset: /entry/data + frame_name → /entry/frame_name */
+export function siblingPath(dataset: string, name: string): string {
+  const i = dataset.lastIndexOf('/');
+  return `${dataset.slice(0, i)}/${name}`;
+}
+
+/**
+ * Chunk frames: whole frames, 1-8 MiB, preferring a divisor of the batch size so each commit
+ * ends on a chunk boundary (no partial chunk to rewrite).
+ */
+export function chunkFramesFor(layout: FrameLayout, batchFrames: number): number[] {
+  if (layout.dtype === 'bytes') return [Math.min(1024, Math.max(16, batchFrames))];
+  const frameBytes = layout.shape.reduce((a, b) => a * b, 1) * itemsize(layout.dtype);
+  const auto = defaultChunks(layout.shape, itemsize(layout.dtype));
+  if (auto[0] === 1 && frameBytes > MAX_CHUNK) return auto; // frame larger than a chunk: split it
+  let best = 0;
+  for (let d = 1; d <= batchFrames; d++) if (batchFrames % d === 0 && d * frameBytes <= MAX_CHUNK) best = d;
+  if (best && best * frameBytes >= Math.min(MIN_GOOD_CHUNK, batchFrames * frameBytes)) return [best, ...layout.shape];
+  return auto;
+}
+
+export function createFrameDatasets(file: H5File, layout: FrameLayout, o: PipelineOptions): FrameDatasets {
+  const dtype: DtypeSpec = layout.dtype === 'bytes' ? 'vlen-bytes' : layout.dtype;
+  const chunks = o.chunkFrames !== undefined && layout.dtype !== 'bytes'
+    ? [o.chunkFrames, ...chunkFramesFor(layout, o.batchFrames).slice(1)]
+    : chunkFramesFor(layout, o.batchFrames);
+  const frameShape = layout.dtype === 'bytes' ? [] : layout.shape;
+  const data = file.createDataset(o.dataset, {
+    dtype, shape: [0, ...frameShape], maxshape: [null, ...frameShape], chunks, filters: filtersOf(o),
+  });
+  const perFrame = (name: string, type: DtypeSpec) =>
+    file.createDataset(siblingPath(o.dataset, name), { dtype: type, shape: [0], maxshape: [null], chunks: [1024] });
+  const ds = { data, name: perFrame('frame_name', 'vlen-str'), page: perFrame('frame_page', 'uint32'), mtime: perFrame('frame_mtime', 'float64') };
+  file.setAttr(o.dataset, 'fur_layout', layout.dtype === 'bytes' ? 'bytes' : 'frames');
+  return ds;
+}
+
+/** The frame datasets of an existing file, checked against the frames about to be added. */
+export function openFrameDatasets(file: H5File, layout: FrameLayout, o: PipelineOptions, where: string): FrameDatasets {
+  const need = [o.dataset, ...['frame_name', 'frame_page', 'frame_mtime'].map((n) => siblingPath(o.dataset, n))];
+  for (const p of need) {
+    if (!file.has(p) || file.isGroup(p)) {
+      throw new FurError('not-a-fur-file', `${where}: has no dataset ${p}; it was not written by fur with --dataset ${o.dataset}; choose another destination file`, { where, path: p });
+    }
+  }
+  const data = file.dataset(o.dataset);
+  const wantBytes = layout.dtype === 'bytes';
+  const shapeOk = wantBytes ? data.frameShape.length === 0 : data.frameShape.join('x') === layout.shape.join('x');
+  const typeOk = wantBytes ? data.type.class === 'vlen-bytes' : dtypeName(data.type) === layout.dtype;
+  if (!shapeOk || !typeOk) {
+    throw new FurError('layout-mismatch',
+      `${where}: ${o.dataset} holds frames of ${data.frameShape.join('x') || 'bytes'} ${data.type.class}${data.type.size * 8}, the source has ${layout.shape.join('x') || 'bytes'} ${layout.dtype}; append to a new file`,
+      { where });
+  }
+  return {
+    data,
+    name: file.dataset(need[1]),
+    page: file.dataset(need[2]),
+    mtime: file.dataset(need[3]),
+  };
+}
+
+/** Add one source file's frames to the datasets (not yet committed). */
+export async function appendBlock(ds: FrameDatasets, block: FrameBlock): Promise<void> {
+  if (block.dtype === 'bytes') await ds.data.appendVlen([block.data]);
+  else await ds.data.append(block.data, block.count);
+  await ds.name.appendVlen(new Array<string>(block.count).fill(block.name));
+  await ds.page.append(Uint32Array.from({ length: block.count }, (_, i) => i));
+  await ds.mtime.append(new Float64Array(block.count).fill(block.mtimeMs / 1000));
+}

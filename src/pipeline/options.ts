@@ -1,0 +1,81 @@
+/** The settings of one upload run, validated once, with the defaults a lab gets without asking. */
+import { FurError } from '../errors.js';
+import type { Filter } from '../hdf5/index.js';
+import type { ReadOptions } from '../source/readers/index.js';
+
+export type Method = 'append' | 'batches' | 'files';
+export type OnMismatch = 'stop' | 'skip';
+
+export interface PipelineOptions {
+  method: Method;
+  /** frames per batch: the unit of packaging, commit and local cleanup */
+  batchFrames: number;
+  /** a batch closes after this long even if not full, so slow captures still reach the destination */
+  batchSeconds: number;
+  /** frames per chunk along the frame axis; undefined = automatic (1-8 MiB chunks) */
+  chunkFrames?: number;
+  /** deflate level 1-9, or undefined for none */
+  gzipLevel?: number;
+  shuffle: boolean;
+  /** Fletcher-32 per chunk */
+  checksum: boolean;
+  /** dataset path of the frames in `append` and `batches` files */
+  dataset: string;
+  deleteSource: boolean;
+  /** what to do with a file whose frames do not match the first file's dtype/shape */
+  onMismatch: OnMismatch;
+  read: ReadOptions;
+  /** files uploaded at once by the `files` method */
+  parallelFiles: number;
+}
+
+export const DEFAULTS: PipelineOptions = {
+  method: 'append',
+  batchFrames: 100,
+  batchSeconds: 5,
+  shuffle: false,
+  checksum: false,
+  dataset: '/data',
+  deleteSource: false,
+  onMismatch: 'stop',
+  read: {},
+  parallelFiles: 8,
+};
+
+function bad(setting: string, value: unknown, why: string): FurError<'bad-option'> {
+  return new FurError('bad-option', `${setting} ${JSON.stringify(value)}: ${why}`, { setting, value });
+}
+
+export function validate(o: PipelineOptions): PipelineOptions {
+  if (!['append', 'batches', 'files'].includes(o.method)) throw bad('--method', o.method, 'use append, batches or files');
+  if (!Number.isInteger(o.batchFrames) || o.batchFrames < 1) throw bad('--batch', o.batchFrames, 'must be a whole number ≥ 1');
+  if (!(o.batchSeconds > 0)) throw bad('--batch-seconds', o.batchSeconds, 'must be > 0');
+  if (o.chunkFrames !== undefined && (!Number.isInteger(o.chunkFrames) || o.chunkFrames < 1)) {
+    throw bad('--chunk-frames', o.chunkFrames, 'must be a whole number ≥ 1');
+  }
+  if (o.gzipLevel !== undefined && (!Number.isInteger(o.gzipLevel) || o.gzipLevel < 1 || o.gzipLevel > 9)) {
+    throw bad('--compression', `gzip:${o.gzipLevel}`, 'gzip level must be 1-9 (e.g. --compression gzip:4)');
+  }
+  if (!/^(\/[^/\0]+)+$/.test(o.dataset)) throw bad('--dataset', o.dataset, 'must be an absolute HDF5 path like /data or /entry/data');
+  if (!Number.isInteger(o.parallelFiles) || o.parallelFiles < 1) throw bad('--parallel', o.parallelFiles, 'must be a whole number ≥ 1');
+  return o;
+}
+
+/** shuffle before deflate (it groups similar bytes), checksum last (it covers what is stored) */
+export function filtersOf(o: PipelineOptions): Filter[] {
+  const f: Filter[] = [];
+  if (o.shuffle) f.push({ id: 'shuffle' });
+  if (o.gzipLevel !== undefined) f.push({ id: 'deflate', level: o.gzipLevel });
+  if (o.checksum) f.push({ id: 'fletcher32' });
+  return f;
+}
+
+/** `gzip`, `gzip:5`, `none` → deflate level */
+export function parseCompression(text: string): number | undefined {
+  const m = /^(gzip|deflate)(?::(\d))?$/.exec(text.trim().toLowerCase());
+  if (text.trim().toLowerCase() === 'none') return undefined;
+  if (!m) throw bad('--compression', text, 'use gzip or gzip:LEVEL (1-9), or none');
+  const level = m[2] === undefined ? 4 : Number(m[2]);
+  if (level < 1 || level > 9) throw bad('--compression', text, 'gzip level must be 1-9');
+  return level;
+}

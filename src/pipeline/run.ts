@@ -1,0 +1,165 @@
+/**
+ * One run of fur's main job: completed source files → frames → batches → packaged and uploaded
+ * → committed → local copies deleted. Stages overlap: files are read ahead while earlier
+ * batches upload, chunks compress in the thread pool while others are on the wire.
+ */
+import { posix } from 'node:path';
+import { FurError, isFurError } from '../errors.js';
+import { listCompleted, watchFolder, type CompletedFile, type FolderWatch, type WatchOptions } from '../source/watch.js';
+import type { Destination } from '../transport/destination.js';
+import { AppendTarget } from './append.js';
+import { batches, readAhead, type Rejected } from './batch.js';
+import { BatchesTarget } from './batches.js';
+import { deleteSources } from './cleanup.js';
+import { FilesTarget } from './files.js';
+import { validate, type PipelineOptions } from './options.js';
+import type { Progress } from './progress.js';
+import type { Target } from './target.js';
+
+export interface RunSpec {
+  sourceDir: string;
+  pattern: string;
+  /** watch the folder (continuous capture); absent = upload what is there now */
+  watch?: WatchOptions;
+  /** stop after this many frames */
+  maxFrames?: number;
+  dest: Destination;
+  /** file path (append) or folder (files, batches) inside the destination */
+  destPath: string;
+  options: PipelineOptions;
+  progress: Progress;
+  signal?: AbortSignal;
+}
+
+export interface RunSummary {
+  files: number;
+  frames: number;
+  bytes: number;
+  rejected: Rejected[];
+  endReason: string;
+  seconds: number;
+}
+
+/** Completed files, minus those a previous run already committed (deleted now if asked). */
+async function* fresh(
+  files: AsyncIterable<CompletedFile>, isCommitted: (f: CompletedFile) => Promise<boolean>,
+  spec: RunSpec, counts: { files: number },
+): AsyncGenerator<CompletedFile> {
+  for await (const f of files) {
+    if (await isCommitted(f)) {
+      counts.files++;
+      spec.progress.event({ type: 'skipped', file: f.name, reason: 'already committed at the destination' });
+      if (spec.options.deleteSource) await deleteSources([f], (m) => spec.progress.event({ type: 'warning', tag: 'delete-failed', message: m }));
+      continue;
+    }
+    spec.progress.seen(f.name, f.size);
+    yield f;
+  }
+}
+
+export async function run(spec: RunSpec): Promise<RunSummary> {
+  const o = validate(spec.options);
+  const progress = spec.progress;
+  const rejected: Rejected[] = [];
+  let watcher: FolderWatch | undefined;
+  let source: AsyncIterable<CompletedFile>;
+  if (spec.watch) {
+    watcher = watchFolder(spec.sourceDir, { pattern: spec.pattern, ...spec.watch, signal: spec.signal });
+    source = watcher;
+  } else {
+    const listed = await listCompleted(spec.sourceDir, spec.pattern);
+    progress.totalBytes = listed.reduce((n, f) => n + f.size, 0);
+    source = (async function* () { for (const f of listed) { if (spec.signal?.aborted) return; yield f; } })();
+  }
+
+  const target: Target | FilesTarget = o.method === 'append'
+    ? await AppendTarget.open(spec.dest, spec.destPath, o)
+    : o.method === 'batches' ? await BatchesTarget.open(spec.dest, spec.destPath, o)
+    : await FilesTarget.open(spec.dest, spec.destPath);
+  const resumed = { files: 0, frames: [...target.committed.values()].reduce((a, b) => a + b, 0) };
+  progress.event({ type: 'start', method: o.method, source: spec.sourceDir, destination: `${spec.dest.url}${spec.destPath === '.' ? '' : '/' + spec.destPath}`, resumed });
+  progress.start();
+  const warn = (m: string) => progress.event({ type: 'warning', tag: 'delete-failed', message: m });
+  const started = Date.now();
+  let endReason = 'finished';
+  try {
+    if (target instanceof FilesTarget) {
+      const files = fresh(source, (f) => target.has(f), spec, resumed);
+      await uploadFiles(files, target, spec, warn);
+    } else {
+      const files = fresh(source, async (f) => target.committed.has(f.name), spec, resumed);
+      const items = readAhead(files, o.read, { files: 64, bytes: 256 << 20 }, (r) => {
+        rejected.push(r);
+        progress.rejected++;
+        progress.settled(r.file.name);
+        progress.event({ type: 'rejected', file: r.file.path, tag: r.error.tag, message: r.error.message });
+      }, o.onMismatch);
+      const limited = limitFrames(items, spec.maxFrames, () => watcher?.stop());
+      for await (const batch of batches(limited, o.batchFrames, o.batchSeconds)) {
+        const r = await target.commit(batch);
+        progress.committed(batch.index, batch.items.map((i) => i.file), batch.frames, r.bytes, r.frames);
+        if (o.deleteSource) {
+          const n = await deleteSources(batch.items.map((i) => i.file), warn);
+          progress.event({ type: 'deleted', files: n });
+        }
+      }
+    }
+    endReason = watcher?.endReason ?? (spec.signal?.aborted ? 'stopped' : 'finished');
+  } finally {
+    progress.stop();
+    watcher?.stop();
+    await target.close();
+  }
+  const seconds = (Date.now() - started) / 1000;
+  const summary = { files: progress.files, frames: progress.frames, bytes: progress.bytes, rejected, endReason, seconds };
+  progress.event({ type: 'done', files: summary.files, frames: summary.frames, bytes: summary.bytes, seconds: Number(seconds.toFixed(2)), mbPerSec: Number((summary.bytes / 1e6 / Math.max(seconds, 1e-3)).toFixed(2)), rejected: rejected.length, endReason });
+  return summary;
+}
+
+async function* limitFrames<T extends { block: { count: number } }>(items: AsyncIterable<T>, max: number | undefined, stop: () => void): AsyncGenerator<T> {
+  let n = 0;
+  if (max !== undefined && max <= 0) { stop(); return; }
+  for await (const it of items) {
+    yield it;
+    n += it.block.count;
+    if (max !== undefined && n >= max) { stop(); return; }
+  }
+}
+
+/** `files` method: several uploads in flight; each file is deleted once its rename landed. */
+async function uploadFiles(files: AsyncIterable<CompletedFile>, target: FilesTarget, spec: RunSpec, warn: (m: string) => void): Promise<void> {
+  const inflight = new Set<Promise<void>>();
+  let failure: unknown;
+  let batch = 0;
+  let count = 0;
+  for await (const f of files) {
+    if (failure) break;
+    while (inflight.size >= spec.options.parallelFiles) await Promise.race(inflight);
+    if (failure) break;
+    const index = batch++;
+    const p = (async () => {
+      const bytes = await target.upload(f);
+      spec.progress.committed(index, [f], 1, bytes, 0);
+      if (spec.options.deleteSource) await deleteSources([f], warn);
+    })().catch((e) => { failure ??= e; }).finally(() => inflight.delete(p));
+    inflight.add(p);
+    if (spec.maxFrames !== undefined && ++count >= spec.maxFrames) break;
+  }
+  await Promise.all(inflight);
+  if (failure) throw failure;
+}
+
+/** Split a destination URL path into where the destination is opened and the path inside it. */
+export function splitTarget(method: string, path: string): { root: string; inside: string } {
+  if (method === 'append') {
+    const dir = posix.dirname(path);
+    const name = posix.basename(path);
+    if (!name || name === '/' || path.endsWith('/')) {
+      throw new FurError('bad-url', `for --method append the destination names the HDF5 file (e.g. sftp://host/data/run1.h5), not a folder: ${path}`, { path });
+    }
+    return { root: dir, inside: name };
+  }
+  return { root: path, inside: '.' };
+}
+
+export { isFurError };

@@ -1,0 +1,20 @@
+/**
+ * Where a run's output goes, whatever the method: `commit(batch)` makes the batch's frames
+ * durable at the destination, and only then may its source files be deleted. `committed`
+ * tells a restarted run which source files are already stored.
+ */
+import type { Batch } from './batch.js';
+
+export interface CommitResult {
+  /** frames committed so far in total */
+  frames: number;
+  /** bytes written to the destination for this batch */
+  bytes: number;
+}
+
+export interface Target {
+  /** source file name → frames committed from it (read from the destination at start) */
+  readonly committed: Map<string, number>;
+  commit(batch: Batch): Promise<CommitResult>;
+  close(): Promise<void>;
+}
