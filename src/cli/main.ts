@@ -8,7 +8,7 @@ import { FurError, isFurError } from '../errors.js';
 import { DEFAULTS, parseCompression, type PipelineOptions } from '../pipeline/options.js';
 import { Progress } from '../pipeline/progress.js';
 import { run } from '../pipeline/run.js';
-import { verify } from '../pipeline/verify.js';
+import { verify, verifySelf } from '../pipeline/verify.js';
 import { parseDtype, parseShape } from '../source/frame.js';
 import type { ReadOptions } from '../source/readers/index.js';
 import { connect, type ConnectionFlags } from './connect.js';
@@ -168,8 +168,8 @@ Examples:
   fur watch ./det file:///mnt/share/run42 --method batches --batch 500 --count 10000 --json`)
     .action(async function (this: Command, src: string, dest: string) { this.setOptionValue('_code', await doRun(src, dest, this.opts(), true)); });
 
-  const v = p.command('verify').argument('<SRC>', 'folder with the source files').argument('<DEST>', 'what was uploaded to')
-    .description('compare the destination with the local source files, frame by frame')
+  const v = p.command('verify').argument('<SRC>', 'folder with the source files (omit to check the destination against its own frame hashes)').argument('[DEST]', 'what was uploaded to')
+    .description('compare the destination with the local source files, frame by frame — or, given only DEST, with the SHA-256 of each frame recorded at upload')
     .addOption(new Option('--method <method>', 'how it was uploaded').choices(['append', 'batches', 'files']).default('append'))
     .option('--pattern <glob>', 'which files in SRC are frames', '*')
     .option('--dtype <type>', 'element type of raw files').option('--shape <dims>', 'frame shape of raw files').option('--format <fmt>', 'raw | npy | tiff | bytes')
@@ -177,11 +177,20 @@ Examples:
     .option('--identity <keyfile>', 'SSH private key').option('--password-env <VAR>', 'environment variable holding the SSH password')
     .option('--known-hosts <file>', 'known_hosts file').option('--accept-new-host-key', 'trust a new server key')
     .option('--json', 'print the report as JSON');
-  v.action(async function (this: Command, src: string, destUrl: string) {
+  v.addHelpText('after', `
+Examples:
+  fur verify ./run42 sftp://me@archive.lab/data/run42.h5
+  fur verify sftp://me@archive.lab/data/run42.h5          (no sources: checks the recorded frame hashes)
+  fur verify ./jpegs file:///mnt/share/run42 --method files`);
+  v.action(async function (this: Command, first: string, second: string | undefined) {
     const f = this.opts() as CommonFlags;
+    const [src, destUrl] = second === undefined ? [undefined, first] : [first, second];
     const { dest, path } = await connect(destUrl, f.method, f);
     try {
-      const r = await verify({ sourceDir: src, pattern: f.pattern, dest, destPath: path, method: f.method as PipelineOptions['method'], dataset: f.dataset, read: readOptions(f) });
+      const method = f.method as PipelineOptions['method'];
+      const r = src === undefined
+        ? await verifySelf({ dest, destPath: path, method, dataset: f.dataset })
+        : await verify({ sourceDir: src, pattern: f.pattern, dest, destPath: path, method, dataset: f.dataset, read: readOptions(f) });
       const ok = r.different.length === 0 && r.missing.length === 0;
       if (f.json) process.stdout.write(JSON.stringify({ ok, ...r }) + '\n');
       else {

@@ -72,7 +72,7 @@ export class AppendTarget implements Target {
       this.ds = committedFrames < 0 ? createFrameDatasets(this.file, layout, this.o) : openFrameDatasets(this.file, layout, this.o, this.where());
       if (committedFrames >= 0) {
         // per-frame datasets are published before the frames: cut them back to the frames
-        for (const d of [this.ds.name, this.ds.page, this.ds.mtime]) await d.truncate(committedFrames);
+        for (const d of [this.ds.name, this.ds.page, this.ds.mtime, this.ds.sha256]) await d.truncate(committedFrames);
       }
     }
     let bytes = 0;

@@ -3,6 +3,7 @@
  * file): the frames dataset (N, …frame shape) in the frames' own dtype — or variable-length bytes
  * for opaque files — and per-frame datasets beside it naming where each frame came from.
  */
+import { createHash } from 'node:crypto';
 import { FurError } from '../errors.js';
 import { defaultChunks, dtypeName, type Dataset, type DtypeSpec, type H5File } from '../hdf5/index.js';
 import { itemsize, type Dtype, type FrameBlock } from '../source/frame.js';
@@ -18,7 +19,11 @@ export interface FrameDatasets {
   page: Dataset;
   /** source file modification time, seconds since 1970 */
   mtime: Dataset;
+  /** SHA-256 of each frame's bytes as stored, so a file can be verified without its sources */
+  sha256: Dataset;
 }
+
+export const PER_FRAME = ['frame_name', 'frame_page', 'frame_mtime', 'frame_sha256'] as const;
 
 const MAX_CHUNK = 8 << 20;
 const MIN_GOOD_CHUNK = 1 << 20;
@@ -55,14 +60,15 @@ export function createFrameDatasets(file: H5File, layout: FrameLayout, o: Pipeli
   });
   const perFrame = (name: string, type: DtypeSpec) =>
     file.createDataset(siblingPath(o.dataset, name), { dtype: type, shape: [0], maxshape: [null], chunks: [1024] });
-  const ds = { data, name: perFrame('frame_name', 'vlen-str'), page: perFrame('frame_page', 'uint32'), mtime: perFrame('frame_mtime', 'float64') };
+  const sha256 = file.createDataset(siblingPath(o.dataset, 'frame_sha256'), { dtype: 'uint8', shape: [0, 32], maxshape: [null, 32], chunks: [1024, 32] });
+  const ds = { data, name: perFrame('frame_name', 'vlen-str'), page: perFrame('frame_page', 'uint32'), mtime: perFrame('frame_mtime', 'float64'), sha256 };
   file.setAttr(o.dataset, 'fur_layout', layout.dtype === 'bytes' ? 'bytes' : 'frames');
   return ds;
 }
 
 /** The frame datasets of an existing file, checked against the frames about to be added. */
 export function openFrameDatasets(file: H5File, layout: FrameLayout, o: PipelineOptions, where: string): FrameDatasets {
-  const need = [o.dataset, ...['frame_name', 'frame_page', 'frame_mtime'].map((n) => siblingPath(o.dataset, n))];
+  const need = [o.dataset, ...PER_FRAME.map((n) => siblingPath(o.dataset, n))];
   for (const p of need) {
     if (!file.has(p) || file.isGroup(p)) {
       throw new FurError('not-a-fur-file', `${where}: has no dataset ${p}; it was not written by fur with --dataset ${o.dataset}; choose another destination file`, { where, path: p });
@@ -82,6 +88,7 @@ export function openFrameDatasets(file: H5File, layout: FrameLayout, o: Pipeline
     name: file.dataset(need[1]),
     page: file.dataset(need[2]),
     mtime: file.dataset(need[3]),
+    sha256: file.dataset(need[4]),
   };
 }
 
@@ -92,4 +99,17 @@ export async function appendBlock(ds: FrameDatasets, block: FrameBlock): Promise
   await ds.name.appendVlen(new Array<string>(block.count).fill(block.name));
   await ds.page.append(Uint32Array.from({ length: block.count }, (_, i) => i));
   await ds.mtime.append(new Float64Array(block.count).fill(block.mtimeMs / 1000));
+  await ds.sha256.append(frameHashes(block));
+}
+
+export function sha256(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(createHash('sha256').update(bytes).digest());
+}
+
+/** one 32-byte digest per frame of a block */
+export function frameHashes(block: FrameBlock): Uint8Array {
+  const out = new Uint8Array(block.count * 32);
+  const frameBytes = block.data.length / block.count;
+  for (let i = 0; i < block.count; i++) out.set(sha256(block.data.subarray(i * frameBytes, (i + 1) * frameBytes)), i * 32);
+  return out;
 }

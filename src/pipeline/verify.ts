@@ -9,7 +9,8 @@ import { H5File, type Dataset } from '../hdf5/index.js';
 import { readFrames, type ReadOptions } from '../source/readers/index.js';
 import { listCompleted } from '../source/watch.js';
 import type { Destination } from '../transport/destination.js';
-import { siblingPath } from './layout.js';
+import { FurError } from '../errors.js';
+import { sha256, siblingPath } from './layout.js';
 import type { Method } from './options.js';
 
 export interface VerifyReport {
@@ -91,6 +92,46 @@ export async function verify(spec: {
   } finally {
     // opened read-only: closing must not write (commit finds nothing dirty)
     for (const f of opened) await f.close().catch(() => undefined);
+  }
+  return report;
+}
+
+/**
+ * Verify a destination against itself: every frame re-read (chunk checksums checked where the
+ * file has them) and hashed, compared with the SHA-256 recorded when it was packaged.
+ */
+export async function verifySelf(spec: { dest: Destination; destPath: string; method: Method; dataset: string }): Promise<VerifyReport> {
+  const report: VerifyReport = { equal: 0, different: [], missing: [], remoteOnly: 0 };
+  if (spec.method === 'files') {
+    throw new FurError('needs-sources', 'the files method stores files as they are, with no frame hashes: give the source folder too (fur verify SRC DEST --method files)', {});
+  }
+  const paths = spec.method === 'append'
+    ? [spec.destPath]
+    : (await spec.dest.list(spec.destPath)).filter((n) => n.endsWith('.h5')).map((n) => posix.join(spec.destPath, n));
+  for (const p of paths) {
+    const file = await H5File.open(await spec.dest.openRead(p));
+    try {
+      const data = file.dataset(spec.dataset);
+      const hashPath = siblingPath(spec.dataset, 'frame_sha256');
+      if (!file.has(hashPath)) throw new FurError('no-hashes', `${p}: no ${hashPath} dataset; verify it against its sources instead (fur verify SRC DEST)`, { path: p });
+      const names = await file.dataset(siblingPath(spec.dataset, 'frame_name')).readVlen(0, data.shape[0]);
+      const pages = new Uint32Array((await file.dataset(siblingPath(spec.dataset, 'frame_page')).read(0, data.shape[0])).slice().buffer);
+      const hashes = await file.dataset(hashPath).read(0, data.shape[0]);
+      const step = Math.max(1, data.chunk?.[0] ?? 64);
+      for (let start = 0; start < data.shape[0]; start += step) {
+        const end = Math.min(data.shape[0], start + step);
+        const frames = data.type.class === 'vlen-bytes' ? await data.readVlen(start, end) : undefined;
+        const block = frames ? undefined : await data.read(start, end);
+        for (let row = start; row < end; row++) {
+          const bytes = frames ? frames[row - start] : block!.subarray((row - start) * data.rowBytes, (row - start + 1) * data.rowBytes);
+          const ok = Buffer.compare(Buffer.from(sha256(bytes)), Buffer.from(hashes.subarray(row * 32, row * 32 + 32))) === 0;
+          if (ok) report.equal++;
+          else report.different.push({ file: Buffer.from(names[row] ?? []).toString('utf8'), frame: pages[row] ?? 0 });
+        }
+      }
+    } finally {
+      await file.close().catch(() => undefined);
+    }
   }
   return report;
 }
