@@ -82,10 +82,12 @@ export async function run(spec: RunSpec): Promise<RunSummary> {
   const warn = (m: string) => progress.event({ type: 'warning', tag: 'delete-failed', message: m });
   const started = Date.now();
   let endReason = 'finished';
+  // --count stops the watcher, which then reports 'stopped'; the run knows better
+  let countReached = false;
   try {
     if (target instanceof FilesTarget) {
       const files = fresh(source, (f) => target.has(f), spec, resumed);
-      await uploadFiles(files, target, spec, warn);
+      countReached = await uploadFiles(files, target, spec, warn);
     } else {
       const files = fresh(source, async (f) => target.committed.has(f.name), spec, resumed);
       const items = readAhead(files, o.read, { files: 64, bytes: 256 << 20 }, (r) => {
@@ -94,7 +96,7 @@ export async function run(spec: RunSpec): Promise<RunSummary> {
         progress.settled(r.file.name);
         progress.event({ type: 'rejected', file: r.file.path, tag: r.error.tag, message: r.error.message });
       }, o.onMismatch);
-      const limited = limitFrames(items, spec.maxFrames, () => watcher?.stop());
+      const limited = limitFrames(items, spec.maxFrames, () => { countReached = true; watcher?.stop(); });
       for await (const batch of batches(limited, o.batchFrames, o.batchSeconds)) {
         const r = await target.commit(batch);
         progress.committed(batch.index, batch.items.map((i) => i.file), batch.frames, r.bytes, r.frames);
@@ -104,7 +106,7 @@ export async function run(spec: RunSpec): Promise<RunSummary> {
         }
       }
     }
-    endReason = watcher?.endReason ?? (spec.signal?.aborted ? 'stopped' : 'finished');
+    endReason = countReached ? 'count' : watcher?.endReason ?? (spec.signal?.aborted ? 'stopped' : 'finished');
   } finally {
     progress.stop();
     watcher?.stop();
@@ -126,12 +128,13 @@ async function* limitFrames<T extends { block: { count: number } }>(items: Async
   }
 }
 
-/** `files` method: several uploads in flight; each file is deleted once its rename landed. */
-async function uploadFiles(files: AsyncIterable<CompletedFile>, target: FilesTarget, spec: RunSpec, warn: (m: string) => void): Promise<void> {
+/** `files` method: several uploads in flight; each file is deleted once its rename landed. True when --count ended it. */
+async function uploadFiles(files: AsyncIterable<CompletedFile>, target: FilesTarget, spec: RunSpec, warn: (m: string) => void): Promise<boolean> {
   const inflight = new Set<Promise<void>>();
   let failure: unknown;
   let batch = 0;
   let count = 0;
+  let countReached = false;
   for await (const f of files) {
     if (failure) break;
     while (inflight.size >= spec.options.parallelFiles) await Promise.race(inflight);
@@ -143,10 +146,11 @@ async function uploadFiles(files: AsyncIterable<CompletedFile>, target: FilesTar
       if (spec.options.deleteSource) await deleteSources([f], warn);
     })().catch((e) => { failure ??= e; }).finally(() => inflight.delete(p));
     inflight.add(p);
-    if (spec.maxFrames !== undefined && ++count >= spec.maxFrames) break;
+    if (spec.maxFrames !== undefined && ++count >= spec.maxFrames) { countReached = true; break; }
   }
   await Promise.all(inflight);
   if (failure) throw failure;
+  return countReached;
 }
 
 /** Split a destination URL path into where the destination is opened and the path inside it. */
