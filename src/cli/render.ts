@@ -24,7 +24,8 @@ export function renderer(opts: { json: boolean; tty: boolean; quiet?: boolean })
         return;
       case 'rejected':
         endLine();
-        process.stderr.write(`fur: kept ${e.file}: ${e.message}\n`);
+        // reader messages start with the file's path already
+        process.stderr.write(`fur: kept ${e.message.startsWith(`${e.file}: `) ? e.message : `${e.file}: ${e.message}`}\n`);
         return;
       case 'warning':
         endLine();

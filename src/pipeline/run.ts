@@ -77,7 +77,7 @@ export async function run(spec: RunSpec): Promise<RunSummary> {
     : o.method === 'batches' ? await BatchesTarget.open(spec.dest, spec.destPath, o)
     : await FilesTarget.open(spec.dest, spec.destPath);
   const resumed = { files: 0, frames: [...target.committed.values()].reduce((a, b) => a + b, 0) };
-  progress.event({ type: 'start', method: o.method, source: spec.sourceDir, destination: `${spec.dest.url}${spec.destPath === '.' ? '' : '/' + spec.destPath}`, resumed });
+  progress.event({ type: 'start', method: o.method, source: spec.sourceDir, destination: `${spec.dest.url.replace(/\/$/, '')}${spec.destPath === '.' ? '' : '/' + spec.destPath}`, resumed });
   progress.start();
   const warn = (m: string) => progress.event({ type: 'warning', tag: 'delete-failed', message: m });
   const started = Date.now();
@@ -91,6 +91,8 @@ export async function run(spec: RunSpec): Promise<RunSummary> {
     } else {
       const files = fresh(source, async (f) => target.committed.has(f.name), spec, resumed);
       const items = readAhead(files, o.read, { files: 64, bytes: 256 << 20 }, (r) => {
+        // with --on-mismatch stop the error ends the run and is reported once, as the run's error
+        if (o.onMismatch === 'stop') return;
         rejected.push(r);
         progress.rejected++;
         progress.settled(r.file.name);
