@@ -142,7 +142,17 @@ export function program(): Command {
   const p = new Command('fur')
     .description('Move instrument frames to remote storage as HDF5, while capture goes on.')
     .exitOverride()
-    .showHelpAfterError('(run with --help for usage)');
+    .showHelpAfterError('(run with --help for usage)')
+    .addHelpText('after', `
+Examples:
+  fur demo                        (a simulated camera uploading to a built-in SFTP server, checked)
+  fur watch /data/camera sftp://me@archive.lab/runs/run42.h5 --delete-source --stop-file capture.done
+  fur upload ./run42 file:///mnt/share/run42 --method batches --batch 500
+  fur verify ./run42 sftp://me@archive.lab/runs/run42.h5
+
+Exit codes: 0 every frame committed (or verified), 1 the run failed, 2 bad usage,
+3 the run ended but some files were kept unused or some frames did not verify.
+Run fur COMMAND --help for a command's options.`);
 
   addCommon(p.command('upload').argument('<SRC>', 'folder with a finished capture').argument('<DEST>', 'sftp://user@host[:port]/path or file:///path'))
     .description('upload a finished capture')
@@ -211,6 +221,11 @@ Examples:
     .addOption(new Option('--method <method>', 'upload method').choices(['append', 'batches', 'files']).default('append'))
     .option('--keep', 'keep the temporary folders and print where they are')
     .option('--json', 'print one JSON status event per line')
+    .addHelpText('after', `
+Examples:
+  fur demo
+  fur demo --frames 1800 --method batches
+  fur demo --shape 2048x2048 --dtype uint16 --fps 10 --keep`)
     .action(async function (this: Command) {
       const f = this.opts();
       this.setOptionValue('_code', await demo({
