@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, posix } from 'node:path';
 import { H5File } from '../hdf5/index.js';
 import { siblingPath } from '../pipeline/layout.js';
 import { DEFAULTS } from '../pipeline/options.js';
@@ -15,6 +15,7 @@ import { Progress } from '../pipeline/progress.js';
 import { run } from '../pipeline/run.js';
 import { expectedFrame, runCamera } from '../source/camera.js';
 import type { NumericDtype } from '../source/frame.js';
+import { decodeTiff } from '../source/readers/tiff.js';
 import { startSftpServer } from '../transport/sftp-server.js';
 import { connect } from './connect.js';
 import { renderer } from './render.js';
@@ -64,23 +65,7 @@ export async function demo(o: DemoOptions): Promise<number> {
     await camera;
     // check against what the camera wrote, independently of the pipeline's bookkeeping
     const left = (await readdir(camDir)).filter((n) => n.startsWith('frame'));
-    let equal = 0;
-    if (o.method === 'append') {
-      const { dest: d2, path: p2 } = await connect(url, 'append', flags);
-      try {
-        const file = await H5File.open(await d2.openRead(p2));
-        const data = file.dataset('/data');
-        const names = await file.dataset(siblingPath('/data', 'frame_name')).readVlen();
-        for (let i = 0; i < data.shape[0]; i++) {
-          const want = expectedFrame(SEED, i, o.dtype, o.shape);
-          const got = await data.read(i, i + 1);
-          const nameOk = Buffer.from(names[i]).toString() === `frame${String(i + 1).padStart(6, '0')}.tif`;
-          if (nameOk && Buffer.compare(Buffer.from(got), Buffer.from(want)) === 0) equal++;
-        }
-        say(`fur demo: ${join(remoteDir, 'run1.h5')} holds /data of shape (${data.shape.join(', ')}) ${o.dtype}`);
-        await file.close();
-      } finally { await d2.close(); }
-    } else equal = summary.frames;
+    const equal = await storedEqual(url, o, flags, say, remoteDir);
     const ok = equal === o.frames && left.length === 0 && summary.frames === o.frames;
     const result = { type: 'demo', ok, frames: o.frames, verified: equal, localFilesLeft: left.length, seconds: summary.seconds, mbPerSec: summary.bytes / 1e6 / Math.max(summary.seconds, 1e-3) };
     if (o.json) process.stdout.write(JSON.stringify(result) + '\n');
@@ -92,4 +77,46 @@ export async function demo(o: DemoOptions): Promise<number> {
     else await rm(base, { recursive: true, force: true });
   }
   return code;
+}
+
+/**
+ * Frames the destination holds equal to the camera's, each under its own source name (and, for
+ * append, in capture order), read back over SFTP whatever the method.
+ */
+async function storedEqual(url: string, o: DemoOptions, flags: Parameters<typeof connect>[2], say: (s: string) => void, remoteDir: string): Promise<number> {
+  const seen = new Set<string>();
+  const matches = (name: string, frame: Uint8Array, row?: number): boolean => {
+    const m = /^frame(\d+)\.tif$/.exec(name);
+    if (!m || seen.has(name) || (row !== undefined && Number(m[1]) !== row + 1)) return false;
+    const same = Buffer.compare(Buffer.from(frame), Buffer.from(expectedFrame(SEED, Number(m[1]) - 1, o.dtype, o.shape))) === 0;
+    if (same) seen.add(name);
+    return same;
+  };
+  let equal = 0;
+  const { dest, path } = await connect(url, o.method, flags);
+  try {
+    if (o.method === 'files') {
+      for (const name of await dest.list(path)) {
+        const remote = await dest.openRead(posix.join(path, name));
+        try {
+          const block = decodeTiff(await remote.read(0, await remote.size()), name);
+          if (block.count === 1 && matches(name, block.data)) equal++;
+        } finally { await remote.close(); }
+      }
+      return equal;
+    }
+    const files = o.method === 'append' ? [path] : (await dest.list(path)).filter((n) => n.endsWith('.h5')).map((n) => posix.join(path, n));
+    for (const p of files) {
+      const file = await H5File.open(await dest.openRead(p));
+      try {
+        const data = file.dataset('/data');
+        const names = await file.dataset(siblingPath('/data', 'frame_name')).readVlen();
+        for (let i = 0; i < data.shape[0]; i++) {
+          if (matches(Buffer.from(names[i]).toString(), await data.read(i, i + 1), o.method === 'append' ? i : undefined)) equal++;
+        }
+        if (o.method === 'append') say(`fur demo: ${join(remoteDir, 'run1.h5')} holds /data of shape (${data.shape.join(', ')}) ${o.dtype}`);
+      } finally { await file.close(); }
+    }
+  } finally { await dest.close(); }
+  return equal;
 }
