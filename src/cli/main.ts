@@ -202,7 +202,7 @@ Examples:
         ? await verifySelf({ dest, destPath: path, method, dataset: f.dataset })
         : await verify({ sourceDir: src, pattern: f.pattern, dest, destPath: path, method, dataset: f.dataset, read: readOptions(f) });
       const ok = r.different.length === 0 && r.missing.length === 0;
-      if (f.json) process.stdout.write(JSON.stringify({ ok, ...r }) + '\n');
+      if (f.json) process.stdout.write(JSON.stringify({ type: 'verify', ok, ...r }) + '\n');
       else {
         process.stderr.write(`fur verify: ${r.equal} equal, ${r.different.length} different, ${r.missing.length} files missing at the destination, ${r.remoteOnly} remote frames without a local source\n`);
         for (const d of r.different.slice(0, 20)) process.stderr.write(`  differs: ${d.file} frame ${d.frame}\n`);

@@ -145,7 +145,7 @@ async function uploadFiles(files: AsyncIterable<CompletedFile>, target: FilesTar
     const p = (async () => {
       const bytes = await target.upload(f);
       spec.progress.committed(index, [f], 1, bytes, 0);
-      if (spec.options.deleteSource) await deleteSources([f], warn);
+      if (spec.options.deleteSource) spec.progress.event({ type: 'deleted', files: await deleteSources([f], warn) });
     })().catch((e) => { failure ??= e; }).finally(() => inflight.delete(p));
     inflight.add(p);
     if (spec.maxFrames !== undefined && ++count >= spec.maxFrames) { countReached = true; break; }
