@@ -1,0 +1,311 @@
+/**
+ * What the pipeline and CLI tests share: scratch folders, the two npm-tier destinations (the
+ * in-process SFTP server over real SSH, and a file:// folder), running the CLI in this process or
+ * as the real binary, and reading back what a run stored with h5wasm (HDF5 2.0), the oracle.
+ */
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { cameraFileName, encodeFile, expectedFrame, type CameraFormat } from '../../src/source/camera.js';
+import { main as _main, program } from '../../src/cli/main.js';
+import type { Dtype } from '../../src/source/frame.js';
+import { readFrames, type ReadOptions } from '../../src/source/readers/index.js';
+import { sortSequence } from '../../src/source/sequence.js';
+import { startSftpServer, type SftpServer, type SftpServerOptions } from '../../src/transport/sftp-server.js';
+import { dataset, h5wasmRead, valueBytes, valueStrings, valueVlenBytes, type H5Dataset, type H5Doc } from '../support/h5wasm.js';
+import { run, type RunOptions, type RunResult } from '../support/run.js';
+
+export type Method = 'append' | 'batches' | 'files';
+export const METHODS: readonly Method[] = ['append', 'batches', 'files'];
+
+/** The repository root (tests run from dist/test/…). */
+export const REPO: string = (() => {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error('package.json not found above the test');
+    dir = up;
+  }
+  return dir;
+})();
+export const FUR_BIN = join(REPO, 'bin', 'fur.js');
+
+export async function scratch(t: { after: (fn: () => Promise<void>) => void }, prefix = 'fur-pipeline-'): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+// The CLI reads the SSH password from a variable it is named; no agent may answer in its place.
+export const PASSWORD_ENV = 'FUR_PIPELINE_TEST_PASSWORD';
+export const PASSWORD = randomBytes(9).toString('hex');
+process.env[PASSWORD_ENV] = PASSWORD;
+delete process.env.SSH_AUTH_SOCK;
+
+/**
+ * Where a run uploads to. `local(method, name)` is the path on this machine where the stored
+ * object lands (the SFTP server serves a local folder), so the oracle reads it in place.
+ */
+export interface Dest {
+  kind: 'sftp' | 'file';
+  /** folder whose content is the destination */
+  root: string;
+  /** the URL for `fur … <DEST>`: the HDF5 file for append, a folder otherwise */
+  url(method: Method, name: string): string;
+  local(method: Method, name: string): string;
+  /** CLI flags that connect (password variable, known_hosts) */
+  flags: string[];
+  server?: SftpServer;
+  close(): Promise<void>;
+}
+
+export const DEST_KINDS = ['sftp', 'file'] as const;
+
+function target(method: Method, name: string): string {
+  return method === 'append' ? `${name}.h5` : name;
+}
+
+export async function openDest(kind: 'sftp' | 'file', t: { after: (fn: () => Promise<void>) => void }, server?: Partial<SftpServerOptions>): Promise<Dest> {
+  const base = await scratch(t, `fur-dest-${kind}-`);
+  const root = join(base, 'remote');
+  await mkdir(root);
+  if (kind === 'file') {
+    return {
+      kind, root, flags: [],
+      url: (m, n) => pathToFileURL(join(root, target(m, n))).href,
+      local: (m, n) => join(root, target(m, n)),
+      close: async () => {},
+    };
+  }
+  const srv = await startSftpServer({ root, password: PASSWORD, username: 'lab', ...server });
+  const knownHosts = join(base, 'known_hosts');
+  await writeFile(knownHosts, `${srv.hostKeyLine}\n`);
+  const d: Dest = {
+    kind, root, server: srv,
+    flags: ['--password-env', PASSWORD_ENV, '--known-hosts', knownHosts],
+    url: (m, n) => srv.url('lab', `/${target(m, n)}`),
+    local: (m, n) => join(root, target(m, n)),
+    close: () => srv.close(),
+  };
+  t.after(() => d.close());
+  return d;
+}
+
+export interface CliResult {
+  code: number;
+  stderr: string;
+  /** the last line of stderr: where the CLI puts the error that ended a run */
+  lastLine: string;
+}
+
+/**
+ * `fur …` in this process, stderr captured. stdout is left alone (the test runner reports
+ * through it): tests of stdout output run the real binary with `furBin`.
+ */
+export async function cli(args: string[]): Promise<CliResult> {
+  const chunks: string[] = [];
+  const original = process.stderr.write;
+  process.stderr.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+    chunks.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
+    const cb = rest.find((r) => typeof r === 'function') as (() => void) | undefined;
+    cb?.();
+    return true;
+  }) as typeof process.stderr.write;
+  let code: number;
+  try {
+    code = await _main(args);
+  } finally {
+    process.stderr.write = original;
+  }
+  const stderr = chunks.join('');
+  const lines = stderr.split('\n').filter((l) => l.trim() !== '');
+  return { code, stderr, lastLine: lines[lines.length - 1] ?? '' };
+}
+
+/** The real binary, `node bin/fur.js …`, as a child process. */
+export function furBin(args: string[], opts: RunOptions = {}): Promise<RunResult> {
+  return run(process.execPath, [FUR_BIN, ...args], { timeoutMs: 120_000, ...opts, env: { ...process.env, ...opts.env } });
+}
+
+/** JSON lines of stdout, each checked to be one object with a `type`. */
+export function jsonLines(stdout: Buffer | string): Array<Record<string, unknown> & { type: string }> {
+  const text = stdout.toString();
+  const lines = text.split('\n').filter((l) => l !== '');
+  return lines.map((l, i) => {
+    let o: unknown;
+    try {
+      o = JSON.parse(l);
+    } catch {
+      assert.fail(`stdout line ${i + 1} is not JSON: ${l}`);
+    }
+    assert.ok(o && typeof o === 'object' && !Array.isArray(o), `line ${i + 1} is not an object: ${l}`);
+    assert.equal(typeof (o as { type?: unknown }).type, 'string', `line ${i + 1} has no type: ${l}`);
+    return o as Record<string, unknown> & { type: string };
+  });
+}
+
+/** numpy's name for a fur dtype, as the oracles report it. */
+export function numpyDtype(d: Dtype): string {
+  if (d === 'bytes') return '|O';
+  const [kind, bits] = /^([a-z]+?)(\d+)$/.exec(d)!.slice(1) as [string, string];
+  const size = Number(bits) / 8;
+  const k = kind === 'float' ? 'f' : kind === 'uint' ? 'u' : 'i';
+  return `${size === 1 ? '|' : '<'}${k}${size}`;
+}
+
+/** What a camera wrote, to compare a destination with. */
+export interface Capture {
+  format: CameraFormat;
+  dtype: Dtype;
+  shape: number[];
+  seed: number;
+  frames: number;
+  framesPerFile?: number;
+}
+
+/** The frame dtype a capture stores as ('bytes' for JPEG). */
+export function frameDtype(c: Capture): Dtype {
+  return c.format === 'jpeg' ? 'bytes' : c.dtype;
+}
+
+/** Source file name of capture frame i. */
+export function frameFile(c: Capture, i: number): string {
+  return cameraFileName(Math.floor(i / (c.framesPerFile ?? 1)) + 1, c.format);
+}
+
+/** Frames as a destination holds them, in capture order, with the per-frame names. */
+export interface Stored {
+  frames: Uint8Array[];
+  names: string[];
+  pages: number[];
+  /** the HDF5 files read (append: one; batches: one per batch; files: none) */
+  docs: H5Doc[];
+}
+
+/** Rows of a frames dataset as separate frames. */
+function framesOf(ds: H5Dataset): Uint8Array[] {
+  if (ds.dtype === '|O') return valueVlenBytes(ds);
+  const all = valueBytes(ds);
+  const n = ds.shape![0]!;
+  if (n === 0) return [];
+  const size = all.length / n;
+  return Array.from({ length: n }, (_, i) => all.subarray(i * size, (i + 1) * size));
+}
+
+/** One HDF5 file fur wrote, read by h5wasm: frames and per-frame datasets. */
+export async function readH5(path: string, datasetPath = '/data'): Promise<Stored> {
+  const doc = await h5wasmRead(path);
+  const data = dataset(doc, datasetPath);
+  const dir = datasetPath.slice(0, datasetPath.lastIndexOf('/'));
+  const names = valueStrings(dataset(doc, `${dir}/frame_name`));
+  const pagesDs = dataset(doc, `${dir}/frame_page`);
+  const pages = Array.from(new Uint32Array(valueBytes(pagesDs).slice().buffer));
+  const frames = framesOf(data);
+  assert.equal(names.length, frames.length, `${path}: one frame_name per frame`);
+  assert.equal(pages.length, frames.length, `${path}: one frame_page per frame`);
+  assert.equal(dataset(doc, `${dir}/frame_mtime`).shape![0], frames.length, `${path}: one frame_mtime per frame`);
+  if (doc.objects[`${dir}/frame_sha256`]) {
+    // the recorded hash of each frame is the hash of the frame as stored
+    const hashes = valueBytes(dataset(doc, `${dir}/frame_sha256`));
+    assert.equal(hashes.length, 32 * frames.length, `${path}: one SHA-256 per frame`);
+    frames.forEach((f, i) => assert.ok(createHash('sha256').update(f).digest().equals(hashes.subarray(32 * i, 32 * i + 32)), `${path}: SHA-256 of frame ${i}`));
+  }
+  return { frames, names, pages, docs: [doc] };
+}
+
+/** Everything a run stored under `name` at the destination, read by the oracle for that method. */
+export async function readStored(dest: Dest, method: Method, name: string, read: ReadOptions = {}): Promise<Stored> {
+  const where = dest.local(method, name);
+  if (method === 'append') return readH5(where);
+  const entries = sortSequence((await readdir(where)).filter((n) => !n.startsWith('.')));
+  const out: Stored = { frames: [], names: [], pages: [], docs: [] };
+  if (method === 'batches') {
+    for (const n of entries) {
+      assert.match(n, /\.h5$/, `only finished batch files in ${where}`);
+      const s = await readH5(join(where, n));
+      out.frames.push(...s.frames);
+      out.names.push(...s.names);
+      out.pages.push(...s.pages);
+      out.docs.push(...s.docs);
+    }
+    return out;
+  }
+  for (const n of entries) {
+    const block = await readFrames(join(where, n), read);
+    const size = block.dtype === 'bytes' ? block.data.length : block.data.length / block.count;
+    for (let i = 0; i < block.count; i++) {
+      out.frames.push(block.data.subarray(i * size, (i + 1) * size));
+      out.names.push(n);
+      out.pages.push(i);
+    }
+  }
+  return out;
+}
+
+/** Asserts the destination holds frames [from, from + count) of the capture, each equal to what the camera wrote. */
+export function assertCapture(stored: Stored, c: Capture, from = 0, count = c.frames - from): void {
+  assert.equal(stored.frames.length, count, `frames stored (names: ${stored.names.slice(0, 3).join(', ')}…)`);
+  const dtype = frameDtype(c);
+  for (let k = 0; k < count; k++) {
+    const i = from + k;
+    assert.equal(stored.names[k], frameFile(c, i), `name of frame ${i}`);
+    assert.equal(stored.pages[k], i % (c.framesPerFile ?? 1), `page of frame ${i}`);
+    const want = expectedFrame(c.seed, i, dtype, c.shape);
+    if (Buffer.compare(Buffer.from(stored.frames[k]!), Buffer.from(want)) !== 0) {
+      assert.fail(`frame ${i} (${stored.names[k]}) differs from the camera's (${stored.frames[k]!.length} vs ${want.length} bytes)`);
+    }
+  }
+}
+
+/** Frame files (and markers) still in a camera folder; the stop file and temporaries are not frames. */
+export async function localFrames(dir: string): Promise<string[]> {
+  return sortSequence((await readdir(dir)).filter((n) => n.startsWith('frame') && !n.endsWith('.tmp')));
+}
+
+/** Common CLI flags for a watched camera that renames files into place and ends with a stop file. */
+export function watchFlags(stopFile = 'capture.done'): string[] {
+  return ['--completion', 'rename', '--stop-file', stopFile];
+}
+
+/** CLI flags that make readers accept a capture (raw needs its layout declared). */
+export function readFlags(c: Capture): string[] {
+  if (c.format === 'raw') return ['--dtype', c.dtype, '--shape', c.shape.join('x'), '--pattern', 'frame*.raw'];
+  return ['--pattern', `frame*.${({ npy: 'npy', tiff: 'tif', jpeg: 'jpg' } as const)[c.format as 'npy' | 'tiff' | 'jpeg']}`];
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls until `cond` holds; fails after `ms` (a generous bound on an outcome, never a speed claim). */
+export async function until(cond: () => boolean | Promise<boolean>, ms = 30_000, what = 'condition'): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+/**
+ * Writes capture frames [from, to) the way the camera does (one frame per file, renamed into
+ * place), continuing its numbering — for a capture that goes on after a run ended.
+ */
+export async function writeFrames(dir: string, c: Capture, from: number, to: number): Promise<void> {
+  for (let i = from; i < to; i++) {
+    const name = cameraFileName(i + 1, c.format);
+    const bytes = encodeFile(c.format, c.dtype as never, c.shape, [expectedFrame(c.seed, i, frameDtype(c), c.shape)]);
+    await writeFile(join(dir, `${name}.tmp`), bytes);
+    await rename(join(dir, `${name}.tmp`), join(dir, name));
+  }
+}
+
+/**
+ * Flags that make a run give up at the first transient failure (a full disk is retried like a
+ * lost link when the CLI reconnects); none when this CLI does not retry.
+ */
+export function noRetry(): string[] {
+  const watch = program().commands.find((c) => c.name() === 'upload');
+  return watch?.options.some((o) => o.long === '--give-up-after') ? ['--give-up-after', '0'] : [];
+}

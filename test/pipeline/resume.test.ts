@@ -1,0 +1,77 @@
+/**
+ * The destination is the journal: a second run over a capture that went on stores only what is
+ * new (no frame twice, none lost), and deletes sources an earlier run committed but kept.
+ */
+import assert from 'node:assert/strict';
+import { readdir } from 'node:fs/promises';
+import { describe, test } from 'node:test';
+import { cameraFileName } from '../../src/source/camera.js';
+import {
+  assertCapture, cli, DEST_KINDS, localFrames, METHODS, openDest, readFlags, readStored, scratch, watchFlags, writeFrames, type Capture,
+} from './helpers.js';
+
+const CAPTURES: Capture[] = [
+  { format: 'tiff', dtype: 'uint8', shape: [12, 10, 3], seed: 41, frames: 40 },
+  { format: 'jpeg', dtype: 'uint8', shape: [30, 30], seed: 42, frames: 40 },
+];
+
+for (const method of METHODS) {
+  for (const kind of DEST_KINDS) {
+    describe(`${method} → ${kind}: resume`, () => {
+      for (const c of CAPTURES) {
+        test(`${c.format}: run, capture goes on, run again with --delete-source → every frame once, local folder empty`, async (t) => {
+          const cam = await scratch(t, 'fur-camera-');
+          const dest = await openDest(kind, t);
+          const url = dest.url(method, 'run');
+          const flags = ['--method', method, '--batch', '7', ...readFlags(c), ...dest.flags];
+
+          await writeFrames(cam, c, 0, 20);
+          const first = await cli(['upload', cam, url, ...flags]);
+          assert.equal(first.code, 0, first.stderr);
+          assertCapture(await readStored(dest, method, 'run'), c, 0, 20);
+          assert.equal((await localFrames(cam)).length, 20, 'kept without --delete-source');
+
+          await writeFrames(cam, c, 20, 40);
+          const second = await cli(['upload', cam, url, '--delete-source', ...flags]);
+          assert.equal(second.code, 0, second.stderr);
+          if (method !== 'files') assert.match(second.stderr, /resuming: 20 frames already there/);
+          assert.match(second.lastLine, /^fur: 20 frames from 20 files/, 'only the 20 new frames are sent');
+          assertCapture(await readStored(dest, method, 'run'), c);
+          assert.deepEqual(await localFrames(cam), [], 'committed-but-kept sources deleted on the second run');
+
+          // a third run with nothing new changes nothing
+          const third = await cli(['upload', cam, url, '--delete-source', ...flags]);
+          assert.equal(third.code, 0, third.stderr);
+          assertCapture(await readStored(dest, method, 'run'), c);
+        });
+      }
+    });
+  }
+}
+
+describe('resume while watching', () => {
+  for (const method of METHODS) {
+    test(`${method}: a watch stopped by --count, then a new watch over the same folder, continues where the first stopped`, async (t) => {
+      const c: Capture = { format: 'npy', dtype: 'uint16', shape: [9, 7], seed: 43, frames: 30 };
+      const cam = await scratch(t, 'fur-camera-');
+      const dest = await openDest('sftp', t);
+      await writeFrames(cam, c, 0, 20);
+      const flags = ['--method', method, '--batch', '6', '--delete-source', ...readFlags(c), ...dest.flags];
+      const first = await cli(['watch', cam, dest.url(method, 'w'), '--count', '13', '--completion', 'rename', ...flags]);
+      assert.equal(first.code, 0, first.stderr);
+      assertCapture(await readStored(dest, method, 'w'), c, 0, 13);
+      assert.deepEqual(await localFrames(cam), Array.from({ length: 7 }, (_, k) => cameraFileName(14 + k, 'npy')));
+
+      const second = cli(['watch', cam, dest.url(method, 'w'), ...watchFlags(), ...flags]);
+      await writeFrames(cam, c, 20, 30);
+      await import('node:fs/promises').then((fs) => fs.writeFile(`${cam}/capture.done`, ''));
+      const r = await second;
+      assert.equal(r.code, 0, r.stderr);
+      assertCapture(await readStored(dest, method, 'w'), c);
+      assert.deepEqual(await localFrames(cam), []);
+      if (method !== 'append') {
+        assert.deepEqual((await readdir(dest.local(method, 'w'))).filter((n) => n.endsWith('.fur-partial')), []);
+      }
+    });
+  }
+});
