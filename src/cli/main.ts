@@ -7,7 +7,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { FurError, isFurError } from '../errors.js';
 import { DEFAULTS, parseCompression, type PipelineOptions } from '../pipeline/options.js';
 import { Progress } from '../pipeline/progress.js';
-import { run } from '../pipeline/run.js';
+import { runResilient } from '../pipeline/resilient.js';
 import { verify, verifySelf } from '../pipeline/verify.js';
 import { parseDtype, parseShape } from '../source/frame.js';
 import type { ReadOptions } from '../source/readers/index.js';
@@ -31,6 +31,7 @@ interface CommonFlags extends ConnectionFlags {
   deleteSource?: boolean;
   onMismatch: string;
   parallel: string;
+  giveUpAfter: string;
   json?: boolean;
 }
 
@@ -100,13 +101,13 @@ function addCommon(c: Command): Command {
     .option('--password-env <VAR>', 'environment variable holding the SSH password')
     .option('--known-hosts <file>', 'known_hosts file (default ~/.ssh/known_hosts)')
     .option('--accept-new-host-key', 'trust and record the key of a server known_hosts does not list yet (a changed key is always refused)')
+    .option('--give-up-after <seconds>', 'keep reconnecting this long before exiting with an error', '600')
     .option('--json', 'print one JSON status event per line instead of a status line');
 }
 
 async function doRun(src: string, destUrl: string, f: WatchFlags, watch: boolean): Promise<number> {
   const options = pipelineOptions(f);
   const emit = renderer({ json: f.json ?? false, tty: process.stderr.isTTY ?? false });
-  const { dest, path } = await connect(destUrl, options.method, f);
   const controller = new AbortController();
   let interrupts = 0;
   const onSignal = () => {
@@ -117,7 +118,9 @@ async function doRun(src: string, destUrl: string, f: WatchFlags, watch: boolean
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    const summary = await run({
+    const summary = await runResilient({
+      connect: () => connect(destUrl, options.method, f),
+      giveUpAfterMs: int(f.giveUpAfter, '--give-up-after') * 1000,
       sourceDir: src,
       pattern: f.pattern,
       watch: watch ? {
@@ -128,13 +131,12 @@ async function doRun(src: string, destUrl: string, f: WatchFlags, watch: boolean
         markerSuffix: f.marker,
       } : undefined,
       maxFrames: f.count === undefined ? undefined : int(f.count, '--count'),
-      dest, destPath: path, options, progress: new Progress(emit), signal: controller.signal,
+      options, progress: new Progress(emit), signal: controller.signal,
     });
     return summary.rejected.length ? 3 : 0;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    await dest.close();
   }
 }
 

@@ -27,6 +27,14 @@ export function renderer(opts: { json: boolean; tty: boolean; quiet?: boolean })
         // reader messages start with the file's path already
         process.stderr.write(`fur: kept ${e.message.startsWith(`${e.file}: `) ? e.message : `${e.file}: ${e.message}`}\n`);
         return;
+      case 'disconnected':
+        endLine();
+        process.stderr.write(`fur: destination unreachable for ${e.downSec} s (${e.message}); retrying in ${e.retryInSec} s (attempt ${e.attempt})\n`);
+        return;
+      case 'reconnected':
+        endLine();
+        process.stderr.write(`fur: reconnected after ${e.afterSec} s; resuming after the last commit\n`);
+        return;
       case 'warning':
         endLine();
         process.stderr.write(`fur: warning: ${e.message}\n`);

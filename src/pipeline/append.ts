@@ -3,7 +3,7 @@
  * committed (data, then per-frame datasets, then the frames' extent). The file is valid at every
  * instant; a restarted run reopens it and continues after its last commit.
  */
-import { FurError } from '../errors.js';
+import { FurError, isFurError } from '../errors.js';
 import { H5File } from '../hdf5/index.js';
 import type { Destination, RemoteFile } from '../transport/destination.js';
 import type { Batch } from './batch.js';
@@ -43,6 +43,8 @@ export class AppendTarget implements Target {
       file = await H5File.open(this.remote, { durable: this.dest.capabilities.fsync });
     } catch (e) {
       await this.remote.close().catch(() => undefined);
+      // only a file that does not parse as fur's is refused; a broken connection is just that
+      if (!isFurError(e, 'hdf5-format') && !(e instanceof RangeError)) throw e;
       throw new FurError('not-a-fur-file', `${this.where()}: cannot continue this file (${(e as Error).message}); fur only appends to files it wrote — choose a new file name`, { path: this.path }, { cause: e });
     }
     this.file = file;

@@ -10,6 +10,8 @@ export type RunEvent =
   | { type: 'rejected'; file: string; tag: string; message: string }
   | { type: 'deleted'; files: number }
   | { type: 'warning'; tag: string; message: string }
+  | { type: 'disconnected'; tag: string; message: string; retryInSec: number; attempt: number; downSec: number }
+  | { type: 'reconnected'; afterSec: number }
   | { type: 'done'; files: number; frames: number; bytes: number; seconds: number; mbPerSec: number; rejected: number; endReason: string };
 
 export class Progress {

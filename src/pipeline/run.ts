@@ -109,11 +109,15 @@ export async function run(spec: RunSpec): Promise<RunSummary> {
       }
     }
     endReason = countReached ? 'count' : watcher?.endReason ?? (spec.signal?.aborted ? 'stopped' : 'finished');
-  } finally {
+  } catch (e) {
     progress.stop();
     watcher?.stop();
-    await target.close();
+    await target.close().catch(() => undefined); // the first error is the one to report
+    throw e;
   }
+  progress.stop();
+  watcher?.stop();
+  await target.close();
   const seconds = (Date.now() - started) / 1000;
   const summary = { files: progress.files, frames: progress.frames, bytes: progress.bytes, rejected, endReason, seconds };
   progress.event({ type: 'done', files: summary.files, frames: summary.frames, bytes: summary.bytes, seconds: Number(seconds.toFixed(2)), mbPerSec: Number((summary.bytes / 1e6 / Math.max(seconds, 1e-3)).toFixed(2)), rejected: rejected.length, endReason });
