@@ -41,11 +41,27 @@ export interface RunSummary {
 }
 
 /** Completed files, minus those a previous run already committed (deleted now if asked). */
+/** why a file name is unsafe as a remote path component, or undefined */
+export function unsafeName(name: string): string | undefined {
+  if (name === '' || name === '.' || name === '..') return `'${name}' is not a file name`;
+  if (/[/\\]/.test(name)) return 'contains a path separator';
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(name)) return 'contains control characters';
+  return undefined;
+}
+
 async function* fresh(
   files: AsyncIterable<CompletedFile>, isCommitted: (f: CompletedFile) => Promise<boolean>,
-  spec: RunSpec, counts: { files: number },
+  spec: RunSpec, counts: { files: number }, onRejected: (r: Rejected) => void,
 ): AsyncGenerator<CompletedFile> {
   for await (const f of files) {
+    const unsafe = unsafeName(f.name);
+    if (unsafe) {
+      // the name becomes a remote path: never let it point outside the destination folder
+      const error = new FurError('unsafe-name', `${f.path}: file name ${unsafe}; rename the file to upload it (it is kept)`, { file: f.path });
+      onRejected({ file: f, error });
+      continue;
+    }
     if (await isCommitted(f)) {
       counts.files++;
       spec.progress.event({ type: 'skipped', file: f.name, reason: 'already committed at the destination' });
@@ -84,19 +100,21 @@ export async function run(spec: RunSpec): Promise<RunSummary> {
   let endReason = 'finished';
   // --count stops the watcher, which then reports 'stopped'; the run knows better
   let countReached = false;
+  const reject = (r: Rejected) => {
+    rejected.push(r);
+    progress.rejected++;
+    progress.settled(r.file.name);
+    progress.event({ type: 'rejected', file: r.file.path, tag: r.error.tag, message: r.error.message });
+  };
   try {
     if (target instanceof FilesTarget) {
-      const files = fresh(source, (f) => target.has(f), spec, resumed);
+      const files = fresh(source, (f) => target.has(f), spec, resumed, reject);
       countReached = await uploadFiles(files, target, spec, warn);
     } else {
-      const files = fresh(source, async (f) => target.committed.has(f.name), spec, resumed);
+      const files = fresh(source, async (f) => target.committed.has(f.name), spec, resumed, reject);
       const items = readAhead(files, o.read, { files: 64, bytes: 256 << 20 }, (r) => {
         // with --on-mismatch stop the error ends the run and is reported once, as the run's error
-        if (o.onMismatch === 'stop') return;
-        rejected.push(r);
-        progress.rejected++;
-        progress.settled(r.file.name);
-        progress.event({ type: 'rejected', file: r.file.path, tag: r.error.tag, message: r.error.message });
+        if (o.onMismatch !== 'stop') reject(r);
       }, o.onMismatch);
       const limited = limitFrames(items, spec.maxFrames, () => { countReached = true; watcher?.stop(); });
       for await (const batch of batches(limited, o.batchFrames, o.batchSeconds)) {
