@@ -182,6 +182,18 @@ export class ChunkIndex {
     return { level, left, right, keys, children };
   }
 
+  /** Chunk rows a committed index holds: one past the chunk row of its last (rightmost) chunk. */
+  static async presentRows(read: Read, root: number, chunk: number[]): Promise<number> {
+    if (root === UNDEF_ADDR) return 0;
+    const size = nodeSize(chunk.length);
+    let node = decodeNode(await read(root, size), chunk.length, root);
+    while (node.level > 0 && node.children.length) {
+      const a = node.children[node.children.length - 1];
+      node = decodeNode(await read(a, size), chunk.length, a);
+    }
+    return node.children.length ? node.keys[node.children.length - 1].offset[0] / chunk[0] + 1 : 0;
+  }
+
   /** Rebuild the writer's state from a committed file: `rows` chunk rows are committed. */
   static async open(read: Read, root: number, chunk: number[], frameShape: number[], rows: number): Promise<ChunkIndex> {
     const ix = new ChunkIndex(chunk, frameShape);

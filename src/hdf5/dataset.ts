@@ -221,9 +221,12 @@ export class Dataset {
     if (this.filters.length === 0) {
       const size = this.chunkBytes;
       if (this.rowsContiguous) {
-        const address = previous && from > 0 ? previous[0].address : this.host.allocData(size);
-        const start = previous && from > 0 ? from : 0;
-        this.host.write(address + start * this.rowBytes, buf.subarray(start * this.rowBytes, rows * this.rowBytes));
+        const fresh = !(previous && from > 0);
+        const address = fresh ? this.host.allocData(size) : previous[0].address;
+        const start = fresh ? 0 : from;
+        // a fixed-size dataset shows every row of a partial chunk: write its fill-valued rest too
+        const end = fresh && !this.growable ? size : rows * this.rowBytes;
+        this.host.write(address + start * this.rowBytes, buf.subarray(start * this.rowBytes, end));
         ix.putRow(row, [{ address, size, mask: 0 }]);
       } else {
         const chunks = this.chunksOf(buf, rows);
@@ -310,8 +313,9 @@ export class Dataset {
 
   /** Restore the tail of a reopened dataset: `rows` rows are committed. */
   async restore(rows: number): Promise<void> {
-    this.shape[0] = rows;
-    this.publishedRows = rows;
+    // a fixed-size dataset keeps its extent; `rows` is how far it was written
+    if (this.growable) this.shape[0] = rows;
+    this.publishedRows = this.shape[0];
     this.header.isNew = false;
     this.header.dirty = false;
     if (this.contiguous) return;

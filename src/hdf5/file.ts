@@ -161,11 +161,15 @@ export class H5File {
       const layout = decodeLayout(new ByteReader(layoutMsg.body));
       const maxshape = space.maxdims ?? space.dims;
       const ds = new Dataset(this.host(), { path, type, shape: space.dims, maxshape, filters, fill, layout });
+      let written = space.dims[0];
       if (layout.class === 'chunked') {
-        ds.index = await ChunkIndex.open(this.read, layout.btreeAddress, layout.chunk, space.dims.slice(1), Math.ceil(space.dims[0] / layout.chunk[0]));
+        // a fixed-size dataset may be only partly written: its index says how far
+        const chunkRows = maxshape[0] === UNLIMITED ? Math.ceil(written / layout.chunk[0]) : await ChunkIndex.presentRows(this.read, layout.btreeAddress, layout.chunk);
+        written = Math.min(written, chunkRows * layout.chunk[0]);
+        ds.index = await ChunkIndex.open(this.read, layout.btreeAddress, layout.chunk, space.dims.slice(1), chunkRows);
         ds.indexLevelCounts = ds.index.levelCounts();
       }
-      await ds.restore(space.dims[0]);
+      await ds.restore(written);
       obj = ds;
     } else {
       const g = new Group(path);
