@@ -4,9 +4,11 @@
  * Commit protocol — every intermediate state of the destination is a valid file showing the
  * previous or the new commit, never a mix:
  *   A. raw data (chunks, heap collections) and a byte at the new EOF  → barrier
- *   B. index nodes, new object headers, continuation blocks, superblock with the new EOF → barrier
+ *   A'. the superblock with the new EOF, when it moves → barrier
+ *   B. index nodes, new object headers, continuation blocks (a new file's superblock) → barrier
  *   C. existing object headers with the new extents and links (the publication) → barrier
- * The EOF moves before any header points past it, because libhdf5 refuses to read beyond the
+ * The EOF moves before any header or index node points past it (B rewrites the rightmost index
+ * nodes in place, so they are reachable at once), because libhdf5 refuses to read beyond the
  * superblock's EOF; and the file physically reaches that EOF before the superblock says so,
  * because libhdf5 refuses a file shorter than its EOF.
  */
@@ -358,7 +360,19 @@ export class H5File {
     if (this.physicalEnd < eof) this.write(eof - 1, new Uint8Array(1));
     await this.barrier();
 
-    // B: structures nothing committed points to yet, and the superblock's EOF
+    // A': the superblock's EOF, before B: B rewrites the rightmost index nodes in place, and their
+    // entries (a filtered partial chunk re-encoded to new space) may point past the old EOF,
+    // which libhdf5 refuses to read ("addr overflow"). A new file's superblock names a root
+    // header written in B, so it follows B instead.
+    const root = this.objects.get('/')!;
+    const superblock = () => this.write(0, encodeSuperblock({ eof, rootAddress: root.header.address }));
+    if (eof !== this.statedEof && !root.header.isNew) {
+      superblock();
+      await this.barrier();
+      this.statedEof = eof;
+    }
+
+    // B: structures nothing committed points to yet, except the rightmost index nodes
     for (const d of planned) {
       for (const w of d.index!.writes({ levelCounts: d.indexLevelCounts })) this.write(w.address, w.bytes);
       d.indexLevelCounts = d.index!.levelCounts();
@@ -367,8 +381,7 @@ export class H5File {
       if (enc.continuation && enc.continuation.address !== obj.header.continuation?.address) this.write(enc.continuation.address, enc.continuation.bytes);
       if (obj.header.isNew) this.write(obj.header.address, enc.chunk0);
     }
-    const root = this.objects.get('/')!;
-    if (eof !== this.statedEof || root.header.isNew) this.write(0, encodeSuperblock({ eof, rootAddress: root.header.address }));
+    if (root.header.isNew) superblock();
     await this.barrier();
     this.statedEof = eof;
 
