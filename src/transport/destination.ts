@@ -8,6 +8,17 @@ export interface Capabilities {
   rename: boolean;
   /** durable sync of a written file (fsync, fsync@openssh.com) */
   fsync: boolean;
+  /**
+   * `rename` onto an existing name replaces it in one step (POSIX rename, posix-rename@openssh.com).
+   * When false, replacing is remove-then-rename and a crash in between leaves no file at `to`;
+   * renaming onto a fresh name is still atomic.
+   */
+  atomicReplace?: boolean;
+  /**
+   * Largest write the destination carries in one request (SFTP: the server's write limit).
+   * Writers gain nothing by issuing bigger writes, and lose pipelining by issuing much smaller ones.
+   */
+  maxWriteSize?: number;
 }
 
 export interface RemoteStat {
@@ -16,7 +27,14 @@ export interface RemoteStat {
   isDirectory: boolean;
 }
 
-/** An open remote file: a positional sink that can also read back. */
+/**
+ * An open remote file: a positional sink that can also read back.
+ *
+ * Writes may be issued without awaiting; the bytes passed to `write` must stay unchanged until its
+ * promise settles (or until a later `flush` resolves), because they may still be queued. The first
+ * failed write poisons the file: every later write, `flush`, `sync` and `close` rejects with that
+ * same error, so a caller that only awaits `flush` still learns the original cause.
+ */
 export interface RemoteFile extends RandomAccess {
   readonly path: string;
 }

@@ -1,0 +1,103 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startSftpServer, type SftpServer, type SftpServerOptions } from '../../src/transport/sftp-server.js';
+import type { Destination } from '../../src/transport/destination.js';
+import { isFurError } from '../../src/errors.js';
+
+/** A scratch directory removed by the returned cleanup. */
+export async function scratch(prefix = 'fur-transport-'): Promise<{ dir: string; cleanup: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+export const PASSWORD_ENV = 'FUR_TEST_SFTP_PASSWORD';
+export const PASSWORD = 'correct horse battery staple';
+
+export interface ServerFixture {
+  server: SftpServer;
+  /** the directory the server serves as `/` */
+  root: string;
+  /** a known_hosts file that lists the server */
+  knownHosts: string;
+  /** options that log in with the password */
+  options: { passwordEnv: string; knownHosts: string; agent: false };
+  cleanup(): Promise<void>;
+}
+
+/** An in-process SFTP server over a fresh directory, with a known_hosts file that trusts it. */
+export async function sftpFixture(extra: Partial<SftpServerOptions> = {}): Promise<ServerFixture> {
+  const root = await scratch('fur-sftp-root-');
+  const home = await scratch('fur-sftp-home-');
+  process.env[PASSWORD_ENV] = PASSWORD;
+  const server = await startSftpServer({ root: root.dir, password: PASSWORD, ...extra });
+  const knownHosts = join(home.dir, 'known_hosts');
+  await writeFile(knownHosts, `${server.hostKeyLine}\n`);
+  return {
+    server,
+    root: root.dir,
+    knownHosts,
+    options: { passwordEnv: PASSWORD_ENV, knownHosts, agent: false },
+    cleanup: async () => {
+      await server.close();
+      await root.cleanup();
+      await home.cleanup();
+    },
+  };
+}
+
+/** xorshift32: deterministic, so a failing case reproduces. */
+export function rng(seed: number): (n: number) => number {
+  let x = seed >>> 0 || 1;
+  return (n) => {
+    x ^= x << 13; x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5; x >>>= 0;
+    return x % n;
+  };
+}
+
+/** Deterministic pseudo-random bytes. */
+export function pattern(length: number, seed: number): Buffer {
+  const next = rng(seed);
+  const out = Buffer.allocUnsafe(length);
+  for (let i = 0; i < length; i++) out[i] = next(256);
+  return out;
+}
+
+/**
+ * Cut `data` into pieces of random sizes (1 byte to `maxPiece`) and return them shuffled, so
+ * writes arrive out of order and at unaligned offsets.
+ */
+export function shuffledPieces(data: Buffer, maxPiece: number, seed: number): Array<{ offset: number; bytes: Buffer }> {
+  const next = rng(seed);
+  const pieces: Array<{ offset: number; bytes: Buffer }> = [];
+  for (let off = 0; off < data.length;) {
+    const len = Math.min(data.length - off, 1 + next(maxPiece));
+    pieces.push({ offset: off, bytes: data.subarray(off, off + len) });
+    off += len;
+  }
+  for (let i = pieces.length - 1; i > 0; i--) {
+    const j = next(i + 1);
+    [pieces[i], pieces[j]] = [pieces[j], pieces[i]];
+  }
+  return pieces;
+}
+
+/** Await a promise expected to fail with a FurError of `tag`, and return that error. */
+export async function rejectsWith(p: Promise<unknown>, tag: string) {
+  try {
+    await p;
+  } catch (e) {
+    if (isFurError(e, tag)) return e;
+    throw new Error(`expected FurError(${tag}), got ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
+  }
+  throw new Error(`expected FurError(${tag}), but it resolved`);
+}
+
+export function randomName(): string {
+  return randomBytes(4).toString('hex');
+}
+
+export type { Destination };
