@@ -167,6 +167,12 @@ class LocalFile implements RemoteFile {
     await this.writes.barrier();
   }
 
+  async truncate(size: number): Promise<void> {
+    this.ensureOpen();
+    await this.writes.barrier();
+    await this.fh.truncate(size).catch((e) => { throw fsError(e, this.path, 'truncate'); });
+  }
+
   async sync(): Promise<void> {
     this.ensureOpen();
     await this.writes.barrier();

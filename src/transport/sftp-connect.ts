@@ -180,6 +180,7 @@ function watch(s: SftpSession): void {
     s.broken ??= new FurError('connection-lost',
       `connection to ${s.display} was lost${cause ? ` (${cause.message})` : ''}; check the network and the server, then run again to resume`,
       { url: s.display }, { cause });
+    answerPending(s.sftp);
   };
   s.client.on('error', (e: Error) => lost(e));
   s.client.on('close', () => lost());
@@ -273,4 +274,18 @@ function loadIdentity(file: string, opts: SftpConnectOptions, explicit: boolean)
 /** OpenSSH's fingerprint format: SHA256:base64 without padding. */
 export function fingerprint(key: Buffer): string {
   return `SHA256:${createHash('sha256').update(key).digest('base64').replace(/=+$/, '')}`;
+}
+
+/**
+ * When the socket dies abruptly, ssh2 does not always close the SFTP channel's stream, and the
+ * requests still waiting for an answer are never called back: writers waiting on them would hang
+ * forever. Answer them with an error, as ssh2 itself does when the channel ends in order.
+ */
+function answerPending(sftp: SFTPWrapper): void {
+  const internal = sftp as unknown as { _requests?: Record<string, { cb?: (err: Error) => void }> };
+  const reqs = internal._requests;
+  if (!reqs) return;
+  internal._requests = {};
+  const err = new Error('No response from server');
+  for (const req of Object.values(reqs)) if (typeof req.cb === 'function') req.cb(err);
 }

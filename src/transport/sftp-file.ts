@@ -129,6 +129,13 @@ export class SftpFile implements RemoteFile {
     await this.writes.barrier();
   }
 
+  /** Cut the file to `size` bytes (SETSTAT with a size, which OpenSSH applies with ftruncate). */
+  async truncate(size: number): Promise<void> {
+    this.ensureOpen();
+    await this.writes.barrier();
+    await call(this.session, { op: 'truncate', path: this.path }, (cb) => this.session.sftp.fsetstat(this.handle, { size }, cb));
+  }
+
   /** Durable where the server offers fsync@openssh.com; otherwise the same as `flush`. */
   async sync(): Promise<void> {
     this.ensureOpen();
