@@ -51,7 +51,8 @@ export class Dataset {
   readonly frameShape: number[];
   readonly rowBytes: number;
   readonly chunk?: number[];
-  private contiguous?: { address: number; size: number };
+  /** where a contiguous dataset's bytes are */
+  contiguous?: { address: number; size: number };
   index?: ChunkIndex;
 
   /** header bookkeeping, owned by the file */
@@ -312,7 +313,7 @@ export class Dataset {
   }
 
   /** Restore the tail of a reopened dataset: `rows` rows are committed. */
-  async restore(rows: number): Promise<void> {
+  async restore(rows: number, opts: { readTail?: boolean } = {}): Promise<void> {
     // a fixed-size dataset keeps its extent; `rows` is how far it was written
     if (this.growable) this.shape[0] = rows;
     this.publishedRows = this.shape[0];
@@ -322,7 +323,7 @@ export class Dataset {
     const c0 = this.chunk![0];
     this.chunkRowsDone = Math.floor(rows / c0);
     const partial = rows % c0;
-    if (partial) {
+    if (partial && opts.readTail !== false) {
       const buf = this.newTail();
       await this.readChunkRow(this.chunkRowsDone, buf, this.index!.rowEntries(this.chunkRowsDone)!);
       this.tail = buf;

@@ -14,12 +14,12 @@
  */
 import { ByteReader, ByteWriter, UNDEF_ADDR } from './bytes.js';
 import { Allocator } from './allocator.js';
-import { ChunkIndex } from './chunk-index.js';
+import { ChunkIndex, collectChunks } from './chunk-index.js';
 import { defaultChunks, product } from './chunking.js';
 import { decodeDatatype, isVlen, parseDtype, type Datatype, type DtypeSpec } from './datatype.js';
 import { Dataset, type DatasetState } from './dataset.js';
 import { formatError, usageError } from './errors.js';
-import { encodeCollection } from './global-heap.js';
+import { decodeCollection, encodeCollection } from './global-heap.js';
 import { decodeAttribute, encodeAttribute, type Attribute } from './messages/attribute.js';
 import { decodeDataspace, UNLIMITED } from './messages/dataspace.js';
 import { decodeFillValue } from './messages/fill-value.js';
@@ -47,6 +47,8 @@ export interface FileOptions {
    * at close. Default: an eighth of the file, between 1 and 64 MiB.
    */
   eofHeadroom?: number;
+  /** open only to read: partial tail chunks are not loaded, and nothing is ever written */
+  readOnly?: boolean;
 }
 
 export interface DatasetOptions {
@@ -98,6 +100,7 @@ export class H5File {
   readonly heapMaxBytes: number;
   readonly maxEncodeRows: number;
   private durable: boolean;
+  private readonly readOnly: boolean;
   private eofHeadroom?: number;
   /** the EOF the superblock states */
   private statedEof = 0;
@@ -107,6 +110,7 @@ export class H5File {
     this.heapMaxBytes = opts.heapMaxBytes ?? 1 << 20;
     this.maxEncodeRows = opts.maxEncodeRows ?? 4;
     this.durable = opts.durable ?? false;
+    this.readOnly = opts.readOnly ?? false;
     this.eofHeadroom = opts.eofHeadroom;
   }
 
@@ -171,7 +175,7 @@ export class H5File {
         ds.index = await ChunkIndex.open(this.read, layout.btreeAddress, layout.chunk, space.dims.slice(1), chunkRows);
         ds.indexLevelCounts = ds.index.levelCounts();
       }
-      await ds.restore(written);
+      await ds.restore(written, { readTail: !this.readOnly });
       obj = ds;
     } else {
       const g = new Group(path);
@@ -199,6 +203,7 @@ export class H5File {
   }
 
   private write(offset: number, data: Uint8Array): void {
+    if (this.readOnly) throw usageError('file', 'opened read-only');
     if (this.failure) throw this.failure;
     if (this.closed) throw usageError('file', 'written after close');
     if (data.length === 0) return;
@@ -400,9 +405,53 @@ export class H5File {
     for (const d of datasets) d.published();
   }
 
+  /** Where every stored chunk of a dataset is (offsets in elements), for chunk indexes and range reads. */
+  async chunkRefs(path: string): Promise<{ offset: number[]; address: number; size: number }[]> {
+    const ds = this.dataset(path);
+    if (ds.contiguous) {
+      return ds.contiguous.size && ds.contiguous.address !== UNDEF_ADDR ? [{ offset: ds.shape.map(() => 0), ...ds.contiguous }] : [];
+    }
+    const all = await collectChunks(this.read, ds.index!.root(), ds.chunk!.length);
+    return [...all.values()].map((e) => ({ offset: e.offset, address: e.address, size: e.size }));
+  }
+
+  async contiguousExtent(path: string): Promise<{ address: number; size: number } | undefined> {
+    return this.dataset(path).contiguous;
+  }
+
+  /** An attribute's value as JSON-friendly JavaScript: numbers (or arrays), strings, or undefined for types fur does not decode. */
+  async readAttribute(a: Attribute): Promise<unknown> {
+    const t = a.type;
+    const count = a.shape.reduce((x, y) => x * y, 1);
+    const v = new DataView(a.data.buffer, a.data.byteOffset, a.data.byteLength);
+    const values: unknown[] = [];
+    for (let i = 0; i < count; i++) {
+      const o = i * t.size;
+      if (t.class === 'int') {
+        const le = !t.bigEndian;
+        values.push(t.size === 1 ? (t.signed ? v.getInt8(o) : v.getUint8(o)) : t.size === 2 ? (t.signed ? v.getInt16(o, le) : v.getUint16(o, le))
+          : t.size === 4 ? (t.signed ? v.getInt32(o, le) : v.getUint32(o, le)) : Number(t.signed ? v.getBigInt64(o, le) : v.getBigUint64(o, le)));
+      } else if (t.class === 'float') {
+        values.push(t.size === 8 ? v.getFloat64(o, !t.bigEndian) : t.size === 4 ? v.getFloat32(o, !t.bigEndian) : undefined);
+      } else if (t.class === 'string') {
+        values.push(Buffer.from(a.data.subarray(o, o + t.size)).toString('utf8').replace(/\0+$/, ''));
+      } else if (t.class === 'vlen-str') {
+        const len = v.getUint32(o, true);
+        const addr = v.getUint32(o + 4, true) + v.getUint32(o + 8, true) * 0x100000000;
+        const idx = v.getUint32(o + 12, true);
+        const head = await this.read(addr, 16);
+        const size = new DataView(head.buffer, head.byteOffset).getUint32(8, true);
+        const obj = decodeCollection(await this.read(addr, size), addr).get(idx);
+        values.push(obj ? Buffer.from(obj.subarray(0, len)).toString('utf8') : undefined);
+      } else return undefined;
+    }
+    return a.shape.length === 0 ? values[0] : values;
+  }
+
   /** Commit, trim the EOF headroom, and close the sink; `sync` makes the final state durable first. */
   async close(opts: { sync?: boolean } = {}): Promise<void> {
     if (this.closed) return;
+    if (this.readOnly) { this.closed = true; await this.sink.close(); return; }
     try {
       if (!this.failure) {
         await this.commit({ trim: true });
