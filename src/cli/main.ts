@@ -13,6 +13,15 @@ import { parseDtype, parseShape } from '../source/frame.js';
 import type { ReadOptions } from '../source/readers/index.js';
 import { connect, type ConnectionFlags } from './connect.js';
 import { demo } from './demo.js';
+import { writeFile } from 'node:fs/promises';
+import { H5File, dtypeName } from '../hdf5/index.js';
+import { buildReferences } from '../index/kerchunk.js';
+import { fileUrl, putSidecar, sidecarPath } from '../index/sidecar.js';
+import { get, type RemoteBytes } from '../index/get.js';
+import { destinationBytes, httpBytes, isHttp } from '../index/remote.js';
+import { encodeNpy } from '../source/writers/npy.js';
+import type { NumericDtype } from '../source/frame.js';
+import type { Destination } from '../transport/destination.js';
 import { renderer } from './render.js';
 
 interface CommonFlags extends ConnectionFlags {
@@ -213,6 +222,67 @@ Examples:
       this.setOptionValue('_code', ok ? 0 : 3);
     } finally { await dest.close(); }
   });
+
+  p.command('index').argument('<FILE>', 'a fur-written HDF5 file: local path, file:// or sftp:// URL')
+    .description('write the kerchunk chunk-index sidecar (<FILE>.kerchunk.json) beside a fur-written file')
+    .option('--url <url>', 'the URL readers will fetch the file from (default: the FILE URL)')
+    .option('-o, --output <path>', 'write the references here (local path) instead of beside the file')
+    .option('--identity <keyfile>', 'SSH private key').option('--password-env <VAR>', 'environment variable holding the SSH password')
+    .option('--known-hosts <file>', 'known_hosts file').option('--accept-new-host-key', 'trust a new server key')
+    .addHelpText('after', `
+Examples:
+  fur index ./run42.h5
+  fur index sftp://me@archive.lab/data/run42.h5 --url https://archive.lab/data/run42.h5`)
+    .action(async function (this: Command, target: string) {
+      const f = this.opts();
+      const { dest, path } = await connect(target, 'append', f);
+      try {
+        const file = await H5File.open(await dest.openRead(path), { readOnly: true });
+        try {
+          const refs = await buildReferences(file, f.url ?? fileUrl(dest, path));
+          if (f.output) await writeFile(f.output, JSON.stringify(refs));
+          else await putSidecar(dest, path, refs);
+          const chunks = Object.values(refs.refs).filter((v) => Array.isArray(v)).length;
+          process.stderr.write(`fur index: ${chunks} chunk references → ${f.output ?? sidecarPath(path)}\n`);
+        } finally { await file.close(); }
+      } finally { await dest.close(); }
+      this.setOptionValue('_code', 0);
+    });
+
+  p.command('get').argument('<URL>', 'a fur-written HDF5 file: http(s)://, sftp:// or file:// URL')
+    .description('read part of a remote fur file with range requests (only the chunks the slice needs)')
+    .option('--dataset <path>', 'dataset to read', DEFAULTS.dataset)
+    .option('--slice <slice>', 'numpy-style selection, e.g. 100:200 or 5,:,0:64 (default: everything)')
+    .option('-o, --output <file>', 'write the selection as .npy (variable-length data: the raw bytes of one element)')
+    .option('--stats', 'print requests and bytes fetched')
+    .option('--identity <keyfile>', 'SSH private key').option('--password-env <VAR>', 'environment variable holding the SSH password')
+    .option('--known-hosts <file>', 'known_hosts file').option('--accept-new-host-key', 'trust a new server key')
+    .addHelpText('after', `
+Examples:
+  fur get https://archive.lab/data/run42.h5 --slice 100:110 -o frames.npy --stats
+  fur get sftp://me@archive.lab/data/run42.h5 --dataset /frame_name --slice 0:5`)
+    .action(async function (this: Command, url: string) {
+      const f = this.opts();
+      let dest: Destination | undefined;
+      let bytes: RemoteBytes;
+      if (isHttp(url)) bytes = httpBytes(url);
+      else { const c = await connect(url, 'append', f); dest = c.dest; bytes = destinationBytes(c.dest, c.path); }
+      try {
+        const r = await get(bytes, f.dataset, f.slice);
+        const t = r.dataset.type;
+        if (r.items) {
+          if (f.output) {
+            if (r.items.length !== 1) throw new FurError('bad-slice', `--output of variable-length data takes one element; the slice selects ${r.items.length}`, {});
+            await writeFile(f.output, r.items[0]);
+          } else for (const it of r.items) process.stdout.write((t.class === 'vlen-str' ? Buffer.from(it).toString('utf8') : `<${it.length} bytes>`) + '\n');
+        } else if (f.output) {
+          const name = dtypeName(t).replace(/^>/, '') as NumericDtype;
+          await writeFile(f.output, encodeNpy(name, r.shape, r.data, { bigEndian: 'bigEndian' in t && t.bigEndian }));
+        } else process.stdout.write(`shape (${r.shape.join(', ')}) ${dtypeName(t)}, ${r.data.length} bytes; use -o FILE.npy to save\n`);
+        if (f.stats) process.stderr.write(`fur get: ${r.stats.requests} requests, ${r.stats.bytes} bytes fetched of a ${r.stats.fileSize}-byte file\n`);
+      } finally { await dest?.close(); }
+      this.setOptionValue('_code', 0);
+    });
 
   p.command('demo')
     .description('watch a simulated camera and upload to an in-process SFTP server, then verify')

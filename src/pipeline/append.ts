@@ -6,7 +6,10 @@
 import { FurError, isFurError } from '../errors.js';
 import { H5File } from '../hdf5/index.js';
 import type { Destination, RemoteFile } from '../transport/destination.js';
+import { writeSidecar } from '../index/sidecar.js';
 import type { Batch } from './batch.js';
+
+const SIDECAR_INTERVAL_MS = 10_000;
 import { appendBlock, createFrameDatasets, openFrameDatasets, type FrameDatasets } from './layout.js';
 import type { PipelineOptions } from './options.js';
 import type { CommitResult, Target } from './target.js';
@@ -17,6 +20,7 @@ export class AppendTarget implements Target {
   private ds?: FrameDatasets;
   private remote?: RemoteFile;
   private exists: boolean;
+  private sidecarAt = 0;
 
   private constructor(private dest: Destination, private path: string, private o: PipelineOptions, exists: boolean) {
     this.exists = exists;
@@ -80,11 +84,20 @@ export class AppendTarget implements Target {
     let bytes = 0;
     for (const { block } of batch.items) { await appendBlock(this.ds, block); bytes += block.data.length; }
     await this.file.commit({ publishLast: this.ds.data });
+    // the chunk index beside the file follows the commits, a few times a minute at most
+    if (Date.now() - this.sidecarAt >= SIDECAR_INTERVAL_MS) await this.sidecar();
     return { frames: this.ds.data.shape[0], bytes };
   }
 
+  private async sidecar(): Promise<void> {
+    await writeSidecar(this.dest, this.path, this.file!);
+    this.sidecarAt = Date.now();
+  }
+
   async close(): Promise<void> {
-    if (this.file) await this.file.close();
-    else if (this.remote) await this.remote.close();
+    if (this.file) {
+      if (this.ds) await this.sidecar();
+      await this.file.close();
+    } else if (this.remote) await this.remote.close();
   }
 }

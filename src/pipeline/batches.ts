@@ -7,6 +7,8 @@ import { posix } from 'node:path';
 import { FurError } from '../errors.js';
 import { H5File } from '../hdf5/index.js';
 import type { Destination } from '../transport/destination.js';
+import { buildReferences } from '../index/kerchunk.js';
+import { fileUrl, putSidecar } from '../index/sidecar.js';
 import type { Batch } from './batch.js';
 import { appendBlock, createFrameDatasets, siblingPath } from './layout.js';
 import type { PipelineOptions } from './options.js';
@@ -69,9 +71,13 @@ export class BatchesTarget implements Target {
     const ds = createFrameDatasets(file, { dtype: first.dtype, shape: first.shape }, this.o);
     let bytes = 0;
     for (const { block } of batch.items) { await appendBlock(ds, block); bytes += block.data.length; }
+    await file.commit();
+    // the chunk index refers to the final name; it is written once that name exists
+    const refs = await buildReferences(file, fileUrl(this.dest, final));
     // nothing reads the temporary file, so only its final state needs to be durable
     await file.close({ sync: this.dest.capabilities.fsync });
     await this.dest.rename(temp, final);
+    await putSidecar(this.dest, final, refs);
     this.frames += batch.frames;
     return { frames: this.frames, bytes };
   }

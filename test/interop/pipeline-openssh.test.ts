@@ -198,8 +198,10 @@ describe('batches over OpenSSH', () => {
       const remote = join(sshd.root, `run-batches-${c.format}`);
       const { cam } = await watchWhileCapturing(c, sftpUrl(remote), 'batches', ['--batch', '100', ...sshFlags()]);
       assertEmpty(cam);
-      const names = sortSequence(readdirSync(remote));
+      const all = sortSequence(readdirSync(remote));
+      const names = all.filter((n) => !n.endsWith('.kerchunk.json'));
       assert.ok(names.every((n) => n.endsWith('.h5')), `only finished batch files: ${names.join(', ')}`);
+      assert.deepEqual(all.filter((n) => n.endsWith('.kerchunk.json')), names.map((n) => `${n}.kerchunk.json`), 'one chunk-index sidecar per batch file');
       assert.equal(names[0], 'frame000001.h5');
       const files = await h5pyFrames(names.map((n) => join(remote, n)));
       assertSameFrames(files, c);

@@ -224,7 +224,11 @@ export async function readStored(dest: Dest, method: Method, name: string, read:
   const entries = sortSequence((await readdir(where)).filter((n) => !n.startsWith('.')));
   const out: Stored = { frames: [], names: [], pages: [], docs: [] };
   if (method === 'batches') {
-    for (const n of entries) {
+    // every batch file has its chunk-index sidecar beside it, and nothing else is there
+    const sidecars = entries.filter((n) => n.endsWith('.h5.kerchunk.json'));
+    const batchFiles = entries.filter((n) => !n.endsWith('.h5.kerchunk.json'));
+    assert.deepEqual(sidecars, batchFiles.map((n) => `${n}.kerchunk.json`), `one sidecar per batch file in ${where}`);
+    for (const n of batchFiles) {
       assert.match(n, /\.h5$/, `only finished batch files in ${where}`);
       const s = await readH5(join(where, n));
       out.frames.push(...s.frames);

@@ -1,0 +1,95 @@
+/**
+ * A chunk index beside each HDF5 file, in the kerchunk reference format (version 1): zarr v2
+ * metadata for every dataset plus, for every chunk, [url, offset, length] into the HDF5 file. A
+ * cloud reader (fsspec's reference file system, xarray, zarrita) then reads chunks with plain
+ * range requests, without parsing HDF5. Variable-length datasets cannot be expressed as zarr
+ * arrays; they are listed under `fur_unreferenced` in the root attributes.
+ */
+import type { Datatype, H5File } from '../hdf5/index.js';
+import type { Filter } from '../hdf5/index.js';
+
+export interface References {
+  version: 1;
+  refs: Record<string, string | [string, number, number]>;
+}
+
+function zarrDtype(t: Datatype): string | undefined {
+  switch (t.class) {
+    case 'int': return `${t.size === 1 ? '|' : t.bigEndian ? '>' : '<'}${t.signed ? 'i' : 'u'}${t.size}`;
+    case 'float': return `${t.bigEndian ? '>' : '<'}f${t.size}`;
+    case 'string': return `|S${t.size}`;
+    default: return undefined;
+  }
+}
+
+/**
+ * HDF5's pipeline as zarr codecs. A trailing Fletcher-32 is dropped by referencing each chunk
+ * without its 4 checksum bytes; one in the middle of the pipeline needs numcodecs' fletcher32.
+ */
+function codecs(filters: Filter[], elementSize: number): { filters: object[] | null; compressor: object | null; trim: number } {
+  let list = [...filters];
+  let trim = 0;
+  if (list.length && list[list.length - 1].id === 'fletcher32') { list = list.slice(0, -1); trim = 4; }
+  const zarr = list.map((f) => f.id === 'shuffle' ? { id: 'shuffle', elementsize: elementSize }
+    : f.id === 'deflate' ? { id: 'zlib', level: f.level } : { id: 'fletcher32' });
+  const last = zarr[zarr.length - 1] as { id: string } | undefined;
+  if (last && last.id === 'zlib') return { filters: zarr.length > 1 ? zarr.slice(0, -1) : null, compressor: last, trim };
+  return { filters: zarr.length ? zarr : null, compressor: null, trim };
+}
+
+function fillOf(t: Datatype, fill?: Uint8Array): number | string | null {
+  if (!fill) return t.class === 'string' ? '' : 0;
+  const v = new DataView(fill.buffer, fill.byteOffset, fill.byteLength);
+  if (t.class === 'float') return t.size === 8 ? v.getFloat64(0, !t.bigEndian) : t.size === 4 ? v.getFloat32(0, !t.bigEndian) : null;
+  if (t.class === 'int') {
+    if (t.size === 8) return Number(t.signed ? v.getBigInt64(0, !t.bigEndian) : v.getBigUint64(0, !t.bigEndian));
+    const le = !t.bigEndian;
+    return t.size === 1 ? (t.signed ? v.getInt8(0) : v.getUint8(0)) : t.size === 2 ? (t.signed ? v.getInt16(0, le) : v.getUint16(0, le)) : (t.signed ? v.getInt32(0, le) : v.getUint32(0, le));
+  }
+  return null;
+}
+
+async function attrsJson(file: H5File, path: string): Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = {};
+  for (const a of file.attributes(path)) {
+    const v = await file.readAttribute(a);
+    if (v !== undefined) out[a.name] = v;
+  }
+  return out;
+}
+
+/** References for every dataset of `file`, whose bytes will be found at `url`. */
+export async function buildReferences(file: H5File, url: string): Promise<References> {
+  const refs: References['refs'] = {};
+  const unreferenced: string[] = [];
+  for (const path of file.paths()) {
+    const key = path === '/' ? '' : path.slice(1) + '/';
+    if (file.isGroup(path)) {
+      refs[`${key}.zgroup`] = JSON.stringify({ zarr_format: 2 });
+      refs[`${key}.zattrs`] = JSON.stringify(await attrsJson(file, path));
+      continue;
+    }
+    const ds = file.dataset(path);
+    const dtype = zarrDtype(ds.type);
+    if (!dtype) { unreferenced.push(path); continue; }
+    const chunks = ds.chunk ?? ds.shape;
+    const c = codecs(ds.filters, ds.type.size);
+    refs[`${key}.zarray`] = JSON.stringify({
+      zarr_format: 2, shape: ds.shape, chunks, dtype, order: 'C',
+      fill_value: fillOf(ds.type, ds.fill), compressor: c.compressor, filters: c.filters,
+    });
+    const name = path.slice(path.lastIndexOf('/') + 1);
+    const dims = ds.shape.map((_, i) => (i === 0 ? 'frame' : `${name}_dim${i}`));
+    refs[`${key}.zattrs`] = JSON.stringify({ ...(await attrsJson(file, path)), _ARRAY_DIMENSIONS: dims });
+    for (const ref of await file.chunkRefs(path)) {
+      const grid = ref.offset.map((o, i) => Math.floor(o / chunks[i]));
+      if (ref.offset[0] >= ds.shape[0] && ds.shape[0] > 0) continue; // beyond the committed extent
+      refs[`${key}${grid.join('.')}`] = [url, ref.address, ref.size - c.trim];
+    }
+  }
+  // what zarr cannot express is named, not silently left out
+  refs['.zattrs'] = JSON.stringify({ ...JSON.parse(refs['.zattrs'] as string), fur_unreferenced: unreferenced });
+  return { version: 1, refs };
+}
+
+export const SIDECAR_SUFFIX = '.kerchunk.json';

@@ -1,0 +1,32 @@
+/** Writing the chunk-index sidecar beside an HDF5 file at its destination (temporary name, then rename). */
+import { posix } from 'node:path';
+import type { H5File } from '../hdf5/index.js';
+import type { Destination } from '../transport/destination.js';
+import { buildReferences, SIDECAR_SUFFIX, type References } from './kerchunk.js';
+
+export function sidecarPath(h5Path: string): string { return h5Path + SIDECAR_SUFFIX; }
+
+/** the URL a reader should fetch the HDF5 file from */
+export function fileUrl(dest: Destination, path: string): string {
+  if (path.startsWith('/')) return dest.url.replace(/^(\w+:\/\/[^/]*).*$/, '$1') + path;
+  return `${dest.url.replace(/\/$/, '')}/${path}`;
+}
+
+export async function writeSidecar(dest: Destination, h5Path: string, file: H5File, url = fileUrl(dest, h5Path)): Promise<number> {
+  return putSidecar(dest, h5Path, await buildReferences(file, url));
+}
+
+export async function putSidecar(dest: Destination, h5Path: string, refs: References): Promise<number> {
+  const bytes = Buffer.from(JSON.stringify(refs));
+  const final = sidecarPath(h5Path);
+  const temp = `${posix.dirname(final)}/.${posix.basename(final)}.fur-partial`;
+  const out = await dest.openWrite(temp, { truncate: true });
+  try {
+    await out.write(0, bytes);
+    await out.flush();
+  } finally {
+    await out.close();
+  }
+  await dest.rename(temp, final);
+  return bytes.length;
+}
