@@ -20,7 +20,7 @@ describe('--json', () => {
       const cam = await scratch(t, 'fur-camera-');
       const dest = await openDest('sftp', t);
       const camera = runCamera({ dir: cam, format: 'tiff', dtype: 'uint16', shape: c.shape, seed: c.seed, frames: c.frames, fps: 200, write: 'rename', stopFile: 'capture.done' });
-      const r = await furBin(['watch', cam, dest.url(method, 'j'), '--method', method, '--batch', '10', '--delete-source', '--json',
+      const r = await furBin(['watch', cam, dest.url(method, 'j'), '--method', method, '--batch', '10', '--batch-seconds', '600', '--delete-source', '--json',
         ...readFlags(c), ...watchFlags(), ...dest.flags]);
       await camera;
       assert.equal(r.code, 0, r.stderr);
