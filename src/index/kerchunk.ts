@@ -37,8 +37,12 @@ function codecs(filters: Filter[], elementSize: number): { filters: object[] | n
   return { filters: zarr.length ? zarr : null, compressor: null, trim };
 }
 
+/**
+ * zarr's fill value; null without a user-defined HDF5 fill value, because xarray reads a zarr
+ * fill value as a missing-data marker and would hide real zeros.
+ */
 function fillOf(t: Datatype, fill?: Uint8Array): number | string | null {
-  if (!fill) return t.class === 'string' ? '' : 0;
+  if (!fill) return null;
   const v = new DataView(fill.buffer, fill.byteOffset, fill.byteLength);
   if (t.class === 'float') return t.size === 8 ? v.getFloat64(0, !t.bigEndian) : t.size === 4 ? v.getFloat32(0, !t.bigEndian) : null;
   if (t.class === 'int') {

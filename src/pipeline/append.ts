@@ -10,7 +10,7 @@ import { writeSidecar } from '../index/sidecar.js';
 import type { Batch } from './batch.js';
 
 const SIDECAR_INTERVAL_MS = 10_000;
-import { appendBlock, createFrameDatasets, openFrameDatasets, type FrameDatasets } from './layout.js';
+import { appendBlocks, createFrameDatasets, openFrameDatasets, type FrameDatasets } from './layout.js';
 import type { PipelineOptions } from './options.js';
 import type { CommitResult, Target } from './target.js';
 
@@ -81,8 +81,7 @@ export class AppendTarget implements Target {
         for (const d of [this.ds.name, this.ds.page, this.ds.mtime, this.ds.sha256]) await d.truncate(committedFrames);
       }
     }
-    let bytes = 0;
-    for (const { block } of batch.items) { await appendBlock(this.ds, block); bytes += block.data.length; }
+    const bytes = await appendBlocks(this.ds, batch.items.map((i) => i.block));
     await this.file.commit({ publishLast: this.ds.data });
     // the chunk index beside the file follows the commits, a few times a minute at most
     if (Date.now() - this.sidecarAt >= SIDECAR_INTERVAL_MS) await this.sidecar();

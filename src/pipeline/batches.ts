@@ -10,7 +10,7 @@ import type { Destination } from '../transport/destination.js';
 import { buildReferences } from '../index/kerchunk.js';
 import { fileUrl, putSidecar } from '../index/sidecar.js';
 import type { Batch } from './batch.js';
-import { appendBlock, createFrameDatasets, siblingPath } from './layout.js';
+import { appendBlocks, createFrameDatasets, siblingPath } from './layout.js';
 import type { PipelineOptions } from './options.js';
 import type { CommitResult, Target } from './target.js';
 
@@ -69,8 +69,7 @@ export class BatchesTarget implements Target {
     file.setAttr('/', 'fur_version', '0.1.0');
     file.setAttr('/', 'fur_method', 'batches');
     const ds = createFrameDatasets(file, { dtype: first.dtype, shape: first.shape }, this.o);
-    let bytes = 0;
-    for (const { block } of batch.items) { await appendBlock(ds, block); bytes += block.data.length; }
+    const bytes = await appendBlocks(ds, batch.items.map((i) => i.block));
     await file.commit();
     // the chunk index refers to the final name; it is written once that name exists
     const refs = await buildReferences(file, fileUrl(this.dest, final));

@@ -92,14 +92,28 @@ export function openFrameDatasets(file: H5File, layout: FrameLayout, o: Pipeline
   };
 }
 
-/** Add one source file's frames to the datasets (not yet committed). */
-export async function appendBlock(ds: FrameDatasets, block: FrameBlock): Promise<void> {
-  if (block.dtype === 'bytes') await ds.data.appendVlen([block.data]);
-  else await ds.data.append(block.data, block.count);
-  await ds.name.appendVlen(new Array<string>(block.count).fill(block.name));
-  await ds.page.append(Uint32Array.from({ length: block.count }, (_, i) => i));
-  await ds.mtime.append(new Float64Array(block.count).fill(block.mtimeMs / 1000));
-  await ds.sha256.append(frameHashes(block));
+/**
+ * Add a batch of source files' frames to the datasets (not yet committed). Per-frame values go
+ * in one append per dataset, so a batch costs one heap collection for its names, not one per file.
+ */
+export async function appendBlocks(ds: FrameDatasets, blocks: FrameBlock[]): Promise<number> {
+  let bytes = 0;
+  const names: string[] = [];
+  const pages: number[] = [];
+  const mtimes: number[] = [];
+  const hashes: Uint8Array[] = [];
+  for (const block of blocks) {
+    if (block.dtype === 'bytes') await ds.data.appendVlen([block.data]);
+    else await ds.data.append(block.data, block.count);
+    bytes += block.data.length;
+    for (let i = 0; i < block.count; i++) { names.push(block.name); pages.push(i); mtimes.push(block.mtimeMs / 1000); }
+    hashes.push(frameHashes(block));
+  }
+  await ds.name.appendVlen(names);
+  await ds.page.append(Uint32Array.from(pages));
+  await ds.mtime.append(Float64Array.from(mtimes));
+  await ds.sha256.append(Buffer.concat(hashes));
+  return bytes;
 }
 
 export function sha256(bytes: Uint8Array): Uint8Array {
