@@ -66,6 +66,12 @@ async function attrsJson(file: H5File, path: string): Promise<Record<string, unk
 export async function buildReferences(file: H5File, url: string): Promise<References> {
   const refs: References['refs'] = {};
   const unreferenced: string[] = [];
+  // groups holding a fur frames dataset (marked by its fur_layout attribute) → number of frames
+  const frameCounts = new Map<string, number>();
+  for (const path of file.paths()) {
+    if (file.isGroup(path) || !file.attributes(path).some((a) => a.name === 'fur_layout')) continue;
+    frameCounts.set(path.slice(0, path.lastIndexOf('/')) || '/', file.dataset(path).shape[0]);
+  }
   for (const path of file.paths()) {
     const key = path === '/' ? '' : path.slice(1) + '/';
     if (file.isGroup(path)) {
@@ -83,7 +89,10 @@ export async function buildReferences(file: H5File, url: string): Promise<Refere
       fill_value: fillOf(ds.type, ds.fill), compressor: c.compressor, filters: c.filters,
     });
     const name = path.slice(path.lastIndexOf('/') + 1);
-    const dims = ds.shape.map((_, i) => (i === 0 ? 'frame' : `${name}_dim${i}`));
+    // the frame axis is shared by the frames and their per-frame datasets; other axes are private
+    const group = path.slice(0, path.lastIndexOf('/')) || '/';
+    const frames = frameCounts.get(group);
+    const dims = ds.shape.map((n, i) => (i === 0 && frames === n ? 'frame' : `${name}_dim${i}`));
     refs[`${key}.zattrs`] = JSON.stringify({ ...(await attrsJson(file, path)), _ARRAY_DIMENSIONS: dims });
     for (const ref of await file.chunkRefs(path)) {
       const grid = ref.offset.map((o, i) => Math.floor(o / chunks[i]));
