@@ -10,12 +10,13 @@ import { writeSidecar } from '../index/sidecar.js';
 import type { Batch } from './batch.js';
 
 const SIDECAR_INTERVAL_MS = 10_000;
-import { appendBlocks, createFrameDatasets, openFrameDatasets, type FrameDatasets } from './layout.js';
+import { appendBlocks, createFrameDatasets, openFrameDatasets, readCommitted, type FrameDatasets } from './layout.js';
 import type { PipelineOptions } from './options.js';
 import type { CommitResult, Target } from './target.js';
 
 export class AppendTarget implements Target {
   readonly committed = new Map<string, number>();
+  readonly hashes = new Map<string, Uint8Array[]>();
   private file?: H5File;
   private ds?: FrameDatasets;
   private remote?: RemoteFile;
@@ -53,14 +54,7 @@ export class AppendTarget implements Target {
     }
     this.file = file;
     const frames = file.has(this.o.dataset) ? file.dataset(this.o.dataset).shape[0] : 0;
-    const names = file.has(this.o.dataset.replace(/[^/]+$/, 'frame_name')) ? file.dataset(this.o.dataset.replace(/[^/]+$/, 'frame_name')) : undefined;
-    if (names) {
-      const got = await names.readVlen(0, frames);
-      for (const n of got) {
-        const name = Buffer.from(n).toString('utf8');
-        this.committed.set(name, (this.committed.get(name) ?? 0) + 1);
-      }
-    }
+    await readCommitted(file, this.o.dataset, frames, this.committed, this.hashes);
   }
 
   async commit(batch: Batch): Promise<CommitResult> {

@@ -10,7 +10,7 @@ import type { Destination } from '../transport/destination.js';
 import { buildReferences } from '../index/kerchunk.js';
 import { fileUrl, putSidecar } from '../index/sidecar.js';
 import type { Batch } from './batch.js';
-import { appendBlocks, createFrameDatasets, siblingPath } from './layout.js';
+import { appendBlocks, createFrameDatasets, readCommitted } from './layout.js';
 import type { PipelineOptions } from './options.js';
 import type { CommitResult, Target } from './target.js';
 
@@ -22,6 +22,7 @@ export function batchFileName(firstSource: string): string {
 
 export class BatchesTarget implements Target {
   readonly committed = new Map<string, number>();
+  readonly hashes = new Map<string, Uint8Array[]>();
   private frames = 0;
 
   private constructor(private dest: Destination, private dir: string, private o: PipelineOptions) {}
@@ -42,13 +43,10 @@ export class BatchesTarget implements Target {
       const remote = await this.dest.openRead(path);
       try {
         const file = await H5File.open(remote);
-        const namesPath = siblingPath(this.o.dataset, 'frame_name');
-        if (!file.has(namesPath)) continue;
-        for (const n of await file.dataset(namesPath).readVlen()) {
-          const s = Buffer.from(n).toString('utf8');
-          this.committed.set(s, (this.committed.get(s) ?? 0) + 1);
-          this.frames++;
-        }
+        if (!file.has(this.o.dataset)) continue;
+        const rows = file.dataset(this.o.dataset).shape[0];
+        await readCommitted(file, this.o.dataset, rows, this.committed, this.hashes);
+        this.frames += rows;
       } catch {
         // not one of ours: leave it alone
       } finally {

@@ -4,6 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { posix } from 'node:path';
+import { FurError } from '../errors.js';
 import type { Destination } from '../transport/destination.js';
 import type { CompletedFile } from '../source/watch.js';
 import { TEMP_SUFFIX } from './batches.js';
@@ -22,10 +23,27 @@ export class FilesTarget {
     return t;
   }
 
-  /** true when the destination already holds this file whole (a restarted run) */
-  async has(file: CompletedFile): Promise<boolean> {
-    const st = await this.dest.stat(posix.join(this.dir, file.name));
-    return st !== null && !st.isDirectory && st.size === file.size;
+  /**
+   * True when the destination already holds this file, byte for byte (a restarted run); an error
+   * when it holds a different file of that name (a capture that reuses names), which must neither
+   * replace it nor be deleted as if sent.
+   */
+  async has(file: CompletedFile): Promise<boolean | FurError> {
+    const path = posix.join(this.dir, file.name);
+    const st = await this.dest.stat(path);
+    if (st === null || st.isDirectory) return false;
+    const local = await readFile(file.path);
+    if (st.size === local.length) {
+      const remote = await this.dest.openRead(path);
+      try {
+        if (Buffer.compare(Buffer.from(await remote.read(0, st.size)), local) === 0) return true;
+      } finally {
+        await remote.close();
+      }
+    }
+    return new FurError('name-reused',
+      `${file.path}: ${this.dest.url.replace(/\/$/, '')}/${path} already exists with other content; a capture that reuses file names needs a new destination`,
+      { file: file.path });
   }
 
   async close(): Promise<void> {}

@@ -116,6 +116,35 @@ export async function appendBlocks(ds: FrameDatasets, blocks: FrameBlock[]): Pro
   return bytes;
 }
 
+/**
+ * What an existing fur file holds, by source file name: frames committed, and their SHA-256 by page
+ * where recorded. Only the first `rows` rows count (per-frame datasets can run ahead of the frames).
+ */
+export async function readCommitted(file: H5File, dataset: string, rows: number, committed: Map<string, number>, hashes: Map<string, Uint8Array[]>): Promise<void> {
+  const [namesPath, pagesPath, hashesPath] = ['frame_name', 'frame_page', 'frame_sha256'].map((n) => siblingPath(dataset, n));
+  if (!file.has(namesPath)) return;
+  const names = await file.dataset(namesPath).readVlen(0, rows);
+  const hashed = file.has(hashesPath) && file.has(pagesPath);
+  const sha = hashed ? await file.dataset(hashesPath).read(0, rows) : undefined;
+  const pages = hashed ? new Uint32Array((await file.dataset(pagesPath).read(0, rows)).slice().buffer) : undefined;
+  names.forEach((n, row) => {
+    const name = Buffer.from(n).toString('utf8');
+    committed.set(name, (committed.get(name) ?? 0) + 1);
+    if (sha && pages) {
+      const list = hashes.get(name) ?? [];
+      list[pages[row]] = sha.subarray(row * 32, row * 32 + 32);
+      hashes.set(name, list);
+    }
+  });
+}
+
+/** True when a local file's frames are exactly the frames stored under its name. */
+export function sameFrames(block: FrameBlock, stored: Uint8Array[]): boolean {
+  if (stored.length !== block.count) return false;
+  const local = frameHashes(block);
+  return stored.every((h, i) => h !== undefined && Buffer.compare(Buffer.from(h), Buffer.from(local.subarray(i * 32, i * 32 + 32))) === 0);
+}
+
 export function sha256(bytes: Uint8Array): Uint8Array {
   return new Uint8Array(createHash('sha256').update(bytes).digest());
 }

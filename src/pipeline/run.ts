@@ -5,6 +5,7 @@
  */
 import { posix } from 'node:path';
 import { FurError, isFurError } from '../errors.js';
+import { readFrames } from '../source/readers/index.js';
 import { listCompleted, watchFolder, type CompletedFile, type FolderWatch, type WatchOptions } from '../source/watch.js';
 import type { Destination } from '../transport/destination.js';
 import { AppendTarget } from './append.js';
@@ -12,6 +13,7 @@ import { batches, readAhead, type Rejected } from './batch.js';
 import { BatchesTarget } from './batches.js';
 import { deleteSources } from './cleanup.js';
 import { FilesTarget } from './files.js';
+import { sameFrames } from './layout.js';
 import { validate, type PipelineOptions } from './options.js';
 import type { Progress } from './progress.js';
 import type { Target } from './target.js';
@@ -51,7 +53,7 @@ export function unsafeName(name: string): string | undefined {
 }
 
 async function* fresh(
-  files: AsyncIterable<CompletedFile>, isCommitted: (f: CompletedFile) => Promise<boolean>,
+  files: AsyncIterable<CompletedFile>, isCommitted: (f: CompletedFile) => Promise<boolean | FurError>,
   spec: RunSpec, counts: { files: number }, onRejected: (r: Rejected) => void,
 ): AsyncGenerator<CompletedFile> {
   for await (const f of files) {
@@ -62,7 +64,13 @@ async function* fresh(
       onRejected({ file: f, error });
       continue;
     }
-    if (await isCommitted(f)) {
+    const stored = await isCommitted(f);
+    if (stored instanceof FurError) {
+      // its name is taken at the destination by other frames: neither skip it nor delete it
+      onRejected({ file: f, error: stored });
+      continue;
+    }
+    if (stored) {
       counts.files++;
       spec.progress.event({ type: 'skipped', file: f.name, reason: 'already committed at the destination' });
       if (spec.options.deleteSource) await deleteSources([f], (m) => spec.progress.event({ type: 'warning', tag: 'delete-failed', message: m }));
@@ -111,7 +119,7 @@ export async function run(spec: RunSpec): Promise<RunSummary> {
       const files = fresh(source, (f) => target.has(f), spec, resumed, reject);
       countReached = await uploadFiles(files, target, spec, warn);
     } else {
-      const files = fresh(source, async (f) => target.committed.has(f.name), spec, resumed, reject);
+      const files = fresh(source, (f) => storedUnderName(target, f, o, spec.dest), spec, resumed, reject);
       const items = readAhead(files, o.read, { files: 64, bytes: 256 << 20 }, (r) => {
         // with --on-mismatch stop the error ends the run and is reported once, as the run's error
         if (o.onMismatch !== 'stop') reject(r);
@@ -140,6 +148,28 @@ export async function run(spec: RunSpec): Promise<RunSummary> {
   const summary = { files: progress.files, frames: progress.frames, bytes: progress.bytes, rejected, endReason, seconds };
   progress.event({ type: 'done', files: summary.files, frames: summary.frames, bytes: summary.bytes, seconds: Number(seconds.toFixed(2)), mbPerSec: Number((summary.bytes / 1e6 / Math.max(seconds, 1e-3)).toFixed(2)), rejected: rejected.length, endReason });
   return summary;
+}
+
+/**
+ * Whether a file is already committed. Frames are known by their source file's name, so a name
+ * alone is not enough: a new capture that reuses names must not be taken for the old one (and
+ * deleted unsent). Where the destination records frame hashes, the local frames must match them.
+ */
+async function storedUnderName(target: Target, f: CompletedFile, o: PipelineOptions, dest: Destination): Promise<boolean | FurError> {
+  if (!target.committed.has(f.name)) return false;
+  const stored = target.hashes.get(f.name);
+  if (!stored) return true; // written before frame hashes were kept: the name is all there is
+  let block;
+  try {
+    block = await readFrames(f.path, o.read);
+  } catch (e) {
+    if (isFurError(e)) return e;
+    throw e;
+  }
+  if (sameFrames(block, stored)) return true;
+  return new FurError('name-reused',
+    `${f.path}: ${dest.url} already holds other frames from a file of this name; a capture that reuses file names needs a new destination`,
+    { file: f.path });
 }
 
 async function* limitFrames<T extends { block: { count: number } }>(items: AsyncIterable<T>, max: number | undefined, stop: () => void): AsyncGenerator<T> {

@@ -15,6 +15,8 @@ export interface CommitResult {
 export interface Target {
   /** source file name → frames committed from it (read from the destination at start) */
   readonly committed: Map<string, number>;
+  /** source file name → SHA-256 of each committed frame, by page (files from before hashes were kept have none) */
+  readonly hashes: Map<string, Uint8Array[]>;
   commit(batch: Batch): Promise<CommitResult>;
   close(): Promise<void>;
 }
