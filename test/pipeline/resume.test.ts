@@ -75,3 +75,33 @@ describe('resume while watching', () => {
     });
   }
 });
+
+describe('a new capture that reuses file names', () => {
+  for (const method of METHODS) {
+    for (const kind of DEST_KINDS) {
+      test(`${method} → ${kind}: is neither taken for the stored one nor deleted; it is kept and reported (exit 3)`, async (t) => {
+        const a: Capture = { format: 'tiff', dtype: 'uint8', shape: [8, 10, 3], seed: 44, frames: 6 };
+        const b: Capture = { ...a, seed: 45, frames: 8 };
+        const cam = await scratch(t, 'fur-camera-');
+        const dest = await openDest(kind, t);
+        const flags = ['upload', cam, dest.url(method, 'run'), '--method', method, '--delete-source', ...readFlags(a), ...dest.flags];
+        await writeFrames(cam, a, 0, 6);
+        assert.equal((await cli(flags)).code, 0);
+        assert.deepEqual(await localFrames(cam), []);
+
+        // the next capture starts again at frame000001, with other frames, and goes two files further
+        await writeFrames(cam, b, 0, 8);
+        const r = await cli(flags);
+        assert.equal(r.code, 3, r.stderr);
+        const kept = r.stderr.split('\n').filter((l) => l.startsWith('fur: kept ') && l.includes('a capture that reuses file names needs a new destination'));
+        assert.equal(kept.length, 6, r.stderr);
+        assert.ok(kept[0]!.includes(`${cam}/${cameraFileName(1, 'tiff')}`), kept[0]);
+        // the stored frames are still the first capture's; the new names went on, the reused ones stayed local
+        const stored = await readStored(dest, method, 'run');
+        assertCapture({ frames: stored.frames.slice(0, 6), names: stored.names.slice(0, 6), pages: stored.pages.slice(0, 6), docs: [] }, a);
+        assertCapture({ frames: stored.frames.slice(6), names: stored.names.slice(6), pages: stored.pages.slice(6), docs: [] }, b, 6, 2);
+        assert.deepEqual(await localFrames(cam), Array.from({ length: 6 }, (_, k) => cameraFileName(k + 1, 'tiff')));
+      });
+    }
+  }
+});
