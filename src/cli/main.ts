@@ -89,8 +89,17 @@ function pipelineOptions(f: CommonFlags): PipelineOptions {
   };
 }
 
-function addCommon(c: Command): Command {
+/** how to reach and trust the destination: every command that connects takes these */
+function addConnection(c: Command): Command {
   return c
+    .option('--identity <keyfile>', 'SSH private key')
+    .option('--password-env <VAR>', 'environment variable holding the SSH password')
+    .option('--known-hosts <file>', 'known_hosts file (default ~/.ssh/known_hosts)')
+    .option('--accept-new-host-key', 'trust and record the key of a server known_hosts does not list yet (a changed key is always refused)');
+}
+
+function addCommon(c: Command): Command {
+  return addConnection(c)
     .addOption(new Option('--method <method>', 'append | batches | files').choices(['append', 'batches', 'files']).default('append'))
     .option('--pattern <glob>', 'which files in SRC are frames (matched on names; ordered by the number in the name)', '*')
     .option('--dtype <type>', 'element type of raw files (uint8, int16, float32, …; bytes = opaque files)')
@@ -106,10 +115,6 @@ function addCommon(c: Command): Command {
     .option('--delete-source', 'delete each local file once its batch is committed remotely')
     .addOption(new Option('--on-mismatch <what>', 'a file whose frames differ from the first file: stop the run, or skip (keep) it').choices(['stop', 'skip']).default('stop'))
     .option('--parallel <n>', 'files in flight for --method files', String(DEFAULTS.parallelFiles))
-    .option('--identity <keyfile>', 'SSH private key')
-    .option('--password-env <VAR>', 'environment variable holding the SSH password')
-    .option('--known-hosts <file>', 'known_hosts file (default ~/.ssh/known_hosts)')
-    .option('--accept-new-host-key', 'trust and record the key of a server known_hosts does not list yet (a changed key is always refused)')
     .option('--give-up-after <seconds>', 'keep reconnecting this long before exiting with an error', '600')
     .option('--json', 'print one JSON status event per line instead of a status line');
 }
@@ -189,14 +194,12 @@ Examples:
   fur watch ./det file:///mnt/share/run42 --method batches --batch 500 --count 10000 --json`)
     .action(async function (this: Command, src: string, dest: string) { this.setOptionValue('_code', await doRun(src, dest, this.opts(), true)); });
 
-  const v = p.command('verify').argument('<SRC>', 'folder with the source files (omit to check the destination against its own frame hashes)').argument('[DEST]', 'what was uploaded to')
+  const v = addConnection(p.command('verify')).argument('<SRC>', 'folder with the source files (omit to check the destination against its own frame hashes)').argument('[DEST]', 'what was uploaded to')
     .description('compare the destination with the local source files, frame by frame — or, given only DEST, with the SHA-256 of each frame recorded at upload')
     .addOption(new Option('--method <method>', 'how it was uploaded').choices(['append', 'batches', 'files']).default('append'))
     .option('--pattern <glob>', 'which files in SRC are frames', '*')
     .option('--dtype <type>', 'element type of raw files').option('--shape <dims>', 'frame shape of raw files').option('--format <fmt>', 'raw | npy | tiff | bytes')
     .option('--dataset <path>', 'HDF5 dataset path of the frames', DEFAULTS.dataset)
-    .option('--identity <keyfile>', 'SSH private key').option('--password-env <VAR>', 'environment variable holding the SSH password')
-    .option('--known-hosts <file>', 'known_hosts file').option('--accept-new-host-key', 'trust a new server key')
     .option('--json', 'print the report as JSON');
   v.addHelpText('after', `
 Examples:
@@ -223,12 +226,10 @@ Examples:
     } finally { await dest.close(); }
   });
 
-  p.command('index').argument('<FILE>', 'a fur-written HDF5 file: local path, file:// or sftp:// URL')
+  addConnection(p.command('index')).argument('<FILE>', 'a fur-written HDF5 file: local path, file:// or sftp:// URL')
     .description('write the kerchunk chunk-index sidecar (<FILE>.kerchunk.json) beside a fur-written file')
     .option('--url <url>', 'the URL readers will fetch the file from (default: the FILE URL)')
     .option('-o, --output <path>', 'write the references here (local path) instead of beside the file')
-    .option('--identity <keyfile>', 'SSH private key').option('--password-env <VAR>', 'environment variable holding the SSH password')
-    .option('--known-hosts <file>', 'known_hosts file').option('--accept-new-host-key', 'trust a new server key')
     .addHelpText('after', `
 Examples:
   fur index ./run42.h5
@@ -249,14 +250,12 @@ Examples:
       this.setOptionValue('_code', 0);
     });
 
-  p.command('get').argument('<URL>', 'a fur-written HDF5 file: http(s)://, sftp:// or file:// URL')
+  addConnection(p.command('get')).argument('<URL>', 'a fur-written HDF5 file: http(s)://, sftp:// or file:// URL')
     .description('read part of a remote fur file with range requests (only the chunks the slice needs)')
     .option('--dataset <path>', 'dataset to read', DEFAULTS.dataset)
     .option('--slice <slice>', 'numpy-style selection, e.g. 100:200 or 5,:,0:64 (default: everything)')
     .option('-o, --output <file>', 'write the selection as .npy (variable-length data: the raw bytes of one element)')
     .option('--stats', 'print requests and bytes fetched')
-    .option('--identity <keyfile>', 'SSH private key').option('--password-env <VAR>', 'environment variable holding the SSH password')
-    .option('--known-hosts <file>', 'known_hosts file').option('--accept-new-host-key', 'trust a new server key')
     .addHelpText('after', `
 Examples:
   fur get https://archive.lab/data/run42.h5 --slice 100:110 -o frames.npy --stats
