@@ -1,6 +1,7 @@
 /** Checks shared by the writer's test tiers: fur's own reader against a case's expectation. */
 import assert from 'node:assert/strict';
 import { H5File, MemorySink } from '../../src/hdf5/index.js';
+import type { H5Attr } from '../support/h5json.js';
 import type { Expected } from './cases.js';
 import { Rng } from './values.js';
 
@@ -41,6 +42,19 @@ export async function checkWithFurReader(bytes: Uint8Array, exp: Expected, label
   }
   for (const [path, o] of Object.entries(exp.doc.objects)) {
     if (o.kind !== 'group' && o.kind !== 'dataset') continue;
-    assert.deepEqual(f.attributes(path).map((a) => a.name).sort(), Object.keys(o.attrs).sort(), `${label} ${path}: attribute names`);
+    const attrs = f.attributes(path);
+    assert.deepEqual(attrs.map((a) => a.name).sort(), Object.keys(o.attrs).sort(), `${label} ${path}: attribute names`);
+    for (const a of attrs) {
+      const want: H5Attr = o.attrs[a.name]!;
+      assert.deepEqual(a.shape, want.shape, `${label} ${path} @${a.name}: shape`);
+      if (/f2$/.test(want.dtype)) continue; // fur's attribute reader leaves half floats undecoded
+      const got = await f.readAttribute(a);
+      const norm = (x: unknown) => (typeof x === 'number' && Number.isNaN(x) ? 'NaN' : x === Infinity ? 'Infinity' : x === -Infinity ? '-Infinity' : x);
+      // int64 beyond 2^53 comes back as the nearest double, as the JSON oracles' decimal strings do through Number
+      const approx = (x: unknown) => (typeof x === 'string' && /^-?\d+$/.test(x) ? Number(x) : x);
+      const g = Array.isArray(got) ? got.map(norm) : norm(got);
+      const w = Array.isArray(want.value) ? want.value.map(approx) : approx(want.value);
+      assert.deepEqual(g, w, `${label} ${path} @${a.name}: value by fur's reader`);
+    }
   }
 }
