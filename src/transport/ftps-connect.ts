@@ -1,0 +1,128 @@
+/**
+ * One FTPS control connection: TCP (or implicit TLS), AUTH TLS, login, binary mode, encrypted
+ * data connections. Each step is taken separately so a failure says which step failed: a server
+ * without TLS is refused before a password is sent, and a refused certificate is told apart from
+ * a refused login.
+ */
+import { Client, FTPError } from 'basic-ftp';
+import { isIP } from 'node:net';
+import { checkServerIdentity, type ConnectionOptions, type PeerCertificate } from 'node:tls';
+import { FurError } from '../errors.js';
+import { ftpError, isConnectionError } from './ftps-errors.js';
+import type { SshLikeUrl } from './url.js';
+
+export interface FtpsConnectOptions {
+  /** name of an environment variable holding the password (the password itself never appears in options) */
+  passwordEnv?: string;
+  /** TLS from the first byte (legacy "implicit FTPS", usually port 990) instead of AUTH TLS on port 21 */
+  implicitTls?: boolean;
+  /** certificates to trust besides the system's (see trustedCertificates) */
+  ca?: string[];
+  /** control socket inactivity limit, ms (default 30 s) */
+  timeoutMs?: number;
+}
+
+export const IMPLICIT_TLS_PORT = 990;
+
+/** The port to use: an implicit-TLS server listens on 990 unless the URL names another port. */
+export function ftpsPort(target: SshLikeUrl<'ftps'>, implicit: boolean): number {
+  return implicit && target.port === 21 ? IMPLICIT_TLS_PORT : target.port;
+}
+
+export function tlsOptions(target: SshLikeUrl<'ftps'>, ca?: string[]): ConnectionOptions {
+  const o: ConnectionOptions = { rejectUnauthorized: true, minVersion: 'TLSv1.2' };
+  if (ca) o.ca = ca;
+  // SNI takes names only; an address is still checked against the certificate's IP entries
+  if (!isIP(target.host)) o.servername = target.host;
+  o.checkServerIdentity = (_host: string, cert: PeerCertificate) => checkServerIdentity(target.host, cert);
+  return o;
+}
+
+export async function connectFtps(target: SshLikeUrl<'ftps'>, opts: FtpsConnectOptions = {}): Promise<Client> {
+  const port = ftpsPort(target, opts.implicitTls ?? false);
+  const url = target.display;
+  const password = passwordOf(target, opts);
+  const client = new Client(opts.timeoutMs ?? 30_000);
+  const tls = tlsOptions(target, opts.ca);
+  const step = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
+    try {
+      return await fn();
+    } catch (e) {
+      client.close();
+      throw connectError(e, what, target, port);
+    }
+  };
+  if (opts.implicitTls) {
+    await step('connect', () => client.connectImplicitTLS(target.host, port, tls));
+  } else {
+    await step('connect', () => client.connect(target.host, port));
+    try {
+      await client.useTLS(tls);
+    } catch (e) {
+      client.close();
+      if (e instanceof FTPError) {
+        throw new FurError('tls-unavailable',
+          `${url}: the server does not offer TLS (AUTH TLS answered ${e.code} ${e.message.replace(/^\d{3}\s*/, '')}); fur sends no password in clear text — enable FTPS on the server, or use --implicit-tls if it only speaks implicit TLS`,
+          { url, code: e.code }, { cause: e });
+      }
+      throw connectError(e, 'TLS handshake', target, port);
+    }
+  }
+  try {
+    await client.login(target.user, password);
+  } catch (e) {
+    client.close();
+    if (e instanceof FTPError && (e.code === 530 || e.code === 430 || e.code === 332)) {
+      const how = opts.passwordEnv ? `the password in $${opts.passwordEnv}` : 'no password';
+      throw new FurError('auth-failed', `${url}: login as ${target.user} refused (${e.code} ${e.message.replace(/^\d{3}\s*/, '')}) with ${how}; check the user name and password`,
+        { url, user: target.user, code: e.code }, { cause: e });
+    }
+    throw connectError(e, 'login', target, port);
+  }
+  await step('binary mode', () => client.send('TYPE I'));
+  try {
+    await client.send('PBSZ 0');
+    await client.send('PROT P');
+  } catch (e) {
+    client.close();
+    if (e instanceof FTPError) {
+      throw new FurError('tls-unavailable', `${url}: the server refuses to encrypt data connections (PROT P answered ${e.code} ${e.message.replace(/^\d{3}\s*/, '')}); fur never sends data in clear text`,
+        { url, code: e.code }, { cause: e });
+    }
+    throw connectError(e, 'PROT P', target, port);
+  }
+  return client;
+}
+
+function passwordOf(target: SshLikeUrl<'ftps'>, opts: FtpsConnectOptions): string {
+  if (!opts.passwordEnv) {
+    if (target.user === 'anonymous' || target.user === 'ftp') return 'fur@';
+    throw new FurError('auth-failed', `${target.display}: no password for ${target.user}; name the environment variable that holds it with --password-env VAR`,
+      { url: target.display, user: target.user });
+  }
+  const value = process.env[opts.passwordEnv];
+  if (value === undefined) {
+    throw new FurError('auth-failed', `${target.display}: environment variable ${opts.passwordEnv} (--password-env) is not set`, { url: target.display, variable: opts.passwordEnv });
+  }
+  return value;
+}
+
+function connectError(e: unknown, what: string, target: SshLikeUrl<'ftps'>, port: number): FurError {
+  const url = target.display;
+  const mapped = ftpError(e, { op: what, path: '', url });
+  if (mapped.tag === 'tls-certificate') return mapped;
+  const err = e as NodeJS.ErrnoException;
+  if (err?.code === 'ENOTFOUND' || err?.code === 'EAI_AGAIN') {
+    return new FurError('connect-failed', `${url}: cannot resolve host ${target.host} (${err.code})`, { url, host: target.host, code: err.code }, { cause: e });
+  }
+  if (err?.code === 'ECONNREFUSED') {
+    return new FurError('connect-failed', `${url}: connection refused by ${target.host}:${port}; is an FTP server listening there?`, { url, host: target.host, port, code: err.code }, { cause: e });
+  }
+  if (isConnectionError(e) || err?.code !== undefined) {
+    return new FurError('connect-failed', `${url}: ${what} failed (${err?.code ?? err?.message})`, { url, host: target.host, port, code: err?.code }, { cause: e });
+  }
+  if (e instanceof FTPError) {
+    return new FurError('connect-failed', `${url}: ${what} refused (${e.code} ${e.message.replace(/^\d{3}\s*/, '')})`, { url, code: e.code }, { cause: e });
+  }
+  return new FurError('connect-failed', `${url}: ${what} failed: ${(e as Error)?.message ?? String(e)}`, { url }, { cause: e });
+}

@@ -1,0 +1,175 @@
+/**
+ * TLS for the destinations that speak it (FTPS, S3 over HTTPS): which certificates to trust, how a
+ * refused certificate is told to a person, and X.509 certificates made on the spot for the
+ * in-process test servers (Node can parse certificates but not make them).
+ */
+import { createPrivateKey, generateKeyPairSync, randomBytes, sign, X509Certificate, type KeyObject } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
+import { rootCertificates } from 'node:tls';
+import { FurError } from '../errors.js';
+
+export interface TlsTrustOptions {
+  /**
+   * PEM file with the certificates to trust besides the system's: a private CA, or a server's own
+   * self-signed certificate. The server's name is still checked against the certificate.
+   */
+  caFile?: string;
+}
+
+/** The `ca` list for tls.connect / https.Agent: the system roots plus the given file, or undefined for the defaults. */
+export async function trustedCertificates(opts: TlsTrustOptions): Promise<string[] | undefined> {
+  if (!opts.caFile) return undefined;
+  const text = await readFile(opts.caFile, 'utf8').catch((e: NodeJS.ErrnoException) => {
+    throw new FurError('bad-option', `--ca-file ${opts.caFile}: cannot read it (${e.code ?? e.message})`, { setting: '--ca-file', path: opts.caFile }, { cause: e });
+  });
+  const pems = text.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  if (pems.length === 0) {
+    throw new FurError('bad-option', `--ca-file ${opts.caFile}: no PEM certificate in it (expected -----BEGIN CERTIFICATE-----)`, { setting: '--ca-file', path: opts.caFile });
+  }
+  for (const p of pems) {
+    try {
+      new X509Certificate(p);
+    } catch (e) {
+      throw new FurError('bad-option', `--ca-file ${opts.caFile}: a certificate in it does not parse (${(e as Error).message})`, { setting: '--ca-file', path: opts.caFile }, { cause: e });
+    }
+  }
+  // `ca` replaces Node's default roots: keep them, so a public endpoint still verifies
+  return [...rootCertificates, ...pems];
+}
+
+const CERT_CODES = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID',
+  'ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_UNTRUSTED', 'CERT_REJECTED', 'CERT_SIGNATURE_FAILURE', 'INVALID_CA',
+]);
+
+/** A certificate the client refused, as a FurError naming what to do; undefined for any other error. */
+export function certificateError(e: unknown, where: string, fields: Record<string, unknown> = {}): FurError | undefined {
+  const err = e as NodeJS.ErrnoException & { reason?: string; cert?: { subjectaltname?: string } };
+  const code = err?.code ?? '';
+  if (!CERT_CODES.has(code)) return undefined;
+  let why: string;
+  switch (code) {
+    case 'ERR_TLS_CERT_ALTNAME_INVALID':
+      why = `its certificate is for ${err.cert?.subjectaltname?.replace(/DNS:|IP Address:/g, '') || 'another name'} (${err.reason ?? err.message}); connect by a name the certificate lists`;
+      break;
+    case 'CERT_HAS_EXPIRED':
+      why = 'its certificate has expired; renew it on the server';
+      break;
+    case 'CERT_NOT_YET_VALID':
+      why = 'its certificate is not valid yet (check the clocks of both machines)';
+      break;
+    case 'DEPTH_ZERO_SELF_SIGNED_CERT': case 'SELF_SIGNED_CERT_IN_CHAIN':
+      why = 'its certificate is self-signed and not trusted; pass --ca-file with that certificate (or the CA that signed it) to trust it';
+      break;
+    default:
+      why = `its certificate is not trusted (${code}); pass --ca-file with the CA that signed it`;
+  }
+  return new FurError('tls-certificate', `${where}: refused the server's TLS certificate: ${why}`, { ...fields, code }, { cause: e });
+}
+
+// ---- certificates for the in-process servers ----
+
+export interface Certificate {
+  cert: string;
+  key: string;
+  /** parsed, for tests that want its fields */
+  x509: X509Certificate;
+}
+
+export interface CertificateOptions {
+  /** common name of the subject (default: the first DNS name, or 'fur test') */
+  commonName?: string;
+  /** DNS names the certificate is for (subjectAltName) */
+  dnsNames?: string[];
+  /** IP addresses the certificate is for (subjectAltName) */
+  ipAddresses?: string[];
+  /** a certificate authority (basicConstraints CA:TRUE, may sign others) */
+  ca?: boolean;
+  /** sign with this CA instead of self-signing */
+  issuer?: Certificate;
+  /** valid from now − 1 day to now + days (default 30); negative: already expired */
+  days?: number;
+}
+
+/** A fresh ECDSA P-256 certificate and key, PEM — self-signed, or signed by `issuer`. */
+export function makeCertificate(o: CertificateOptions = {}): Certificate {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const spki = publicKey.export({ type: 'spki', format: 'der' });
+  const cn = o.commonName ?? o.dnsNames?.[0] ?? 'fur test';
+  const issuerName = o.issuer ? new X509Certificate(o.issuer.cert).subject.split('\n').find((l) => l.startsWith('CN='))!.slice(3) : cn;
+  const signer: KeyObject = o.issuer ? createPrivateKey(o.issuer.key) : privateKey;
+  const days = o.days ?? 30;
+  const now = Date.now();
+  const notBefore = new Date(Math.min(now - 86_400_000, now + days * 86_400_000 - 2 * 86_400_000));
+  const notAfter = new Date(now + days * 86_400_000);
+  const serial = randomBytes(8);
+  serial[0] &= 0x7f;
+  const exts: Uint8Array[] = [];
+  const names = [
+    ...(o.dnsNames ?? []).map((n) => tlv(0x82, Buffer.from(n, 'ascii'))),
+    ...(o.ipAddresses ?? []).map((ip) => tlv(0x87, ipBytes(ip))),
+  ];
+  if (names.length) exts.push(extension('2.5.29.17', false, seq(...names)));
+  if (o.ca) {
+    exts.push(extension('2.5.29.19', true, seq(tlv(0x01, Buffer.from([0xff])))));
+    // keyCertSign + cRLSign + digitalSignature
+    exts.push(extension('2.5.29.15', true, tlv(0x03, Buffer.from([0x01, 0x86]))));
+  } else {
+    exts.push(extension('2.5.29.15', true, tlv(0x03, Buffer.from([0x07, 0x80])))); // digitalSignature
+    exts.push(extension('2.5.29.37', false, seq(oid('1.3.6.1.5.5.7.3.1')))); // serverAuth
+  }
+  const ecdsaSha256 = seq(oid('1.2.840.10045.4.3.2'));
+  const tbs = seq(
+    tlv(0xa0, integer(Buffer.from([2]))),
+    integer(serial),
+    ecdsaSha256,
+    dn(issuerName),
+    seq(utcTime(notBefore), utcTime(notAfter)),
+    dn(cn),
+    spki,
+    tlv(0xa3, seq(...exts)),
+  );
+  const signature = sign('sha256', tbs, { key: signer, dsaEncoding: 'der' });
+  const der = seq(tbs, ecdsaSha256, tlv(0x03, Buffer.concat([Buffer.from([0]), signature])));
+  const cert = `-----BEGIN CERTIFICATE-----\n${Buffer.from(der).toString('base64').replace(/.{64}/g, '$&\n').replace(/\n$/, '')}\n-----END CERTIFICATE-----\n`;
+  const key = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  return { cert, key, x509: new X509Certificate(cert) };
+}
+
+// DER, as much of it as a certificate needs
+function tlv(tag: number, body: Uint8Array): Buffer {
+  const n = body.length;
+  const len = n < 0x80 ? [n] : n < 0x100 ? [0x81, n] : n < 0x10000 ? [0x82, n >> 8, n & 0xff] : [0x83, n >> 16, (n >> 8) & 0xff, n & 0xff];
+  return Buffer.concat([Buffer.from([tag, ...len]), body]);
+}
+function seq(...items: Uint8Array[]): Buffer { return tlv(0x30, Buffer.concat(items)); }
+function integer(b: Uint8Array): Buffer { return tlv(0x02, b[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), b]) : b); }
+function oid(dotted: string): Buffer {
+  const parts = dotted.split('.').map(Number);
+  const out = [40 * parts[0]! + parts[1]!];
+  for (const p of parts.slice(2)) {
+    const bytes = [p & 0x7f];
+    for (let v = p >>> 7; v > 0; v >>>= 7) bytes.unshift((v & 0x7f) | 0x80);
+    out.push(...bytes);
+  }
+  return tlv(0x06, Buffer.from(out));
+}
+function dn(cn: string): Buffer { return seq(tlv(0x31, seq(oid('2.5.4.3'), tlv(0x0c, Buffer.from(cn, 'utf8'))))); }
+function utcTime(d: Date): Buffer {
+  const s = d.toISOString().replace(/[-:T]/g, '').slice(2, 14) + 'Z';
+  return tlv(0x17, Buffer.from(s, 'ascii'));
+}
+function extension(id: string, critical: boolean, value: Uint8Array): Buffer {
+  return seq(oid(id), ...(critical ? [tlv(0x01, Buffer.from([0xff]))] : []), tlv(0x04, value));
+}
+function ipBytes(ip: string): Buffer {
+  if (isIP(ip) === 4) return Buffer.from(ip.split('.').map(Number));
+  // IPv6: expand :: and write 8 groups
+  const [head, tail] = ip.split('::');
+  const h = head ? head.split(':') : [];
+  const t = tail !== undefined && tail !== '' ? tail.split(':') : [];
+  const groups = [...h, ...new Array(8 - h.length - t.length).fill('0'), ...t];
+  return Buffer.from(groups.flatMap((g) => { const v = parseInt(g, 16); return [v >> 8, v & 0xff]; }));
+}

@@ -1,0 +1,359 @@
+/**
+ * A directory on an FTP server over TLS (FTPS). FTP stores and appends whole streams but cannot
+ * write at an offset, so files are built locally (StagedFile) and uploaded in one stream under a
+ * temporary name, then renamed into place; `append` is refused (capabilities.positionalWrite is
+ * false). Several control connections carry several files at once, one transfer each.
+ *
+ * An upload cut by a lost connection resumes on a fresh connection from what the server holds:
+ * SIZE, then APPE with the rest (or from the start where APPE is refused: REST + STOR is not
+ * trusted, see upload).
+ */
+import type { Client } from 'basic-ftp';
+import { FTPError } from 'basic-ftp';
+import { posix } from 'node:path';
+import { Writable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { FurError } from '../errors.js';
+import type { Capabilities, Destination, RemoteFile, RemoteStat } from './destination.js';
+import { connectFtps, type FtpsConnectOptions } from './ftps-connect.js';
+import { ftpError, isConnectionError, type FtpOp } from './ftps-errors.js';
+import { FtpsPool } from './ftps-pool.js';
+import { StagedFile, type StagedContent } from './ftps-staged.js';
+import { trustedCertificates, type TlsTrustOptions } from './ftps-tls.js';
+import type { SshLikeUrl } from './url.js';
+
+export interface FtpsOptions extends Omit<FtpsConnectOptions, 'ca'>, TlsTrustOptions {
+  /** control connections at most, hence transfers at once (default 4) */
+  connections?: number;
+  /** create the destination directory if it is missing (otherwise that is an error) */
+  createRoot?: boolean;
+  /** attempts per upload when the connection is lost (default 4) */
+  uploadAttempts?: number;
+  /** bytes a file may hold in memory while it is built before it spills to a local temporary file */
+  stageMemoryLimit?: number;
+  /** called with a one-line warning (an upload restarted from the beginning, …) */
+  warn?: (message: string) => void;
+}
+
+const READ_WINDOW = 1 << 20;
+
+export class FtpsDestination implements Destination {
+  readonly url: string;
+  readonly capabilities: Capabilities = {
+    // FTP stores whole streams: files are staged locally and uploaded at close
+    positionalWrite: false,
+    rename: true,
+    // RNTO onto an existing name replaces it on POSIX servers but is refused by others
+    atomicReplace: false,
+    fsync: false,
+  };
+  /** commands the server refused as unknown (502/500/504), not asked again */
+  private readonly unsupported = new Set<string>();
+
+  private constructor(private readonly pool: FtpsPool, readonly root: string, private readonly target: SshLikeUrl<'ftps'>, private readonly opts: FtpsOptions) {
+    this.url = target.display;
+  }
+
+  static async connect(target: SshLikeUrl<'ftps'>, opts: FtpsOptions = {}): Promise<FtpsDestination> {
+    const ca = await trustedCertificates(opts);
+    const open = () => connectFtps(target, { ...opts, ca });
+    const first = await open();
+    let root: string;
+    try {
+      const home = posix.isAbsolute(target.path) ? '/' : await first.pwd();
+      root = join(home, target.path);
+    } catch (e) {
+      first.close();
+      throw ftpError(e, { op: 'find the login directory', path: target.path, url: target.display });
+    }
+    const pool = new FtpsPool(open, Math.max(1, opts.connections ?? 4), target.display);
+    pool.adopt(first);
+    const dest = new FtpsDestination(pool, root, target, opts);
+    try {
+      await dest.checkRoot(opts.createRoot ?? false);
+    } catch (e) {
+      await pool.close();
+      throw e;
+    }
+    return dest;
+  }
+
+  private async checkRoot(create: boolean): Promise<void> {
+    const st = await this.stat(this.root);
+    if (st === null) {
+      if (create) return this.mkdirp(this.root);
+      throw new FurError('not-found', `remote directory ${this.root} does not exist on ${this.url}; create it or allow creating it (createRoot)`, { url: this.url, path: this.root });
+    }
+    if (!st.isDirectory) throw new FurError('not-a-directory', `${this.root} on ${this.url} is not a directory`, { url: this.url, path: this.root });
+  }
+
+  resolve(path: string): string { return join(this.root, path); }
+
+  /**
+   * Run `fn` on a pooled connection; a connection lost before `fn` changed anything is replaced
+   * and `fn` tried once more when `idempotent`.
+   */
+  private async run<T>(ctx: Omit<FtpOp, 'url'>, fn: (c: Client) => Promise<T>, idempotent = true): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.pool.use(fn);
+      } catch (e) {
+        if (idempotent && attempt === 0 && isConnectionError(e) && !(e instanceof FurError)) continue;
+        throw ftpError(e, { ...ctx, url: this.url });
+      }
+    }
+  }
+
+  async openWrite(path: string, opts: { truncate?: boolean } = {}): Promise<RemoteFile> {
+    const abs = this.resolve(path);
+    const file = new StagedFile(abs, (content) => this.upload(abs, content), { memoryLimit: this.opts.stageMemoryLimit });
+    if (!opts.truncate) {
+      const st = await this.stat(abs);
+      if (st && !st.isDirectory && st.size > 0) await file.preload(await this.download(abs, 0, st.size));
+    }
+    return file;
+  }
+
+  async openRead(path: string): Promise<RemoteFile> {
+    const abs = this.resolve(path);
+    const st = await this.stat(abs);
+    if (st === null) throw new FurError('not-found', `open for reading ${abs} on ${this.url}: no such file`, { url: this.url, path: abs });
+    if (st.isDirectory) throw new FurError('wrong-type', `open for reading ${abs} on ${this.url}: it is a directory`, { url: this.url, path: abs });
+    return new FtpsReadFile(abs, st.size, (o, n) => this.download(abs, o, n));
+  }
+
+  /**
+   * Store `content` at `abs` in one stream. A lost connection resumes from the size the server
+   * reports (APPE), after that size has settled: the old session may still be
+   * writing what it received.
+   */
+  private async upload(abs: string, content: StagedContent): Promise<void> {
+    const attempts = this.opts.uploadAttempts ?? 4;
+    const ctx = { op: 'upload', path: abs, url: this.url };
+    let from = 0;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.pool.use(async (c) => {
+          if (from > 0 && this.unsupported.has('APPE')) {
+            // REST + STOR is not used: some servers truncate the file before writing at the
+            // offset (ftp-srv 4.6 opens it with 'w+'), which no SIZE check can tell from a good resume
+            this.opts.warn?.(`${this.url}: the server does not support APPE, so the interrupted upload of ${abs} starts again from the beginning`);
+            from = 0;
+          }
+          if (from === 0) {
+            await c.uploadFrom(content.stream(0), abs);
+          } else {
+            try {
+              await c.appendFrom(content.stream(from), abs);
+            } catch (e) {
+              if (!(e instanceof FTPError) || ![500, 502, 504].includes(e.code)) throw e;
+              this.unsupported.add('APPE');
+              // a refused transfer can leave the data connection half set up: go on with a fresh one
+              c.close();
+              throw new RestartUpload();
+            }
+          }
+          const size = await c.size(abs);
+          if (size !== content.size) {
+            throw new FurError('remote-write-failed', `upload ${abs} on ${this.url}: the server holds ${size} bytes after the transfer, not ${content.size}; is it out of space?`,
+              { url: this.url, path: abs, size, expected: content.size });
+          }
+        });
+        return;
+      } catch (e) {
+        if (e instanceof RestartUpload) { attempt--; continue; }
+        if (e instanceof FurError && e.tag !== 'connection-lost') throw e;
+        if ((!isConnectionError(e) && !(e instanceof FurError)) || attempt >= attempts) throw ftpError(e, ctx);
+        await sleep(Math.min(2000, 100 * 2 ** attempt));
+        from = await this.settledSize(abs).catch(() => 0);
+        if (from > content.size) from = 0;
+      }
+    }
+  }
+
+  /** The size of a file being written by a lost session, once it stops changing. */
+  private async settledSize(abs: string): Promise<number> {
+    let last = -1;
+    for (let i = 0; i < 20; i++) {
+      const st = await this.stat(abs);
+      const size = st?.size ?? 0;
+      if (size === last) return size;
+      last = size;
+      await sleep(150);
+    }
+    return last;
+  }
+
+  /** `length` bytes from `offset` (fewer at the end of the file): REST + RETR, cut off once enough arrived. */
+  private async download(abs: string, offset: number, length: number): Promise<Uint8Array> {
+    const parts: Buffer[] = [];
+    let got = 0;
+    let enough = false;
+    await this.run({ op: 'read', path: abs }, async (c) => {
+      parts.length = 0;
+      got = 0;
+      const sink = new Writable({
+        write(chunk: Buffer, _enc, cb) {
+          if (!enough) {
+            parts.push(chunk);
+            got += chunk.length;
+            if (got >= length) {
+              enough = true;
+              // FTP has no "stop here": drop this connection, the pool opens another
+              c.close();
+            }
+          }
+          cb();
+        },
+      });
+      try {
+        await c.downloadTo(sink, abs, offset);
+      } catch (e) {
+        if (!enough) throw e;
+      }
+    });
+    const all = Buffer.concat(parts);
+    return new Uint8Array(all.buffer, all.byteOffset, Math.min(all.length, length));
+  }
+
+  async stat(path: string): Promise<RemoteStat | null> {
+    const abs = this.resolve(path);
+    return this.run({ op: 'stat', path: abs }, async (c) => {
+      // CWD tells a directory from a file on every server (SIZE of a directory answers on some)
+      if (await isDirectory(c, abs)) return { size: 0, mtimeMs: 0, isDirectory: true };
+      let size: number;
+      try {
+        size = await c.size(abs);
+      } catch (e) {
+        if (e instanceof FTPError && (e.code === 550 || e.code === 450)) return null;
+        throw e;
+      }
+      // MDTM is an extension (RFC 3659); without it the time is unknown
+      const mtimeMs = this.unsupported.has('MDTM') ? 0 : await c.lastMod(abs).then((d) => d.getTime(), (e) => {
+        if (e instanceof FTPError && [500, 502, 504].includes(e.code)) this.unsupported.add('MDTM');
+        else if (!(e instanceof FTPError)) throw e;
+        return 0;
+      });
+      return { size, mtimeMs, isDirectory: false };
+    });
+  }
+
+  async mkdirp(path: string): Promise<void> {
+    const abs = this.resolve(path);
+    const missing: string[] = [];
+    for (let dir = abs; ; dir = posix.dirname(dir)) {
+      const st = await this.stat(dir);
+      if (st !== null) {
+        if (!st.isDirectory) throw new FurError('not-a-directory', `cannot create ${abs} on ${this.url}: ${dir} is a file`, { url: this.url, path: dir });
+        break;
+      }
+      missing.unshift(dir);
+      if (posix.dirname(dir) === dir) break;
+    }
+    for (const dir of missing) {
+      try {
+        await this.run({ op: 'create directory', path: dir }, (c) => c.send(`MKD ${dir}`));
+      } catch (e) {
+        // someone (another connection, another fur) may have made it meanwhile
+        if ((await this.stat(dir))?.isDirectory !== true) throw e;
+      }
+    }
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    const src = this.resolve(from);
+    const dst = this.resolve(to);
+    try {
+      await this.run({ op: `rename to ${dst}`, path: src }, (c) => c.rename(src, dst), false);
+    } catch (e) {
+      const f = e as FurError;
+      if (f.tag === 'ftp-unsupported') {
+        throw new FurError('rename-unsupported',
+          `${this.url}: the server does not rename files (${String(f.fields.code)} ${String(f.fields.reply)}); fur publishes files by renaming them into place so no half-written file ever shows, and cannot work without it`,
+          { url: this.url, path: src }, { cause: e });
+      }
+      if (f.tag === 'connection-lost') {
+        // the rename may have happened before the connection dropped
+        const [s, d] = [await this.stat(src).catch(() => undefined), await this.stat(dst).catch(() => undefined)];
+        if (s === null && d && !d.isDirectory) return;
+      }
+      throw e;
+    }
+  }
+
+  /** Removes a file or an empty directory; a path that is already gone is not an error. */
+  async remove(path: string): Promise<void> {
+    const abs = this.resolve(path);
+    const st = await this.stat(abs);
+    if (st === null) return;
+    try {
+      await this.run({ op: 'remove', path: abs }, (c) => c.send(`${st.isDirectory ? 'RMD' : 'DELE'} ${abs}`));
+    } catch (e) {
+      if ((await this.stat(abs)) !== null) throw e;
+    }
+  }
+
+  async list(dir: string): Promise<string[]> {
+    const abs = this.resolve(dir);
+    const entries = await this.run({ op: 'list', path: abs }, (c) => c.list(abs));
+    return entries.map((e) => posix.basename(e.name)).filter((n) => n !== '.' && n !== '..').sort();
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close();
+  }
+}
+
+async function isDirectory(c: Client, abs: string): Promise<boolean> {
+  try {
+    await c.send(`CWD ${abs}`);
+    return true;
+  } catch (e) {
+    if (e instanceof FTPError && (e.code === 550 || e.code === 450 || e.code === 553)) return false;
+    throw e;
+  }
+}
+
+class RestartUpload extends Error {}
+
+class FtpsReadFile implements RemoteFile {
+  private cache = new Map<number, Uint8Array>();
+  private closed = false;
+
+  constructor(readonly path: string, private readonly length: number, private readonly fetch: (offset: number, length: number) => Promise<Uint8Array>) {}
+
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    if (this.closed) throw new FurError('file-closed', `${this.path} was used after it was closed (a bug in the caller)`, { path: this.path });
+    const end = Math.min(offset + length, this.length);
+    if (end <= offset) return new Uint8Array(0);
+    const out = new Uint8Array(end - offset);
+    // whole windows: a reader of HDF5 structure asks for many small pieces near each other
+    for (let w = Math.floor(offset / READ_WINDOW); w * READ_WINDOW < end; w++) {
+      let block = this.cache.get(w);
+      if (!block) {
+        block = await this.fetch(w * READ_WINDOW, Math.min(READ_WINDOW, this.length - w * READ_WINDOW));
+        if (this.cache.size >= 32) this.cache.delete(this.cache.keys().next().value!);
+        this.cache.set(w, block);
+      }
+      const lo = Math.max(offset, w * READ_WINDOW);
+      const hi = Math.min(end, (w + 1) * READ_WINDOW);
+      out.set(block.subarray(lo - w * READ_WINDOW, hi - w * READ_WINDOW), lo - offset);
+    }
+    return out;
+  }
+
+  async size(): Promise<number> { return this.length; }
+  write(): Promise<void> {
+    return Promise.reject(new FurError('read-only', `${this.path} is open for reading only (a bug in the caller)`, { path: this.path }));
+  }
+  async flush(): Promise<void> {}
+  async close(): Promise<void> { this.closed = true; this.cache.clear(); }
+}
+
+/** Join remote paths without resolving `..` (the server knows its own links and chroot). */
+function join(base: string, path: string): string {
+  const tidy = (p: string): string => (p.length > 1 ? p.replace(/\/+$/, '') : p).replace(/\/{2,}/g, '/');
+  if (path.startsWith('/')) return tidy(path);
+  if (path === '' || path === '.') return tidy(base);
+  return tidy(base.endsWith('/') ? `${base}${path}` : `${base}/${path}`);
+}

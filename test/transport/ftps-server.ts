@@ -1,0 +1,131 @@
+/**
+ * An in-process FTPS server for the npm test tier: ftp-srv over a local folder, with TLS from a
+ * certificate made in the test (explicit AUTH TLS, or implicit TLS), plus the faults fur must
+ * survive — commands the server lacks, uploads cut mid-stream, connections dropped.
+ */
+import ftpSrv from 'ftp-srv';
+import { mkdirSync } from 'node:fs';
+import type { Socket } from 'node:net';
+import { Transform, type TransformCallback, type Writable } from 'node:stream';
+import { makeCertificate, type Certificate } from '../../src/transport/ftps-tls.js';
+
+export interface FtpsServerOptions {
+  root: string;
+  user?: string;
+  password?: string;
+  /** the server's certificate (default: self-signed for localhost and 127.0.0.1) */
+  certificate?: Certificate;
+  /** TLS from the first byte instead of AUTH TLS */
+  implicit?: boolean;
+  /** no TLS at all (to test that fur refuses it) */
+  plain?: boolean;
+  /** commands the server answers with 502, e.g. ['RNFR', 'RNTO'] or ['APPE'] */
+  without?: string[];
+}
+
+export interface FtpsServer {
+  readonly port: number;
+  readonly certificate: Certificate;
+  readonly user: string;
+  url(path: string): string;
+  /** Cut the next `times` uploads after `bytes` bytes have reached the file (the connection dies). */
+  cutUploads(bytes: number, times?: number): void;
+  /** Destroy every open connection (control and data). */
+  dropConnections(): void;
+  /** Most STOR/APPE transfers running at once so far, and control connections open at once. */
+  readonly stats: { maxTransfers: number; maxConnections: number; stores: number; appends: number; cuts: number };
+  close(): Promise<void>;
+}
+
+// ftp-srv logs through bunyan to stdout unless given a logger; the test runner owns stdout
+const quiet = { child: () => quiet, trace() {}, debug() {}, info() {}, warn() {}, error() {}, fatal() {} };
+
+export async function startFtpsServer(o: FtpsServerOptions): Promise<FtpsServer> {
+  mkdirSync(o.root, { recursive: true });
+  const certificate = o.certificate ?? makeCertificate({ dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
+  const user = o.user ?? 'lab';
+  const password = o.password ?? 'secret';
+  const stats = { maxTransfers: 0, maxConnections: 0, stores: 0, appends: 0, cuts: 0 };
+  let transfers = 0;
+  let cut: { bytes: number; times: number } | undefined;
+  const before = new Map(['SIGTERM', 'SIGINT', 'SIGQUIT'].map((s) => [s, process.listeners(s as NodeJS.Signals)]));
+  const server = new ftpSrv.FtpSrv({
+    url: `${o.implicit ? 'ftps' : 'ftp'}://127.0.0.1:0`,
+    pasv_url: '127.0.0.1',
+    pasv_min: 20000,
+    pasv_max: 40000,
+    tls: o.plain ? false : { cert: certificate.cert, key: certificate.key },
+    anonymous: false,
+    blacklist: o.without ?? [],
+    log: quiet as never,
+    greeting: 'fur test server',
+  });
+  // ftp-srv exits the process on SIGINT/SIGTERM; tests send those to child processes only
+  for (const [s, had] of before) for (const l of process.listeners(s as NodeJS.Signals)) if (!had.includes(l)) process.removeListener(s, l);
+
+  class CuttingFs extends ftpSrv.FileSystem {
+    override write(fileName: string, opts: { append?: boolean; start?: unknown } = {}): ReturnType<InstanceType<typeof ftpSrv.FileSystem>['write']> {
+      const out = super.write(fileName, opts) as { stream: Writable; clientPath: string };
+      if (opts.append) stats.appends++;
+      else stats.stores++;
+      transfers++;
+      stats.maxTransfers = Math.max(stats.maxTransfers, transfers);
+      let done = false;
+      const finish = () => { if (!done) { done = true; transfers--; } };
+      out.stream.once('close', finish);
+      out.stream.once('finish', finish);
+      out.stream.once('error', finish);
+      if (!cut || cut.times <= 0) return out as never;
+      cut.times--;
+      const limit = cut.bytes;
+      const connection = this.connection as unknown as { commandSocket: Socket; connector: { socket?: Socket } };
+      let seen = 0;
+      let tripped = false;
+      const gate = new Transform({
+        transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
+          if (tripped) return cb();
+          const room = limit - seen;
+          seen += chunk.length;
+          if (seen < limit) return cb(null, chunk);
+          tripped = true;
+          stats.cuts++;
+          this.push(chunk.subarray(0, room));
+          cb();
+          // what arrived so far reaches the file, then the connection dies like a cut link
+          setImmediate(() => {
+            gate.end();
+            connection.connector.socket?.destroy();
+            connection.commandSocket.destroy();
+          });
+        },
+      });
+      gate.pipe(out.stream);
+      // ftp-srv waits for 'finish' on the stream it was given, and ends it on the socket's 'end'
+      return { stream: gate as unknown as Writable, clientPath: out.clientPath } as never;
+    }
+  }
+
+  server.on('login', ({ connection, username, password: pw }: { connection: unknown; username: string; password: string }, resolve: (r: object) => void, reject: (e: Error) => void) => {
+    if (username !== user || pw !== password) return reject(new Error('Login incorrect'));
+    resolve({ fs: new CuttingFs(connection as never, { root: o.root, cwd: '/' }) });
+  });
+  let open = 0;
+  (server as unknown as NodeJS.EventEmitter).on('connect', () => { open++; stats.maxConnections = Math.max(stats.maxConnections, open); });
+  server.on('disconnect', () => { open--; });
+  server.on('client-error', () => {});
+  await server.listen();
+  const port = (server as unknown as { server: { address(): { port: number } } }).server.address().port;
+  return {
+    port,
+    certificate,
+    user,
+    stats,
+    url: (path: string) => `ftps://${user}@127.0.0.1:${port}${path.startsWith('/') ? '' : '/'}${path}`,
+    cutUploads(bytes: number, times = 1) { cut = { bytes, times }; },
+    dropConnections() {
+      const conns = (server as unknown as { connections: Record<string, { commandSocket: Socket; connector?: { socket?: Socket } }> }).connections;
+      for (const c of Object.values(conns)) { c.connector?.socket?.destroy(); c.commandSocket.destroy(); }
+    },
+    close: () => server.close().then(() => undefined),
+  };
+}
