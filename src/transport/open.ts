@@ -1,12 +1,15 @@
 import { mkdir } from 'node:fs/promises';
-import { FurError } from '../errors.js';
 import type { Destination } from './destination.js';
 import { FileDestination, fsError } from './file.js';
+import type { FtpsOptions } from './ftps.js';
+import type { S3Options } from './s3.js';
 import { SftpDestination, type SftpOptions } from './sftp.js';
 import { parseDestinationUrl, type DestinationUrl } from './url.js';
 
 /** Everything any destination may need; each kind uses what applies to it. */
-export interface OpenOptions extends SftpOptions {}
+export interface OpenOptions extends SftpOptions,
+  Pick<FtpsOptions, 'implicitTls' | 'caFile' | 'connections' | 'warn'>,
+  Pick<S3Options, 'endpoint' | 'region' | 'profile' | 'partSize'> {}
 
 /**
  * Open the destination a URL names (or a plain path, meaning a local directory). SFTP connects
@@ -22,10 +25,10 @@ export async function openDestination(url: string | DestinationUrl, options: Ope
       return FileDestination.open(target.path);
     case 'sftp':
       return SftpDestination.connect(target, options);
+    // loaded on demand: the S3 SDK alone takes a noticeable share of a start-up
     case 'ftps':
+      return (await import('./ftps.js')).FtpsDestination.connect(target, options);
     case 's3':
-      throw new FurError('unsupported-destination',
-        `${target.display}: ${target.scheme} destinations are not implemented yet; use sftp:// or a mounted share (file:///path)`,
-        { url: target.display, scheme: target.scheme });
+      return (await import('./s3.js')).S3Destination.connect(target, options);
   }
 }

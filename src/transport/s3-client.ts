@@ -1,0 +1,93 @@
+/**
+ * The S3 client fur uses: AWS SDK v3 with the usual credential chain (environment, shared
+ * config and credentials files, profiles, SSO, instance roles), any S3-compatible endpoint
+ * (path-style addressing), extra trusted CAs, and bounded connection pools.
+ */
+import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import { readFileSync } from 'node:fs';
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { FurError } from '../errors.js';
+import { trustedCertificates, type TlsTrustOptions } from './ftps-tls.js';
+
+export interface S3ClientOptions extends TlsTrustOptions {
+  /** an S3-compatible service: https://host:port (default AWS, or $AWS_ENDPOINT_URL_S3 / $AWS_ENDPOINT_URL) */
+  endpoint?: string;
+  /** default: $AWS_REGION, $AWS_DEFAULT_REGION, the profile's region, else us-east-1 */
+  region?: string;
+  /** a profile of ~/.aws/config and ~/.aws/credentials (default $AWS_PROFILE or 'default') */
+  profile?: string;
+  /** bucket in the path, not the host name (default: true with a custom endpoint) */
+  pathStyle?: boolean;
+  /** explicit keys (tests, embedding); default: the SDK's credential chain */
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /** connections per destination (default 16) */
+  maxSockets?: number;
+}
+
+export interface MadeClient {
+  client: S3Client;
+  /** the endpoint in use, for messages (undefined = AWS) */
+  endpoint?: string;
+  region: string;
+}
+
+export async function makeS3Client(o: S3ClientOptions): Promise<MadeClient> {
+  // fur supports Node 20 (package engines); the SDK's notice about its future versions is not
+  // something a person running fur can act on
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  const endpoint = o.endpoint ?? process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL;
+  if (endpoint !== undefined) {
+    let u: URL;
+    try {
+      u = new URL(endpoint);
+    } catch {
+      throw new FurError('bad-option', `--endpoint '${endpoint}' is not a URL; expected https://host[:port]`, { setting: '--endpoint', value: endpoint });
+    }
+    if (u.protocol !== 'https:' && u.protocol !== 'http:') {
+      throw new FurError('bad-option', `--endpoint '${endpoint}': use an https:// (or http://) URL`, { setting: '--endpoint', value: endpoint });
+    }
+  }
+  const region = o.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? profileRegion(o.profile) ?? 'us-east-1';
+  const ca = await trustedCertificates(o);
+  const maxSockets = o.maxSockets ?? 16;
+  const config: S3ClientConfig = {
+    region,
+    forcePathStyle: o.pathStyle ?? endpoint !== undefined,
+    followRegionRedirects: true,
+    maxAttempts: 3,
+    requestHandler: {
+      httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets, ...(ca ? { ca } : {}) }),
+      httpAgent: new HttpAgent({ keepAlive: true, maxSockets }),
+      connectionTimeout: 10_000,
+      requestTimeout: 120_000,
+    },
+  };
+  if (endpoint !== undefined) config.endpoint = endpoint;
+  if (o.profile !== undefined) config.profile = o.profile;
+  if (o.credentials) config.credentials = o.credentials;
+  return { client: new S3Client(config), endpoint: endpoint?.replace(/\/$/, ''), region };
+}
+
+/** The region of a profile in the shared config file (the SDK resolves it only when a request needs it). */
+function profileRegion(profile = process.env.AWS_PROFILE ?? 'default'): string | undefined {
+  const file = process.env.AWS_CONFIG_FILE ?? join(homedir(), '.aws', 'config');
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const want = profile === 'default' ? ['default', 'profile default'] : [`profile ${profile}`];
+  let current = '';
+  for (const raw of text.split('\n')) {
+    const line = raw.replace(/[#;].*$/, '').trim();
+    const section = /^\[(.+)\]$/.exec(line);
+    if (section) { current = section[1]!.trim(); continue; }
+    const kv = /^region\s*=\s*(\S+)$/.exec(line);
+    if (kv && want.includes(current)) return kv[1];
+  }
+  return undefined;
+}

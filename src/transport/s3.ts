@@ -1,0 +1,265 @@
+/**
+ * A prefix in an S3 bucket (AWS, or any S3-compatible service through --endpoint). Objects are
+ * written whole and appear atomically when their upload completes, so:
+ *  - files are built locally (StagedFile) and uploaded at close: one PUT, or a multipart upload
+ *    with per-part SHA-256 above `partSize`;
+ *  - a file written under fur's temporary name (`*.fur-partial`) is not uploaded at close but held
+ *    until it is renamed, then uploaded once under its final name — S3 has no rename, and the
+ *    upload itself is the atomic publication;
+ *  - `append` to one object is a multipart upload that stays open while capture goes on
+ *    (pipeline/append-s3.ts); capabilities.positionalWrite is false for everything else.
+ */
+import {
+  CopyObjectCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, type S3Client,
+} from '@aws-sdk/client-s3';
+import { posix } from 'node:path';
+import { FurError } from '../errors.js';
+import type { Capabilities, Destination, RemoteFile, RemoteStat } from './destination.js';
+import { StagedFile, type StagedContent } from './ftps-staged.js';
+import { makeS3Client, type S3ClientOptions } from './s3-client.js';
+import { s3Error } from './s3-errors.js';
+import { MiB, PENDING_DIR, putObject, sweepPending, type Uploader } from './s3-upload.js';
+
+export interface S3Options extends S3ClientOptions {
+  /** part size of multipart uploads, and the size above which objects go multipart (default 8 MiB, at least 5 MiB) */
+  partSize?: number;
+  /** parts in flight at once (default 4) */
+  concurrency?: number;
+  /** bytes a file may hold in memory while it is built before it spills to a local temporary file */
+  stageMemoryLimit?: number;
+  /** called with a one-line warning */
+  warn?: (message: string) => void;
+}
+
+/** fur's temporary names: a batch (`x.h5.fur-partial`) or a sidecar (`.x.h5.kerchunk.json.fur-partial`) being written */
+const HELD = /\.fur-partial$/;
+const READ_WINDOW = 1 << 20;
+
+export class S3Destination implements Destination {
+  readonly url: string;
+  readonly capabilities: Capabilities = {
+    positionalWrite: false,
+    // publishing a held temporary file uploads it under the new name: atomic, replacing
+    rename: true,
+    atomicReplace: true,
+    fsync: false,
+  };
+  readonly uploader: Uploader;
+  /** temporary files waiting for their rename */
+  private held = new Map<string, StagedContent>();
+  private swept = false;
+
+  private constructor(
+    readonly client: S3Client,
+    readonly bucket: string,
+    /** key prefix of the destination, '' or ending without '/' */
+    readonly root: string,
+    readonly endpoint: string | undefined,
+    private readonly opts: S3Options,
+  ) {
+    this.url = `s3://${bucket}${root ? `/${root}` : ''}`;
+    this.uploader = { client, bucket, endpoint, partSize: Math.max(5 * MiB, opts.partSize ?? 8 * MiB), concurrency: opts.concurrency ?? 4 };
+  }
+
+  static async connect(target: { bucket: string; prefix: string; params: Record<string, string> }, opts: S3Options = {}): Promise<S3Destination> {
+    const { client, endpoint } = await makeS3Client({ ...opts, endpoint: opts.endpoint ?? target.params.endpoint, region: opts.region ?? target.params.region });
+    const root = target.prefix.replace(/^\/+|\/+$/g, '');
+    const dest = new S3Destination(client, target.bucket, root, endpoint, opts);
+    try {
+      // credentials, bucket and listing rights, checked before anything is read or written
+      await client.send(new ListObjectsV2Command({ Bucket: target.bucket, Prefix: root ? `${root}/` : '', MaxKeys: 1 }));
+    } catch (e) {
+      client.destroy();
+      const f = s3Error(e, { op: 'list the destination', bucket: target.bucket, key: root, endpoint });
+      if (f.tag === 'permission-denied') {
+        throw new FurError('permission-denied', `s3://${target.bucket}/${root}: access denied listing the prefix; fur needs s3:ListBucket there to resume and to skip what is stored`, f.fields, { cause: e });
+      }
+      throw f;
+    }
+    return dest;
+  }
+
+  /** The key of a path: relative to the destination prefix, or (absolute) to the bucket. */
+  key(path: string): string {
+    const joined = path.startsWith('/') ? path : `${this.root}/${path}`;
+    const k = posix.normalize(`/${joined}`).replace(/^\/+/, '');
+    return k === '.' ? '' : k.replace(/\/$/, '');
+  }
+
+  private ctx(op: string, key: string) { return { op, bucket: this.bucket, key, endpoint: this.endpoint }; }
+
+  /** Before the first write of a session: abort multipart uploads a killed run of fur left under this prefix. */
+  private async sweep(): Promise<void> {
+    if (this.swept) return;
+    this.swept = true;
+    const n = await sweepPending(this.uploader, this.root).catch((e) => { this.opts.warn?.(`could not check for abandoned uploads: ${(e as Error).message}`); return 0; });
+    if (n) this.opts.warn?.(`${this.url}: aborted ${n} multipart upload${n > 1 ? 's' : ''} an earlier run of fur left unfinished`);
+  }
+
+  async openWrite(path: string, opts: { truncate?: boolean } = {}): Promise<RemoteFile> {
+    const key = this.key(path);
+    await this.sweep();
+    const file = new StagedFile(`s3://${this.bucket}/${key}`, async (content) => {
+      if (HELD.test(key)) {
+        this.held.get(key)?.release().catch(() => undefined);
+        this.held.set(key, content);
+        return 'keep';
+      }
+      await putObject(this.uploader, key, content);
+    }, { memoryLimit: this.opts.stageMemoryLimit });
+    if (!opts.truncate) {
+      const st = await this.stat(path);
+      if (st && !st.isDirectory && st.size > 0) await file.preload(await this.getRange(key, 0, st.size));
+    }
+    return file;
+  }
+
+  async openRead(path: string): Promise<RemoteFile> {
+    const key = this.key(path);
+    const held = this.held.get(key);
+    if (held) return new S3ReadFile(`s3://${this.bucket}/${key}`, held.size, (o, n) => held.read(o, n));
+    let size: number;
+    try {
+      const h = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      size = h.ContentLength ?? 0;
+    } catch (e) {
+      throw s3Error(e, this.ctx('open for reading', key));
+    }
+    return new S3ReadFile(`s3://${this.bucket}/${key}`, size, (o, n) => this.getRange(key, o, n));
+  }
+
+  /** Bytes [offset, offset + length) of an object (fewer at its end). */
+  async getRange(key: string, offset: number, length: number): Promise<Uint8Array> {
+    if (length <= 0) return new Uint8Array(0);
+    try {
+      const r = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: `bytes=${offset}-${offset + length - 1}` }));
+      return await r.Body!.transformToByteArray();
+    } catch (e) {
+      if ((e as { name?: string }).name === 'InvalidRange') return new Uint8Array(0);
+      throw s3Error(e, this.ctx('read', key));
+    }
+  }
+
+  async stat(path: string): Promise<RemoteStat | null> {
+    const key = this.key(path);
+    const held = this.held.get(key);
+    if (held) return { size: held.size, mtimeMs: Date.now(), isDirectory: false };
+    if (key === '') return { size: 0, mtimeMs: 0, isDirectory: true };
+    try {
+      const h = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      return { size: h.ContentLength ?? 0, mtimeMs: h.LastModified?.getTime() ?? 0, isDirectory: false };
+    } catch (e) {
+      const f = s3Error(e, this.ctx('stat', key));
+      if (f.tag !== 'not-found' || f.fields.code === 'NoSuchBucket') throw f;
+    }
+    // a "directory" is a prefix other keys share
+    try {
+      const r = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: `${key}/`, MaxKeys: 1 }));
+      return (r.KeyCount ?? 0) > 0 ? { size: 0, mtimeMs: 0, isDirectory: true } : null;
+    } catch (e) {
+      throw s3Error(e, this.ctx('stat', key));
+    }
+  }
+
+  /** Prefixes need no creating. */
+  async mkdirp(): Promise<void> {}
+
+  async rename(from: string, to: string): Promise<void> {
+    const src = this.key(from);
+    const dst = this.key(to);
+    const held = this.held.get(src);
+    if (held) {
+      try {
+        await putObject(this.uploader, dst, held);
+      } finally {
+        this.held.delete(src);
+        await held.release();
+      }
+      return;
+    }
+    // an object already stored: copy on the server, then delete the old name
+    try {
+      await this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key: dst, CopySource: `${this.bucket}/${src.split('/').map(encodeURIComponent).join('/')}` }));
+    } catch (e) {
+      throw s3Error(e, this.ctx(`rename to ${dst}`, src));
+    }
+    await this.remove(from);
+  }
+
+  /** Removes an object; one that is already gone is not an error, and prefixes hold nothing to remove. */
+  async remove(path: string): Promise<void> {
+    const key = this.key(path);
+    const held = this.held.get(key);
+    if (held) { this.held.delete(key); await held.release(); return; }
+    try {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
+    } catch (e) {
+      const f = s3Error(e, this.ctx('remove', key));
+      if (f.tag !== 'not-found') throw f;
+    }
+  }
+
+  /** Names of the objects and sub-prefixes directly under `dir` (fur's own `.fur-pending` left out). */
+  async list(dir: string): Promise<string[]> {
+    const key = this.key(dir);
+    const prefix = key ? `${key}/` : '';
+    const names = new Set<string>();
+    let token: string | undefined;
+    do {
+      let page;
+      try {
+        page = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, Delimiter: '/', ContinuationToken: token }));
+      } catch (e) {
+        throw s3Error(e, this.ctx('list', prefix));
+      }
+      for (const o of page.Contents ?? []) names.add(o.Key!.slice(prefix.length));
+      for (const p of page.CommonPrefixes ?? []) names.add(p.Prefix!.slice(prefix.length).replace(/\/$/, ''));
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    for (const k of this.held.keys()) if (posix.dirname(k) === (key || '.')) names.add(posix.basename(k));
+    names.delete(PENDING_DIR);
+    names.delete('');
+    return [...names].sort();
+  }
+
+  async close(): Promise<void> {
+    for (const c of this.held.values()) await c.release().catch(() => undefined);
+    this.held.clear();
+    this.client.destroy();
+  }
+}
+
+class S3ReadFile implements RemoteFile {
+  private cache = new Map<number, Uint8Array>();
+  private closed = false;
+
+  constructor(readonly path: string, private readonly length: number, private readonly fetch: (offset: number, length: number) => Promise<Uint8Array>) {}
+
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    if (this.closed) throw new FurError('file-closed', `${this.path} was used after it was closed (a bug in the caller)`, { path: this.path });
+    const end = Math.min(offset + length, this.length);
+    if (end <= offset) return new Uint8Array(0);
+    // large reads go straight through; small ones (HDF5 structure) share 1 MiB windows
+    if (end - offset >= READ_WINDOW) return this.fetch(offset, end - offset);
+    const out = new Uint8Array(end - offset);
+    for (let w = Math.floor(offset / READ_WINDOW); w * READ_WINDOW < end; w++) {
+      let block = this.cache.get(w);
+      if (!block) {
+        block = await this.fetch(w * READ_WINDOW, Math.min(READ_WINDOW, this.length - w * READ_WINDOW));
+        if (this.cache.size >= 32) this.cache.delete(this.cache.keys().next().value!);
+        this.cache.set(w, block);
+      }
+      const lo = Math.max(offset, w * READ_WINDOW);
+      const hi = Math.min(end, (w + 1) * READ_WINDOW);
+      out.set(block.subarray(lo - w * READ_WINDOW, hi - w * READ_WINDOW), lo - offset);
+    }
+    return out;
+  }
+
+  async size(): Promise<number> { return this.length; }
+  write(): Promise<void> {
+    return Promise.reject(new FurError('read-only', `${this.path} is open for reading only (a bug in the caller)`, { path: this.path }));
+  }
+  async flush(): Promise<void> {}
+  async close(): Promise<void> { this.closed = true; this.cache.clear(); }
+}
