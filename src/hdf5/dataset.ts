@@ -120,6 +120,7 @@ export class Dataset {
       throw usageError(this.path, `dataset holds ${this.shape[0]} rows; cannot append ${n} after ${this.length}`);
     }
     const c0 = this.chunk![0];
+    if (this.writesInPlace) { this.appendInPlace(bytes, n); return; }
     let at = 0;
     while (at < n) {
       if (this.tailRows === 0 && n - at >= c0 && this.rowsContiguous && this.filters.length === 0) {
@@ -150,6 +151,39 @@ export class Dataset {
     }
     if (!this.growable && this.length === this.shape[0]) this.flushTail();
     if (this.failure) throw this.failure;
+  }
+
+  /**
+   * Unfiltered chunks of whole rows in a growable dataset need no staging: each row goes straight
+   * from the caller's buffer to its place in its chunk, as it arrives. No copy, no chunk buffer.
+   */
+  private get writesInPlace(): boolean {
+    return this.growable && this.filters.length === 0 && this.rowsContiguous;
+  }
+
+  private appendInPlace(bytes: Uint8Array, n: number): void {
+    const ix = this.index!;
+    const c0 = this.chunk![0];
+    let at = 0;
+    this.chunkCache = undefined;
+    while (at < n) {
+      const row = this.chunkRowsDone;
+      let address: number;
+      if (this.tailRows === 0) {
+        address = this.host.allocData(this.chunkBytes);
+        ix.putRow(row, [{ address, size: this.chunkBytes, mask: 0 }]);
+      } else address = ix.rowEntries(row)![0].address;
+      const take = Math.min(c0 - this.tailRows, n - at);
+      this.host.write(address + this.tailRows * this.rowBytes, bytes.subarray(at * this.rowBytes, (at + take) * this.rowBytes));
+      this.tailRows += take;
+      this.tailWrittenRows = this.tailRows;
+      at += take;
+      if (this.tailRows === c0) {
+        this.chunkRowsDone++;
+        this.tailRows = 0;
+        this.tailWrittenRows = 0;
+      }
+    }
   }
 
   /** Append variable-length elements (strings for vlen-str, byte arrays for vlen-bytes). */
@@ -271,8 +305,14 @@ export class Dataset {
   }
 
   /** the extent the next commit publishes; marks the header dirty when it changed */
-  prepareCommit(): void {
-    if (this.growable) this.shape[0] = this.writtenRows;
+  prepareCommit(completeOnly = false): void {
+    if (this.growable) {
+      // rows written in place are on the disk at once; a commit of complete chunks only leaves
+      // a partial chunk unpublished unless an earlier commit already showed it
+      this.shape[0] = completeOnly && this.writesInPlace
+        ? Math.max(this.publishedRows, this.chunkRowsDone * this.chunk![0])
+        : this.writtenRows;
+    }
     if (this.shape[0] !== this.publishedRows || this.index?.dirty) this.header.dirty = true;
   }
   published(): void { this.publishedRows = this.shape[0]; }
@@ -323,7 +363,11 @@ export class Dataset {
     const c0 = this.chunk![0];
     this.chunkRowsDone = Math.floor(rows / c0);
     const partial = rows % c0;
-    if (partial && opts.readTail !== false) {
+    if (partial && this.writesInPlace) {
+      // the rest of the chunk is written in place later: only the row count is needed
+      this.tailRows = partial;
+      this.tailWrittenRows = partial;
+    } else if (partial && opts.readTail !== false) {
       const buf = this.newTail();
       await this.readChunkRow(this.chunkRowsDone, buf, this.index!.rowEntries(this.chunkRowsDone)!);
       this.tail = buf;

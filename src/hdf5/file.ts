@@ -350,7 +350,7 @@ export class H5File {
     // plan: allocate index nodes and continuation blocks, so the EOF is final before phase A ends
     const planned = datasets.filter((d) => d.index?.dirty);
     for (const d of planned) d.index!.plan((n) => this.alloc.meta(n));
-    for (const d of datasets) d.prepareCommit();
+    for (const d of datasets) d.prepareCommit(opts.complete);
     const dirty = [...this.objects.values()].filter((o) => o.header.dirty);
     const encoded = dirty.map((o) => ({
       obj: o,
