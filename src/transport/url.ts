@@ -32,7 +32,13 @@ const DEFAULT_PORT = { sftp: 22, ftps: 21 } as const;
 const SCHEME = /^([A-Za-z][A-Za-z0-9+.-]+):/;
 
 function bad(text: string, why: string): FurError<'bad-url'> {
-  return new FurError('bad-url', `destination URL '${text}' does not parse: ${why}; ${EXPECTED}`, { url: text });
+  const shown = maskPassword(text);
+  return new FurError('bad-url', `destination URL '${shown}' does not parse: ${why}; ${EXPECTED}`, { url: shown });
+}
+
+/** `scheme://user:secret@host` → `scheme://user:***@host`: a message must never repeat a password */
+export function maskPassword(text: string): string {
+  return text.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/[^/@:]*):[^@/]*@/, '$1:***@');
 }
 
 /** Parse a destination URL or a plain local path (which means a file destination). */
