@@ -20,8 +20,10 @@ interface PageLayout {
 
 export function decodeTiff(bytes: Uint8Array, file: string): DecodedFrames {
   const littleEndian = checkStructure(bytes, file);
-  // An exact ArrayBuffer: utif2 indexes `data.buffer` directly for some codecs.
-  const buf = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+  // An exact ArrayBuffer: utif2 indexes `data.buffer` directly for some codecs. A file read whole
+  // usually is one already; copying a frame-sized file costs as much as everything else here.
+  const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer;
+  const buf = whole ? bytes.buffer as ArrayBuffer : bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
   let ifds: Ifd[];
   try {
     ifds = (UTIF.decode(buf) as unknown as Ifd[]).filter((p) => !isReducedResolution(p));
@@ -127,7 +129,30 @@ function pageLayout(ifd: Ifd, fileSize: number, file: string, page: number): Pag
   return { dtype, shape: spp === 1 ? [height, width] : [height, width, spp], bytes };
 }
 
+/**
+ * An uncompressed page whose strips lie back to back is already the frame: view it in place
+ * instead of letting utif2 copy it strip by strip (the common case for instrument TIFFs).
+ */
+function storedContiguously(ifd: Ifd, layout: PageLayout): number | undefined {
+  if ((num(ifd, 't259') ?? 1) !== 1 || ifd['t322'] !== undefined) return undefined;
+  const offsets = nums(ifd, 't273') ?? [];
+  const counts = nums(ifd, 't279') ?? [];
+  if (offsets.length === 0) return undefined;
+  if (offsets.length > 1) {
+    if (counts.length !== offsets.length) return undefined;
+    for (let i = 1; i < offsets.length; i++) if (offsets[i] !== offsets[i - 1]! + counts[i - 1]!) return undefined;
+  }
+  return offsets[0];
+}
+
 function decodePage(buf: ArrayBuffer, ifd: Ifd, layout: PageLayout, le: boolean, file: string, page: number): Uint8Array {
+  const size = Number(/\d+/.exec(layout.dtype)![0]) / 8;
+  const at = storedContiguously(ifd, layout);
+  if (at !== undefined && at + layout.bytes <= buf.byteLength) {
+    const view = new Uint8Array(buf, at, layout.bytes);
+    if (!le && size > 1) swapBytes(view, size); // the buffer is this read's own copy of the file
+    return view;
+  }
   try {
     withoutConsoleLog(() => UTIF.decodeImage(buf, ifd as never));
   } catch (e) {
@@ -138,7 +163,6 @@ function decodePage(buf: ArrayBuffer, ifd: Ifd, layout: PageLayout, le: boolean,
     throw new FurError('tiff-decode', `${file}: page ${page} decoded to ${data?.length ?? 0} bytes, expected ${layout.bytes}`, { file, page });
   }
   const out = data.length === layout.bytes ? data : data.subarray(0, layout.bytes);
-  const size = Number(/\d+/.exec(layout.dtype)![0]) / 8;
   // utif2 converts 16-bit big-endian samples itself (except in DNG files); wider ones are left as stored.
   if (!le && (size > 2 || (size === 2 && ifd['t33422'] !== undefined))) swapBytes(out, size);
   return out;
