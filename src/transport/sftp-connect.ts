@@ -281,7 +281,7 @@ export function fingerprint(key: Buffer): string {
  * requests still waiting for an answer are never called back: writers waiting on them would hang
  * forever. Answer them with an error, as ssh2 itself does when the channel ends in order.
  */
-function answerPending(sftp: SFTPWrapper): void {
+export function answerPending(sftp: SFTPWrapper): void {
   const internal = sftp as unknown as { _requests?: Record<string, { cb?: (err: Error) => void }> };
   const reqs = internal._requests;
   if (!reqs) return;

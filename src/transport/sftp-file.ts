@@ -2,95 +2,293 @@ import type { Stats } from 'ssh2';
 import { FurError } from '../errors.js';
 import type { RemoteFile } from './destination.js';
 import { WriteTracker } from './inflight.js';
-import type { SftpSession } from './sftp-connect.js';
-import { call, sftpError, statusOf } from './sftp-errors.js';
-import type { RequestWindow } from './sftp-window.js';
-
-/** What a file needs to know about the channel it lives on. */
-export interface ChannelLimits {
-  /** largest WRITE data the server takes in one request */
-  maxWrite: number;
-  /** largest READ the server answers in one reply */
-  maxRead: number;
-  /** shared by every file on the channel */
-  window: RequestWindow;
-  /** fsync@openssh.com is offered */
-  fsync: boolean;
-}
+import { sftpError, statusOf } from './sftp-errors.js';
+import type { Dispatcher, Lane, SftpPool } from './sftp-pool.js';
+import { writeDirect } from './sftp-write.js';
 
 /** Reads of one call issued at once; enough to cover a round trip at typical link speeds. */
 const READ_AHEAD = 32;
+// SFTP open flags (draft-ietf-secsh-filexfer-02 §6.3).
+const READ = 0x01, WRITE = 0x02;
+
+/** An open handle of the file on one channel. */
+interface Leg {
+  lane: Lane;
+  handle: Buffer;
+  /** WRITEs sent on this handle since its last fsync */
+  dirty: boolean;
+}
+
+/** One WRITE request: a view of the caller's bytes, never a copy. */
+interface Piece {
+  kind: 'piece';
+  seq: number;
+  offset: number;
+  end: number;
+  buf: Buffer;
+  start: number;
+  len: number;
+  leg?: Leg;
+  done: (e?: unknown) => void;
+}
+
+/** A request on every handle that must follow everything queued before it (fsync, close). */
+interface Fence {
+  kind: 'fsync' | 'close';
+  seq: number;
+  done: (e?: unknown) => void;
+}
 
 /**
- * An open SFTP file handle with pipelined writes: each write is cut into requests the server
- * accepts and all of them are sent without waiting for replies (up to the channel's window).
- * That is what lifts SFTP from one request per round trip to the link's speed.
+ * Writes this small go ahead of queued bulk data (unless they overlap it): they are a commit's
+ * metadata — index nodes, object headers, the superblock — and a commit should not wait behind
+ * the next batch's data.
  */
-export class SftpFile implements RemoteFile {
+const SMALL = 64 * 1024;
+
+/**
+ * An open SFTP file whose writes go over as many of the pool's channels as have room: each
+ * write is cut into requests the server accepts, all sent without waiting for replies, each on
+ * the channel (a handle of the file opened on it) with the most room. One channel does requests
+ * in order, several do not: a write overlapping one still in flight on another channel waits
+ * for it, so overlapping writes land in the order they were made, as on one channel.
+ *
+ * `flush` is a barrier over every channel; `sync` and `close` are sent on every handle right
+ * behind the writes made before them (a channel's requests are done in order, and fsync covers
+ * the file, not the handle), so write + sync + close costs one round trip, not three. The first
+ * failure poisons the file.
+ */
+export class SftpFile implements RemoteFile, Dispatcher {
   private readonly writes = new WriteTracker();
+  private readonly legs: Leg[] = [];
+  private readonly queue: Array<Piece | Fence> = [];
+  /** small writes, sent before `queue` */
+  private readonly small: Piece[] = [];
+  private seq = 0;
+  /** pieces sent and not yet answered */
+  private readonly sending = new Set<Piece>();
+  private queuedBytes = 0;
+  /** writes not yet answered, by range: a read waits only for those it overlaps */
+  private readonly unsettled = new Set<{ offset: number; end: number; settled: Promise<void> }>();
+  private legOpening = false;
   private closed = false;
 
   constructor(
     readonly path: string,
-    private readonly session: SftpSession,
-    private readonly handle: Buffer,
-    private readonly limits: ChannelLimits,
-  ) {}
+    private readonly pool: SftpPool,
+    first: { lane: Lane; handle: Buffer },
+    /** may open handles on other channels (files open for writing) */
+    private spread: boolean,
+    private readonly fsync: boolean,
+  ) {
+    this.legs.push({ ...first, dirty: false });
+  }
 
   write(offset: number, data: Uint8Array): Promise<void> {
     const refused = this.refusal();
     if (refused) return refused;
     if (data.length === 0) return this.writes.track(Promise.resolve());
-    return this.writes.track(this.send(offset, Buffer.from(data.buffer, data.byteOffset, data.byteLength)));
-  }
-
-  private send(offset: number, buf: Buffer): Promise<void> {
-    const { maxWrite, window } = this.limits;
-    const sftp = this.session.sftp;
-    return new Promise<void>((resolve, reject) => {
-      let left = Math.ceil(buf.length / maxWrite);
+    const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    const max = this.pool.maxWrite;
+    const p = new Promise<void>((resolve, reject) => {
+      let left = Math.ceil(buf.length / max);
       let failed = false;
-      const fail = (e: unknown): void => {
+      const done = (e?: unknown): void => {
         if (failed) return;
-        failed = true;
-        reject(e);
+        if (e !== undefined) {
+          failed = true;
+          return reject(e);
+        }
+        if (--left === 0) resolve();
       };
-      for (let start = 0; start < buf.length; start += maxWrite) {
-        const len = Math.min(maxWrite, buf.length - start);
-        window.submit(len, (release) => {
-          // Requests still queued when something failed are not sent: the file is already lost
-          // at that point, and sending on a dead channel would never be answered.
-          const stop = this.session.broken ?? this.writes.error ?? (failed ? new Error('stopped') : undefined);
-          if (stop !== undefined) {
-            release();
-            return fail(stop);
-          }
-          try {
-            sftp.write(this.handle, buf, start, len, offset + start, (err) => {
-              release();
-              if (err) return this.failLater(err, { op: 'write', path: this.path }, fail);
-              if (--left === 0) resolve();
-            });
-          } catch (e) {
-            release();
-            this.failLater(e, { op: 'write', path: this.path }, fail);
-          }
-        });
+      for (let start = 0; start < buf.length; start += max) {
+        const len = Math.min(max, buf.length - start);
+        const piece: Piece = { kind: 'piece', seq: this.seq++, offset: offset + start, end: offset + start + len, buf, start, len, done };
+        if (buf.length <= SMALL && !this.queue.some((q) => q.kind === 'piece' && overlaps(q, piece))) this.small.push(piece);
+        else this.queue.push(piece);
       }
     });
+    this.queuedBytes += buf.length;
+    const tracked = this.writes.track(p);
+    const range = { offset, end: offset + buf.length, settled: tracked.then(() => undefined, () => undefined) };
+    this.unsettled.add(range);
+    void range.settled.then(() => this.unsettled.delete(range));
+    this.pool.wait(this, this.small.length > 0);
+    return tracked;
   }
 
-  private failLater(err: unknown, ctx: { op: string; path: string }, fail: (e: unknown) => void): void {
-    if (statusOf(err) === undefined) setImmediate(() => fail(sftpError(this.session, err, ctx)));
-    else fail(sftpError(this.session, err, ctx));
+  /** Called by the pool whenever room may have appeared. */
+  dispatch(): boolean {
+    const stop = this.pool.broken ?? this.writes.error;
+    if (stop !== undefined) {
+      // The file is lost already; requests on a dead channel would never be answered.
+      for (const item of [...this.small.splice(0), ...this.queue.splice(0)]) item.done(stop);
+      this.queuedBytes = 0;
+      return false;
+    }
+    while (this.small.length > 0) {
+      const piece = this.small[0]!;
+      const leg = this.legFor(piece, true);
+      if (leg === undefined) break;
+      this.small.shift();
+      this.queuedBytes -= piece.len;
+      this.send(piece, leg);
+    }
+    while (this.queue.length > 0) {
+      const item = this.queue[0]!;
+      if (item.kind !== 'piece') {
+        // a fence follows every write made before it, small ones included
+        if (this.small.length > 0 && this.small[0]!.seq < item.seq) return true;
+        this.queue.shift();
+        this.sendFence(item);
+        continue;
+      }
+      // a small write made earlier and overlapping goes first
+      if (this.small.some((p) => p.seq < item.seq && overlaps(p, item))) return true;
+      const leg = this.legFor(item, false);
+      if (leg === undefined) return true;
+      this.queue.shift();
+      this.queuedBytes -= item.len;
+      this.send(item, leg);
+    }
+    return this.small.length > 0;
+  }
+
+  urgent(): boolean {
+    return this.small.length > 0;
+  }
+
+  /** The handle a piece goes on now, or undefined to wait. */
+  private legFor(piece: Piece, small: boolean): Leg | undefined {
+    let only: Leg | undefined;
+    for (const s of this.sending) {
+      if (overlaps(s, piece)) {
+        // overlaps a write still in flight: only that write's channel keeps the order
+        if (only !== undefined && only !== s.leg) return undefined;
+        only = s.leg;
+      }
+    }
+    if (only) return this.pool.admit(only.lane, piece.len, small) ? only : undefined;
+    let best: Leg | undefined;
+    for (const l of this.legs) {
+      if (!this.pool.admit(l.lane, piece.len, small)) continue;
+      if (!best || l.lane.bytes < best.lane.bytes) best = l;
+    }
+    if (!best) {
+      this.pool.limited();
+      this.openLeg();
+    }
+    return best;
+  }
+
+  /** When this file has more waiting than its channels take, open it on a channel with room too. */
+  private openLeg(): void {
+    if (!this.spread || this.legOpening || this.closed) return;
+    const max = this.pool.maxWrite;
+    if (this.queuedBytes < 2 * max || !this.pool.allows(max)) return;
+    const lane = this.pool.spareLane(new Set(this.legs.map((l) => l.lane)), max);
+    if (!lane) return;
+    this.legOpening = true;
+    this.pool.op<Buffer>(lane, { op: 'open for writing', path: this.path }, (cb) => lane.sftp.open(this.path, READ | WRITE, cb))
+      .then((handle) => {
+        if (this.closed && this.queue.length === 0) {
+          lane.sftp.close(handle, () => {});
+          return;
+        }
+        this.legs.push({ lane, handle, dirty: false });
+      }, () => {
+        // another handle was refused (a server limit): keep writing over the ones we have
+        this.spread = false;
+      })
+      .finally(() => {
+        this.legOpening = false;
+        this.pool.pump();
+      });
+  }
+
+  private send(piece: Piece, leg: Leg): void {
+    const lane = leg.lane;
+    piece.leg = leg;
+    leg.dirty = true;
+    this.sending.add(piece);
+    this.pool.sent(lane, piece.len);
+    let answered = false;
+    const answer = (err?: unknown): void => {
+      if (answered) return;
+      answered = true;
+      this.sending.delete(piece);
+      if (err) this.failLater(lane, err, 'write', piece.done);
+      else piece.done();
+      this.pool.acked(lane, piece.len);
+    };
+    try {
+      const cb = (err?: Error | null): void => answer(err ?? undefined);
+      if (!writeDirect(lane.sftp, leg.handle, piece.buf, piece.start, piece.len, piece.offset, cb)) {
+        lane.sftp.write(leg.handle, piece.buf, piece.start, piece.len, piece.offset, cb);
+      }
+    } catch (e) {
+      answer(e);
+    }
+  }
+
+  private sendFence(fence: Fence): void {
+    const legs = fence.kind === 'fsync' ? this.legs.filter((l) => l.dirty) : this.legs;
+    if (legs.length === 0) return fence.done();
+    let left = legs.length;
+    let first: unknown;
+    const answered = (e?: unknown): void => {
+      if (e !== undefined && first === undefined) first = e;
+      if (--left === 0) fence.done(first);
+    };
+    for (const leg of legs) {
+      const lane = leg.lane;
+      if (fence.kind === 'fsync') leg.dirty = false;
+      lane.ops++;
+      const cb = (err: Error | null | undefined): void => {
+        lane.ops--;
+        if (err) this.failLater(lane, err, fence.kind, answered);
+        else answered();
+      };
+      try {
+        if (fence.kind === 'fsync') lane.sftp.ext_openssh_fsync(leg.handle, cb);
+        else lane.sftp.close(leg.handle, cb);
+      } catch (e) {
+        cb(e as Error);
+      }
+    }
+  }
+
+  /** Queue a fence behind every write made so far and wait for it and for those writes. */
+  private async fence(kind: Fence['kind']): Promise<void> {
+    // the writes made before the fence, not those made while it waits
+    const before = this.writes.barrier();
+    before.catch(() => {});
+    let fenceError: unknown;
+    const done = new Promise<void>((resolve) => {
+      this.queue.push({ kind, seq: this.seq++, done: (e) => { fenceError = e; resolve(); } });
+    });
+    this.pool.wait(this, this.small.length > 0);
+    await done;
+    await before;
+    if (fenceError !== undefined) throw fenceError;
+  }
+
+  private failLater(lane: Lane, err: unknown, op: string, fail: (e: unknown) => void): void {
+    const ctx = { op, path: this.path };
+    // Without a status the channel died; give the connection's events a turn to record why.
+    if (statusOf(err) === undefined) setImmediate(() => fail(sftpError(lane, err, ctx)));
+    else fail(sftpError(lane, err, ctx));
   }
 
   async read(offset: number, length: number): Promise<Uint8Array> {
     this.ensureOpen();
-    // Writes may still sit in the window's queue; a read must see them.
-    await this.writes.barrier();
+    // Writes to these bytes may still wait for room; a read must see them (others need not land first).
+    const wanted = { offset, end: offset + length };
+    await Promise.all([...this.unsettled].filter((w) => overlaps(w, wanted)).map((w) => w.settled));
+    if (this.writes.error !== undefined) throw this.writes.error;
+    const { lane, handle } = this.legs[0]!;
     const out = Buffer.allocUnsafe(length);
-    const { maxRead } = this.limits;
+    const maxRead = this.pool.maxRead;
     let eof = length;
     const pieces: Array<[number, number]> = [];
     for (let start = 0; start < length; start += maxRead) pieces.push([start, Math.min(maxRead, length - start)]);
@@ -98,8 +296,8 @@ export class SftpFile implements RemoteFile {
       let got = 0;
       // Servers may answer with less than asked; ask again for the rest until end of file.
       while (got < len) {
-        const n = await call<number>(this.session, { op: 'read', path: this.path }, (cb) =>
-          this.session.sftp.read(this.handle, out, start + got, len - got, offset + start + got, (err, bytes) => cb(err, bytes)));
+        const n = await this.pool.op<number>(lane, { op: 'read', path: this.path }, (cb) =>
+          lane.sftp.read(handle, out, start + got, len - got, offset + start + got, (err, bytes) => cb(err, bytes)));
         if (!n) {
           eof = Math.min(eof, start + got);
           return;
@@ -110,7 +308,7 @@ export class SftpFile implements RemoteFile {
     let nextPiece = 0;
     const worker = async (): Promise<void> => {
       while (nextPiece < pieces.length) {
-        const [start, len] = pieces[nextPiece++];
+        const [start, len] = pieces[nextPiece++]!;
         await readPiece(start, len);
       }
     };
@@ -121,7 +319,8 @@ export class SftpFile implements RemoteFile {
   async size(): Promise<number> {
     this.ensureOpen();
     await this.writes.barrier();
-    const st = await call<Stats>(this.session, { op: 'stat', path: this.path }, (cb) => this.session.sftp.fstat(this.handle, cb));
+    const { lane, handle } = this.legs[0]!;
+    const st = await this.pool.op<Stats>(lane, { op: 'stat', path: this.path }, (cb) => lane.sftp.fstat(handle, cb));
     return st.size;
   }
 
@@ -133,33 +332,33 @@ export class SftpFile implements RemoteFile {
   async truncate(size: number): Promise<void> {
     this.ensureOpen();
     await this.writes.barrier();
-    await call(this.session, { op: 'truncate', path: this.path }, (cb) => this.session.sftp.fsetstat(this.handle, { size }, cb));
+    const { lane, handle } = this.legs[0]!;
+    await this.pool.op(lane, { op: 'truncate', path: this.path }, (cb) => lane.sftp.fsetstat(handle, { size }, cb));
   }
 
   /** Durable where the server offers fsync@openssh.com; otherwise the same as `flush`. */
   async sync(): Promise<void> {
     this.ensureOpen();
-    await this.writes.barrier();
-    if (!this.limits.fsync) return;
-    await call(this.session, { op: 'fsync', path: this.path }, (cb) => this.session.sftp.ext_openssh_fsync(this.handle, cb));
+    if (!this.fsync) return this.flush();
+    await this.fence('fsync');
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await Promise.allSettled([this.writes.barrier()]);
-    if (this.session.broken) {
-      // The handle was never closed; whether the server kept the last bytes is unknown.
-      this.writes.fail(this.session.broken);
+    if (this.pool.broken) {
+      // The handles cannot be closed; whether the server kept the last bytes is unknown.
+      await Promise.allSettled([this.writes.barrier()]);
+      this.writes.fail(this.pool.broken);
     } else {
-      await call(this.session, { op: 'close', path: this.path }, (cb) => this.session.sftp.close(this.handle, cb))
-        .catch((e) => this.writes.fail(e));
+      await this.fence('close').catch((e) => this.writes.fail(e));
+      if (this.pool.broken) this.writes.fail(this.pool.broken);
     }
     if (this.writes.error !== undefined) throw this.writes.error;
   }
 
   private refusal(): Promise<void> | undefined {
-    const e = this.writes.error ?? this.session.broken ?? (this.closed ? closedError(this.path) : undefined);
+    const e = this.writes.error ?? this.pool.broken ?? (this.closed ? closedError(this.path) : undefined);
     if (e === undefined) return undefined;
     const p = Promise.reject(e);
     p.catch(() => {});
@@ -169,6 +368,10 @@ export class SftpFile implements RemoteFile {
   private ensureOpen(): void {
     if (this.closed) throw closedError(this.path);
   }
+}
+
+function overlaps(a: { offset: number; end: number }, b: { offset: number; end: number }): boolean {
+  return a.offset < b.end && b.offset < a.end;
 }
 
 function closedError(path: string): FurError<'file-closed'> {

@@ -2,17 +2,12 @@ import { posix } from 'node:path';
 import type { FileEntry, SFTPWrapper, Stats } from 'ssh2';
 import { FurError } from '../errors.js';
 import type { Capabilities, Destination, RemoteFile, RemoteStat } from './destination.js';
-import { connectSftp, type SftpConnectOptions, type SftpSession } from './sftp-connect.js';
-import { call } from './sftp-errors.js';
-import { SftpFile, type ChannelLimits } from './sftp-file.js';
-import { RequestWindow } from './sftp-window.js';
+import { connectSftp, type SftpConnectOptions } from './sftp-connect.js';
+import { SftpFile } from './sftp-file.js';
+import { SftpPool, type Lane, type PoolOptions } from './sftp-pool.js';
 import type { SshLikeUrl } from './url.js';
 
-export interface SftpOptions extends SftpConnectOptions {
-  /** WRITE requests outstanding per channel (default 64) */
-  maxRequests?: number;
-  /** bytes of WRITE data outstanding per channel (default 8 MiB) */
-  maxInFlightBytes?: number;
+export interface SftpOptions extends SftpConnectOptions, PoolOptions {
   /** create the destination directory if it is missing (otherwise that is an error) */
   createRoot?: boolean;
 }
@@ -21,30 +16,31 @@ export interface SftpOptions extends SftpConnectOptions {
 const READ = 0x01, WRITE = 0x02, CREAT = 0x08, TRUNC = 0x10;
 const S_IFMT = 0o170000, S_IFDIR = 0o040000;
 
-/** A directory on an SFTP server, over one SSH connection and one SFTP channel. */
+/**
+ * A directory on an SFTP server, over a pool of SFTP channels on one or more SSH connections
+ * (sftp-pool.ts): one to start with, more as the link's round trip and rate ask for them.
+ */
 export class SftpDestination implements Destination {
   readonly url: string;
   readonly capabilities: Capabilities;
-  private readonly limits: ChannelLimits;
   private readonly atomicRename: boolean;
+  private closed = false;
 
   private constructor(
-    private readonly session: SftpSession,
+    readonly pool: SftpPool,
     /** absolute remote path of the destination directory */
     readonly root: string,
-    limits: ChannelLimits,
     extensions: Record<string, string>,
   ) {
-    this.url = session.display;
-    this.limits = limits;
+    this.url = pool.lanes[0]!.display;
     this.atomicRename = extensions['posix-rename@openssh.com'] === '1';
     this.capabilities = {
       positionalWrite: true,
       // Renaming onto a name that does not exist yet is atomic in plain SFTP v3.
       rename: true,
       atomicReplace: this.atomicRename,
-      fsync: limits.fsync,
-      maxWriteSize: limits.maxWrite,
+      fsync: pool.fsync,
+      maxWriteSize: pool.maxWrite,
     };
   }
 
@@ -53,17 +49,16 @@ export class SftpDestination implements Destination {
     try {
       const extensions = serverExtensions(session.sftp);
       const sizes = requestSizes(session.sftp, session.serverSoftware, extensions);
-      const limits: ChannelLimits = {
-        ...sizes,
-        window: new RequestWindow(opts.maxRequests ?? 64, opts.maxInFlightBytes ?? 8 * 1024 * 1024),
-        fsync: extensions['fsync@openssh.com'] === '1',
-      };
+      const pool = new SftpPool(target, opts, session, sizes.maxWrite, sizes.maxRead, extensions['fsync@openssh.com'] === '1');
+      const lane = pool.lanes[0]!;
       const home = posix.isAbsolute(target.path)
         ? '/'
-        : await call<string>(session, { op: 'resolve', path: '.' }, (cb) => session.sftp.realpath('.', cb));
+        : await pool.op<string>(lane, { op: 'resolve', path: '.' }, (cb) => session.sftp.realpath('.', cb));
       const root = append(home, target.path);
-      const dest = new SftpDestination(session, root, limits, extensions);
+      const dest = new SftpDestination(pool, root, extensions);
       await dest.checkRoot(opts.createRoot ?? false);
+      // the round trip is known now: open the channels a long link needs while the caller gets ready
+      pool.prewarm();
       return dest;
     } catch (e) {
       session.client.end();
@@ -71,9 +66,14 @@ export class SftpDestination implements Destination {
     }
   }
 
+  /** the least busy channel, for a request that is not a write */
+  private get lane(): Lane {
+    return this.pool.lane();
+  }
+
   /** The server's software identification, e.g. `OpenSSH_9.2p1` (used to pick request sizes). */
   get serverSoftware(): string {
-    return this.session.serverSoftware;
+    return this.pool.lanes[0]!.serverSoftware;
   }
 
   private async checkRoot(create: boolean): Promise<void> {
@@ -98,22 +98,24 @@ export class SftpDestination implements Destination {
     const abs = this.resolve(path);
     // READ too: a RemoteFile reads back what it wrote (reopen and append).
     const flags = READ | WRITE | CREAT | (opts.truncate ? TRUNC : 0);
-    const handle = await call<Buffer>(this.session, { op: 'open for writing', path: abs }, (cb) =>
-      this.session.sftp.open(abs, flags, { mode: 0o644 }, cb));
-    return new SftpFile(abs, this.session, handle, this.limits);
+    const lane = this.lane;
+    const handle = await this.pool.op<Buffer>(lane, { op: 'open for writing', path: abs }, (cb) =>
+      lane.sftp.open(abs, flags, { mode: 0o644 }, cb));
+    return new SftpFile(abs, this.pool, { lane, handle }, true, this.pool.fsync);
   }
 
   async openRead(path: string): Promise<RemoteFile> {
     const abs = this.resolve(path);
-    const handle = await call<Buffer>(this.session, { op: 'open for reading', path: abs }, (cb) =>
-      this.session.sftp.open(abs, READ, cb));
-    return new SftpFile(abs, this.session, handle, this.limits);
+    const lane = this.lane;
+    const handle = await this.pool.op<Buffer>(lane, { op: 'open for reading', path: abs }, (cb) =>
+      lane.sftp.open(abs, READ, cb));
+    return new SftpFile(abs, this.pool, { lane, handle }, false, this.pool.fsync);
   }
 
   async stat(path: string): Promise<RemoteStat | null> {
     const abs = this.resolve(path);
     try {
-      const st = await call<Stats>(this.session, { op: 'stat', path: abs }, (cb) => this.session.sftp.stat(abs, cb));
+      const st = await this.op<Stats>({ op: 'stat', path: abs }, (sftp, cb) => sftp.stat(abs, cb));
       return { size: st.size, mtimeMs: st.mtime * 1000, isDirectory: (st.mode & S_IFMT) === S_IFDIR };
     } catch (e) {
       if ((e as FurError).tag === 'not-found') return null;
@@ -138,7 +140,7 @@ export class SftpDestination implements Destination {
     }
     for (const dir of missing) {
       try {
-        await call(this.session, { op: 'create directory', path: dir }, (cb) => this.session.sftp.mkdir(dir, { mode: 0o755 }, cb));
+        await this.op({ op: 'create directory', path: dir }, (sftp, cb) => sftp.mkdir(dir, { mode: 0o755 }, cb));
       } catch (e) {
         // Someone else (another fur, another channel) may have created it meanwhile.
         if ((await this.stat(dir))?.isDirectory !== true) throw e;
@@ -151,16 +153,16 @@ export class SftpDestination implements Destination {
     const dst = this.resolve(to);
     const ctx = { op: `rename to ${dst}`, path: src };
     if (this.atomicRename) {
-      await call(this.session, ctx, (cb) => this.session.sftp.ext_openssh_rename(src, dst, cb));
+      await this.op(ctx, (sftp, cb) => sftp.ext_openssh_rename(src, dst, cb));
       return;
     }
     try {
-      await call(this.session, ctx, (cb) => this.session.sftp.rename(src, dst, cb));
+      await this.op(ctx, (sftp, cb) => sftp.rename(src, dst, cb));
     } catch (e) {
       // Plain SFTP v3 rename refuses to replace; without posix-rename the old file must go first.
       if ((e as FurError).tag !== 'remote-failed' || (await this.stat(dst)) === null) throw e;
       await this.remove(dst);
-      await call(this.session, ctx, (cb) => this.session.sftp.rename(src, dst, cb));
+      await this.op(ctx, (sftp, cb) => sftp.rename(src, dst, cb));
     }
   }
 
@@ -170,15 +172,14 @@ export class SftpDestination implements Destination {
     let st: Stats;
     try {
       // lstat: a symbolic link is removed itself, never what it points to.
-      st = await call<Stats>(this.session, { op: 'stat', path: abs }, (cb) => this.session.sftp.lstat(abs, cb));
+      st = await this.op<Stats>({ op: 'stat', path: abs }, (sftp, cb) => sftp.lstat(abs, cb));
     } catch (e) {
       if ((e as FurError).tag === 'not-found') return;
       throw e;
     }
     const isDir = (st.mode & S_IFMT) === S_IFDIR;
     try {
-      await call(this.session, { op: 'remove', path: abs }, (cb) =>
-        isDir ? this.session.sftp.rmdir(abs, cb) : this.session.sftp.unlink(abs, cb));
+      await this.op({ op: 'remove', path: abs }, (sftp, cb) => (isDir ? sftp.rmdir(abs, cb) : sftp.unlink(abs, cb)));
     } catch (e) {
       if ((e as FurError).tag !== 'not-found') throw e;
     }
@@ -186,21 +187,20 @@ export class SftpDestination implements Destination {
 
   async list(dir: string): Promise<string[]> {
     const abs = this.resolve(dir);
-    const entries = await call<FileEntry[]>(this.session, { op: 'list', path: abs }, (cb) => this.session.sftp.readdir(abs, cb));
+    const entries = await this.op<FileEntry[]>({ op: 'list', path: abs }, (sftp, cb) => sftp.readdir(abs, cb));
     return entries.map((e) => e.filename).filter((n) => n !== '.' && n !== '..').sort();
   }
 
   async close(): Promise<void> {
-    if (this.session.broken?.tag === 'destination-closed') return;
-    const closing = new FurError('destination-closed', `${this.url} was used after it was closed (a bug in the caller)`, { url: this.url });
-    // Set before ending, so the 'close' event does not record a lost connection instead.
-    this.session.broken ??= closing;
-    await new Promise<void>((resolve) => {
-      this.session.client.once('close', () => resolve());
-      this.session.client.end();
-      setTimeout(resolve, 2000).unref();
-    });
-    this.session.broken = closing;
+    if (this.closed) return;
+    this.closed = true;
+    await this.pool.close(new FurError('destination-closed', `${this.url} was used after it was closed (a bug in the caller)`, { url: this.url }));
+  }
+
+  /** One request that is not a write, on the least busy channel. */
+  private op<T = void>(ctx: { op: string; path: string }, start: (sftp: SFTPWrapper, cb: (err: Error | null | undefined, value?: T) => void) => void): Promise<T> {
+    const lane = this.lane;
+    return this.pool.op<T>(lane, ctx, (cb) => start(lane.sftp, cb));
   }
 }
 

@@ -1,0 +1,387 @@
+/**
+ * SFTP channels on one or more SSH connections to one server, shared by every file a
+ * destination has open. OpenSSH gives each channel a 2 MiB window, so one channel moves at most
+ * ~2 MiB per round trip whatever the client does: long, fat links need several channels (and,
+ * for TCP's sake on lossy links, several connections) writing at once. Each file writes over
+ * whichever channels have room (see SftpFile); this pool owns the channels, counts what is in
+ * flight on each, and adds channels while the in-flight allowance (pool.ts) asks for more than
+ * the open ones can carry.
+ *
+ * The first error on any connection or channel poisons the pool: every later request fails
+ * with it, as with a single connection, so a run stops and resumes as a whole.
+ */
+import type { Client, SFTPWrapper } from 'ssh2';
+import { FurError } from '../errors.js';
+import { channelsFor, InFlightControl } from './pool.js';
+import { answerPending, connectSftp, type SftpConnectOptions, type SftpSession } from './sftp-connect.js';
+import { call, type OpContext } from './sftp-errors.js';
+import type { SshLikeUrl } from './url.js';
+
+export interface PoolOptions {
+  /** SSH connections to use (default: automatic — a new one for every CHANNELS_PER_CONNECTION channels) */
+  connections?: number;
+  /** SFTP channels on each connection (default: automatic, up to CHANNELS_PER_CONNECTION) */
+  channels?: number;
+  /** WRITE requests outstanding per channel (default 64) */
+  maxRequests?: number;
+  /** bytes of WRITE data outstanding per channel (default: twice the server's channel window) */
+  maxInFlightBytes?: number;
+}
+
+/** One SFTP channel, with what is outstanding on it. */
+export interface Lane extends SftpSession {
+  readonly conn: Connection;
+  readonly id: number;
+  /** the server's channel window: what the channel carries per round trip at most */
+  readonly window: number;
+  readonly maxBytes: number;
+  readonly maxRequests: number;
+  /** WRITE data and requests sent and not yet answered */
+  bytes: number;
+  requests: number;
+  /** other requests not yet answered */
+  ops: number;
+}
+
+export interface Connection {
+  readonly client: Client;
+  readonly lanes: Lane[];
+  /** channels being opened on it */
+  opening: number;
+  /** the connection has closed: no further 'close' event will come */
+  ended: boolean;
+}
+
+/** What the pool asks of a file that has work waiting for room. */
+export interface Dispatcher {
+  /** send what fits; true while work is still waiting */
+  dispatch(): boolean;
+  /** small writes are still waiting */
+  urgent(): boolean;
+}
+
+/**
+ * OpenSSH allows 10 sessions per connection (MaxSessions); staying well below leaves room for
+ * the user's own, and spreads the data over several TCP connections on long links.
+ */
+const CHANNELS_PER_CONNECTION = 4;
+const MAX_CONNECTIONS = 4;
+const DEFAULT_WINDOW = 2 * 1024 * 1024;
+/** in flight at least (bytes): below this even a short link idles between acknowledgements */
+const FLOOR = 4 * 1024 * 1024;
+/** in flight at most (bytes): the memory bound */
+const CEILING = 64 * 1024 * 1024;
+/** a rate the first channels are opened for, before anything is measured (≈ 1 Gbit/s) */
+const ASSUMED_RATE = 125e6;
+/** what small writes may add beyond the allowance, bytes */
+const SMALL_SLACK = 1024 * 1024;
+/** longest wait for an extra channel or connection before going on without it */
+const OPEN_TIMEOUT_MS = 30_000;
+
+export class SftpPool {
+  readonly lanes: Lane[] = [];
+  readonly control: InFlightControl;
+  /** WRITE bytes outstanding over all channels */
+  inFlight = 0;
+  private readonly conns: Connection[] = [];
+  private readonly waiting = new Set<Dispatcher>();
+  private readonly urgent = new Set<Dispatcher>();
+  private connecting = 0;
+  private pumping = false;
+  private again = false;
+  private closing = false;
+  private failure?: FurError;
+  private perConnection: number;
+  private maxConnections: number;
+  private readonly fixedLanes?: number;
+  private readonly maxLanes: number;
+
+  constructor(
+    private readonly target: SshLikeUrl<'sftp'>,
+    private readonly opts: SftpConnectOptions & PoolOptions,
+    first: SftpSession,
+    /** largest WRITE data the server takes (same for every channel of one server) */
+    readonly maxWrite: number,
+    /** largest READ the server answers in one reply */
+    readonly maxRead: number,
+    /** the server offers fsync@openssh.com */
+    readonly fsync: boolean,
+  ) {
+    this.perConnection = opts.channels ?? CHANNELS_PER_CONNECTION;
+    this.maxConnections = opts.connections ?? MAX_CONNECTIONS;
+    if (opts.connections !== undefined || opts.channels !== undefined) {
+      this.fixedLanes = (opts.connections ?? 1) * (opts.channels ?? 1);
+    }
+    this.maxLanes = this.fixedLanes ?? this.perConnection * this.maxConnections;
+    const lane = this.adopt(first, { client: first.client, lanes: [], opening: 0, ended: false }, true);
+    this.conns.push(lane.conn);
+    this.control = new InFlightControl({
+      floor: Math.max(FLOOR, 8 * maxWrite),
+      ceiling: Math.max(FLOOR, Math.min(CEILING, this.maxLanes * lane.maxBytes)),
+    });
+  }
+
+  /** The first error of any channel or connection; every later request fails with it. */
+  get broken(): FurError | undefined {
+    return this.failure;
+  }
+
+  /** The smallest round trip seen, ms. */
+  get rttMs(): number {
+    return this.control.minRttMs;
+  }
+
+  /**
+   * Open the channels the round trip suggests right away (in the background), so that a long
+   * link does not start with one channel's window. Called once the first round trip is known.
+   */
+  prewarm(): void {
+    const rtt = this.control.minRttMs;
+    if (!Number.isFinite(rtt)) return;
+    const window = this.lanes[0]!.window;
+    const want = this.fixedLanes ?? channelsFor(ASSUMED_RATE * rtt / 1000, window, Math.min(this.maxLanes, 2 * CHANNELS_PER_CONNECTION));
+    this.control.allowance = Math.max(this.control.allowance, Math.min(want * window, CEILING));
+    this.grow(want);
+  }
+
+  /** A channel for a request that is not a WRITE (or for a new file): the least busy one. */
+  lane(): Lane {
+    let best = this.lanes[0]!;
+    let score = Infinity;
+    for (const l of this.lanes) {
+      const s = l.bytes + l.ops * 65536;
+      if (s < score) { best = l; score = s; }
+    }
+    return best;
+  }
+
+  /**
+   * Run one request that is not a WRITE on `lane`, counting it; its round trip feeds the
+   * estimate when nothing else was waiting ahead of it on that channel.
+   */
+  async op<T>(lane: Lane, ctx: OpContext, start: Parameters<typeof call<T>>[2]): Promise<T> {
+    const alone = lane.bytes === 0 && lane.ops === 0;
+    lane.ops++;
+    const t0 = performance.now();
+    try {
+      const v = await call<T>(lane, ctx, start);
+      if (alone) this.control.observeRtt(performance.now() - t0);
+      return v;
+    } finally {
+      lane.ops--;
+    }
+  }
+
+  /**
+   * May `len` more WRITE bytes go out on `lane` now? Small writes (a commit's metadata) may
+   * exceed the allowance a little: they must not wait behind bulk data.
+   */
+  admit(lane: Lane, len: number, small = false): boolean {
+    if (small) return lane.requests < lane.maxRequests + 16 && this.inFlight + len <= this.control.allowance + SMALL_SLACK;
+    if (lane.requests >= lane.maxRequests) return false;
+    if (lane.bytes > 0 && lane.bytes + len > lane.maxBytes) return false;
+    return this.inFlight === 0 || this.inFlight + len <= this.control.allowance;
+  }
+
+  /** Room for `len` more bytes in the total allowance (whatever the channels say)? */
+  allows(len: number): boolean {
+    return this.inFlight === 0 || this.inFlight + len <= this.control.allowance;
+  }
+
+  /** A channel not in `used` with room for a WRITE of `len`, the emptiest first. */
+  spareLane(used: ReadonlySet<Lane>, len: number): Lane | undefined {
+    let best: Lane | undefined;
+    for (const l of this.lanes) {
+      if (used.has(l) || !this.admit(l, len)) continue;
+      if (!best || l.bytes < best.bytes) best = l;
+    }
+    return best;
+  }
+
+  sent(lane: Lane, len: number): void {
+    lane.bytes += len;
+    lane.requests++;
+    this.inFlight += len;
+  }
+
+  acked(lane: Lane, len: number): void {
+    lane.bytes -= len;
+    lane.requests--;
+    this.inFlight -= len;
+    if (this.control.acked(len, performance.now())) this.grow();
+    if (this.inFlight === 0 && this.waiting.size === 0) this.control.idle();
+    this.pump();
+  }
+
+  /** The writes waiting could not all go: the limit (allowance or channels) is binding. */
+  limited(): void {
+    this.control.noteLimited();
+    this.grow();
+  }
+
+  /**
+   * `d` has work waiting: send what fits now, and again whenever room appears. `urgent` work
+   * (small writes: a commit's metadata) is offered room before bulk data.
+   */
+  wait(d: Dispatcher, urgent = false): void {
+    if (urgent) this.urgent.add(d);
+    this.waiting.add(d);
+    this.pump();
+  }
+
+  pump(): void {
+    if (this.pumping) {
+      this.again = true;
+      return;
+    }
+    this.pumping = true;
+    // Requests written in one go leave in one system call (writev) instead of one per packet.
+    const corked = this.conns.map((c) => socketOf(c.client)).filter((s) => s !== undefined);
+    for (const s of corked) s.cork();
+    try {
+      do {
+        this.again = false;
+        for (const d of [...this.urgent]) {
+          if (!d.dispatch()) this.waiting.delete(d);
+          if (!d.urgent()) this.urgent.delete(d);
+        }
+        for (const d of this.waiting) {
+          if (!d.dispatch()) this.waiting.delete(d);
+          // once the allowance is used up, nobody else can send either
+          if (!this.allows(1)) break;
+        }
+      } while (this.again);
+    } finally {
+      for (const s of corked) s.uncork();
+      this.pumping = false;
+    }
+  }
+
+  /** Open channels until there are `want` (default: what the allowance needs), in the background. */
+  private grow(want?: number): void {
+    if (this.closing || this.failure) return;
+    const opening = this.conns.reduce((n, c) => n + c.opening, 0) + this.connecting;
+    const window = this.lanes[0]!.window;
+    // one more than the allowance needs: a channel whose window has not reopened yet is no use
+    const target = Math.min(this.maxLanes, want ?? this.fixedLanes ?? channelsFor(this.control.allowance, window, this.maxLanes) + 1);
+    for (let n = this.lanes.length + opening; n < target; n++) {
+      const conn = this.conns.find((c) => c.lanes.length + c.opening < this.perConnection);
+      if (conn) {
+        conn.opening++;
+        void this.openChannel(conn);
+      } else if (this.conns.length + this.connecting < this.maxConnections) {
+        this.connecting++;
+        void this.openConnection();
+      } else break;
+    }
+  }
+
+  private async openChannel(conn: Connection): Promise<void> {
+    try {
+      const sftp = await withTimeout(new Promise<SFTPWrapper>((resolve, reject) => {
+        conn.client.sftp((err, s) => (err ? reject(err) : resolve(s)));
+      }));
+      const first = this.lanes[0]!;
+      const lane = this.adopt({ client: conn.client, sftp, serverSoftware: first.serverSoftware, display: first.display }, conn, false);
+      if (this.closing || this.failure) lane.sftp.end();
+    } catch {
+      // the server allows fewer sessions per connection (MaxSessions): live with the ones we have
+      this.perConnection = Math.max(1, conn.lanes.length);
+    } finally {
+      conn.opening--;
+      this.pump();
+    }
+  }
+
+  private async openConnection(): Promise<void> {
+    let session: SftpSession;
+    try {
+      session = await withTimeout(connectSftp(this.target, { ...this.opts, acceptNewHostKey: false }));
+    } catch {
+      // a server limiting connections (MaxStartups, per-user limits): go on with those we have
+      this.connecting--;
+      this.maxConnections = Math.max(1, this.conns.length);
+      return;
+    }
+    this.connecting--;
+    if (this.closing || this.failure) {
+      session.client.end();
+      return;
+    }
+    const conn: Connection = { client: session.client, lanes: [], opening: 0, ended: false };
+    this.conns.push(conn);
+    this.adopt(session, conn, true);
+    // the new connection may carry more channels
+    this.grow();
+    this.pump();
+  }
+
+  /** Make a session one of the pool's lanes, and make its failure everyone's. */
+  private adopt(s: SftpSession, conn: Connection, newConnection: boolean): Lane {
+    const window = windowOf(s.sftp);
+    // About one window per channel: more only waits in ssh2 for the server's window to reopen,
+    // while another channel could carry it now.
+    const maxBytes = this.opts.maxInFlightBytes ?? window + 2 * this.maxWrite;
+    const lane = Object.assign(s, {
+      conn, id: this.lanes.length, window, maxBytes, maxRequests: this.opts.maxRequests ?? 64, bytes: 0, requests: 0, ops: 0,
+    }) as Lane;
+    this.lanes.push(lane);
+    conn.lanes.push(lane);
+    const lost = (cause?: Error): void => this.poison(lane, cause);
+    if (newConnection) {
+      // a commit's small requests go out at once, not after the previous segment's ACK (Nagle)
+      s.client.setNoDelay(true);
+      s.client.on('error', lost);
+      s.client.on('close', () => { conn.ended = true; lost(); });
+    }
+    s.sftp.on('error', lost);
+    s.sftp.on('close', () => lost());
+    return lane;
+  }
+
+  private poison(where: Lane, cause?: Error): void {
+    if (this.failure) return;
+    this.failure = where.broken ?? new FurError('connection-lost',
+      `connection to ${where.display} was lost${cause ? ` (${cause.message})` : ''}; check the network and the server, then run again to resume`,
+      { url: where.display }, { cause });
+    for (const l of this.lanes) {
+      l.broken ??= this.failure;
+      answerPending(l.sftp);
+    }
+  }
+
+  /** End every connection; `reason` becomes the error of any later request. */
+  async close(reason: FurError): Promise<void> {
+    this.closing = true;
+    this.failure ??= reason;
+    for (const l of this.lanes) l.broken ??= reason;
+    await Promise.all(this.conns.map((c) => new Promise<void>((resolve) => {
+      if (c.ended) return resolve();
+      const bound = setTimeout(resolve, 2000);
+      c.client.once('close', () => { clearTimeout(bound); resolve(); });
+      c.client.end();
+    })));
+    this.failure = reason;
+    for (const l of this.lanes) l.broken = reason;
+  }
+}
+
+function windowOf(sftp: SFTPWrapper): number {
+  const w = (sftp as unknown as { outgoing?: { window?: unknown } }).outgoing?.window;
+  return typeof w === 'number' && w > 0 ? w : DEFAULT_WINDOW;
+}
+
+function socketOf(client: Client): { cork(): void; uncork(): void } | undefined {
+  const sock = (client as unknown as { _sock?: { cork?: unknown; uncork?: unknown } })._sock;
+  return sock && typeof sock.cork === 'function' && typeof sock.uncork === 'function'
+    ? (sock as { cork(): void; uncork(): void })
+    : undefined;
+}
+
+function withTimeout<T>(p: Promise<T>): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('timed out')), OPEN_TIMEOUT_MS);
+    timer.unref();
+    p.then((v) => { clearTimeout(timer); resolve(v); }, (e) => { clearTimeout(timer); reject(e); });
+  });
+}

@@ -1,0 +1,62 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { channelsFor, InFlightControl } from '../../src/transport/pool.js';
+
+const MiB = 1024 * 1024;
+
+/**
+ * A link of `rate` bytes/ms and a round trip of `rtt` ms: whatever is allowed in flight comes
+ * back at allowance / rtt, but never faster than the link; the sender always has data waiting.
+ * Returns the allowance after `ms`.
+ */
+function drive(c: InFlightControl, link: { rate: number; rtt: number }, ms: number, demand = true): number {
+  c.observeRtt(link.rtt);
+  for (let t = 0; t <= ms; t += 5) {
+    const rate = Math.min(link.rate, c.allowance / link.rtt);
+    if (demand) c.noteLimited();
+    c.acked(rate * 5, t);
+  }
+  return c.allowance;
+}
+
+describe('in-flight control', () => {
+  const control = (initial?: number) => new InFlightControl({ floor: 4 * MiB, ceiling: 64 * MiB, initial });
+
+  it('opens up to the bandwidth-delay product of a long, fat link, and not much beyond', () => {
+    for (const link of [{ rate: 125e3, rtt: 50 }, { rate: 125e3, rtt: 100 }, { rate: 25e3, rtt: 100 }, { rate: 125e3, rtt: 10 }]) {
+      const bdp = link.rate * link.rtt;
+      const a = drive(control(), link, 5000);
+      assert.ok(a >= bdp, `${JSON.stringify(link)}: allowance ${a} below the BDP ${bdp}`);
+      assert.ok(a <= Math.max(4 * MiB, 3 * bdp), `${JSON.stringify(link)}: allowance ${a} far above the BDP ${bdp}`);
+    }
+  });
+
+  it('shrinks an allowance that only builds a queue', () => {
+    const link = { rate: 25e3, rtt: 100 }; // 200 Mbit/s, 100 ms: 2.5 MB in flight are enough
+    const a = drive(control(60 * MiB), link, 5000);
+    assert.ok(a <= 3 * link.rate * link.rtt, `allowance ${a}`);
+    assert.ok(a >= link.rate * link.rtt);
+  });
+
+  it('learns nothing while the sender, not the allowance, is what limits', () => {
+    const c = control();
+    drive(c, { rate: 125e3, rtt: 50 }, 5000, false);
+    assert.equal(c.allowance, 4 * MiB);
+  });
+
+  it('keeps a fixed allowance fixed, and the smallest round trip seen', () => {
+    const c = new InFlightControl({ floor: MiB, ceiling: 64 * MiB, fixed: 2 * MiB });
+    drive(c, { rate: 125e3, rtt: 50 }, 2000);
+    assert.equal(c.allowance, 2 * MiB);
+    c.observeRtt(80);
+    c.observeRtt(30);
+    assert.equal(c.minRttMs, 30);
+  });
+
+  it('needs a channel per window of allowance', () => {
+    assert.equal(channelsFor(8 * MiB, 2 * MiB, 16), 4);
+    assert.equal(channelsFor(8 * MiB + 1, 2 * MiB, 16), 5);
+    assert.equal(channelsFor(1, 2 * MiB, 16), 1);
+    assert.equal(channelsFor(100 * MiB, 2 * MiB, 16), 16);
+  });
+});
