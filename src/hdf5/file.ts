@@ -49,6 +49,13 @@ export interface FileOptions {
   eofHeadroom?: number;
   /** open only to read: partial tail chunks are not loaded, and nothing is ever written */
   readOnly?: boolean;
+  /**
+   * A second handle on the same file, for what a commit writes after its data (index nodes,
+   * object headers, the superblock). Its barriers then wait for the commit's own writes only,
+   * not for the next batch's data, which the caller may append while a commit publishes
+   * (commit's `onSealed`). Closed with the file.
+   */
+  metaSink?: Sink;
 }
 
 export interface DatasetOptions {
@@ -93,7 +100,16 @@ function normalize(path: string): string {
 
 export class H5File {
   private objects = new Map<string, Obj>();
-  private pending = new Set<Promise<void>>();
+  /** writes not yet settled, and the sink each went to */
+  private pending = new Map<Promise<void>, Sink>();
+  /** where a commit's metadata goes (the sink itself unless a second handle was given) */
+  private meta: Sink;
+  /** the commit still publishing: the next one seals only after it (see commit) */
+  private publishing: Promise<void> = Promise.resolve();
+  /** sinks written to since their last barrier */
+  private unsynced = new Set<Sink>();
+  /** small metadata as this file last wrote it (index nodes, attribute heaps), by address */
+  private remembered = new Map<number, Uint8Array>();
   private failure: unknown;
   private physicalEnd: number;
   private closed = false;
@@ -112,6 +128,7 @@ export class H5File {
     this.durable = opts.durable ?? false;
     this.readOnly = opts.readOnly ?? false;
     this.eofHeadroom = opts.eofHeadroom;
+    this.meta = opts.metaSink ?? sink;
   }
 
   private headroom(end: number): number {
@@ -147,6 +164,11 @@ export class H5File {
   }
 
   private read = (offset: number, length: number): Promise<Uint8Array> => {
+    // metadata this file wrote (index nodes, attribute heaps) is read back without a round trip:
+    // chunk references and the sidecar after every commit would otherwise wait for the network
+    for (const [at, bytes] of this.remembered) {
+      if (offset >= at && offset + length <= at + bytes.length) return Promise.resolve(bytes.slice(offset - at, offset - at + length));
+    }
     if (!this.sink.read) throw usageError('file', 'sink cannot read back');
     return this.sink.read(offset, length);
   };
@@ -202,22 +224,39 @@ export class H5File {
     };
   }
 
-  private write(offset: number, data: Uint8Array): void {
+  private write(offset: number, data: Uint8Array, to: Sink = this.sink): void {
     if (this.readOnly) throw usageError('file', 'opened read-only');
     if (this.failure) throw this.failure;
     if (this.closed) throw usageError('file', 'written after close');
     if (data.length === 0) return;
     this.physicalEnd = Math.max(this.physicalEnd, offset + data.length);
-    const p = this.sink.write(offset, data).catch((e) => { this.failure ??= e; });
-    this.pending.add(p);
+    const p = to.write(offset, data).catch((e) => { this.failure ??= e; });
+    this.pending.set(p, to);
+    this.unsynced.add(to);
     void p.finally(() => this.pending.delete(p));
   }
 
-  private async barrier(): Promise<void> {
-    while (this.pending.size) await Promise.all([...this.pending]);
-    await this.sink.flush();
-    if (this.durable && this.sink.sync) await this.sink.sync();
-    if (this.failure) throw this.failure;
+  /**
+   * Every write issued to `to` so far is acknowledged, and durable when the file is. The sync is
+   * asked for at once: it follows the writes before it, so the barrier costs one round trip.
+   * Returns a function that waits; calling barrier() and waiting later fixes which writes count.
+   */
+  private barrier(to: Sink = this.sink): () => Promise<void> {
+    // nothing written there since its last barrier: nothing to wait for
+    if (!this.unsynced.delete(to)) return async () => { if (this.failure) throw this.failure; };
+    const issued = [...this.pending].filter(([, s]) => s === to).map(([p]) => p);
+    const done = (this.durable && to.sync ? to.sync() : to.flush()).catch((e) => { this.failure ??= e; });
+    return async () => {
+      await Promise.all(issued);
+      await done;
+      if (this.failure) throw this.failure;
+    };
+  }
+
+  private remember(address: number, bytes: Uint8Array): void {
+    // a write into part of a block (a sibling link in a node) makes the whole block unknown here
+    for (const [a, b] of this.remembered) if (a < address + bytes.length && address < a + b.length) this.remembered.delete(a);
+    this.remembered.set(address, bytes);
   }
 
   private placeHeader(obj: Obj, msgs: Message[]): void {
@@ -322,6 +361,7 @@ export class H5File {
       // attribute strings are part of the structure: keep them in the metadata region
       const addr = this.alloc.meta(heap.length);
       this.write(addr, heap);
+      this.remember(addr, heap);
       const w = new ByteWriter();
       objs.forEach((o, i) => w.u32(o.length).u64(addr).u32(i + 1));
       data = w.finish();
@@ -340,8 +380,28 @@ export class H5File {
    * `publishLast` names a dataset whose extent becomes visible only after all others, so it
    * never runs ahead of the datasets that describe its rows.
    */
-  async commit(opts: { complete?: boolean; publishLast?: Dataset; trim?: boolean } = {}): Promise<void> {
+  async commit(opts: { complete?: boolean; publishLast?: Dataset; trim?: boolean; onSealed?: () => void } = {}): Promise<void> {
     if (this.closed) throw usageError('file', 'already closed');
+    // One commit at a time, in order: a commit seals only once the previous one is published.
+    const previous = this.publishing;
+    let published!: () => void;
+    this.publishing = new Promise<void>((resolve) => { published = resolve; });
+    try {
+      await previous;
+      await this.commitNow(opts);
+    } finally {
+      published();
+    }
+  }
+
+  /**
+   * Everything a commit writes is decided when it seals, synchronously, before its first barrier.
+   * `onSealed` then tells the caller that appending may go on: new rows land in space past all
+   * this commit publishes and wait for the next commit, while this one runs its barriers. Its
+   * data barrier is asked for before that, so it does not wait for the new rows; its later
+   * barriers wait for them too unless the file has a second handle for metadata (metaSink).
+   */
+  private async commitNow(opts: { complete?: boolean; publishLast?: Dataset; trim?: boolean; onSealed?: () => void }): Promise<void> {
     if (this.failure) throw this.failure;
     const datasets = [...this.objects.values()].filter((o): o is Dataset => o instanceof Dataset);
     if (!opts.complete) for (const d of datasets) d.flushTail();
@@ -360,42 +420,52 @@ export class H5File {
     let eof = this.statedEof;
     if (opts.trim) eof = end;
     else if (eof < end) eof = end + this.headroom(end);
+    // index nodes are encoded now, while they hold exactly this commit's chunks
+    const indexWrites = planned.flatMap((d) => {
+      const w = d.index!.writes({ levelCounts: d.indexLevelCounts });
+      d.indexLevelCounts = d.index!.levelCounts();
+      return w;
+    });
+    const meta = (offset: number, data: Uint8Array) => this.write(offset, data, this.meta);
 
-    // A: raw data is on its way already; make the file reach the new EOF
+    // A: raw data is on its way already; make the file reach the new EOF (on the data handle:
+    // later rows may land on that byte, and one handle keeps overlapping writes in order)
     if (this.physicalEnd < eof) this.write(eof - 1, new Uint8Array(1));
-    await this.barrier();
+    const dataBarrier = this.barrier();
+    opts.onSealed?.();
+    await dataBarrier();
 
     // A': the superblock's EOF, before B: B rewrites the rightmost index nodes in place, and their
     // entries (a filtered partial chunk re-encoded to new space) may point past the old EOF,
     // which libhdf5 refuses to read ("addr overflow"). A new file's superblock names a root
     // header written in B, so it follows B instead.
     const root = this.objects.get('/')!;
-    const superblock = () => this.write(0, encodeSuperblock({ eof, rootAddress: root.header.address }));
+    const superblock = () => meta(0, encodeSuperblock({ eof, rootAddress: root.header.address }));
     if (eof !== this.statedEof && !root.header.isNew) {
       superblock();
-      await this.barrier();
+      await this.barrier(this.meta)();
       this.statedEof = eof;
     }
 
     // B: structures nothing committed points to yet, except the rightmost index nodes
-    for (const d of planned) {
-      for (const w of d.index!.writes({ levelCounts: d.indexLevelCounts })) this.write(w.address, w.bytes);
-      d.indexLevelCounts = d.index!.levelCounts();
+    for (const w of indexWrites) {
+      meta(w.address, w.bytes);
+      this.remember(w.address, w.bytes);
     }
     for (const { obj, enc } of encoded) {
-      if (enc.continuation && enc.continuation.address !== obj.header.continuation?.address) this.write(enc.continuation.address, enc.continuation.bytes);
-      if (obj.header.isNew) this.write(obj.header.address, enc.chunk0);
+      if (enc.continuation && enc.continuation.address !== obj.header.continuation?.address) meta(enc.continuation.address, enc.continuation.bytes);
+      if (obj.header.isNew) meta(obj.header.address, enc.chunk0);
     }
     if (root.header.isNew) superblock();
-    await this.barrier();
+    await this.barrier(this.meta)();
     this.statedEof = eof;
 
     // C: publish
     const publish = encoded.filter(({ obj }) => !obj.header.isNew && obj !== opts.publishLast);
-    for (const { obj, enc } of publish) this.write(obj.header.address, enc.chunk0);
-    await this.barrier();
+    for (const { obj, enc } of publish) meta(obj.header.address, enc.chunk0);
+    await this.barrier(this.meta)();
     const last = encoded.find(({ obj }) => obj === opts.publishLast && !obj.header.isNew);
-    if (last) { this.write(last.obj.header.address, last.enc.chunk0); await this.barrier(); }
+    if (last) { meta(last.obj.header.address, last.enc.chunk0); await this.barrier(this.meta)(); }
 
     for (const { obj, enc } of encoded) {
       obj.header.continuation = enc.continuation;
@@ -451,7 +521,7 @@ export class H5File {
   /** Commit, trim the EOF headroom, and close the sink; `sync` makes the final state durable first. */
   async close(opts: { sync?: boolean } = {}): Promise<void> {
     if (this.closed) return;
-    if (this.readOnly) { this.closed = true; await this.sink.close(); return; }
+    if (this.readOnly) { this.closed = true; await this.closeSinks(); return; }
     try {
       if (!this.failure) {
         await this.commit({ trim: true });
@@ -461,9 +531,17 @@ export class H5File {
       }
     } finally {
       this.closed = true;
-      await this.sink.close();
+      await this.closeSinks();
     }
     if (this.failure) throw this.failure;
+  }
+
+  private async closeSinks(): Promise<void> {
+    try {
+      await this.sink.close();
+    } finally {
+      if (this.meta !== this.sink) await this.meta.close();
+    }
   }
 }
 

@@ -7,7 +7,8 @@
  * - `write` may be called many times without awaiting; the sink may complete writes in any
  *   order, but a write's promise settles only once the destination acknowledged it.
  * - `flush` resolves when every write issued before it is acknowledged (a barrier).
- * - `sync`, where offered, additionally makes acknowledged writes durable (fsync).
+ * - `sync`, where offered, is that barrier and also makes those writes durable (fsync): it
+ *   follows every write issued before it, so it may be called without waiting for them.
  * - The writer orders commits with barriers: data → index → EOF → object header.
  */
 export interface Sink {
