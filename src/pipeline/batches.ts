@@ -22,6 +22,8 @@ export function batchFileName(firstSource: string): string {
 
 export class BatchesTarget implements Target {
   readonly committed = new Map<string, number>();
+  /** batch files written at once: each is its own file, so their round trips overlap */
+  readonly concurrency = 3;
   readonly hashes = new Map<string, Uint8Array[]>();
   private frames = 0;
 

@@ -3,7 +3,7 @@
  * file): the frames dataset (N, …frame shape) in the frames' own dtype — or variable-length bytes
  * for opaque files — and per-frame datasets beside it naming where each frame came from.
  */
-import { createHash } from 'node:crypto';
+import { createHash, webcrypto } from 'node:crypto';
 import { FurError } from '../errors.js';
 import { defaultChunks, dtypeName, type Dataset, type DtypeSpec, type H5File } from '../hdf5/index.js';
 import { itemsize, type Dtype, type FrameBlock } from '../source/frame.js';
@@ -101,18 +101,19 @@ export async function appendBlocks(ds: FrameDatasets, blocks: FrameBlock[]): Pro
   const names: string[] = [];
   const pages: number[] = [];
   const mtimes: number[] = [];
-  const hashes: Uint8Array[] = [];
+  // hashed in the thread pool while the frames go out: hashing a batch on the main thread would
+  // hold up the sending (and the acknowledgements) of everything in flight
+  const hashes = Promise.all(blocks.map(frameHashesAsync));
   for (const block of blocks) {
     if (block.dtype === 'bytes') await ds.data.appendVlen([block.data]);
     else await ds.data.append(block.data, block.count);
     bytes += block.data.length;
     for (let i = 0; i < block.count; i++) { names.push(block.name); pages.push(i); mtimes.push(block.mtimeMs / 1000); }
-    hashes.push(frameHashes(block));
   }
   await ds.name.appendVlen(names);
   await ds.page.append(Uint32Array.from(pages));
   await ds.mtime.append(Float64Array.from(mtimes));
-  await ds.sha256.append(Buffer.concat(hashes));
+  await ds.sha256.append(Buffer.concat(await hashes));
   return bytes;
 }
 
@@ -150,6 +151,16 @@ export function sha256(bytes: Uint8Array): Uint8Array {
 }
 
 /** one 32-byte digest per frame of a block */
+/** frameHashes, computed off the main thread */
+export async function frameHashesAsync(block: FrameBlock): Promise<Uint8Array> {
+  const out = new Uint8Array(block.count * 32);
+  const frameBytes = block.data.length / block.count;
+  const digests = await Promise.all(Array.from({ length: block.count }, (_, i) =>
+    webcrypto.subtle.digest('SHA-256', block.data.subarray(i * frameBytes, (i + 1) * frameBytes))));
+  digests.forEach((d, i) => out.set(new Uint8Array(d), i * 32));
+  return out;
+}
+
 export function frameHashes(block: FrameBlock): Uint8Array {
   const out = new Uint8Array(block.count * 32);
   const frameBytes = block.data.length / block.count;

@@ -16,7 +16,7 @@ import { FilesTarget } from './files.js';
 import { sameFrames } from './layout.js';
 import { validate, type PipelineOptions } from './options.js';
 import type { Progress } from './progress.js';
-import type { Target } from './target.js';
+import type { CommitResult, Target } from './target.js';
 
 export interface RunSpec {
   sourceDir: string;
@@ -125,13 +125,34 @@ export async function run(spec: RunSpec): Promise<RunSummary> {
         if (o.onMismatch !== 'stop') reject(r);
       }, o.onMismatch);
       const limited = limitFrames(items, spec.maxFrames, () => { countReached = true; watcher?.stop(); });
-      for await (const batch of batches(limited, o.batchFrames, o.batchSeconds)) {
-        const r = await target.commit(batch);
-        progress.committed(batch.index, batch.items.map((i) => i.file), batch.frames, r.bytes, r.frames);
+      // Up to `concurrency` commits at once (a long link stays busy while one publishes). Each
+      // result is taken as soon as its commit is durable, in batch order: only then are the
+      // batch's sources deleted; after a failure no later result is taken.
+      const depth = Math.max(1, target.concurrency ?? 1);
+      const open: Promise<void>[] = [];
+      let results: Promise<void> = Promise.resolve();
+      // what is kept of a batch until its result is taken: not its frames, which may go once sent
+      const settle = async (batch: { index: number; frames: number; files: CompletedFile[] }, result: Promise<CommitResult>): Promise<void> => {
+        const r = await result;
+        progress.committed(batch.index, batch.files, batch.frames, r.bytes, r.frames);
         if (o.deleteSource) {
-          const n = await deleteSources(batch.items.map((i) => i.file), warn);
+          const n = await deleteSources(batch.files, warn);
           progress.event({ type: 'deleted', files: n });
         }
+      };
+      try {
+        for await (const batch of batches(limited, o.batchFrames, o.batchSeconds)) {
+          const result = target.commit(batch);
+          result.catch(() => undefined); // taken in order below
+          const kept = { index: batch.index, frames: batch.frames, files: batch.items.map((i) => i.file) };
+          results = results.then(() => settle(kept, result));
+          open.push(results);
+          while (open.length >= depth) await open.shift();
+        }
+        await results;
+      } finally {
+        // after a failure, let the commits still running end before the target is closed
+        await Promise.allSettled(open);
       }
     }
     endReason = countReached ? 'count' : watcher?.endReason ?? (spec.signal?.aborted ? 'stopped' : 'finished');

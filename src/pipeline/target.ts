@@ -19,4 +19,9 @@ export interface Target {
   readonly hashes: Map<string, Uint8Array[]>;
   commit(batch: Batch): Promise<CommitResult>;
   close(): Promise<void>;
+  /**
+   * Commits that may be in flight at once (default 1): the run hands over the next batch while
+   * earlier commits still run, and takes their results in order.
+   */
+  readonly concurrency?: number;
 }
