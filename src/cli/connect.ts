@@ -10,6 +10,16 @@ export interface ConnectionFlags {
   passwordEnv?: string;
   knownHosts?: string;
   acceptNewHostKey?: boolean;
+  /** S3: an S3-compatible service's URL */
+  endpoint?: string;
+  region?: string;
+  profile?: string;
+  /** FTPS, S3 over HTTPS: certificates to trust besides the system's */
+  caFile?: string;
+  /** FTPS: TLS from the first byte (port 990) */
+  implicitTls?: boolean;
+  /** one-line warnings from the destination */
+  warn?: (message: string) => void;
 }
 
 export function openOptions(f: ConnectionFlags): OpenOptions {
@@ -19,14 +29,33 @@ export function openOptions(f: ConnectionFlags): OpenOptions {
     knownHosts: f.knownHosts,
     acceptNewHostKey: f.acceptNewHostKey ?? false,
     createRoot: true,
+    endpoint: f.endpoint,
+    region: f.region,
+    profile: f.profile,
+    caFile: f.caFile,
+    implicitTls: f.implicitTls,
+    warn: f.warn,
   };
+}
+
+/** Refuse, before connecting, an upload method the destination's protocol cannot carry. */
+export function checkMethod(url: string, method: string): void {
+  const target = parseDestinationUrl(url);
+  if (target.scheme === 'ftps' && method === 'append') {
+    throw new FurError('method-unsupported',
+      `${target.display}: --method append writes into one growing file, and FTP cannot write into the middle of a file (it only stores or appends whole streams); use --method batches (one HDF5 file per batch) or --method files`,
+      { url: target.display, method });
+  }
 }
 
 /** For `append` the URL names a file: open its folder; otherwise the URL is the folder. */
 export async function connect(url: string, method: string, flags: ConnectionFlags): Promise<{ dest: Destination; path: string }> {
   const target = parseDestinationUrl(url);
-  if (target.scheme === 'ftps' || target.scheme === 's3') {
-    throw new FurError('unsupported-destination', `${target.display}: ${target.scheme} destinations are not implemented yet; use sftp:// or a mounted share (file:///path)`, { url: target.display });
+  if (target.scheme === 's3') {
+    const { root, inside } = splitTarget(method, `/${target.prefix}`);
+    const prefix = root.replace(/^\/+/, '');
+    const dest = await openDestination({ ...target, prefix, display: `s3://${target.bucket}/${prefix}` }, openOptions(flags));
+    return { dest, path: inside };
   }
   const { root, inside } = splitTarget(method, target.path);
   // the destination is the folder; messages name it, not the file inside

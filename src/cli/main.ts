@@ -11,7 +11,7 @@ import { runResilient } from '../pipeline/resilient.js';
 import { verify, verifySelf } from '../pipeline/verify.js';
 import { parseDtype, parseShape } from '../source/frame.js';
 import type { ReadOptions } from '../source/readers/index.js';
-import { connect, type ConnectionFlags } from './connect.js';
+import { checkMethod, connect, type ConnectionFlags } from './connect.js';
 import { demo } from './demo.js';
 import { writeFile } from 'node:fs/promises';
 import { H5File, dtypeName } from '../hdf5/index.js';
@@ -93,9 +93,14 @@ function pipelineOptions(f: CommonFlags): PipelineOptions {
 function addConnection(c: Command): Command {
   return c
     .option('--identity <keyfile>', 'SSH private key')
-    .option('--password-env <VAR>', 'environment variable holding the SSH password')
+    .option('--password-env <VAR>', 'environment variable holding the SSH or FTP password')
     .option('--known-hosts <file>', 'known_hosts file (default ~/.ssh/known_hosts)')
-    .option('--accept-new-host-key', 'trust and record the key of a server known_hosts does not list yet (a changed key is always refused)');
+    .option('--accept-new-host-key', 'trust and record the key of a server known_hosts does not list yet (a changed key is always refused)')
+    .option('--ca-file <pem>', 'FTPS, S3: also trust these certificates (a private CA, or the server\'s own self-signed certificate); names are still checked')
+    .option('--implicit-tls', 'FTPS: TLS from the first byte (legacy implicit FTPS, port 990 unless the URL names one) instead of AUTH TLS')
+    .option('--endpoint <url>', 'S3: an S3-compatible service, e.g. https://minio.lab:9000 (default AWS, or $AWS_ENDPOINT_URL_S3)')
+    .option('--region <region>', 'S3: the bucket\'s region (default $AWS_REGION, the profile\'s, or us-east-1)')
+    .option('--profile <name>', 'S3: a profile of ~/.aws/config and ~/.aws/credentials (default $AWS_PROFILE)');
 }
 
 function addCommon(c: Command): Command {
@@ -121,7 +126,10 @@ function addCommon(c: Command): Command {
 
 async function doRun(src: string, destUrl: string, f: WatchFlags, watch: boolean): Promise<number> {
   const options = pipelineOptions(f);
+  checkMethod(destUrl, options.method);
   const emit = renderer({ json: f.json ?? false, tty: process.stderr.isTTY ?? false });
+  const progress = new Progress(emit);
+  const warn = (message: string) => progress.event({ type: 'warning', tag: 'destination', message });
   const controller = new AbortController();
   let interrupts = 0;
   const onSignal = () => {
@@ -133,7 +141,7 @@ async function doRun(src: string, destUrl: string, f: WatchFlags, watch: boolean
   process.on('SIGTERM', onSignal);
   try {
     const summary = await runResilient({
-      connect: () => connect(destUrl, options.method, f),
+      connect: () => connect(destUrl, options.method, { ...f, warn }),
       giveUpAfterMs: int(f.giveUpAfter, '--give-up-after') * 1000,
       sourceDir: src,
       pattern: f.pattern,
@@ -145,7 +153,7 @@ async function doRun(src: string, destUrl: string, f: WatchFlags, watch: boolean
         markerSuffix: f.marker,
       } : undefined,
       maxFrames: f.count === undefined ? undefined : int(f.count, '--count'),
-      options, progress: new Progress(emit), signal: controller.signal,
+      options, progress, signal: controller.signal,
     });
     return summary.rejected.length ? 3 : 0;
   } finally {
@@ -170,7 +178,7 @@ Exit codes: 0 every frame committed (or verified), 1 the run failed, 2 bad usage
 3 the run ended but some files were kept unused or some frames did not verify.
 Run fur COMMAND --help for a command's options.`);
 
-  addCommon(p.command('upload').argument('<SRC>', 'folder with a finished capture').argument('<DEST>', 'sftp://user@host[:port]/path or file:///path'))
+  addCommon(p.command('upload').argument('<SRC>', 'folder with a finished capture').argument('<DEST>', 'sftp://user@host[:port]/path, ftps://user@host[:port]/path, s3://bucket/prefix or file:///path'))
     .description('upload a finished capture')
     .addHelpText('after', `
 Examples:
@@ -179,7 +187,7 @@ Examples:
   fur upload ./raw sftp://me@archive/data/run.h5 --dtype uint16 --shape 2048x2048 --pattern 'img_*.raw'`)
     .action(async function (this: Command, src: string, dest: string) { this.setOptionValue('_code', await doRun(src, dest, this.opts(), false)); });
 
-  addCommon(p.command('watch').argument('<SRC>', 'folder the instrument writes into').argument('<DEST>', 'sftp://user@host[:port]/path or file:///path'))
+  addCommon(p.command('watch').argument('<SRC>', 'folder the instrument writes into').argument('<DEST>', 'sftp://user@host[:port]/path, ftps://user@host[:port]/path, s3://bucket/prefix or file:///path'))
     .description('upload frames continuously while the instrument captures')
     .option('--count <n>', 'stop after this many frames')
     .option('--idle <seconds>', 'stop when no new file came for this long')

@@ -97,7 +97,10 @@ export async function run(spec: RunSpec): Promise<RunSummary> {
   }
 
   const target: Target | FilesTarget = o.method === 'append'
-    ? await AppendTarget.open(spec.dest, spec.destPath, o)
+    ? spec.dest.url.startsWith('s3://')
+      // an object store: one multipart upload, completed when the run ends (loaded on demand: it needs the S3 SDK)
+      ? await (await import('./append-s3.js')).S3AppendTarget.open(spec.dest, spec.destPath, o, (message) => spec.progress.event({ type: 'warning', tag: 'destination', message }))
+      : await AppendTarget.open(spec.dest, spec.destPath, o)
     : o.method === 'batches' ? await BatchesTarget.open(spec.dest, spec.destPath, o)
     : await FilesTarget.open(spec.dest, spec.destPath);
   const resumed = { files: 0, frames: [...target.committed.values()].reduce((a, b) => a + b, 0) };
@@ -159,7 +162,9 @@ export async function run(spec: RunSpec): Promise<RunSummary> {
   } catch (e) {
     progress.stop();
     watcher?.stop();
-    await target.close().catch(() => undefined); // the first error is the one to report
+    // the first error is the one to report; an S3 upload stays pending, to be resumed, not completed
+    const suspend = (target as { suspend?: () => Promise<void> }).suspend;
+    await (suspend ? suspend.call(target) : target.close()).catch(() => undefined);
     throw e;
   }
   progress.stop();

@@ -38,11 +38,23 @@ export function tlsOptions(target: SshLikeUrl<'ftps'>, ca?: string[]): Connectio
   return o;
 }
 
+/**
+ * basic-ftp's Client without its progress reporting: fur keeps its own counts, and the reporter's
+ * timer (started whenever a transfer starts, ref'd) outlives a transfer cut short — as a ranged
+ * read is, by closing its connection — and would keep the process alive.
+ */
+class FurFtpClient extends Client {
+  constructor(timeoutMs: number) {
+    super(timeoutMs);
+    this._progressTracker.start = () => {};
+  }
+}
+
 export async function connectFtps(target: SshLikeUrl<'ftps'>, opts: FtpsConnectOptions = {}): Promise<Client> {
   const port = ftpsPort(target, opts.implicitTls ?? false);
   const url = target.display;
   const password = passwordOf(target, opts);
-  const client = new Client(opts.timeoutMs ?? 30_000);
+  const client = new FurFtpClient(opts.timeoutMs ?? 30_000);
   const tls = tlsOptions(target, opts.ca);
   const step = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
     try {

@@ -226,7 +226,12 @@ export class FtpsDestination implements Destination {
         size = await c.size(abs);
       } catch (e) {
         if (e instanceof FTPError && (e.code === 550 || e.code === 450)) return null;
-        throw e;
+        // a 213 reply without a number (ftp-srv answers "213 File status" for an empty file): ask LIST
+        if (!(e instanceof FTPError) && /parse response to command 'SIZE/.test(String((e as Error)?.message))) {
+          const entry = (await c.list(posix.dirname(abs))).find((x) => posix.basename(x.name) === posix.basename(abs));
+          if (!entry) return null;
+          size = entry.size;
+        } else throw e;
       }
       // MDTM is an extension (RFC 3659); without it the time is unknown
       const mtimeMs = this.unsupported.has('MDTM') ? 0 : await c.lastMod(abs).then((d) => d.getTime(), (e) => {

@@ -3,16 +3,21 @@
  * open, fed by the HDF5 writer through this sink.
  *
  * The writer keeps all metadata in a region at the front of the file (`metaEnd` bytes) and
- * appends raw data after it. The sink keeps the metadata region in memory — it changes at every
- * commit — and streams the data as it comes: bytes at offsets ≥ metaEnd are cut into parts 2, 3, …
- * in file order and uploaded several at once. When the capture ends, the metadata region, now
- * final and consolidated, is uploaded as part 1 (S3 accepts parts in any order) and the upload
- * completed: the object is an ordinary HDF5 file whose whole structure lies in its first part.
+ * allocates raw data after it, in file order. The sink keeps the metadata region in memory — it
+ * changes at every commit — and streams the data: the bytes after metaEnd are divided, as they
+ * arrive, into parts 2, 3, … of `partSize`, and a part is sent as soon as every byte of it has
+ * been written. Parts may go in any order, so a part that still has a hole (a chunk allocated and
+ * being filled row by row, like the per-frame datasets' 1,024-row chunks) waits in memory while
+ * the parts after it are sent. When the capture ends the metadata region, now final, is sent as
+ * part 1 and the upload completed: the object is an ordinary HDF5 file whose whole structure lies
+ * in its first part.
  *
- * That only works if data bytes, once written, never change: the writer must commit with
- * `{ complete: true }` (whole chunks only; partial tails stay in memory until the end). A write
- * below the bytes already cut into parts is refused with 'append-order' rather than silently
- * lost. Nothing is visible in the bucket until `complete`.
+ * A write into a part already sent cannot be honoured (S3 objects do not change); it is refused
+ * with 'append-order' instead of being lost. The writer must commit with `{ complete: true }`, so
+ * that no partial chunk is written and later rewritten. Nothing is visible until `complete`.
+ *
+ * For resuming, `checkpoint` returns the bytes written since the previous checkpoint that are
+ * not in a part yet; the caller stores them (spills) and gives them back to a resumed sink.
  */
 import { AbortMultipartUploadCommand, CompleteMultipartUploadCommand, UploadPartCommand } from '@aws-sdk/client-s3';
 import { FurError } from '../errors.js';
@@ -24,19 +29,58 @@ import { MAX_PARTS, MiB, MIN_PART, sha256b64, type Uploader } from './s3-upload.
 export const META_END = 5 * MiB;
 
 export interface PartRecord { n: number; offset: number; size: number; etag: string; sha256: string }
+/** A part whose bounds are fixed but which is not sent yet (it still has unwritten bytes). */
+export interface HeldPart { n: number; offset: number; size: number }
+/** Bytes written at `offset`. */
+export interface Extent { offset: number; bytes: Uint8Array }
 
 /** Size of data part `n` (n ≥ 2): doubling every 1,000 parts, so 10,000 parts reach ~8 TB. */
 export function partSizeFor(n: number, base: number): number {
   return base * 2 ** Math.min(9, Math.floor((n - 2) / 1000));
 }
 
+/** Sorted, merged [start, end) ranges. */
+export class Ranges {
+  list: [number, number][] = [];
+  add(start: number, end: number): void {
+    if (end <= start) return;
+    const out: [number, number][] = [];
+    let placed = false;
+    for (const [s, e] of this.list) {
+      if (e < start) out.push([s, e]);
+      else if (s > end) { if (!placed) { out.push([start, end]); placed = true; } out.push([s, e]); }
+      else { start = Math.min(start, s); end = Math.max(end, e); }
+    }
+    if (!placed) out.push([start, end]);
+    this.list = out;
+  }
+  covers(start: number, end: number): boolean {
+    return end <= start || this.list.some(([s, e]) => s <= start && e >= end);
+  }
+  /** the parts of [start, end) covered */
+  within(start: number, end: number): [number, number][] {
+    return this.list.filter(([s, e]) => e > start && s < end).map(([s, e]) => [Math.max(s, start), Math.min(e, end)]);
+  }
+}
+
+interface Segment {
+  n: number;
+  offset: number;
+  size: number;
+  buf: Uint8Array;
+  written: Ranges;
+  sending: boolean;
+}
+
 export interface PartSinkState {
-  /** parts uploaded and acknowledged */
+  /** parts sent and acknowledged */
   parts: PartRecord[];
-  /** file offset where the bytes not yet in a part begin */
-  base: number;
-  /** those bytes, [base, base + pending.length) */
-  pending: Uint8Array;
+  /** parts with fixed bounds not sent yet */
+  held: HeldPart[];
+  /** where the bytes not yet assigned to a part begin */
+  tailStart: number;
+  /** the file's physical end */
+  end: number;
   /** bytes [0, metaUsed) of the metadata region (the rest is zeros) */
   meta: Uint8Array;
 }
@@ -45,45 +89,62 @@ export class S3PartSink implements RandomAccess {
   readonly metaEnd: number;
   private meta: Uint8Array;
   private metaHigh = 0;
-  private base: number;
-  private buf: Uint8Array;
-  private len = 0;
+  /** data parts not yet acknowledged, by number */
+  private segments = new Map<number, Segment>();
+  private tailStart: number;
+  private tail: Uint8Array;
+  private tailWritten = new Ranges();
+  private frontier: number;
   private nextPart: number;
   private readonly done = new Map<number, PartRecord>();
-  private queue: { n: number; offset: number; bytes: Uint8Array }[] = [];
+  private dirty = new Ranges();
   private inflight = 0;
+  private queue: Segment[] = [];
   private idleWaiters: Array<() => void> = [];
   private failure: unknown;
   private closed = false;
-  private completed = false;
 
-  constructor(private readonly u: Uploader, readonly key: string, readonly uploadId: string, opts: { metaEnd?: number; resume?: PartSinkState } = {}) {
+  constructor(private readonly u: Uploader, readonly key: string, readonly uploadId: string, opts: {
+    metaEnd?: number;
+    /** continue an upload: its state at the last checkpoint and every extent written since it began */
+    resume?: { state: PartSinkState; extents: Extent[] };
+  } = {}) {
     this.metaEnd = opts.metaEnd ?? META_END;
     this.meta = new Uint8Array(this.metaEnd);
+    this.tail = new Uint8Array(1 << 20);
     const r = opts.resume;
-    if (r) {
-      this.meta.set(r.meta);
-      this.metaHigh = r.meta.length;
-      for (const p of r.parts) this.done.set(p.n, p);
-      this.base = r.base;
-      this.buf = new Uint8Array(Math.max(1 << 20, r.pending.length * 2));
-      this.buf.set(r.pending);
-      this.len = r.pending.length;
-      this.nextPart = Math.max(1, ...r.parts.map((p) => p.n)) + 1;
-    } else {
-      this.base = this.metaEnd;
-      this.buf = new Uint8Array(1 << 20);
+    if (!r) {
+      this.tailStart = this.metaEnd;
+      this.frontier = this.metaEnd;
       this.nextPart = 2;
+      return;
     }
+    const s = r.state;
+    this.meta.set(s.meta);
+    this.metaHigh = s.meta.length;
+    for (const p of s.parts) this.done.set(p.n, p);
+    for (const h of s.held) this.segments.set(h.n, { ...h, buf: new Uint8Array(h.size), written: new Ranges(), sending: false });
+    this.tailStart = s.tailStart;
+    this.frontier = s.tailStart;
+    this.nextPart = Math.max(1, ...s.parts.map((p) => p.n), ...s.held.map((h) => h.n)) + 1;
+    // what was written but not sent, in the order it was stored (later extents win); bytes that
+    // have reached a part since were stored by it
+    for (const x of r.extents) {
+      for (const [a, b] of this.unsent(x.offset, x.offset + x.bytes.length)) this.place(a, x.bytes.subarray(a - x.offset, b - x.offset));
+    }
+    this.frontier = Math.max(this.frontier, s.end);
+    this.dirty = new Ranges();
   }
 
   /** bytes of the metadata region in use (what a reader needs to see the whole structure) */
   get metaUsed(): number { return this.metaHigh; }
   /** the file's physical end */
-  get end(): number { return this.base + this.len; }
+  get end(): number { return this.frontier; }
 
   write(offset: number, data: Uint8Array): Promise<void> {
     try {
+      if (this.failure !== undefined) throw this.failure;
+      if (this.closed) throw new FurError('file-closed', `s3://${this.u.bucket}/${this.key} was written after it was closed (a bug in the caller)`, { key: this.key });
       this.put(offset, data);
       return Promise.resolve();
     } catch (e) {
@@ -95,54 +156,103 @@ export class S3PartSink implements RandomAccess {
   }
 
   private put(offset: number, data: Uint8Array): void {
-    if (this.failure !== undefined) throw this.failure;
-    if (this.closed) throw new FurError('file-closed', `s3://${this.u.bucket}/${this.key} was written after it was closed (a bug in the caller)`, { key: this.key });
     const end = offset + data.length;
     if (end <= this.metaEnd) {
       this.meta.set(data, offset);
       this.metaHigh = Math.max(this.metaHigh, end);
       return;
     }
-    if (offset < this.base) {
-      const part = [...this.done.values()].find((p) => offset >= p.offset && offset < p.offset + p.size) ?? this.queue.find((p) => offset >= p.offset && offset < p.offset + p.bytes.length);
-      throw new FurError('append-order',
-        `s3://${this.u.bucket}/${this.key}: the HDF5 writer rewrote ${data.length} bytes at offset ${offset}, which ${offset < this.metaEnd ? 'cross the end of the metadata region' : `were already uploaded${part ? ` in part ${part.n}` : ''}`}; an S3 object cannot change once a part is sent (a bug in fur: data must be committed whole)`,
-        { key: this.key, offset, length: data.length });
+    this.place(offset, data);
+    this.dirty.add(Math.max(offset, this.metaEnd), end);
+    // parts are fixed as the data passes them, keeping one smallest part behind so that what is
+    // left at a checkpoint can always go as a part of its own
+    for (let size = partSizeFor(this.nextPart, this.u.partSize); this.frontier - this.tailStart >= size + MIN_PART; size = partSizeFor(this.nextPart, this.u.partSize)) {
+      this.fix(size);
     }
-    const rel = offset - this.base;
-    if (rel + data.length > this.buf.length) {
-      let cap = this.buf.length;
-      while (cap < rel + data.length) cap *= 2;
-      const next = new Uint8Array(cap);
-      next.set(this.buf.subarray(0, this.len));
-      this.buf = next;
-    }
-    this.buf.set(data, rel);
-    this.len = Math.max(this.len, rel + data.length);
-    // stream full parts as soon as they exist, keeping at least one smallest part behind so
-    // that what is left at a checkpoint can always go as a part of its own
-    for (let size = partSizeFor(this.nextPart, this.u.partSize); this.len >= size + MIN_PART; size = partSizeFor(this.nextPart, this.u.partSize)) this.cut(size);
   }
 
-  /** Send the first `size` buffered bytes as the next part. */
-  private cut(size: number): void {
+  /** Put bytes where they belong: a held part, or the unassigned tail. */
+  private place(offset: number, data: Uint8Array): void {
+    const end = offset + data.length;
+    if (offset < this.metaEnd) {
+      throw this.orderError(offset, data.length, 'cross the end of the metadata region');
+    }
+    if (offset < this.tailStart) {
+      for (let at = offset; at < Math.min(end, this.tailStart);) {
+        const seg = this.segmentAt(at);
+        if (!seg) {
+          const sent = [...this.done.values()].find((p) => at >= p.offset && at < p.offset + p.size);
+          throw this.orderError(offset, data.length, `were already sent${sent ? ` in part ${sent.n}` : ''}`);
+        }
+        if (seg.sending) throw this.orderError(offset, data.length, `are being sent in part ${seg.n}`);
+        const stop = Math.min(end, seg.offset + seg.size);
+        seg.buf.set(data.subarray(at - offset, stop - offset), at - seg.offset);
+        seg.written.add(at - seg.offset, stop - seg.offset);
+        if (seg.written.covers(0, seg.size)) this.send(seg);
+        at = stop;
+      }
+      if (end <= this.tailStart) return;
+      data = data.subarray(this.tailStart - offset);
+      offset = this.tailStart;
+    }
+    const rel = offset - this.tailStart;
+    if (rel + data.length > this.tail.length) {
+      let cap = this.tail.length;
+      while (cap < rel + data.length) cap *= 2;
+      const next = new Uint8Array(cap);
+      next.set(this.tail.subarray(0, this.frontier - this.tailStart));
+      this.tail = next;
+    }
+    this.tail.set(data, rel);
+    this.tailWritten.add(offset, offset + data.length);
+    this.frontier = Math.max(this.frontier, offset + data.length);
+  }
+
+  private segmentAt(offset: number): Segment | undefined {
+    for (const s of this.segments.values()) if (offset >= s.offset && offset < s.offset + s.size) return s;
+    return undefined;
+  }
+
+  private orderError(offset: number, length: number, what: string): FurError {
+    return new FurError('append-order',
+      `s3://${this.u.bucket}/${this.key}: the HDF5 writer rewrote ${length} bytes at offset ${offset}, which ${what}; an S3 object cannot change once a part is sent (a bug in fur)`,
+      { key: this.key, offset, length });
+  }
+
+  /** The first `size` bytes of the tail become the next part: sent now if whole, else held until they are. */
+  private fix(size: number): void {
     if (this.nextPart > MAX_PARTS) {
       throw new FurError('too-many-parts', `s3://${this.u.bucket}/${this.key}: the capture outgrew S3's ${MAX_PARTS} parts per object; start a new object (new file name) to continue`, { key: this.key });
     }
-    const bytes = this.buf.slice(0, size);
-    this.buf.copyWithin(0, size, this.len);
-    this.len -= size;
-    this.queue.push({ n: this.nextPart++, offset: this.base, bytes });
-    this.base += size;
+    const offset = this.tailStart;
+    const seg: Segment = { n: this.nextPart++, offset, size, buf: this.tail.slice(0, size), written: new Ranges(), sending: false };
+    for (const [s, e] of this.tailWritten.within(offset, offset + size)) seg.written.add(s - offset, e - offset);
+    const rest = new Ranges();
+    for (const [s, e] of this.tailWritten.list) if (e > offset + size) rest.add(Math.max(s, offset + size), e);
+    this.tailWritten = rest;
+    const used = Math.max(size, this.frontier - offset);
+    this.tail.copyWithin(0, size, used);
+    // bytes never written read as zeros, as in a file
+    this.tail.fill(0, used - size, used);
+    this.tailStart += size;
+    this.segments.set(seg.n, seg);
+    if (seg.written.covers(0, size)) this.send(seg);
+  }
+
+  private send(seg: Segment): void {
+    if (seg.sending) return;
+    seg.sending = true;
+    this.queue.push(seg);
     this.pump();
   }
 
   private pump(): void {
     while (this.inflight < this.u.concurrency && this.queue.length && this.failure === undefined) {
-      const job = this.queue.shift()!;
+      const seg = this.queue.shift()!;
       this.inflight++;
-      this.upload(job.n, job.offset, job.bytes).then((rec) => {
+      this.upload(seg.n, seg.offset, seg.buf).then((rec) => {
         this.done.set(rec.n, rec);
+        this.segments.delete(seg.n);
       }, (e) => {
         this.failure ??= e;
       }).finally(() => {
@@ -165,37 +275,73 @@ export class S3PartSink implements RandomAccess {
     }
   }
 
-  /** Every part cut so far acknowledged (or the first failure). */
   private async idle(): Promise<void> {
     if (this.inflight > 0 || (this.queue.length && this.failure === undefined)) await new Promise<void>((r) => this.idleWaiters.push(r));
     if (this.failure !== undefined) throw this.failure;
   }
 
   /**
-   * Make what was written durable as far as S3 allows: buffered data of at least one smallest
-   * part goes as a part; smaller remainders stay pending (the caller keeps a copy elsewhere).
-   * Resolves once every part is acknowledged, with what a resumed run needs.
+   * Send what can be sent — a whole remainder of at least one smallest part goes as a part of its
+   * own — and wait until every part sent is acknowledged. Returns the state and the extents written
+   * since the previous checkpoint that are in no acknowledged part: together with the earlier
+   * ones, what a resumed sink needs.
    */
-  async checkpoint(): Promise<PartSinkState> {
+  async checkpoint(): Promise<{ state: PartSinkState; extents: Extent[] }> {
     if (this.failure !== undefined) throw this.failure;
-    if (this.len >= MIN_PART) this.cut(this.len);
+    const size = this.frontier - this.tailStart;
+    if (size >= MIN_PART && this.tailWritten.covers(this.tailStart, this.frontier)) this.fix(size);
     await this.idle();
-    return this.state();
+    const extents: Extent[] = [];
+    for (const [s, e] of this.dirty.list) {
+      for (const [a, b] of this.unsent(s, e)) extents.push({ offset: a, bytes: this.bytesAt(a, b) });
+    }
+    this.dirty = new Ranges();
+    return { state: this.state(), extents };
+  }
+
+  /** the parts of [start, end) not in an acknowledged part */
+  unsent(start: number, end: number): [number, number][] {
+    const sent = new Ranges();
+    for (const p of this.done.values()) sent.add(p.offset, p.offset + p.size);
+    const out: [number, number][] = [];
+    let at = start;
+    for (const [s, e] of sent.within(start, end)) {
+      if (s > at) out.push([at, s]);
+      at = Math.max(at, e);
+    }
+    if (at < end) out.push([at, end]);
+    return out;
+  }
+
+  /** [start, end) from held parts and the tail (unwritten bytes read as zeros) */
+  private bytesAt(start: number, end: number): Uint8Array {
+    const out = new Uint8Array(end - start);
+    for (const seg of this.segments.values()) {
+      const lo = Math.max(start, seg.offset);
+      const hi = Math.min(end, seg.offset + seg.size);
+      if (hi > lo) out.set(seg.buf.subarray(lo - seg.offset, hi - seg.offset), lo - start);
+    }
+    const lo = Math.max(start, this.tailStart);
+    const hi = Math.min(end, this.frontier);
+    if (hi > lo) out.set(this.tail.subarray(lo - this.tailStart, hi - this.tailStart), lo - start);
+    return out;
   }
 
   state(): PartSinkState {
     return {
       parts: [...this.done.values()].sort((a, b) => a.n - b.n),
-      base: this.base,
-      pending: this.buf.slice(0, this.len),
+      held: [...this.segments.values()].map((s) => ({ n: s.n, offset: s.offset, size: s.size })).sort((a, b) => a.n - b.n),
+      tailStart: this.tailStart,
+      end: this.frontier,
       meta: this.meta.slice(0, this.metaHigh),
     };
   }
 
-  /** Upload the rest and the metadata region (part 1), and complete: the object appears. */
+  /** Send everything — held parts with their unwritten bytes as zeros — then the metadata region as part 1, and complete. */
   async complete(): Promise<{ size: number; etag?: string; versionId?: string; parts: number }> {
     if (this.failure !== undefined) throw this.failure;
-    if (this.len > 0) this.cut(this.len);
+    if (this.frontier > this.tailStart) this.fix(this.frontier - this.tailStart);
+    for (const seg of this.segments.values()) this.send(seg);
     await this.idle();
     const part1 = await this.upload(1, 0, this.meta);
     this.done.set(1, part1);
@@ -206,7 +352,6 @@ export class S3PartSink implements RandomAccess {
         Bucket: this.u.bucket, Key: this.key, UploadId: this.uploadId,
         MultipartUpload: { Parts: parts.map((p) => ({ PartNumber: p.n, ETag: p.etag, ChecksumSHA256: p.sha256 })) },
       }));
-      this.completed = true;
       return { size, etag: r.ETag, versionId: r.VersionId, parts: parts.length };
     } catch (e) {
       throw s3Error(e, { op: 'complete the upload', bucket: this.u.bucket, key: this.key, endpoint: this.u.endpoint });
@@ -221,20 +366,18 @@ export class S3PartSink implements RandomAccess {
     });
   }
 
-  get isComplete(): boolean { return this.completed; }
-
   // ---- RandomAccess: the HDF5 writer reads back metadata (reopen) and, rarely, fresh data ----
 
   async read(offset: number, length: number): Promise<Uint8Array> {
     const end = offset + length;
     if (end <= this.metaEnd) return this.meta.slice(offset, end);
-    if (offset >= this.base && end <= this.base + this.len) return this.buf.slice(offset - this.base, end - this.base);
+    if (offset >= this.metaEnd && this.unsent(offset, end).reduce((n, [a, b]) => n + b - a, 0) === length) return this.bytesAt(offset, end);
     throw new FurError('not-readable', `s3://${this.u.bucket}/${this.key}: bytes ${offset}-${end} are in parts already uploaded, which S3 cannot read before the upload completes`, { key: this.key, offset, length });
   }
 
-  async size(): Promise<number> { return this.base + this.len; }
+  async size(): Promise<number> { return this.frontier; }
 
-  /** Data reaches S3 at checkpoints; between them a barrier only reports a failed part. */
+  /** Data reaches S3 as parts fill and at checkpoints; a barrier only reports a failed part. */
   async flush(): Promise<void> {
     if (this.failure !== undefined) throw this.failure;
   }

@@ -5,6 +5,7 @@
  */
 import ftpSrv from 'ftp-srv';
 import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import { Transform, type TransformCallback, type Writable } from 'node:stream';
 import { makeCertificate, type Certificate } from '../../src/transport/ftps-tls.js';
@@ -28,13 +29,33 @@ export interface FtpsServer {
   readonly certificate: Certificate;
   readonly user: string;
   url(path: string): string;
-  /** Cut the next `times` uploads after `bytes` bytes have reached the file (the connection dies). */
+  /** Cut the next `times` uploads that reach `bytes` bytes, at that byte (the connection dies). */
   cutUploads(bytes: number, times?: number): void;
   /** Destroy every open connection (control and data). */
   dropConnections(): void;
   /** Most STOR/APPE transfers running at once so far, and control connections open at once. */
   readonly stats: { maxTransfers: number; maxConnections: number; stores: number; appends: number; cuts: number };
   close(): Promise<void>;
+}
+
+// ftp-srv 4.6's passive connector waits for the data connection by polling every 50 ms, and goes
+// on polling after its 5 s timeout when the client never connects (a killed client, a refused
+// transfer): the timers keep the test process alive forever. Same wait, but it stops.
+{
+  const req = createRequire(createRequire(import.meta.url).resolve('ftp-srv'));
+  const Bluebird = req('bluebird') as { delay(ms: number): Promise<void> & { then: Function }; reject(e: unknown): unknown; resolve(v: unknown): unknown; TimeoutError: new (m: string) => Error };
+  const Passive = req('./src/connector/passive') as { prototype: Record<string, unknown> };
+  const { ConnectorError } = req('./src/errors') as { ConnectorError: new (m: string) => Error };
+  Passive.prototype.waitForConnection = function (this: { dataServer?: { listening: boolean }; dataSocket?: { connected?: boolean } }, { timeout = 5000, delay = 50 } = {}) {
+    if (!this.dataServer) return Bluebird.reject(new ConnectorError('Passive server not setup'));
+    const deadline = Date.now() + timeout;
+    const check = (): unknown => {
+      if (this.dataServer && this.dataServer.listening && this.dataSocket && this.dataSocket.connected) return Bluebird.resolve(this.dataSocket);
+      if (Date.now() >= deadline || !this.dataServer) return Bluebird.reject(new Bluebird.TimeoutError('operation timed out'));
+      return Bluebird.delay(delay).then(check);
+    };
+    return check();
+  };
 }
 
 // ftp-srv logs through bunyan to stdout unless given a logger; the test runner owns stdout
@@ -76,8 +97,8 @@ export async function startFtpsServer(o: FtpsServerOptions): Promise<FtpsServer>
       out.stream.once('finish', finish);
       out.stream.once('error', finish);
       if (!cut || cut.times <= 0) return out as never;
-      cut.times--;
-      const limit = cut.bytes;
+      const plan = cut;
+      const limit = plan.bytes;
       const connection = this.connection as unknown as { commandSocket: Socket; connector: { socket?: Socket } };
       let seen = 0;
       let tripped = false;
@@ -86,8 +107,9 @@ export async function startFtpsServer(o: FtpsServerOptions): Promise<FtpsServer>
           if (tripped) return cb();
           const room = limit - seen;
           seen += chunk.length;
-          if (seen < limit) return cb(null, chunk);
+          if (seen < limit || plan.times <= 0) return cb(null, chunk);
           tripped = true;
+          plan.times--;
           stats.cuts++;
           this.push(chunk.subarray(0, room));
           cb();
@@ -113,8 +135,17 @@ export async function startFtpsServer(o: FtpsServerOptions): Promise<FtpsServer>
   (server as unknown as NodeJS.EventEmitter).on('connect', () => { open++; stats.maxConnections = Math.max(stats.maxConnections, open); });
   server.on('disconnect', () => { open--; });
   server.on('client-error', () => {});
+  // every socket of the control server, so close() can end them: ftp-srv's own close waits for
+  // connections that a killed client left half-open, which can be forever
+  const raw = (server as unknown as { server: import('node:net').Server }).server;
+  const sockets = new Set<Socket>();
+  raw.on(o.implicit ? 'secureConnection' : 'connection', (sock: Socket) => { sockets.add(sock); sock.on('close', () => sockets.delete(sock)); });
   await server.listen();
-  const port = (server as unknown as { server: { address(): { port: number } } }).server.address().port;
+  const port = (raw.address() as { port: number }).port;
+  const dropConnections = () => {
+    const conns = (server as unknown as { connections: Record<string, { commandSocket: Socket; connector?: { socket?: Socket } }> }).connections;
+    for (const c of Object.values(conns)) { c.connector?.socket?.destroy(); c.commandSocket.destroy(); }
+  };
   return {
     port,
     certificate,
@@ -122,10 +153,12 @@ export async function startFtpsServer(o: FtpsServerOptions): Promise<FtpsServer>
     stats,
     url: (path: string) => `ftps://${user}@127.0.0.1:${port}${path.startsWith('/') ? '' : '/'}${path}`,
     cutUploads(bytes: number, times = 1) { cut = { bytes, times }; },
-    dropConnections() {
-      const conns = (server as unknown as { connections: Record<string, { commandSocket: Socket; connector?: { socket?: Socket } }> }).connections;
-      for (const c of Object.values(conns)) { c.connector?.socket?.destroy(); c.commandSocket.destroy(); }
+    dropConnections,
+    async close() {
+      for (const sock of sockets) sock.destroy();
+      dropConnections();
+      await Promise.race([server.close().then(() => undefined, () => undefined), new Promise<void>((r) => setTimeout(r, 2000).unref())]);
+      raw.close();
     },
-    close: () => server.close().then(() => undefined),
   };
 }
