@@ -145,7 +145,13 @@ function tlv(tag: number, body: Uint8Array): Buffer {
   return Buffer.concat([Buffer.from([tag, ...len]), body]);
 }
 function seq(...items: Uint8Array[]): Buffer { return tlv(0x30, Buffer.concat(items)); }
-function integer(b: Uint8Array): Buffer { return tlv(0x02, b[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), b]) : b); }
+/** DER INTEGER: minimal (no leading zero bytes a reader would call padding), positive */
+function integer(b: Uint8Array): Buffer {
+  let i = 0;
+  while (i < b.length - 1 && b[i] === 0 && !(b[i + 1]! & 0x80)) i++;
+  const v = b.subarray(i);
+  return tlv(0x02, v[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), v]) : Buffer.from(v));
+}
 function oid(dotted: string): Buffer {
   const parts = dotted.split('.').map(Number);
   const out = [40 * parts[0]! + parts[1]!];
