@@ -39,7 +39,7 @@ interface CommonFlags extends ConnectionFlags {
   dataset: string;
   deleteSource?: boolean;
   onMismatch: string;
-  parallel: string;
+  parallel?: string;
   giveUpAfter: string;
   json?: boolean;
 }
@@ -85,7 +85,7 @@ function pipelineOptions(f: CommonFlags): PipelineOptions {
     deleteSource: f.deleteSource ?? false,
     onMismatch: f.onMismatch === 'skip' ? 'skip' : 'stop',
     read: readOptions(f),
-    parallelFiles: int(f.parallel, '--parallel'),
+    parallelFiles: f.parallel === undefined ? undefined : int(f.parallel, '--parallel'),
   };
 }
 
@@ -119,7 +119,7 @@ function addCommon(c: Command): Command {
     .option('--dataset <path>', 'HDF5 dataset path of the frames', DEFAULTS.dataset)
     .option('--delete-source', 'delete each local file once its batch is committed remotely')
     .addOption(new Option('--on-mismatch <what>', 'a file whose frames differ from the first file: stop the run, or skip (keep) it').choices(['stop', 'skip']).default('stop'))
-    .option('--parallel <n>', 'files in flight for --method files', String(DEFAULTS.parallelFiles))
+    .option('--parallel <n>', 'files in flight for --method files (default: as many as keep the link busy, up to 256)')
     .option('--give-up-after <seconds>', 'keep reconnecting this long before exiting with an error', '600')
     .option('--json', 'print one JSON status event per line instead of a status line');
 }

@@ -58,6 +58,10 @@ export class BatchesTarget implements Target {
   }
 
   async commit(batch: Batch): Promise<CommitResult> {
+    // several batches commit at once and may end in any order; their results are taken in batch
+    // order, so the total of frames is counted in that order, when the commit starts
+    this.frames += batch.frames;
+    const total = this.frames;
     const first = batch.items[0].block;
     const final = posix.join(this.dir, batchFileName(first.name));
     const temp = final + TEMP_SUFFIX;
@@ -77,8 +81,7 @@ export class BatchesTarget implements Target {
     await file.close({ sync: this.dest.capabilities.fsync });
     await this.dest.rename(temp, final);
     await putSidecar(this.dest, final, refs);
-    this.frames += batch.frames;
-    return { frames: this.frames, bytes };
+    return { frames: total, bytes };
   }
 
   async close(): Promise<void> {}

@@ -28,6 +28,16 @@ export const PER_FRAME = ['frame_name', 'frame_page', 'frame_mtime', 'frame_sha2
 const MAX_CHUNK = 8 << 20;
 const MIN_GOOD_CHUNK = 1 << 20;
 
+/**
+ * How fur wrote a file ('append' or 'batches', its root attribute fur_method), or undefined for a
+ * file fur did not write — which fur never appends to and never takes as a record of what it sent.
+ */
+export async function furMethod(file: H5File): Promise<string | undefined> {
+  const attr = file.attributes('/').find((a) => a.name === 'fur_method');
+  const value = attr ? await file.readAttribute(attr) : undefined;
+  return typeof value === 'string' ? value : undefined;
+}
+
 /** sibling path of the frames dataset: /entry/data + frame_name → /entry/frame_name */
 export function siblingPath(dataset: string, name: string): string {
   const i = dataset.lastIndexOf('/');
@@ -103,7 +113,7 @@ export async function appendBlocks(ds: FrameDatasets, blocks: FrameBlock[]): Pro
   const mtimes: number[] = [];
   // hashed in the thread pool while the frames go out: hashing a batch on the main thread would
   // hold up the sending (and the acknowledgements) of everything in flight
-  const hashes = Promise.all(blocks.map(frameHashesAsync));
+  const hashes = hashAll(blocks);
   for (const block of blocks) {
     if (block.dtype === 'bytes') await ds.data.appendVlen([block.data]);
     else await ds.data.append(block.data, block.count);
@@ -151,14 +161,30 @@ export function sha256(bytes: Uint8Array): Uint8Array {
 }
 
 /** one 32-byte digest per frame of a block */
-/** frameHashes, computed off the main thread */
-export async function frameHashesAsync(block: FrameBlock): Promise<Uint8Array> {
-  const out = new Uint8Array(block.count * 32);
-  const frameBytes = block.data.length / block.count;
-  const digests = await Promise.all(Array.from({ length: block.count }, (_, i) =>
-    webcrypto.subtle.digest('SHA-256', block.data.subarray(i * frameBytes, (i + 1) * frameBytes))));
-  digests.forEach((d, i) => out.set(new Uint8Array(d), i * 32));
-  return out;
+/**
+ * frameHashes of every block, computed in the thread pool, two frames at a time: each job copies
+ * its frame, so a whole batch at once would double the batch in memory.
+ */
+async function hashAll(blocks: FrameBlock[]): Promise<Uint8Array[]> {
+  const frames = blocks.flatMap((block) => {
+    const frameBytes = block.data.length / block.count;
+    return Array.from({ length: block.count }, (_, i) => block.data.subarray(i * frameBytes, (i + 1) * frameBytes));
+  });
+  const digests: Uint8Array[] = new Array(frames.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < frames.length) {
+      const i = next++;
+      digests[i] = new Uint8Array(await webcrypto.subtle.digest('SHA-256', frames[i]!));
+    }
+  };
+  await Promise.all([worker(), worker()]);
+  let at = 0;
+  return blocks.map((block) => {
+    const out = new Uint8Array(block.count * 32);
+    for (let i = 0; i < block.count; i++) out.set(digests[at++]!, i * 32);
+    return out;
+  });
 }
 
 export function frameHashes(block: FrameBlock): Uint8Array {

@@ -25,8 +25,11 @@ export interface PipelineOptions {
   /** what to do with a file whose frames do not match the first file's dtype/shape */
   onMismatch: OnMismatch;
   read: ReadOptions;
-  /** files uploaded at once by the `files` method */
-  parallelFiles: number;
+  /**
+   * files uploaded at once by the `files` method; undefined = as many as keep the link busy
+   * (up to 256 files and 64 MiB of file data in flight)
+   */
+  parallelFiles?: number;
 }
 
 export const DEFAULTS: PipelineOptions = {
@@ -39,7 +42,6 @@ export const DEFAULTS: PipelineOptions = {
   deleteSource: false,
   onMismatch: 'stop',
   read: {},
-  parallelFiles: 8,
 };
 
 function bad(setting: string, value: unknown, why: string): FurError<'bad-option'> {
@@ -57,7 +59,7 @@ export function validate(o: PipelineOptions): PipelineOptions {
     throw bad('--compression', `gzip:${o.gzipLevel}`, 'gzip level must be 1-9 (e.g. --compression gzip:4)');
   }
   if (!/^(\/[^/\0]+)+$/.test(o.dataset)) throw bad('--dataset', o.dataset, 'must be an absolute HDF5 path like /data or /entry/data');
-  if (!Number.isInteger(o.parallelFiles) || o.parallelFiles < 1) throw bad('--parallel', o.parallelFiles, 'must be a whole number ≥ 1');
+  if (o.parallelFiles !== undefined && (!Number.isInteger(o.parallelFiles) || o.parallelFiles < 1)) throw bad('--parallel', o.parallelFiles, 'must be a whole number ≥ 1');
   return o;
 }
 

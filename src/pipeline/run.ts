@@ -123,7 +123,8 @@ export async function run(spec: RunSpec): Promise<RunSummary> {
       countReached = await uploadFiles(files, target, spec, warn);
     } else {
       const files = fresh(source, (f) => storedUnderName(target, f, o, spec.dest), spec, resumed, reject);
-      const items = readAhead(files, o.read, { files: 64, bytes: 256 << 20 }, (r) => {
+      // read ahead enough to keep the upload fed, not a batch more: commits in flight hold batches already
+      const items = readAhead(files, o.read, { files: 64, bytes: 16 << 20 }, (r) => {
         // with --on-mismatch stop the error ends the run and is reported once, as the run's error
         if (o.onMismatch !== 'stop') reject(r);
       }, o.onMismatch);
@@ -208,6 +209,9 @@ async function* limitFrames<T extends { block: { count: number } }>(items: Async
   }
 }
 
+const FILES_IN_FLIGHT = 256;
+const FILE_BYTES_IN_FLIGHT = 64 << 20;
+
 /** `files` method: several uploads in flight; each file is deleted once its rename landed. True when --count ended it. */
 async function uploadFiles(files: AsyncIterable<CompletedFile>, target: FilesTarget, spec: RunSpec, warn: (m: string) => void): Promise<boolean> {
   const inflight = new Set<Promise<void>>();
@@ -215,16 +219,31 @@ async function uploadFiles(files: AsyncIterable<CompletedFile>, target: FilesTar
   let batch = 0;
   let count = 0;
   let countReached = false;
+  // Each file costs a few round trips (open; write + fsync + close; rename): on a long link only
+  // many files at once keep it busy. Bounded by count and by the file data held in memory.
+  const maxFiles = spec.options.parallelFiles ?? FILES_IN_FLIGHT;
+  let held = 0;
+  const weight = (f: CompletedFile) => Math.min(f.size, 8 << 20); // larger files are streamed
+  // woken whenever an upload ends (Promise.race over hundreds of uploads per file would cost O(n²))
+  let wake: (() => void) | undefined;
   for await (const f of files) {
     if (failure) break;
-    while (inflight.size >= spec.options.parallelFiles) await Promise.race(inflight);
+    while (inflight.size > 0 && (inflight.size >= maxFiles || held + weight(f) > FILE_BYTES_IN_FLIGHT)) {
+      await new Promise<void>((r) => { wake = r; });
+    }
     if (failure) break;
     const index = batch++;
+    held += weight(f);
     const p = (async () => {
       const bytes = await target.upload(f);
       spec.progress.committed(index, [f], 1, bytes, 0);
       if (spec.options.deleteSource) spec.progress.event({ type: 'deleted', files: await deleteSources([f], warn) });
-    })().catch((e) => { failure ??= e; }).finally(() => inflight.delete(p));
+    })().catch((e) => { failure ??= e; }).finally(() => {
+      held -= weight(f);
+      inflight.delete(p);
+      wake?.();
+      wake = undefined;
+    });
     inflight.add(p);
     if (spec.maxFrames !== undefined && ++count >= spec.maxFrames) { countReached = true; break; }
   }

@@ -19,6 +19,12 @@ export interface Capabilities {
    * Writers gain nothing by issuing bigger writes, and lose pipelining by issuing much smaller ones.
    */
   maxWriteSize?: number;
+  /**
+   * An open file does its requests in the order they are made (SFTP: one channel's requests, and
+   * fences sent behind the writes on every channel): a caller may issue write, sync and close
+   * without waiting in between, and every one still follows the ones before it.
+   */
+  ordered?: boolean;
 }
 
 export interface RemoteStat {

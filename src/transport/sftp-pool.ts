@@ -89,6 +89,7 @@ export class SftpPool {
   private connecting = 0;
   private pumping = false;
   private again = false;
+  private wasLimited = false;
   private closing = false;
   private failure?: FurError;
   private perConnection: number;
@@ -215,8 +216,8 @@ export class SftpPool {
 
   /** The writes waiting could not all go: the limit (allowance or channels) is binding. */
   limited(): void {
-    this.control.noteLimited();
-    this.grow();
+    // noted once per pump: with hundreds of files waiting this is called for each
+    this.wasLimited = true;
   }
 
   /**
@@ -254,6 +255,11 @@ export class SftpPool {
     } finally {
       for (const s of corked) s.uncork();
       this.pumping = false;
+    }
+    if (this.wasLimited) {
+      this.wasLimited = false;
+      this.control.noteLimited();
+      this.grow();
     }
   }
 

@@ -41,6 +41,7 @@ export class SftpDestination implements Destination {
       atomicReplace: this.atomicRename,
       fsync: pool.fsync,
       maxWriteSize: pool.maxWrite,
+      ordered: true,
     };
   }
 
