@@ -18,6 +18,10 @@ export interface ConnectionFlags {
   caFile?: string;
   /** FTPS: TLS from the first byte (port 990) */
   implicitTls?: boolean;
+  /** SFTP: SSH connections to use (default: as many as the link needs) */
+  connections?: string;
+  /** SFTP: channels on each connection (default: as many as the link needs, up to 4) */
+  channels?: string;
   /** one-line warnings from the destination */
   warn?: (message: string) => void;
 }
@@ -34,8 +38,18 @@ export function openOptions(f: ConnectionFlags): OpenOptions {
     profile: f.profile,
     caFile: f.caFile,
     implicitTls: f.implicitTls,
+    connections: count(f.connections, '--connections'),
+    channels: count(f.channels, '--channels'),
     warn: f.warn,
   };
+}
+
+/** an expert's fixed number (≥ 1), or undefined for automatic */
+function count(text: string | undefined, setting: string): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1 || n > 64) throw new FurError('bad-option', `${setting} ${JSON.stringify(text)}: must be a whole number from 1 to 64`, { setting, value: text });
+  return n;
 }
 
 /** Refuse, before connecting, an upload method the destination's protocol cannot carry. */

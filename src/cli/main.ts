@@ -100,7 +100,9 @@ function addConnection(c: Command): Command {
     .option('--implicit-tls', 'FTPS: TLS from the first byte (legacy implicit FTPS, port 990 unless the URL names one) instead of AUTH TLS')
     .option('--endpoint <url>', 'S3: an S3-compatible service, e.g. https://minio.lab:9000 (default AWS, or $AWS_ENDPOINT_URL_S3)')
     .option('--region <region>', 'S3: the bucket\'s region (default $AWS_REGION, the profile\'s, or us-east-1)')
-    .option('--profile <name>', 'S3: a profile of ~/.aws/config and ~/.aws/credentials (default $AWS_PROFILE)');
+    .option('--profile <name>', 'S3: a profile of ~/.aws/config and ~/.aws/credentials (default $AWS_PROFILE)')
+    .option('--connections <n>', 'SFTP: SSH connections to use (default: as many as the link needs; expert setting)')
+    .option('--channels <n>', 'SFTP: channels on each connection (default: as many as the link needs, up to 4; expert setting)');
 }
 
 function addCommon(c: Command): Command {
