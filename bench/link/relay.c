@@ -196,6 +196,8 @@ static int64_t push(struct pair *p, struct direction *d, int64_t t) {
 
 /* ns until the head record may be written (0: now), or -1 when nothing waits for time */
 static int64_t next_due(struct direction *d, int64_t t) {
+  /* the end of the stream was read after the last push: the shutdown is due now */
+  if (d->eof && !d->shut && d->rec_count == 0) return 0;
   if (d->rec_count == 0 || d->blocked) return -1;
   int64_t due = d->rec[d->rec_head].due;
   return due > t ? due - t : 0;
