@@ -31,7 +31,7 @@ import { S3Destination } from '../transport/s3.js';
 import { META_END, S3PartSink, type Extent, type HeldPart, type PartRecord } from '../transport/s3-append.js';
 import { s3Error } from '../transport/s3-errors.js';
 import type { Batch } from './batch.js';
-import { appendBlocks, createFrameDatasets, frameHashes, openFrameDatasets, readCommitted, type FrameDatasets, type FrameLayout } from './layout.js';
+import { appendBlocks, createFrameDatasets, openFrameDatasets, readCommitted, type FrameDatasets, type FrameLayout } from './layout.js';
 import type { PipelineOptions } from './options.js';
 import type { CommitResult, Target } from './target.js';
 
@@ -81,19 +81,34 @@ interface LedgerEntry { name: string; frames: number; hashes: string }
 /** What one commit added: its frames, the highest part number sent by then, and the parts still waiting for bytes. */
 interface Ledger { fromFrame: number; toFrame: number; lastPart: number; held: number[]; files: LedgerEntry[] }
 
-/** Rows a dataset holds beyond its last whole chunk: what a resumed writer must be given again. */
+/**
+ * Rows a dataset holds beyond its last whole chunk: what a resumed writer must be given again.
+ * Keeps the appended arrays themselves (the writer does not change them either) and joins them
+ * only when a record is written.
+ */
 class Tail {
-  bytes = new Uint8Array(0);
+  private pieces: Uint8Array[] = [];
+  private held = 0;
   private total: number;
   constructor(readonly chunkRows: number, readonly rowBytes: number, rows: number) { this.total = rows; }
   add(data: Uint8Array, rows: number): void {
     this.total += rows;
     const keep = (this.total % this.chunkRows) * this.rowBytes;
-    if (keep === 0) { this.bytes = new Uint8Array(0); return; }
-    const all = new Uint8Array(this.bytes.length + data.length);
-    all.set(this.bytes);
-    all.set(data, this.bytes.length);
-    this.bytes = all.slice(all.length - keep);
+    this.pieces.push(data);
+    this.held += data.length;
+    // drop what lies before the last `keep` bytes
+    while (this.pieces.length && this.held - this.pieces[0]!.length >= keep) this.held -= this.pieces.shift()!.length;
+    if (this.held > keep) {
+      this.pieces[0] = this.pieces[0]!.subarray(this.held - keep);
+      this.held = keep;
+    }
+  }
+  get bytes(): Uint8Array {
+    if (this.pieces.length === 1) return this.pieces[0]!;
+    const out = new Uint8Array(this.held);
+    let at = 0;
+    for (const p of this.pieces) { out.set(p, at); at += p.length; }
+    return out;
   }
 }
 
@@ -108,6 +123,10 @@ export class S3AppendTarget implements Target {
   /** the object exists and is complete: nothing can be added */
   private finished = false;
   private readonly key: string;
+  /** the SHA-256 of each frame of the batch being committed, as appended to frame_sha256 */
+  private batchHashes: Uint8Array = new Uint8Array(0);
+  /** the progress record being written (informative: not waited for by the commit) */
+  private progressWrite: Promise<void> = Promise.resolve();
 
   private constructor(private readonly dest: S3Destination, private readonly path: string, private readonly o: PipelineOptions, private readonly warn: (m: string) => void) {
     this.key = dest.key(path);
@@ -363,7 +382,9 @@ export class S3AppendTarget implements Target {
       // same check as a reopened append file: the frames must fit the datasets
       openFrameDatasets(this.file!, layout, this.o, this.where);
     }
-    const bytes = await appendBlocks(recording(this.ds, this.tails), batch.items.map((i) => i.block));
+    const hashes: Uint8Array[] = [];
+    const bytes = await appendBlocks(recording(this.ds, this.tails, (h) => hashes.push(h)), batch.items.map((i) => i.block));
+    this.batchHashes = concat(hashes);
     // whole chunks only: a partial chunk would have to change after its part is sent
     await this.file!.commit({ complete: true, publishLast: this.ds.data });
     this.checkMetaRegion();
@@ -421,9 +442,12 @@ export class S3AppendTarget implements Target {
     // the bytes written since the last record that no part holds yet: one spill object
     const spills = s.spills.filter((sp) => sp.ranges.some(([a, b]) => sink.unsent(a, b).length > 0));
     const dropped = s.spills.filter((sp) => !spills.includes(sp));
+    let spilled: Promise<void> = Promise.resolve();
     if (extents.length) {
       const key = this.side(`spill-${String(seq).padStart(9, '0')}`);
-      await this.putSide(key.slice(`${this.key}.fur/`.length), encodeExtents(extents));
+      // stored beside the ledger; both before the state that names them
+      spilled = this.putSide(key.slice(`${this.key}.fur/`.length), encodeExtents(extents));
+      spilled.catch(() => undefined);
       spills.push({ key, ranges: extents.map((x) => [x.offset, x.offset + x.bytes.length]) });
     }
     const end = done.end;
@@ -431,7 +455,7 @@ export class S3AppendTarget implements Target {
     const frames = framesBefore + batch.frames;
     const ledger: Ledger = {
       fromFrame: framesBefore, toFrame: frames, lastPart: done.parts.length ? done.parts[done.parts.length - 1]!.n : 1, held: done.held.map((h) => h.n),
-      files: batch.items.map(({ block }) => ({ name: block.name, frames: block.count, hashes: Buffer.from(frameHashes(block)).toString('base64') })),
+      files: ledgerFiles(batch, this.batchHashes),
     };
     let ledgers = [...s.ledgers];
     let merged: string[] = [];
@@ -448,6 +472,7 @@ export class S3AppendTarget implements Target {
       await this.putSide(ledgerKey.slice(`${this.key}.fur/`.length), gzipSync(JSON.stringify([ledger])));
       ledgers.push(ledgerKey);
     }
+    await spilled;
     const next: State = {
       ...s, seq, metaCursor: metaRegion(this.file!).cursor, meta: Buffer.from(done.meta).toString('base64'),
       parts: done.parts, held: done.held, tailStart: done.tailStart, end, spills, ledgers,
@@ -461,7 +486,8 @@ export class S3AppendTarget implements Target {
     // the commit point has passed: the batch is durable
     this.state = next;
     this.learn(ledger);
-    await this.putProgress(next);
+    await this.progressWrite;
+    this.progressWrite = this.putProgress(next);
     for (const old of [...dropped.map((d) => d.key), ...merged]) {
       await this.dest.client.send(new DeleteObjectCommand({ Bucket: this.dest.bucket, Key: old })).catch(() => undefined);
     }
@@ -482,6 +508,7 @@ export class S3AppendTarget implements Target {
     }
     await this.file.close();
     const done = await this.sink!.complete();
+    await this.progressWrite;
     this.finished = true;
     // the chunk index reads only the metadata region, still in memory
     const refs = await buildReferences(this.file, fileUrl(this.dest, this.path));
@@ -506,8 +533,8 @@ function datasetsOf(ds: FrameDatasets): [string, Dataset][] {
 }
 
 /** The datasets, each noting the rows appended to it (heap ids for variable-length ones) in its Tail. */
-function recording(ds: FrameDatasets, tails: Map<string, Tail>): FrameDatasets {
-  const wrap = (d: Dataset): Dataset => {
+function recording(ds: FrameDatasets, tails: Map<string, Tail>, onHashes: (rows: Uint8Array) => void): FrameDatasets {
+  const wrap = (d: Dataset, seen?: (rows: Uint8Array) => void): Dataset => {
     const tail = tails.get(d.path)!;
     return new Proxy(d, {
       get(target, prop) {
@@ -515,6 +542,7 @@ function recording(ds: FrameDatasets, tails: Map<string, Tail>): FrameDatasets {
           return async (data: Uint8Array | ArrayBufferView, rows?: number) => {
             const bytes = data instanceof Uint8Array ? data : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
             tail.add(bytes, rows ?? bytes.length / target.rowBytes);
+            seen?.(bytes);
             return target.append(bytes, rows);
           };
         }
@@ -530,7 +558,7 @@ function recording(ds: FrameDatasets, tails: Map<string, Tail>): FrameDatasets {
       },
     });
   };
-  return { data: wrap(ds.data), name: wrap(ds.name), page: wrap(ds.page), mtime: wrap(ds.mtime), sha256: wrap(ds.sha256) };
+  return { data: wrap(ds.data), name: wrap(ds.name), page: wrap(ds.page), mtime: wrap(ds.mtime), sha256: wrap(ds.sha256, onHashes) };
 }
 
 // H5File keeps its allocator private. Appending to S3 needs two things it does not offer: to see
@@ -579,4 +607,22 @@ function decodeExtents(b: Buffer): Extent[] {
     at += 12 + n;
   }
   return out;
+}
+
+function concat(xs: Uint8Array[]): Uint8Array {
+  if (xs.length === 1) return xs[0]!;
+  const out = new Uint8Array(xs.reduce((n, x) => n + x.length, 0));
+  let at = 0;
+  for (const x of xs) { out.set(x, at); at += x.length; }
+  return out;
+}
+
+/** Each file of the batch with the hashes of its frames (the batch's frame_sha256 rows, in order). */
+function ledgerFiles(batch: Batch, hashes: Uint8Array): LedgerEntry[] {
+  let row = 0;
+  return batch.items.map(({ block }) => {
+    const h = hashes.subarray(row * 32, (row + block.count) * 32);
+    row += block.count;
+    return { name: block.name, frames: block.count, hashes: Buffer.from(h).toString('base64') };
+  });
 }

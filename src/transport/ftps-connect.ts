@@ -6,7 +6,7 @@
  */
 import { Client, FTPError } from 'basic-ftp';
 import { isIP } from 'node:net';
-import { checkServerIdentity, type ConnectionOptions, type PeerCertificate } from 'node:tls';
+import { checkServerIdentity, createSecureContext, type ConnectionOptions, type PeerCertificate, type SecureContext } from 'node:tls';
 import { FurError } from '../errors.js';
 import { ftpError, isConnectionError } from './ftps-errors.js';
 import type { SshLikeUrl } from './url.js';
@@ -18,6 +18,8 @@ export interface FtpsConnectOptions {
   implicitTls?: boolean;
   /** certificates to trust besides the system's (see trustedCertificates) */
   ca?: string[];
+  /** the TLS context made from `ca` (trustContext): made once, not for every data connection */
+  secureContext?: SecureContext;
   /** control socket inactivity limit, ms (default 30 s) */
   timeoutMs?: number;
 }
@@ -29,9 +31,18 @@ export function ftpsPort(target: SshLikeUrl<'ftps'>, implicit: boolean): number 
   return implicit && target.port === 21 ? IMPLICIT_TLS_PORT : target.port;
 }
 
-export function tlsOptions(target: SshLikeUrl<'ftps'>, ca?: string[]): ConnectionOptions {
+/**
+ * A TLS context trusting `ca`. Given as `ca` instead, every data connection would parse the whole
+ * list again (the system roots and the extra ones): ~20 ms each, measured against vsftpd on
+ * loopback, which made each file transfer take 20 ms longer.
+ */
+export function trustContext(ca?: string[]): SecureContext | undefined {
+  return ca ? createSecureContext({ ca, minVersion: 'TLSv1.2' }) : undefined;
+}
+
+export function tlsOptions(target: SshLikeUrl<'ftps'>, ca?: string[], secureContext = trustContext(ca)): ConnectionOptions {
   const o: ConnectionOptions = { rejectUnauthorized: true, minVersion: 'TLSv1.2' };
-  if (ca) o.ca = ca;
+  if (secureContext) o.secureContext = secureContext;
   // SNI takes names only; an address is still checked against the certificate's IP entries
   if (!isIP(target.host)) o.servername = target.host;
   o.checkServerIdentity = (_host: string, cert: PeerCertificate) => checkServerIdentity(target.host, cert);
@@ -55,7 +66,7 @@ export async function connectFtps(target: SshLikeUrl<'ftps'>, opts: FtpsConnectO
   const url = target.display;
   const password = passwordOf(target, opts);
   const client = new FurFtpClient(opts.timeoutMs ?? 30_000);
-  const tls = tlsOptions(target, opts.ca);
+  const tls = tlsOptions(target, opts.ca, opts.secureContext ?? trustContext(opts.ca));
   const step = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
     try {
       return await fn();

@@ -15,7 +15,7 @@ import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FurError } from '../errors.js';
 import type { Capabilities, Destination, RemoteFile, RemoteStat } from './destination.js';
-import { connectFtps, type FtpsConnectOptions } from './ftps-connect.js';
+import { connectFtps, trustContext, type FtpsConnectOptions } from './ftps-connect.js';
 import { ftpError, isConnectionError, type FtpOp } from './ftps-errors.js';
 import { FtpsPool } from './ftps-pool.js';
 import { StagedFile, type StagedContent } from './ftps-staged.js';
@@ -56,7 +56,8 @@ export class FtpsDestination implements Destination {
 
   static async connect(target: SshLikeUrl<'ftps'>, opts: FtpsOptions = {}): Promise<FtpsDestination> {
     const ca = await trustedCertificates(opts);
-    const open = () => connectFtps(target, { ...opts, ca });
+    const secureContext = trustContext(ca);
+    const open = () => connectFtps(target, { ...opts, ca, secureContext });
     const first = await open();
     let root: string;
     try {
@@ -146,7 +147,8 @@ export class FtpsDestination implements Destination {
             try {
               await c.appendFrom(content.stream(from), abs);
             } catch (e) {
-              if (!(e instanceof FTPError) || ![500, 502, 504].includes(e.code)) throw e;
+              // 500/502/504: unknown command; 550 from a server that forbids appending (vsftpd's cmds_allowed)
+              if (!(e instanceof FTPError) || ![500, 502, 504, 550].includes(e.code)) throw e;
               this.unsupported.add('APPE');
               // a refused transfer can leave the data connection half set up: go on with a fresh one
               c.close();

@@ -9,6 +9,7 @@ import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { createSecureContext } from 'node:tls';
 import { FurError } from '../errors.js';
 import { trustedCertificates, type TlsTrustOptions } from './ftps-tls.js';
 
@@ -59,7 +60,8 @@ export async function makeS3Client(o: S3ClientOptions): Promise<MadeClient> {
     followRegionRedirects: true,
     maxAttempts: 3,
     requestHandler: {
-      httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets, ...(ca ? { ca } : {}) }),
+      // a context made once: given `ca`, every new connection would parse the whole list again
+      httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets, ...(ca ? { secureContext: createSecureContext({ ca }) } : {}) }),
       httpAgent: new HttpAgent({ keepAlive: true, maxSockets }),
       connectionTimeout: 10_000,
       requestTimeout: 120_000,

@@ -98,7 +98,8 @@ function runKilledAfter(args: string[], commits: number): Promise<{ killed: bool
 
 describe('ftps: killed three times, then run to the end', () => {
   const MANY: Capture = { ...TIFF, frames: 45 };
-  for (const method of FTP_METHODS) {
+  // files: the same target code as over SFTP and file://; the interop tier kills both methods over vsftpd
+  for (const method of ['batches'] as Method[]) {
     test(`${method}: every frame once, sources deleted only once committed`, async (t) => {
       const cam = await scratch(t, 'fur-camera-');
       const d = await openFtpsDest(t);

@@ -160,8 +160,9 @@ function runKilledAfter(args: string[], commits: number): Promise<{ killed: bool
   });
 }
 
-describe('append and batches → s3: killed three times, then run to the end', () => {
-  for (const method of ['append', 'batches'] as Method[]) {
+describe('append → s3: killed three times, then run to the end', () => {
+  // batches over S3 is the batches target over a destination like any other; the interop tier kills append again with 900 frames
+  for (const method of ['append'] as Method[]) {
     test(`${method}: every frame once, in order, sources deleted only once committed`, async (t) => {
       const cam = await scratch(t, 'fur-camera-');
       const d = await openS3Dest(t);

@@ -1,0 +1,116 @@
+/**
+ * What the FTPS and S3 interop tests share: cameras writing at their frame rate while the real
+ * `fur` binary watches them, runs killed at random moments, and h5py (HDF5 1.10.8) hashing every
+ * stored frame to compare with what the camera wrote.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { cameraFileName, encodeFile, expectedFrame, runCamera, type CameraFormat } from '../../src/source/camera.js';
+import type { Dtype } from '../../src/source/frame.js';
+import { run } from '../support/run.js';
+import { FUR_BIN } from '../pipeline/helpers.js';
+import { python } from './support/h5py.js';
+
+export interface Cam { format: CameraFormat; dtype: 'uint8'; shape: number[]; frames: number; fps: number; seed: number }
+
+/** 434×434×3 uint8 TIFF frames (565 KB), as the issue's microscope camera */
+export const TIFF = (frames: number, fps: number, seed: number): Cam => ({ format: 'tiff', dtype: 'uint8', shape: [434, 434, 3], frames, fps, seed });
+/** JPEG-like blobs of 124-247 KB, 185 KB on average, as the issue's embedded camera */
+export const JPEG = (frames: number, fps: number, seed: number): Cam => ({ format: 'jpeg', dtype: 'uint8', shape: [500, 494], frames, fps, seed });
+
+export const frameDtype = (c: Cam): Dtype => (c.format === 'jpeg' ? 'bytes' : c.dtype);
+export const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+export const pattern = (c: Cam): string => (c.format === 'jpeg' ? 'frame*.jpg' : 'frame*.tif');
+
+/** The bytes of camera file i (one frame per file), as the camera wrote it. */
+export function cameraFile(c: Cam, i: number): Uint8Array {
+  return encodeFile(c.format, c.dtype, c.shape, [expectedFrame(c.seed, i, frameDtype(c), c.shape)]);
+}
+
+export interface H5Frames { shape: number[]; dtype: string; vlenBase: string | null; maxshape: (number | null)[]; names: string[]; pages: number[]; hashes: string[] }
+
+const HASH = `
+import sys, json, hashlib, h5py, numpy as np
+out = []
+for path in sys.argv[1:]:
+    with h5py.File(path, 'r') as f:
+        d = f['/data']
+        base = h5py.check_vlen_dtype(d.dtype)
+        hashes = []
+        step = d.chunks[0] if d.chunks else 64
+        for s in range(0, d.shape[0], step):
+            for x in d[s:s + step]:
+                hashes.append(hashlib.sha256(np.ascontiguousarray(x, dtype=np.uint8 if base is not None else None).tobytes()).hexdigest())
+        names = [n.decode() if isinstance(n, bytes) else n for n in f['/frame_name'][:]]
+        out.append({'shape': list(d.shape), 'dtype': d.dtype.str, 'vlenBase': None if base is None else base.str,
+                    'maxshape': list(d.maxshape), 'names': names, 'pages': [int(p) for p in f['/frame_page'][:]], 'hashes': hashes})
+print(json.dumps(out))
+`;
+
+/** h5py opens each file and hashes every frame. */
+export async function h5pyFrames(paths: string[]): Promise<H5Frames[]> {
+  return JSON.parse(await python(HASH, paths)) as H5Frames[];
+}
+
+/** The files hold exactly the camera's frames, in order, once each. */
+export function assertFrames(files: H5Frames[], c: Cam): void {
+  const names = files.flatMap((f) => f.names);
+  const hashes = files.flatMap((f) => f.hashes);
+  assert.equal(hashes.length, c.frames, 'frames stored');
+  assert.deepEqual(names, Array.from({ length: c.frames }, (_, i) => cameraFileName(i + 1, c.format)), '/frame_name: every frame once, in order');
+  const want = Array.from({ length: c.frames }, (_, i) => sha(expectedFrame(c.seed, i, frameDtype(c), c.shape)));
+  const wrong = hashes.map((h, i) => (h === want[i] ? -1 : i)).filter((i) => i >= 0);
+  assert.deepEqual(wrong, [], `frames that differ from the camera's: ${wrong.slice(0, 10).join(', ')}`);
+  for (const f of files) {
+    if (c.format === 'jpeg') assert.equal(f.vlenBase, '|u1', 'binary layout: vlen uint8');
+    else { assert.equal(f.dtype, '|u1'); assert.deepEqual(f.shape.slice(1), c.shape); assert.deepEqual(f.maxshape, [null, ...c.shape]); }
+  }
+}
+
+/** Stored files (method files) are the camera's files byte for byte. */
+export function assertFiles(names: string[], read: (name: string) => Uint8Array, c: Cam): void {
+  assert.deepEqual(names, Array.from({ length: c.frames }, (_, i) => cameraFileName(i + 1, c.format)));
+  names.forEach((n, i) => assert.equal(sha(read(n)), sha(cameraFile(c, i)), n));
+}
+
+/** `fur watch CAMERA DEST --delete-source …` while the camera writes at its rate. */
+export async function watchWhileCapturing(work: string, c: Cam, dest: string, method: string, extra: string[], env: NodeJS.ProcessEnv = {}): Promise<{ cam: string; stderr: string; seconds: number }> {
+  const cam = mkdtempSync(join(work, 'camera-'));
+  const started = performance.now();
+  const fur = run(process.execPath, [FUR_BIN, 'watch', cam, dest, '--method', method, '--delete-source', '--pattern', pattern(c),
+    '--completion', 'rename', '--stop-file', 'capture.done', ...extra], { timeoutMs: 300_000, env: { ...process.env, ...env } });
+  const camera = await runCamera({ dir: cam, format: c.format, dtype: c.dtype, shape: c.shape, frames: c.frames, fps: c.fps, seed: c.seed, write: 'rename', stopFile: 'capture.done' });
+  const r = await fur;
+  const seconds = (performance.now() - started) / 1000;
+  assert.equal(camera.frames, c.frames);
+  assert.equal(r.code, 0, `fur watch exited ${r.code ?? r.signal}${r.timedOut ? ' (timed out)' : ''}:\n${r.stderr}`);
+  assert.match(r.stderr, new RegExp(`fur: ${c.frames} frames from ${c.frames} files, .* \\[stop-file\\]`));
+  assert.deepEqual(readdirSync(cam).filter((n) => n !== 'capture.done'), [], 'every source deleted once committed');
+  return { cam, stderr: r.stderr, seconds };
+}
+
+/**
+ * `fur upload …` killed (SIGKILL) at a random moment `times` times, then run to the end.
+ * Returns the moments (ms after start) and what the last run said.
+ */
+export async function killedThenFinished(args: string[], times: number, within: [number, number], env: NodeJS.ProcessEnv = {}): Promise<{ kills: number[]; killed: number; stderr: string }> {
+  const kills: number[] = [];
+  let killed = 0;
+  for (let k = 0; k < times; k++) {
+    const at = Math.round(within[0] + Math.random() * (within[1] - within[0]));
+    kills.push(at);
+    const ended = await new Promise<boolean>((resolve, reject) => {
+      const child = spawn(process.execPath, [FUR_BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'ignore'] });
+      const timer = setTimeout(() => child.kill('SIGKILL'), at);
+      child.on('error', reject);
+      child.on('close', (_code, signal) => { clearTimeout(timer); resolve(signal === 'SIGKILL'); });
+    });
+    if (ended) killed++;
+  }
+  const r = await run(process.execPath, [FUR_BIN, ...args], { timeoutMs: 300_000, env: { ...process.env, ...env } });
+  assert.equal(r.code, 0, `the run after the kills exited ${r.code ?? r.signal}:\n${r.stderr}`);
+  return { kills, killed, stderr: r.stderr };
+}
