@@ -11,6 +11,9 @@ import type { RandomAccess } from '../../src/hdf5/sink.js';
 import { runCamera } from '../../src/source/camera.js';
 import { META_END } from '../../src/transport/s3-append.js';
 import { readFile } from 'node:fs/promises';
+import { Agent as HttpsAgent } from 'node:https';
+import { gzipSync } from 'node:zlib';
+import { CreateMultipartUploadCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import {
   assertCapture, cli, FUR_BIN, localFrames, METHODS, noRetry, readFlags, scratch, watchFlags, writeFrames, type Capture, type Method,
 } from './helpers.js';
@@ -189,6 +192,31 @@ describe('append → s3: killed three times, then run to the end', () => {
       assertClean(d);
     });
   }
+});
+
+describe('append → s3: an upload fur started but never recorded', () => {
+  test('is found by the recorded intent and aborted; an upload of another key is left alone', async (t) => {
+    const cam = await scratch(t, 'fur-camera-');
+    const d = await openS3Dest(t);
+    await writeFrames(cam, BIG, 0, 12);
+    // what a run killed between recording its intent and recording the upload leaves behind
+    const client = new S3Client({ endpoint: d.server.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: S3_KEYS,
+      requestHandler: { httpsAgent: new HttpsAgent({ ca: d.server.certificate!.cert }) } });
+    try {
+      const intent = { fur: 's3-append-state', version: 1, key: 'orphan.h5', uploadId: null, created: new Date().toISOString(), seq: 0, metaEnd: META_END, metaCursor: 0, meta: '',
+        parts: [], held: [], tailStart: META_END, end: META_END, spills: [], tails: {}, ledgers: [], layout: null, dataset: '/data', frames: 0, files: 0, bytes: 0 };
+      await client.send(new PutObjectCommand({ Bucket: d.bucket, Key: 'orphan.h5.fur/state', Body: gzipSync(JSON.stringify(intent)) }));
+      const lost = await client.send(new CreateMultipartUploadCommand({ Bucket: d.bucket, Key: 'orphan.h5' }));
+      const other = await client.send(new CreateMultipartUploadCommand({ Bucket: d.bucket, Key: 'someone-else.bin' }));
+      const r = await cli(['upload', cam, d.url('append', 'orphan'), '--batch', '6', '--delete-source', ...readFlags(BIG), ...d.flags]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, new RegExp(`aborted upload ${lost.UploadId}, which an earlier run of fur started but never recorded`));
+      assert.deepEqual(d.server.uploads(d.bucket).map((u) => u.uploadId), [other.UploadId]);
+      assertCapture(await d.stored('append', 'orphan'), { ...BIG, frames: 12 });
+    } finally {
+      client.destroy();
+    }
+  });
 });
 
 describe('versioned bucket', () => {
