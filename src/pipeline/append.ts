@@ -3,11 +3,13 @@
  * committed (data, then per-frame datasets, then the frames' extent). The file is valid at every
  * instant; a restarted run reopens it and continues after its last commit.
  */
+import { posix } from 'node:path';
 import { FurError, isFurError } from '../errors.js';
 import { H5File } from '../hdf5/index.js';
 import type { Destination, RemoteFile } from '../transport/destination.js';
 import { writeSidecar } from '../index/sidecar.js';
 import type { Batch } from './batch.js';
+import { TEMP_SUFFIX } from './batches.js';
 
 const SIDECAR_INTERVAL_MS = 10_000;
 import { appendBlocks, createFrameDatasets, openFrameDatasets, readCommitted, type FrameDatasets } from './layout.js';
@@ -61,11 +63,18 @@ export class AppendTarget implements Target {
     const first = batch.items[0].block;
     const layout = { dtype: first.dtype, shape: first.shape };
     if (!this.file) {
-      await this.dest.mkdirp(this.path.replace(/\/?[^/]*$/, '') || '.');
-      this.remote = await this.dest.openWrite(this.path, { truncate: true });
+      // A new file is made under a temporary name and takes its own once its first state is
+      // committed, so the destination never shows a file that does not open: a cut, a full disk
+      // or a kill while creating leaves the temporary, which the next run starts over.
+      const dir = posix.dirname(this.path);
+      const temp = posix.join(dir, `.${posix.basename(this.path)}${TEMP_SUFFIX}`);
+      await this.dest.mkdirp(dir);
+      this.remote = await this.dest.openWrite(temp, { truncate: true });
       this.file = await H5File.create(this.remote, { durable: this.dest.capabilities.fsync, metaReserve: 1 << 20 });
       this.file.setAttr('/', 'fur_version', '0.1.0');
       this.file.setAttr('/', 'fur_method', 'append');
+      await this.file.commit();
+      await this.dest.rename(temp, this.path);
     }
     if (!this.ds) {
       const committedFrames = this.file.has(this.o.dataset) ? this.file.dataset(this.o.dataset).shape[0] : -1;
