@@ -12,7 +12,7 @@ import type { Batch } from './batch.js';
 import { TEMP_SUFFIX } from './batches.js';
 
 const SIDECAR_INTERVAL_MS = 10_000;
-import { appendBlocks, createFrameDatasets, openFrameDatasets, readCommitted, type FrameDatasets } from './layout.js';
+import { appendBlocks, createFrameDatasets, furMethod, openFrameDatasets, readCommitted, type FrameDatasets } from './layout.js';
 import type { PipelineOptions } from './options.js';
 import type { CommitResult, Target } from './target.js';
 
@@ -53,6 +53,14 @@ export class AppendTarget implements Target {
       // only a file that does not parse as fur's is refused; a broken connection is just that
       if (!isFurError(e, 'hdf5-format') && !(e instanceof RangeError)) throw e;
       throw new FurError('not-a-fur-file', `${this.where()}: cannot continue this file (${(e as Error).message}); fur only appends to files it wrote — choose a new file name`, { path: this.path }, { cause: e });
+    }
+    // only a file fur made for appending is continued; another program's HDF5 file, even one laid
+    // out like fur's, is left as it is (closed without a write). A file with nothing in it is
+    // fur's own, cut before its first commit.
+    const method = await furMethod(file);
+    if (method !== 'append' && !(method === undefined && file.paths().length === 1)) {
+      await this.remote.close().catch(() => undefined);
+      throw new FurError('not-a-fur-file', `${this.where()}: ${method === undefined ? 'not written by fur' : `written by fur --method ${method}`}; fur only appends to files it wrote with --method append — choose a new file name`, { path: this.path });
     }
     this.file = file;
     const frames = file.has(this.o.dataset) ? file.dataset(this.o.dataset).shape[0] : 0;

@@ -10,7 +10,7 @@ import type { Destination } from '../transport/destination.js';
 import { buildReferences } from '../index/kerchunk.js';
 import { fileUrl, putSidecar } from '../index/sidecar.js';
 import type { Batch } from './batch.js';
-import { appendBlocks, createFrameDatasets, readCommitted } from './layout.js';
+import { appendBlocks, createFrameDatasets, furMethod, readCommitted } from './layout.js';
 import type { PipelineOptions } from './options.js';
 import type { CommitResult, Target } from './target.js';
 
@@ -45,7 +45,7 @@ export class BatchesTarget implements Target {
       const remote = await this.dest.openRead(path);
       try {
         const file = await H5File.open(remote);
-        if (!file.has(this.o.dataset)) continue;
+        if (await furMethod(file) !== 'batches' || !file.has(this.o.dataset)) continue;
         const rows = file.dataset(this.o.dataset).shape[0];
         await readCommitted(file, this.o.dataset, rows, this.committed, this.hashes);
         this.frames += rows;
