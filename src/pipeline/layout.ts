@@ -90,7 +90,7 @@ export function openFrameDatasets(file: H5File, layout: FrameLayout, o: Pipeline
   const typeOk = wantBytes ? data.type.class === 'vlen-bytes' : dtypeName(data.type) === layout.dtype;
   if (!shapeOk || !typeOk) {
     throw new FurError('layout-mismatch',
-      `${where}: ${o.dataset} holds frames of ${data.frameShape.join('x') || 'bytes'} ${data.type.class}${data.type.size * 8}, the source has ${layout.shape.join('x') || 'bytes'} ${layout.dtype}; append to a new file`,
+      `${where}: ${o.dataset} holds frames of ${data.frameShape.join('x') || 'bytes'} ${dtypeName(data.type)}, the source has ${layout.shape.join('x') || 'bytes'} ${layout.dtype}; append to a new file`,
       { where });
   }
   return {
