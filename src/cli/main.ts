@@ -22,7 +22,7 @@ import { destinationBytes, httpBytes, isHttp } from '../index/remote.js';
 import { encodeNpy } from '../source/writers/npy.js';
 import type { NumericDtype } from '../source/frame.js';
 import type { Destination } from '../transport/destination.js';
-import { renderer } from './render.js';
+import { printable, renderer } from './render.js';
 
 interface CommonFlags extends ConnectionFlags {
   method: string;
@@ -229,8 +229,8 @@ Examples:
       if (f.json) process.stdout.write(JSON.stringify({ type: 'verify', ok, ...r }) + '\n');
       else {
         process.stderr.write(`fur verify: ${r.equal} equal, ${r.different.length} different, ${r.missing.length} files missing at the destination, ${r.remoteOnly} remote frames without a local source\n`);
-        for (const d of r.different.slice(0, 20)) process.stderr.write(`  differs: ${d.file} frame ${d.frame}\n`);
-        for (const m of r.missing.slice(0, 20)) process.stderr.write(`  missing: ${m}\n`);
+        for (const d of r.different.slice(0, 20)) process.stderr.write(`  differs: ${printable(d.file)} frame ${d.frame}\n`);
+        for (const m of r.missing.slice(0, 20)) process.stderr.write(`  missing: ${printable(m)}\n`);
       }
       this.setOptionValue('_code', ok ? 0 : 3);
     } finally { await dest.close(); }
@@ -324,7 +324,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
     if (isFurError(e)) {
-      process.stderr.write(`fur: ${e.message}\n`);
+      process.stderr.write(`fur: ${printable(e.message)}\n`);
       return e.tag === 'bad-option' || e.tag === 'bad-url' || e.tag === 'unknown-dtype' || e.tag === 'bad-shape' ? 2 : 1;
     }
     process.stderr.write(`fur: ${(e as Error)?.stack ?? e}\n`);

@@ -3,6 +3,16 @@ import type { RunEvent } from '../pipeline/progress.js';
 
 const mb = (b: number) => `${(b / 1e6).toFixed(1)} MB`;
 
+/**
+ * Text that comes from file names or servers, safe to print: a control character is shown as an
+ * escape (\n, \x1b) instead of acting on the terminal or starting a line of its own.
+ */
+export function printable(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f]/g, (c) => ESCAPES[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+const ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
 export function renderer(opts: { json: boolean; tty: boolean; quiet?: boolean }): (e: RunEvent) => void {
   if (opts.json) return (e) => process.stdout.write(JSON.stringify({ ...e, time: new Date().toISOString() }) + '\n');
   let lineOpen = false;
@@ -11,7 +21,7 @@ export function renderer(opts: { json: boolean; tty: boolean; quiet?: boolean })
     switch (e.type) {
       case 'start':
         if (!opts.quiet) {
-          process.stderr.write(`fur: ${e.method} ${e.source} → ${e.destination}` +
+          process.stderr.write(`fur: ${e.method} ${printable(e.source)} → ${printable(e.destination)}` +
             (e.resumed.frames || e.resumed.files ? ` (resuming: ${e.resumed.frames} frames already there)` : '') + '\n');
         }
         return;
@@ -25,11 +35,11 @@ export function renderer(opts: { json: boolean; tty: boolean; quiet?: boolean })
       case 'rejected':
         endLine();
         // reader messages start with the file's path already
-        process.stderr.write(`fur: kept ${e.message.startsWith(`${e.file}: `) ? e.message : `${e.file}: ${e.message}`}\n`);
+        process.stderr.write(`fur: kept ${printable(e.message.startsWith(`${e.file}: `) ? e.message : `${e.file}: ${e.message}`)}\n`);
         return;
       case 'disconnected':
         endLine();
-        process.stderr.write(`fur: destination unreachable for ${e.downSec} s (${e.message}); retrying in ${e.retryInSec} s (attempt ${e.attempt})\n`);
+        process.stderr.write(`fur: destination unreachable for ${e.downSec} s (${printable(e.message)}); retrying in ${e.retryInSec} s (attempt ${e.attempt})\n`);
         return;
       case 'reconnected':
         endLine();
@@ -37,7 +47,7 @@ export function renderer(opts: { json: boolean; tty: boolean; quiet?: boolean })
         return;
       case 'warning':
         endLine();
-        process.stderr.write(`fur: warning: ${e.message}\n`);
+        process.stderr.write(`fur: warning: ${printable(e.message)}\n`);
         return;
       case 'done':
         endLine();
