@@ -2,7 +2,16 @@
 // The compiled CLI lives in dist/ (built by `npm ci` through the prepare script).
 import { main } from '../dist/src/cli/main.js';
 
+let settled = false;
 main(process.argv.slice(2)).then(
   (code) => { process.exitCode = code; },
   (err) => { console.error(`fur: ${err?.message ?? err}`); process.exitCode = 1; },
-);
+).finally(() => { settled = true; });
+
+// Node exits once nothing is left to wait for, even while the command still waits on a promise
+// nothing will settle; it must not then exit 0, as if every frame were committed.
+process.on('beforeExit', () => {
+  if (settled) return;
+  console.error('fur: stopped before the command finished (an internal wait that can never end); local files not yet committed are kept — run the same command again to resume');
+  process.exitCode = 1;
+});
