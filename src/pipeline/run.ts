@@ -150,6 +150,9 @@ export async function run(spec: RunSpec): Promise<RunSummary> {
           result.catch(() => undefined); // taken in order below
           const kept = { index: batch.index, frames: batch.frames, files: batch.items.map((i) => i.file) };
           results = results.then(() => settle(kept, result));
+          // taken below, but maybe only once the next batch is complete: until then a failed
+          // commit must not count as unhandled (node would end the process on it)
+          results.catch(() => undefined);
           open.push(results);
           while (open.length >= depth) await open.shift();
         }
