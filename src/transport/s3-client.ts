@@ -70,7 +70,18 @@ export async function makeS3Client(o: S3ClientOptions): Promise<MadeClient> {
   if (endpoint !== undefined) config.endpoint = endpoint;
   if (o.profile !== undefined) config.profile = o.profile;
   if (o.credentials) config.credentials = o.credentials;
-  return { client: new S3Client(config), endpoint: endpoint?.replace(/\/$/, ''), region };
+  const client = new S3Client(config);
+  // Every body fur sends carries its SHA-256 as x-amz-checksum-sha256; SigV4 wants the same digest
+  // in hex as x-amz-content-sha256, and the signer hashes the body again unless it is there.
+  client.middlewareStack.add((next) => async (args) => {
+    const req = args.request as { headers?: Record<string, string> };
+    const sum = req.headers?.['x-amz-checksum-sha256'];
+    if (req.headers && sum && !req.headers['x-amz-content-sha256'] && !req.headers['content-encoding']?.includes('aws-chunked')) {
+      req.headers['x-amz-content-sha256'] = Buffer.from(sum, 'base64').toString('hex');
+    }
+    return next(args);
+  }, { step: 'build', priority: 'low', name: 'furPayloadHash' });
+  return { client, endpoint: endpoint?.replace(/\/$/, ''), region };
 }
 
 /** The region of a profile in the shared config file (the SDK resolves it only when a request needs it). */

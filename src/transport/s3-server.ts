@@ -618,6 +618,13 @@ function rfc3986(s: string): string {
 function hmac(key: string | Buffer, data: string): Buffer { return createHmac('sha256', key).update(data).digest(); }
 function sha256hex(s: string | Buffer): string { return createHash('sha256').update(s).digest('hex'); }
 function md5(b: Buffer): string { return createHash('md5').update(b).digest('hex'); }
+/** a body's SHA-256, computed once for the signature's payload hash and the checksum header */
+const digests = new WeakMap<Buffer, Buffer>();
+function bodySha256(b: Buffer): Buffer {
+  let d = digests.get(b);
+  if (!d) { d = createHash('sha256').update(b).digest(); digests.set(b, d); }
+  return d;
+}
 
 // ---- bodies and checksums ----
 
@@ -657,7 +664,7 @@ function decodePayload(req: IncomingMessage, body: Buffer): Buffer {
     if (declared !== undefined && Number(declared) !== decoded.length) throw new S3Error(400, 'IncompleteBody', 'You did not provide the number of bytes specified by the Content-Length HTTP header.');
     return decoded;
   }
-  if (/^[0-9a-f]{64}$/.test(sha) && sha256hex(body) !== sha) {
+  if (/^[0-9a-f]{64}$/.test(sha) && bodySha256(body).toString('hex') !== sha) {
     throw new S3Error(400, 'XAmzContentSHA256Mismatch', 'The provided \'x-amz-content-sha256\' header does not match what was computed.');
   }
   return body;
@@ -670,7 +677,7 @@ function verifyChecksums(h: IncomingMessage['headers'], body: Buffer): Record<st
   }
   const sha = h['x-amz-checksum-sha256'];
   if (sha !== undefined) {
-    if (createHash('sha256').update(body).digest('base64') !== sha) throw new S3Error(400, 'BadDigest', 'The SHA256 you specified did not match the calculated checksum.');
+    if (bodySha256(body).toString('base64') !== sha) throw new S3Error(400, 'BadDigest', 'The SHA256 you specified did not match the calculated checksum.');
     out.sha256 = String(sha);
   }
   const crc = h['x-amz-checksum-crc32'];
