@@ -325,9 +325,12 @@ export class SftpPool {
   /** Make a session one of the pool's lanes, and make its failure everyone's. */
   private adopt(s: SftpSession, conn: Connection, newConnection: boolean): Lane {
     const window = windowOf(s.sftp);
-    // About one window per channel: more only waits in ssh2 for the server's window to reopen,
-    // while another channel could carry it now.
-    const maxBytes = this.opts.maxInFlightBytes ?? window + 2 * this.maxWrite;
+    // One window per channel, less the requests' headers: more would only wait inside ssh2 for
+    // the window to reopen (another channel could carry it now), and a request that finds the
+    // window open goes out without ssh2's extra copy (sftp-write.ts). The server's window
+    // adjustment for a request's bytes comes before the request's reply, so the window has
+    // room again by the time a reply frees room here.
+    const maxBytes = this.opts.maxInFlightBytes ?? Math.max(this.maxWrite, window - 128 * 64);
     const lane = Object.assign(s, {
       conn, id: this.lanes.length, window, maxBytes, maxRequests: this.opts.maxRequests ?? 64, bytes: 0, requests: 0, ops: 0,
     }) as Lane;
