@@ -7,10 +7,13 @@ import { posix } from 'node:path';
 import { FurError, isFurError } from '../errors.js';
 import { H5File } from '../hdf5/index.js';
 import type { Destination, RemoteFile } from '../transport/destination.js';
-import { writeSidecar } from '../index/sidecar.js';
+import { buildReferences } from '../index/kerchunk.js';
+import { fileUrl, putSidecar } from '../index/sidecar.js';
 import type { Batch } from './batch.js';
 import { TEMP_SUFFIX } from './batches.js';
 
+/** a sidecar larger than this is rewritten at most every SIDECAR_INTERVAL_MS, not at every commit */
+const SIDECAR_SMALL = 1 << 20;
 const SIDECAR_INTERVAL_MS = 10_000;
 import { appendBlocks, createFrameDatasets, furMethod, openFrameDatasets, readCommitted, type FrameDatasets } from './layout.js';
 import type { PipelineOptions } from './options.js';
@@ -24,6 +27,20 @@ export class AppendTarget implements Target {
   private remote?: RemoteFile;
   private exists: boolean;
   private sidecarAt = 0;
+  private sidecarBytes = 0;
+  /** the sidecar being uploaded in the background */
+  private uploading?: Promise<void>;
+  /**
+   * Commits the caller may have in flight at once: the next batch is appended while the
+   * previous commit runs its barriers (H5File's onSealed), so a long link stays busy.
+   */
+  readonly concurrency = 2;
+  /** the previous commit has sealed: this batch's rows may be appended */
+  private sealed: Promise<void> = Promise.resolve();
+  /** the previous commit is published and the sidecar has read its chunk index */
+  private done: Promise<void> = Promise.resolve();
+  /** the first failure: later commits must not publish rows of a batch that failed */
+  private failure: unknown;
 
   private constructor(private dest: Destination, private path: string, private o: PipelineOptions, exists: boolean) {
     this.exists = exists;
@@ -46,9 +63,13 @@ export class AppendTarget implements Target {
   private async reopen(): Promise<void> {
     this.remote = await this.dest.openWrite(this.path);
     let file: H5File;
+    let meta: RemoteFile | undefined;
     try {
-      file = await H5File.open(this.remote, { durable: this.dest.capabilities.fsync });
+      // a second handle for commit metadata: see FileOptions.metaSink
+      meta = await this.dest.openWrite(this.path);
+      file = await H5File.open(this.remote, { durable: this.dest.capabilities.fsync, metaSink: meta });
     } catch (e) {
+      await meta?.close().catch(() => undefined);
       await this.remote.close().catch(() => undefined);
       // only a file that does not parse as fur's is refused; a broken connection is just that
       if (!isFurError(e, 'hdf5-format') && !(e instanceof RangeError)) throw e;
@@ -59,6 +80,7 @@ export class AppendTarget implements Target {
     // fur's own, cut before its first commit.
     const method = await furMethod(file);
     if (method !== 'append' && !(method === undefined && file.paths().length === 1)) {
+      await meta?.close().catch(() => undefined);
       await this.remote.close().catch(() => undefined);
       throw new FurError('not-a-fur-file', `${this.where()}: ${method === undefined ? 'not written by fur' : `written by fur --method ${method}`}; fur only appends to files it wrote with --method append — choose a new file name`, { path: this.path });
     }
@@ -68,6 +90,37 @@ export class AppendTarget implements Target {
   }
 
   async commit(batch: Batch): Promise<CommitResult> {
+    const previous = { sealed: this.sealed, done: this.done };
+    let sealed!: () => void;
+    let done!: () => void;
+    this.sealed = new Promise<void>((resolve) => { sealed = resolve; });
+    this.done = new Promise<void>((resolve) => { done = resolve; });
+    try {
+      await previous.sealed;
+      if (this.failure !== undefined) throw this.failure;
+      const bytes = await this.append(batch);
+      // the frames are in the writes now; holding the batch would keep them after they are sent
+      batch = undefined as unknown as Batch;
+      // the chunk index may be rewritten once the sidecar of the previous commit has read it
+      await previous.done;
+      if (this.failure !== undefined) throw this.failure;
+      await this.file!.commit({ publishLast: this.ds!.data, onSealed: sealed });
+      const frames = this.ds!.data.shape[0];
+      // the chunk index beside the file follows every commit while it is small; a big one (a long
+      // capture: ~60 bytes per chunk) is rewritten every few seconds, and always at close
+      if (this.sidecarBytes < SIDECAR_SMALL || Date.now() - this.sidecarAt >= SIDECAR_INTERVAL_MS) await this.refreshSidecar();
+      return { frames, bytes };
+    } catch (e) {
+      this.failure ??= e;
+      throw e;
+    } finally {
+      sealed();
+      done();
+    }
+  }
+
+  /** Add a batch's rows (not yet committed). */
+  private async append(batch: Batch): Promise<number> {
     const first = batch.items[0].block;
     const layout = { dtype: first.dtype, shape: first.shape };
     if (!this.file) {
@@ -77,8 +130,12 @@ export class AppendTarget implements Target {
       const dir = posix.dirname(this.path);
       const temp = posix.join(dir, `.${posix.basename(this.path)}${TEMP_SUFFIX}`);
       await this.dest.mkdirp(dir);
-      this.remote = await this.dest.openWrite(temp, { truncate: true });
-      this.file = await H5File.create(this.remote, { durable: this.dest.capabilities.fsync, metaReserve: 1 << 20 });
+      // a second handle for commit metadata (see FileOptions.metaSink), opened at the same time
+      const [remote, meta] = await Promise.all([this.dest.openWrite(temp, { truncate: true }), this.dest.openWrite(temp)]);
+      this.remote = remote;
+      // EOF headroom for a few batches: the superblock's EOF then moves every few commits, not at each
+      const eofHeadroom = Math.min(256 << 20, Math.max(1 << 20, 4 * batch.bytes));
+      this.file = await H5File.create(this.remote, { durable: this.dest.capabilities.fsync, metaReserve: 1 << 20, metaSink: meta, eofHeadroom });
       this.file.setAttr('/', 'fur_version', '0.1.0');
       this.file.setAttr('/', 'fur_method', 'append');
       await this.file.commit();
@@ -92,21 +149,35 @@ export class AppendTarget implements Target {
         for (const d of [this.ds.name, this.ds.page, this.ds.mtime, this.ds.sha256]) await d.truncate(committedFrames);
       }
     }
-    const bytes = await appendBlocks(this.ds, batch.items.map((i) => i.block));
-    await this.file.commit({ publishLast: this.ds.data });
-    // the chunk index beside the file follows the commits, a few times a minute at most
-    if (Date.now() - this.sidecarAt >= SIDECAR_INTERVAL_MS) await this.sidecar();
-    return { frames: this.ds.data.shape[0], bytes };
+    return appendBlocks(this.ds, batch.items.map((i) => i.block));
   }
 
-  private async sidecar(): Promise<void> {
-    await writeSidecar(this.dest, this.path, this.file!);
+  /**
+   * Read the chunk index for the sidecar now (the next commit waits for that), and upload it in
+   * the background: the next batch need not wait for it. One upload at a time; while one runs,
+   * the next commit's refresh is skipped.
+   */
+  private async refreshSidecar(): Promise<void> {
+    if (this.uploading) return;
+    const refs = await buildReferences(this.file!, fileUrl(this.dest, this.path));
     this.sidecarAt = Date.now();
+    this.uploading = putSidecar(this.dest, this.path, refs)
+      .then((n) => { this.sidecarBytes = n; }, (e: unknown) => { this.failure ??= e; })
+      .finally(() => { this.uploading = undefined; });
   }
 
   async close(): Promise<void> {
     if (this.file) {
-      if (this.ds) await this.sidecar();
+      if (this.ds) {
+        // the final chunk index is known before the file closes (closing only trims the EOF):
+        // upload it, after any upload still running, while the file closes
+        const refs = await buildReferences(this.file, fileUrl(this.dest, this.path));
+        const upload = (async () => { await this.uploading; await putSidecar(this.dest, this.path, refs); })();
+        const results = await Promise.allSettled([upload, this.file.close()]);
+        for (const r of results) if (r.status === 'rejected') throw r.reason;
+        return;
+      }
+      await this.uploading;
       await this.file.close();
     } else if (this.remote) await this.remote.close();
   }
