@@ -1,5 +1,5 @@
 import type { Stats } from 'ssh2';
-import { FurError } from '../errors.js';
+import { FurError, isFurError } from '../errors.js';
 import type { RemoteFile } from './destination.js';
 import { WriteTracker } from './inflight.js';
 import { sftpError, statusOf } from './sftp-errors.js';
@@ -74,12 +74,15 @@ export class SftpFile implements RemoteFile, Dispatcher {
   private closed = false;
 
   constructor(
-    readonly path: string,
+    /** the file's absolute path now (a rename through the destination moves it) */
+    public path: string,
     private readonly pool: SftpPool,
     first: { lane: Lane; handle: Buffer },
     /** may open handles on other channels (files open for writing) */
     private spread: boolean,
     private readonly fsync: boolean,
+    /** called once the file is closed (the destination stops following its renames) */
+    private readonly onClosed: () => void = () => {},
   ) {
     this.legs.push({ ...first, dirty: false });
   }
@@ -196,9 +199,10 @@ export class SftpFile implements RemoteFile, Dispatcher {
           return;
         }
         this.legs.push({ lane, handle, dirty: false });
-      }, () => {
-        // another handle was refused (a server limit): keep writing over the ones we have
-        this.spread = false;
+      }, (e: unknown) => {
+        // another handle was refused (a server limit): keep writing over the ones we have; a
+        // file renamed while its handle was being opened is opened under its new name next time
+        if (!isFurError(e, 'not-found')) this.spread = false;
       })
       .finally(() => {
         this.legOpening = false;
@@ -346,6 +350,7 @@ export class SftpFile implements RemoteFile, Dispatcher {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.onClosed();
     if (this.pool.broken) {
       // The handles cannot be closed; whether the server kept the last bytes is unknown.
       await Promise.allSettled([this.writes.barrier()]);

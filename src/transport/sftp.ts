@@ -25,6 +25,11 @@ export class SftpDestination implements Destination {
   readonly capabilities: Capabilities;
   private readonly atomicRename: boolean;
   private closed = false;
+  /**
+   * Files open for writing: one renamed while open (a new file takes its name after its first
+   * commit) must open any further handle under its new name.
+   */
+  private readonly open = new Set<SftpFile>();
 
   private constructor(
     readonly pool: SftpPool,
@@ -102,7 +107,9 @@ export class SftpDestination implements Destination {
     const lane = this.lane;
     const handle = await this.pool.op<Buffer>(lane, { op: 'open for writing', path: abs }, (cb) =>
       lane.sftp.open(abs, flags, { mode: 0o644 }, cb));
-    return new SftpFile(abs, this.pool, { lane, handle }, true, this.pool.fsync);
+    const file: SftpFile = new SftpFile(abs, this.pool, { lane, handle }, true, this.pool.fsync, () => this.open.delete(file));
+    this.open.add(file);
+    return file;
   }
 
   async openRead(path: string): Promise<RemoteFile> {
@@ -153,8 +160,10 @@ export class SftpDestination implements Destination {
     const src = this.resolve(from);
     const dst = this.resolve(to);
     const ctx = { op: `rename to ${dst}`, path: src };
+    const moved = () => { for (const f of this.open) if (f.path === src) f.path = dst; };
     if (this.atomicRename) {
       await this.op(ctx, (sftp, cb) => sftp.ext_openssh_rename(src, dst, cb));
+      moved();
       return;
     }
     try {
@@ -165,6 +174,7 @@ export class SftpDestination implements Destination {
       await this.remove(dst);
       await this.op(ctx, (sftp, cb) => sftp.rename(src, dst, cb));
     }
+    moved();
   }
 
   /** Removes a file or an empty directory; a path that is already gone is not an error. */

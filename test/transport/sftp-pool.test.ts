@@ -74,6 +74,28 @@ describe('sftp: one file over several channels and connections', () => {
     assert.ok((await readFile(join(fx.root, 'pipelined-fences.bin'))).equals(data));
   });
 
+  it('a file renamed while open takes more channels under its new name', async () => {
+    const f = await dest.openWrite('before-rename.bin', { truncate: true });
+    await f.write(0, Buffer.from('head'));
+    await dest.rename('before-rename.bin', 'after-rename.bin');
+    assert.equal(f.path, join('/', 'after-rename.bin'));
+    const data = pattern(3_000_000, 9);
+    void f.write(4, data);
+    let most = 0;
+    let answered = false;
+    const flushed = f.flush().finally(() => { answered = true; });
+    while (!answered) {
+      most = Math.max(most, dest.pool.lanes.filter((l) => l.bytes > 0).length);
+      await new Promise((r) => setImmediate(r));
+    }
+    await flushed;
+    await f.close();
+    assert.ok(most >= 2, `at most ${most} channels carried writes at once`);
+    const got = await readFile(join(fx.root, 'after-rename.bin'));
+    assert.equal(got.subarray(0, 4).toString(), 'head');
+    assert.ok(got.subarray(4).equals(data));
+  });
+
   it('reads see earlier writes to the same bytes, without waiting for unrelated ones', async () => {
     const f = await dest.openWrite('read-after-write.bin', { truncate: true });
     void f.write(0, Buffer.from('first'));
