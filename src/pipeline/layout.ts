@@ -3,7 +3,7 @@
  * file): the frames dataset (N, …frame shape) in the frames' own dtype — or variable-length bytes
  * for opaque files — and per-frame datasets beside it naming where each frame came from.
  */
-import { createHash, webcrypto } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { FurError } from '../errors.js';
 import { defaultChunks, dtypeName, type Dataset, type DtypeSpec, type H5File } from '../hdf5/index.js';
 import { itemsize, type Dtype, type FrameBlock } from '../source/frame.js';
@@ -111,8 +111,7 @@ export async function appendBlocks(ds: FrameDatasets, blocks: FrameBlock[]): Pro
   const names: string[] = [];
   const pages: number[] = [];
   const mtimes: number[] = [];
-  // hashed in the thread pool while the frames go out: hashing a batch on the main thread would
-  // hold up the sending (and the acknowledgements) of everything in flight
+  // hashed while the frames go out, a slice at a time (see hashAll)
   const hashes = hashAll(blocks);
   for (const block of blocks) {
     if (block.dtype === 'bytes') await ds.data.appendVlen([block.data]);
@@ -162,30 +161,31 @@ export function sha256(bytes: Uint8Array): Uint8Array {
 
 /** one 32-byte digest per frame of a block */
 /**
- * frameHashes of every block, computed in the thread pool, two frames at a time: each job copies
- * its frame, so a whole batch at once would double the batch in memory.
+ * frameHashes of every block, a few frames at a time with the event loop let in between: hashing
+ * a whole batch at once would hold up the sending (and the acknowledgements) of everything in
+ * flight for tens of milliseconds, and hashing in the thread pool copies every frame first.
  */
 async function hashAll(blocks: FrameBlock[]): Promise<Uint8Array[]> {
-  const frames = blocks.flatMap((block) => {
+  const out: Uint8Array[] = [];
+  let sinceYield = 0;
+  for (const block of blocks) {
+    const hashes = new Uint8Array(block.count * 32);
     const frameBytes = block.data.length / block.count;
-    return Array.from({ length: block.count }, (_, i) => block.data.subarray(i * frameBytes, (i + 1) * frameBytes));
-  });
-  const digests: Uint8Array[] = new Array(frames.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < frames.length) {
-      const i = next++;
-      digests[i] = new Uint8Array(await webcrypto.subtle.digest('SHA-256', frames[i]!));
+    for (let i = 0; i < block.count; i++) {
+      if (sinceYield >= HASH_SLICE) {
+        await new Promise((r) => setImmediate(r));
+        sinceYield = 0;
+      }
+      hashes.set(sha256(block.data.subarray(i * frameBytes, (i + 1) * frameBytes)), i * 32);
+      sinceYield += frameBytes;
     }
-  };
-  await Promise.all([worker(), worker()]);
-  let at = 0;
-  return blocks.map((block) => {
-    const out = new Uint8Array(block.count * 32);
-    for (let i = 0; i < block.count; i++) out.set(digests[at++]!, i * 32);
-    return out;
-  });
+    out.push(hashes);
+  }
+  return out;
 }
+
+/** bytes hashed between turns of the event loop (~1 ms) */
+const HASH_SLICE = 1 << 20;
 
 export function frameHashes(block: FrameBlock): Uint8Array {
   const out = new Uint8Array(block.count * 32);
