@@ -32,8 +32,11 @@ export interface Measured {
   complete: boolean;
   cpuSeconds: number;
   maxRssKB: number;
-  /** fur's own report ('done' event), when there is one */
-  fur?: { seconds: number; mbPerSec: number; frames: number };
+  /**
+   * fur's own report ('done' event), when there is one; `steadyMBps`: the rate between its first
+   * and last commit (start-up, the first batch and closing left out)
+   */
+  fur?: { seconds: number; mbPerSec: number; frames: number; steadyMBps?: number };
   /** the end of the uploader's error output (kept for runs that moved nothing) */
   stderr?: string;
 }
@@ -198,10 +201,13 @@ export function fur(s: Server, bin: string, method: 'append' | 'batches' | 'file
       const committed = (out: string) => out.split('\n').filter((l) => l.startsWith('{"type":"commit"'))
         .reduce((n, l) => n + (JSON.parse(l) as { bytes: number }).bytes, 0);
       const m = await timed(process.execPath, args, budget, committed, ds.bytes);
-      const done = m.stdout.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { type: string; seconds: number; mbPerSec: number; frames: number })
-        .find((e) => e.type === 'done');
+      const events = m.stdout.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { type: string; seconds: number; mbPerSec: number; frames: number; bytes: number; time: string });
+      const done = events.find((e) => e.type === 'done');
       if (m.complete && done?.frames !== ds.files.length) throw new Error(`fur ${method} stored ${done?.frames} of ${ds.files.length} frames:\n${m.stderr.slice(-2000)}`);
-      return { ...m, fur: done && { seconds: done.seconds, mbPerSec: done.mbPerSec, frames: done.frames } };
+      const commits = events.filter((e) => e.type === 'commit');
+      const span = commits.length > 2 ? (Date.parse(commits.at(-1)!.time) - Date.parse(commits[0]!.time)) / 1000 : 0;
+      const steady = span > 0 ? commits.slice(1).reduce((n, e) => n + e.bytes, 0) / 1e6 / span : undefined;
+      return { ...m, fur: done && { seconds: done.seconds, mbPerSec: done.mbPerSec, frames: done.frames, ...(steady ? { steadyMBps: Math.round(steady * 10) / 10 } : {}) } };
     },
   };
 }
