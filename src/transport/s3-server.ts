@@ -62,7 +62,8 @@ export interface S3ServerOptions {
 interface Version {
   versionId: string;
   deleteMarker: boolean;
-  file?: string;
+  /** the bytes, in pieces (a completed multipart upload keeps its parts' files) */
+  files: Piece[];
   size: number;
   etag: string;
   lastModified: Date;
@@ -70,6 +71,8 @@ interface Version {
   metadata: Record<string, string>;
   partsCount?: number;
 }
+
+interface Piece { path: string; size: number }
 
 interface Bucket {
   name: string;
@@ -207,7 +210,7 @@ export async function startS3Server(o: S3ServerOptions): Promise<S3Server> {
     const versionId = b.versioning === 'Enabled' ? randomBytes(12).toString('base64url') : 'null';
     if (versionId === 'null') {
       // unversioned and suspended buckets keep one 'null' version per key
-      for (const old of vs.filter((x) => x.versionId === 'null')) if (old.file) void rm(old.file, { force: true });
+      for (const old of vs.filter((x) => x.versionId === 'null')) drop(old);
       vs.splice(0, vs.length, ...vs.filter((x) => x.versionId !== 'null'));
     }
     const version = { ...v, versionId };
@@ -325,7 +328,7 @@ export async function startS3Server(o: S3ServerOptions): Promise<S3Server> {
         const checksums = verifyChecksums(h, body);
         const file = newFile();
         await writeFile(file, body);
-        const v = putVersion(b, key, { deleteMarker: false, file, size: body.length, etag: md5(body), lastModified: new Date(), checksums, metadata: metadataOf(h) });
+        const v = putVersion(b, key, { deleteMarker: false, files: [{ path: file, size: body.length }], size: body.length, etag: md5(body), lastModified: new Date(), checksums, metadata: metadataOf(h) });
         return send(200, undefined, { etag: `"${v.etag}"`, ...(b.versioning !== 'Unversioned' ? { 'x-amz-version-id': v.versionId } : {}), ...checksumHeaders(checksums) });
       }
       case 'CopyObject': {
@@ -334,8 +337,9 @@ export async function startS3Server(o: S3ServerOptions): Promise<S3Server> {
         const sb = bucketOf(src.slice(0, src.indexOf('/')));
         const sv = latest(sb, src.slice(src.indexOf('/') + 1));
         const file = newFile();
-        await writeFile(file, sv.file ? await readAll(sv.file) : Buffer.alloc(0));
-        const v = putVersion(b, key, { ...sv, file, lastModified: new Date() });
+        const copied = await readVersion(sv);
+        await writeFile(file, copied);
+        const v = putVersion(b, key, { ...sv, files: [{ path: file, size: copied.length }], lastModified: new Date() });
         return send(200, `<CopyObjectResult xmlns="${NS}"><ETag>&quot;${v.etag}&quot;</ETag><LastModified>${v.lastModified.toISOString()}</LastModified></CopyObjectResult>`);
       }
       case 'GetObject': case 'HeadObject': {
@@ -363,8 +367,15 @@ export async function startS3Server(o: S3ServerOptions): Promise<S3Server> {
         }
         headers['content-length'] = Math.max(0, end - start + 1);
         res.writeHead(status, headers);
-        if (op === 'HeadObject' || end < start || !v.file) { res.end(); return status; }
-        await pipeline(createReadStream(v.file, { start, end }), res);
+        if (op === 'HeadObject' || end < start) { res.end(); return status; }
+        let at = 0;
+        for (const piece of v.files) {
+          const lo = Math.max(start, at);
+          const hi = Math.min(end, at + piece.size - 1);
+          if (hi >= lo) await pipeline(createReadStream(piece.path, { start: lo - at, end: hi - at }), res, { end: false });
+          at += piece.size;
+        }
+        res.end();
         return status;
       }
       case 'DeleteObject': {
@@ -435,18 +446,6 @@ export async function startS3Server(o: S3ServerOptions): Promise<S3Server> {
           if (i < listed.length - 1 && p.size < minPart) throw new S3Error(400, 'EntityTooSmall', 'Your proposed upload is smaller than the minimum allowed object size.', { PartNumber: String(l.number), ProposedSize: String(p.size), MinSizeAllowed: String(minPart) });
           parts.push(p);
         });
-        const file = newFile();
-        const out = await open(file, 'w');
-        try {
-          let at = 0;
-          for (const p of parts) {
-            const bytes = await readAll(p.file);
-            await out.write(bytes, 0, bytes.length, at);
-            at += bytes.length;
-          }
-        } finally {
-          await out.close();
-        }
         const size = parts.reduce((n, p) => n + p.size, 0);
         const etag = `${md5(Buffer.concat(parts.map((p) => Buffer.from(p.etag, 'hex'))))}-${parts.length}`;
         const checksums: Record<string, string> = {};
@@ -455,9 +454,10 @@ export async function startS3Server(o: S3ServerOptions): Promise<S3Server> {
           const hash = alg === 'sha256' ? 'sha256' : alg === 'sha1' ? 'sha1' : undefined;
           if (hash) checksums[alg] = `${createHash(hash).update(Buffer.concat(parts.map((p) => Buffer.from(p.checksums[alg]!, 'base64')))).digest('base64')}-${parts.length}`;
         }
-        const v = putVersion(b, key, { deleteMarker: false, file, size, etag, lastModified: new Date(), checksums, metadata: u.metadata, partsCount: parts.length });
+        // the object is its parts' files, in order (no copy); parts left out of the list go
+        const v = putVersion(b, key, { deleteMarker: false, files: parts.map((p) => ({ path: p.file, size: p.size })), size, etag, lastModified: new Date(), checksums, metadata: u.metadata, partsCount: parts.length });
         uploads.delete(u.id);
-        for (const p of u.parts.values()) void rm(p.file, { force: true });
+        for (const p of u.parts.values()) if (!parts.includes(p)) void rm(p.file, { force: true });
         return send(200, `<CompleteMultipartUploadResult xmlns="${NS}"><Location>/${esc(b.name)}/${esc(key)}</Location><Bucket>${esc(b.name)}</Bucket><Key>${esc(key)}</Key><ETag>&quot;${etag}&quot;</ETag>${Object.entries(checksums).map(([a, val]) => `<Checksum${a.toUpperCase()}>${val}</Checksum${a.toUpperCase()}>`).join('')}</CompleteMultipartUploadResult>`,
           b.versioning !== 'Unversioned' ? { 'x-amz-version-id': v.versionId } : {});
       }
@@ -470,16 +470,16 @@ export async function startS3Server(o: S3ServerOptions): Promise<S3Server> {
     const vs = b.objects.get(key) ?? [];
     if (versionId) {
       const i = vs.findIndex((v) => v.versionId === versionId);
-      if (i >= 0) { const [v] = vs.splice(i, 1); if (v!.file) void rm(v!.file, { force: true }); }
+      if (i >= 0) drop(vs.splice(i, 1)[0]!);
       if (vs.length === 0) b.objects.delete(key);
       return { 'x-amz-version-id': versionId };
     }
     if (b.versioning === 'Unversioned') {
-      for (const v of vs) if (v.file) void rm(v.file, { force: true });
+      for (const v of vs) drop(v);
       b.objects.delete(key);
       return {};
     }
-    const marker = putVersion(b, key, { deleteMarker: true, size: 0, etag: '', lastModified: new Date(), checksums: {}, metadata: {} });
+    const marker = putVersion(b, key, { deleteMarker: true, files: [], size: 0, etag: '', lastModified: new Date(), checksums: {}, metadata: {} });
     return { 'x-amz-delete-marker': 'true', 'x-amz-version-id': marker.versionId };
   }
 
@@ -506,8 +506,8 @@ export async function startS3Server(o: S3ServerOptions): Promise<S3Server> {
     async object(name, key) {
       const vs = buckets.get(name)?.objects.get(key);
       const v = vs?.[vs.length - 1];
-      if (!v || v.deleteMarker || !v.file) return undefined;
-      return readAll(v.file);
+      if (!v || v.deleteMarker) return undefined;
+      return readVersion(v);
     },
     uploads: (name) => [...uploads.values()].filter((u) => u.bucket === name).map((u) => ({ key: u.key, uploadId: u.id, parts: [...u.parts.keys()].sort((a, c) => a - c) })),
     log,
@@ -713,6 +713,14 @@ function crc32(b: Uint8Array): number {
   let c = 0xffffffff;
   for (let i = 0; i < b.length; i++) c = table[(c ^ b[i]!) & 0xff]! ^ (c >>> 8);
   return (c ^ 0xffffffff) >>> 0;
+}
+
+function drop(v: Version): void {
+  for (const f of v.files) void rm(f.path, { force: true });
+}
+
+async function readVersion(v: Version): Promise<Buffer> {
+  return Buffer.concat(await Promise.all(v.files.map((f) => readAll(f.path))));
 }
 
 async function readAll(file: string): Promise<Buffer> {
