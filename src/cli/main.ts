@@ -80,7 +80,7 @@ function pipelineOptions(f: CommonFlags): PipelineOptions {
     chunkFrames: f.chunkFrames === undefined ? undefined : int(f.chunkFrames, '--chunk-frames'),
     gzipLevel: f.compression === undefined ? undefined : parseCompression(f.compression),
     shuffle: f.shuffle ?? false,
-    checksum: f.checksum ?? false,
+    checksum: f.checksum,
     dataset: f.dataset,
     deleteSource: f.deleteSource ?? false,
     onMismatch: f.onMismatch === 'skip' ? 'skip' : 'stop',
@@ -117,7 +117,8 @@ function addCommon(c: Command): Command {
     .option('--chunk-frames <n>', 'frames per HDF5 chunk (default: 1-8 MiB chunks)')
     .option('--compression <gzip[:level]>', 'deflate each chunk (gzip = level 4)')
     .option('--shuffle', 'byte-shuffle before compressing')
-    .option('--checksum', 'Fletcher-32 checksum on every chunk')
+    .option('--checksum', 'Fletcher-32 checksum on every chunk (default for --method append)')
+    .option('--no-checksum', 'no Fletcher-32 checksum, also for --method append')
     .option('--dataset <path>', 'HDF5 dataset path of the frames', DEFAULTS.dataset)
     .option('--delete-source', 'delete each local file once its batch is committed remotely')
     .addOption(new Option('--on-mismatch <what>', 'a file whose frames differ from the first file: stop the run, or skip (keep) it').choices(['stop', 'skip']).default('stop'))
@@ -225,12 +226,13 @@ Examples:
       const r = src === undefined
         ? await verifySelf({ dest, destPath: path, method, dataset: f.dataset })
         : await verify({ sourceDir: src, pattern: f.pattern, dest, destPath: path, method, dataset: f.dataset, read: readOptions(f) });
-      const ok = r.different.length === 0 && r.missing.length === 0;
+      const ok = r.different.length === 0 && r.missing.length === 0 && r.damaged.length === 0;
       if (f.json) process.stdout.write(JSON.stringify({ type: 'verify', ok, ...r }) + '\n');
       else {
         process.stderr.write(`fur verify: ${r.equal} equal, ${r.different.length} different, ${r.missing.length} files missing at the destination, ${r.remoteOnly} remote frames without a local source\n`);
         for (const d of r.different.slice(0, 20)) process.stderr.write(`  differs: ${printable(d.file)} frame ${d.frame}\n`);
         for (const m of r.missing.slice(0, 20)) process.stderr.write(`  missing: ${printable(m)}\n`);
+        for (const d of r.damaged.slice(0, 20)) process.stderr.write(`  checksum failed: ${printable(d.file)} ${d.dataset} rows ${d.rows[0]}-${d.rows[1] - 1} (the stored chunk changed after it was written)\n`);
       }
       this.setOptionValue('_code', ok ? 0 : 3);
     } finally { await dest.close(); }

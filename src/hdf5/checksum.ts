@@ -44,32 +44,51 @@ export function lookup3(data: Uint8Array, initval = 0): number {
 }
 
 /**
- * HDF5's Fletcher-32: 16-bit words taken big-end first (byte 0 is the high byte), sums folded
- * every 360 words so they never overflow, an odd final byte counted as a high byte.
+ * HDF5's Fletcher-32: 16-bit words taken big-end first (byte 0 is the high byte), sums modulo
+ * 65535, an odd final byte counted as a high byte.
+ *
+ * Every chunk of an append file passes through here, so it reads the words in the machine's
+ * (little-endian) order and corrects once at the end: swapping a word's bytes is multiplying it
+ * by 256 modulo 65535, so the big-endian sums are 256 × the little-endian ones. libhdf5 folds
+ * its sums, which keeps a non-zero sum that is a multiple of 65535 at 0xffff rather than 0; only
+ * all-zero data sums to 0.
  */
 export function fletcher32(data: Uint8Array): number {
+  const words = data.length >>> 1;
+  const aligned = (data.byteOffset & 1) === 0;
+  const w = aligned ? new Uint16Array(data.buffer, data.byteOffset, words) : new Uint16Array(data.slice(0, words * 2).buffer);
   let sum1 = 0;
   let sum2 = 0;
-  let words = data.length >>> 1;
-  let i = 0;
-  while (words > 0) {
-    let block = words > 360 ? 360 : words;
-    words -= block;
-    while (block-- > 0) {
-      sum1 += (data[i] << 8) | data[i + 1];
-      sum2 += sum1;
-      i += 2;
+  let any = 0;
+  for (let i = 0; i < words;) {
+    // 4,096 words per block keep both sums exact in a double (< 2^41) before reducing
+    const end = Math.min(words, i + 4096);
+    let a = sum1;
+    let b = sum2;
+    for (; i < end; i++) {
+      const v = w[i]!;
+      a += v;
+      b += a;
+      any |= v;
     }
-    sum1 = (sum1 & 0xffff) + (sum1 >>> 16);
-    sum2 = (sum2 & 0xffff) + (sum2 >>> 16);
+    sum1 = a % 65535;
+    sum2 = b % 65535;
+  }
+  if (!BIG_ENDIAN) {
+    sum1 = (sum1 * 256) % 65535;
+    sum2 = (sum2 * 256) % 65535;
   }
   if (data.length & 1) {
-    sum1 += data[i] << 8;
-    sum2 += sum1;
-    sum1 = (sum1 & 0xffff) + (sum1 >>> 16);
-    sum2 = (sum2 & 0xffff) + (sum2 >>> 16);
+    const v = data[data.length - 1]! << 8;
+    sum1 = (sum1 + v) % 65535;
+    sum2 = (sum2 + sum1) % 65535;
+    any |= v;
   }
-  sum1 = (sum1 & 0xffff) + (sum1 >>> 16);
-  sum2 = (sum2 & 0xffff) + (sum2 >>> 16);
+  if (any) {
+    if (sum1 === 0) sum1 = 0xffff;
+    if (sum2 === 0) sum2 = 0xffff;
+  }
   return ((sum2 << 16) | sum1) >>> 0;
 }
+
+const BIG_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 0;

@@ -376,22 +376,25 @@ export class Dataset {
     }
   }
 
-  private async readChunkRow(row: number, into: Uint8Array, entries: (ChunkEntry | undefined)[]): Promise<void> {
+  private async readChunkRow(row: number, into: Uint8Array, entries: (ChunkEntry | undefined)[], check = true): Promise<void> {
     const ix = this.index!;
     for (let c = 0; c < ix.perRow; c++) {
       const e = entries[c];
       if (!e) continue; // never written: keeps the fill value
       const stored = await this.host.read(e.address, e.size);
       if (stored.length < e.size) throw formatError(this.path, `chunk at ${e.address} is cut short (file truncated?)`);
-      const raw = this.filters.length ? await decodeChunk(stored, this.filters, this.type.size, `${this.path} chunk ${row}`) : stored;
+      const raw = this.filters.length ? await decodeChunk(stored, this.filters, this.type.size, `${this.path} chunk ${row}`, check) : stored;
       const rows = Math.min(this.chunk![0], Math.max(0, this.shape[0] - row * this.chunk![0]));
       if (this.rowsContiguous) into.set(raw.subarray(0, rows * this.rowBytes));
       else copyChunk(into, rows, this.frameShape, this.chunk!, gridOf(c, ix.grid), this.type.size, raw, false);
     }
   }
 
-  /** Read committed rows [start, end) as raw element bytes (vlen: 16-byte heap ids). */
-  async read(start = 0, end = this.shape[0]): Promise<Uint8Array> {
+  /**
+   * Read committed rows [start, end) as raw element bytes (vlen: 16-byte heap ids). A chunk whose
+   * Fletcher-32 fails throws `checksum-mismatch`, unless `checksums: false` (to see what changed).
+   */
+  async read(start = 0, end = this.shape[0], opts: { checksums?: boolean } = {}): Promise<Uint8Array> {
     end = Math.min(end, this.shape[0]);
     const out = new Uint8Array(Math.max(0, end - start) * this.rowBytes);
     if (end <= start) return out;
@@ -409,7 +412,7 @@ export class Dataset {
         entries = Array.from({ length: ix.perRow }, (_, c) => this.chunkCache!.get(ix.offsetOf(row, c).join(',')));
       }
       const buf = this.newTail();
-      await this.readChunkRow(row, buf, entries);
+      await this.readChunkRow(row, buf, entries, opts.checksums !== false);
       const lo = Math.max(start, row * c0);
       const hi = Math.min(end, (row + 1) * c0);
       out.set(buf.subarray((lo - row * c0) * this.rowBytes, (hi - row * c0) * this.rowBytes), (lo - start) * this.rowBytes);
@@ -418,8 +421,8 @@ export class Dataset {
   }
 
   /** Read committed vlen elements [start, end). */
-  async readVlen(start = 0, end = this.shape[0]): Promise<Uint8Array[]> {
-    const ids = await this.read(start, end);
+  async readVlen(start = 0, end = this.shape[0], opts: { checksums?: boolean } = {}): Promise<Uint8Array[]> {
+    const ids = await this.read(start, end, opts);
     const v = new DataView(ids.buffer, ids.byteOffset, ids.byteLength);
     const heaps = new Map<number, Map<number, Uint8Array>>();
     const out: Uint8Array[] = [];

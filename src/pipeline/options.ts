@@ -17,8 +17,11 @@ export interface PipelineOptions {
   /** deflate level 1-9, or undefined for none */
   gzipLevel?: number;
   shuffle: boolean;
-  /** Fletcher-32 per chunk */
-  checksum: boolean;
+  /**
+   * Fletcher-32 per chunk; undefined = on for `append` (one long-lived file: a chunk damaged in
+   * transit or at rest is caught by every HDF5 reader) and off for the others
+   */
+  checksum?: boolean;
   /** dataset path of the frames in `append` and `batches` files */
   dataset: string;
   deleteSource: boolean;
@@ -37,7 +40,6 @@ export const DEFAULTS: PipelineOptions = {
   batchFrames: 100,
   batchSeconds: 5,
   shuffle: false,
-  checksum: false,
   dataset: '/data',
   deleteSource: false,
   onMismatch: 'stop',
@@ -68,7 +70,7 @@ export function filtersOf(o: PipelineOptions): Filter[] {
   const f: Filter[] = [];
   if (o.shuffle) f.push({ id: 'shuffle' });
   if (o.gzipLevel !== undefined) f.push({ id: 'deflate', level: o.gzipLevel });
-  if (o.checksum) f.push({ id: 'fletcher32' });
+  if (o.checksum ?? o.method === 'append') f.push({ id: 'fletcher32' });
   return f;
 }
 

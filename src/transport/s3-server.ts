@@ -113,7 +113,7 @@ export interface S3Server {
   /** pending multipart uploads */
   uploads(bucket: string): { key: string; uploadId: string; parts: number[] }[];
   /** operations served, in order */
-  readonly log: { op: string; key: string; status: number; partNumber?: number }[];
+  readonly log: { op: string; key: string; status: number; partNumber?: number; range?: string }[];
   dropConnections(): void;
   close(): Promise<void>;
 }
@@ -185,7 +185,7 @@ export async function startS3Server(o: S3ServerOptions): Promise<S3Server> {
         res.end(req.method === 'HEAD' ? undefined : xml);
       } else res.destroy();
     } finally {
-      log.push({ op, key, status, partNumber: info.partNumber });
+      log.push({ op, key, status, partNumber: info.partNumber, ...(req.headers.range ? { range: req.headers.range } : {}) });
     }
   };
 

@@ -241,14 +241,23 @@ class S3ReadFile implements RemoteFile {
     if (end <= offset) return new Uint8Array(0);
     // large reads go straight through; small ones (HDF5 structure) share 1 MiB windows
     if (end - offset >= READ_WINDOW) return this.fetch(offset, end - offset);
-    const out = new Uint8Array(end - offset);
-    for (let w = Math.floor(offset / READ_WINDOW); w * READ_WINDOW < end; w++) {
-      let block = this.cache.get(w);
-      if (!block) {
-        block = await this.fetch(w * READ_WINDOW, Math.min(READ_WINDOW, this.length - w * READ_WINDOW));
+    const first = Math.floor(offset / READ_WINDOW);
+    const last = Math.floor((end - 1) / READ_WINDOW);
+    // the windows not yet held come in one request, even when the read straddles a boundary
+    const missing = [];
+    for (let w = first; w <= last; w++) if (!this.cache.has(w)) missing.push(w);
+    if (missing.length) {
+      const lo = missing[0]! * READ_WINDOW;
+      const hi = Math.min(this.length, (missing[missing.length - 1]! + 1) * READ_WINDOW);
+      const got = await this.fetch(lo, hi - lo);
+      for (const w of missing) {
         if (this.cache.size >= 32) this.cache.delete(this.cache.keys().next().value!);
-        this.cache.set(w, block);
+        this.cache.set(w, got.subarray(w * READ_WINDOW - lo, Math.min(hi, (w + 1) * READ_WINDOW) - lo));
       }
+    }
+    const out = new Uint8Array(end - offset);
+    for (let w = first; w <= last; w++) {
+      const block = this.cache.get(w)!;
       const lo = Math.max(offset, w * READ_WINDOW);
       const hi = Math.min(end, (w + 1) * READ_WINDOW);
       out.set(block.subarray(lo - w * READ_WINDOW, hi - w * READ_WINDOW), lo - offset);

@@ -134,6 +134,54 @@ describe('Fletcher-32', () => {
   });
 });
 
+/** libhdf5's algorithm as written there (H5checksum.c): words high byte first, folded every 360 */
+function fletcher32Folded(data: Uint8Array): number {
+  let sum1 = 0;
+  let sum2 = 0;
+  let len = data.length >>> 1;
+  let i = 0;
+  while (len > 0) {
+    let block = Math.min(360, len);
+    len -= block;
+    while (block-- > 0) {
+      sum1 += (data[i]! << 8) | data[i + 1]!;
+      sum2 += sum1;
+      i += 2;
+    }
+    sum1 = (sum1 & 0xffff) + (sum1 >>> 16);
+    sum2 = (sum2 & 0xffff) + (sum2 >>> 16);
+  }
+  if (data.length & 1) {
+    sum1 += data[i]! << 8;
+    sum2 += sum1;
+    sum1 = (sum1 & 0xffff) + (sum1 >>> 16);
+    sum2 = (sum2 & 0xffff) + (sum2 >>> 16);
+  }
+  sum1 = (sum1 & 0xffff) + (sum1 >>> 16);
+  sum2 = (sum2 & 0xffff) + (sum2 >>> 16);
+  return ((sum2 << 16) | sum1) >>> 0;
+}
+
+describe('Fletcher-32, the fast form', () => {
+  it('equals the folded form on any data, length and alignment (sums of exactly 0 mod 65535 too)', () => {
+    let x = 7;
+    const rnd = () => ((x = (Math.imul(x, 1664525) + 1013904223) >>> 0) >>> 24);
+    const lengths = [0, 1, 2, 3, 359 * 2, 720, 721, 8191, 8192, 8193, 8194, 20000, 131073];
+    for (const n of lengths) {
+      for (const kind of ['random', 'zero', 'ones', 'sparse', 'multiple'] as const) {
+        const buf = new Uint8Array(n + 1);
+        for (let i = 0; i < buf.length; i++) {
+          buf[i] = kind === 'random' ? rnd() : kind === 'zero' ? 0 : kind === 'ones' ? 0xff : kind === 'sparse' ? (i % 97 === 0 ? rnd() : 0) : (i % 2 ? 0xff : 0);
+        }
+        for (const offset of [0, 1]) {
+          const d = buf.subarray(offset, offset + n);
+          assert.equal(hex(fletcher32(d)), hex(fletcher32Folded(d)), `${kind}, length ${n}, offset ${offset}`);
+        }
+      }
+    }
+  });
+});
+
 describe('HDF5 verifies what the writer checksums', () => {
   async function sample(): Promise<{ bytes: Uint8Array; chunkAt: number }> {
     const sink = new MemorySink();

@@ -22,7 +22,7 @@ test('fur get s3://…: one frame of an append object in at most 3 requests, equ
   const r = await cli(['get', d.url('append', 'g'), '--slice', '23', '-o', npy, '--stats', ...d.flags]);
   assert.equal(r.code, 0, r.stderr);
   const reads = d.server.log.slice(before).filter((l) => l.key === 'g.h5');
-  assert.ok(reads.length <= 3, `${reads.length} requests: ${reads.map((l) => l.op).join(', ')}`);
+  assert.ok(reads.length <= 3, `${reads.length} requests: ${reads.map((l) => `${l.op} ${l.range ?? ''}`).join(', ')}`);
   const bytes = await readFile(npy);
   const frame = Buffer.from(expectedFrame(C.seed, 23, 'uint8', C.shape));
   // .npy: header, then the frame's bytes

@@ -93,21 +93,35 @@ export async function watchWhileCapturing(work: string, c: Cam, dest: string, me
 }
 
 /**
- * `fur upload …` killed (SIGKILL) at a random moment `times` times, then run to the end.
- * Returns the moments (ms after start) and what the last run said.
+ * Run fur `times` times, each killed (SIGKILL) at a random moment inside the run — after a random
+ * number of commits in `afterCommits`, plus 0-300 ms so the kill lands anywhere in the next batch
+ * — then once to the end. Kills follow fur's own progress (its --json events), not the clock, so
+ * a fast or a loaded machine kills mid-run alike. Returns where each kill landed.
  */
-export async function killedThenFinished(args: string[], times: number, within: [number, number], env: NodeJS.ProcessEnv = {}): Promise<{ kills: number[]; killed: number; stderr: string }> {
-  const kills: number[] = [];
+export async function killedThenFinished(args: string[], times: number, afterCommits: [number, number], env: NodeJS.ProcessEnv = {}): Promise<{ kills: string[]; killed: number; stderr: string }> {
+  const kills: string[] = [];
   let killed = 0;
   for (let k = 0; k < times; k++) {
-    const at = Math.round(within[0] + Math.random() * (within[1] - within[0]));
-    kills.push(at);
+    const commits = afterCommits[0] + Math.floor(Math.random() * (afterCommits[1] - afterCommits[0] + 1));
+    const delay = Math.floor(Math.random() * 300);
     const ended = await new Promise<boolean>((resolve, reject) => {
-      const child = spawn(process.execPath, [FUR_BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'ignore'] });
-      const timer = setTimeout(() => child.kill('SIGKILL'), at);
+      const child = spawn(process.execPath, [FUR_BIN, ...args, '--json'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'ignore'] });
+      let seen = 0;
+      let pending = '';
+      let timer: NodeJS.Timeout | undefined;
+      child.stdout.on('data', (b: Buffer) => {
+        pending += b.toString('utf8');
+        const lines = pending.split('\n');
+        pending = lines.pop()!;
+        for (const line of lines) {
+          if (!line.includes('"type":"commit"') || ++seen !== commits) continue;
+          timer = setTimeout(() => child.kill('SIGKILL'), delay);
+        }
+      });
       child.on('error', reject);
       child.on('close', (_code, signal) => { clearTimeout(timer); resolve(signal === 'SIGKILL'); });
     });
+    kills.push(`${commits} commits + ${delay} ms`);
     if (ended) killed++;
   }
   const r = await run(process.execPath, [FUR_BIN, ...args], { timeoutMs: 300_000, env: { ...process.env, ...env } });

@@ -22,17 +22,21 @@ async function upload(t: Parameters<typeof scratch>[0], c: Capture, method: 'app
 
 describe('filters', () => {
   const c: Capture = { format: 'tiff', dtype: 'uint16', shape: [40, 36], seed: 51, frames: 24 };
-  const cases: Array<[string, string[], number[], number | null]> = [
-    ['none by default', [], [], null],
-    ['--compression gzip (level 4)', ['--compression', 'gzip'], [FILTER.deflate], 4],
-    ['--compression gzip:9 --shuffle', ['--compression', 'gzip:9', '--shuffle'], [FILTER.shuffle, FILTER.deflate], 9],
-    ['--checksum', ['--checksum'], [FILTER.fletcher32], null],
-    ['--shuffle --compression gzip:1 --checksum', ['--shuffle', '--compression', 'gzip:1', '--checksum'], [FILTER.shuffle, FILTER.deflate, FILTER.fletcher32], 1],
-    ['--compression none', ['--compression', 'none'], [], null],
+  // [what, flags, filters for append, filters for batches, gzip level]; append checksums by default
+  const F = FILTER.fletcher32;
+  const cases: Array<[string, string[], number[], number[], number | null]> = [
+    ['by default', [], [F], [], null],
+    ['--no-checksum', ['--no-checksum'], [], [], null],
+    ['--compression gzip (level 4)', ['--compression', 'gzip'], [FILTER.deflate, F], [FILTER.deflate], 4],
+    ['--compression gzip:9 --shuffle --no-checksum', ['--compression', 'gzip:9', '--shuffle', '--no-checksum'], [FILTER.shuffle, FILTER.deflate], [FILTER.shuffle, FILTER.deflate], 9],
+    ['--checksum', ['--checksum'], [F], [F], null],
+    ['--shuffle --compression gzip:1 --checksum', ['--shuffle', '--compression', 'gzip:1', '--checksum'], [FILTER.shuffle, FILTER.deflate, F], [FILTER.shuffle, FILTER.deflate, F], 1],
+    ['--compression none', ['--compression', 'none'], [F], [], null],
   ];
   for (const method of ['append', 'batches'] as const) {
-    for (const [what, flags, ids, level] of cases) {
-      test(`${method}: ${what}`, async (t) => {
+    for (const [what, flags, appendIds, batchIds, level] of cases) {
+      const ids = method === 'append' ? appendIds : batchIds;
+      test(`${method}: ${what} → ${ids.length ? ids.map((i) => Object.entries(FILTER).find(([, v]) => v === i)![0]).join(', ') : 'no filters'}`, async (t) => {
         const dest = await upload(t, c, method, ['--batch', '10', ...flags]);
         const stored = await readStored(dest, method, 'run');
         assertCapture(stored, c);

@@ -62,7 +62,7 @@ describe('verify SRC DEST', () => {
       assert.equal(r.code, 0, r.stderr);
       assert.deepEqual(report(r), [10, 0, 0, 0]);
 
-      // frames are stored unfiltered: find frame 5's bytes in the file and change one
+      // frames are stored as they are (plus Fletcher-32 in append): find frame 5's bytes and change one
       const file = method === 'append' ? dest.local(method, 'run') : join(dest.local(method, 'run'), 'frame000005.h5');
       const at = (await readFile(file)).indexOf(Buffer.from(expectedFrame(C.seed, 5, 'uint8', C.shape)));
       assert.ok(at > 0, 'frame 5 stored as it was written');
@@ -71,6 +71,9 @@ describe('verify SRC DEST', () => {
       assert.equal(r.code, 3, r.stderr);
       assert.deepEqual(report(r), [9, 1, 0, 0]);
       assert.match(r.stderr, /differs: frame000006\.tif frame 0/);
+      // append checksums each chunk by default: the chunk holding rows 4-7 is named as damaged too
+      if (method === 'append') assert.match(r.stderr, /checksum failed: \S+ \/data rows 4-7 /);
+      else assert.doesNotMatch(r.stderr, /checksum failed/);
 
       await writeFrames(cam, C, 10, 11);
       r = await cli(['verify', cam, url, ...flags]);
@@ -103,6 +106,7 @@ describe('verify DEST (the frame hashes recorded at upload)', () => {
       assert.equal(r.code, 3, r.stderr);
       assert.deepEqual(report(r)?.slice(0, 3), [9, 1, 0]);
       assert.match(r.stderr, /differs: frame000009\.tif frame 0/);
+      if (method === 'append') assert.match(r.stderr, /checksum failed: \S+ \/data rows 8-9 /);
     });
   }
 });
