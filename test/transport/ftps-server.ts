@@ -8,6 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import { Transform, type TransformCallback, type Writable } from 'node:stream';
+import { createSecureContext, TLSSocket } from 'node:tls';
 import { makeCertificate, type Certificate } from '../../src/transport/ftps-tls.js';
 
 export interface FtpsServerOptions {
@@ -57,6 +58,35 @@ export interface FtpsServer {
     return check();
   };
 }
+
+/**
+ * ftp-srv answers AUTH TLS with 234 and wraps the socket in TLS only once that reply's write has
+ * completed; a client quick to start its handshake (fur, on a busy machine) has its ClientHello
+ * read as an FTP command and answered in clear text, and the handshake fails. Here the socket
+ * is wrapped at once, before the 234 goes out on the plain socket underneath: the client sends
+ * nothing until it has read the 234, so everything after it is TLS.
+ */
+interface FtpConnection {
+  server: { options: { tls?: object } };
+  secure: boolean;
+  commandSocket: Socket;
+  reply: (o: number | { code: number; socket?: Socket }, ...m: unknown[]) => Promise<unknown>;
+}
+const authTls = createRequire(createRequire(import.meta.url).resolve('ftp-srv'))('./src/commands/registration/auth') as {
+  handler: (this: FtpConnection, a: { command: { arg: string } }) => unknown;
+};
+authTls.handler = function (this: FtpConnection, { command }) {
+  if (command.arg.trim().toUpperCase() !== 'TLS') return this.reply(504);
+  if (!this.server.options.tls) return this.reply(502);
+  if (this.secure) return this.reply(202);
+  const plain = this.commandSocket;
+  const secure = new TLSSocket(plain, { isServer: true, secureContext: createSecureContext(this.server.options.tls) });
+  // ftp-srv listens on its command socket: the TLS socket's events are that socket's now
+  for (const event of ['data', 'timeout', 'end', 'close', 'drain', 'error']) secure.on(event, (...a: unknown[]) => plain.emit(event, ...a));
+  this.commandSocket = secure as unknown as Socket;
+  this.secure = true;
+  return this.reply({ code: 234, socket: plain });
+};
 
 // ftp-srv logs through bunyan to stdout unless given a logger; the test runner owns stdout
 const quiet = { child: () => quiet, trace() {}, debug() {}, info() {}, warn() {}, error() {}, fatal() {} };
