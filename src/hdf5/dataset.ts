@@ -218,10 +218,19 @@ export class Dataset {
     await this.append(bytes);
   }
 
+  /**
+   * A chunk row being filled. Followed by 4 spare bytes (outside the view) when the dataset's only
+   * filter is Fletcher-32, so the full chunk is checksummed in place, not copied (see emitRow).
+   */
   private newTail(): Uint8Array {
-    const t = new Uint8Array(this.chunk![0] * this.rowBytes);
+    const n = this.chunk![0] * this.rowBytes;
+    const t = this.checksumInPlace ? new Uint8Array(new ArrayBuffer(n + 4), 0, n) : new Uint8Array(n);
     if (this.fill && this.fill.some((b) => b !== 0)) for (let i = 0; i < t.length; i += this.fill.length) t.set(this.fill, i);
     return t;
+  }
+
+  private get checksumInPlace(): boolean {
+    return this.filters.length === 1 && this.filters[0]!.id === 'fletcher32' && this.rowsContiguous;
   }
 
   private chunkBuffer(): Uint8Array {
@@ -275,7 +284,9 @@ export class Dataset {
       return;
     }
     // filtered: encode now (in parallel), place and index in row order
-    const encoded = Promise.all(this.chunksOf(buf, rows).map((b) => encodeChunk(b, this.filters, this.type.size)));
+    // a full tail handed over by append() (its own buffer, with room) is checksummed in place
+    const room = this.checksumInPlace && buf.length === this.chunkBytes && rows === this.chunk![0];
+    const encoded = Promise.all(this.chunksOf(buf, rows).map((b) => encodeChunk(b, this.filters, this.type.size, room && b === buf)));
     this.encoding++;
     this.chain = Promise.all([this.chain, encoded]).then(([, encs]) => {
       this.encoding--;

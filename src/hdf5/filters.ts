@@ -37,19 +37,25 @@ export function unshuffle(data: Uint8Array, size: number): Uint8Array {
   return out;
 }
 
-function withChecksum(data: Uint8Array): Uint8Array {
-  const out = new Uint8Array(data.length + 4);
-  out.set(data);
-  new DataView(out.buffer).setUint32(data.length, fletcher32(data), true);
+/** `data` and its checksum; in place when `room` says 4 bytes after `data` are the caller's to use */
+function withChecksum(data: Uint8Array, room: boolean): Uint8Array {
+  const out = room ? new Uint8Array(data.buffer, data.byteOffset, data.length + 4) : new Uint8Array(data.length + 4);
+  if (!room) out.set(data);
+  new DataView(out.buffer, out.byteOffset, out.length).setUint32(data.length, fletcher32(data), true);
   return out;
 }
 
-export async function encodeChunk(data: Uint8Array, filters: Filter[], elementSize: number): Promise<Uint8Array> {
+/**
+ * Apply the filters in order. `room`: the 4 bytes after `data` in its buffer belong to the caller
+ * and may take a Fletcher-32 that comes first (a chunk of a checksummed-only dataset is then not
+ * copied: a chunk staged with room for its checksum).
+ */
+export async function encodeChunk(data: Uint8Array, filters: Filter[], elementSize: number, room = false): Promise<Uint8Array> {
   let cur = data;
   for (const f of filters) {
     if (f.id === 'shuffle') cur = shuffle(cur, elementSize);
     else if (f.id === 'deflate') cur = new Uint8Array(await deflate(cur, { level: f.level }));
-    else cur = withChecksum(cur);
+    else cur = withChecksum(cur, room && cur === data && data.byteOffset + data.length + 4 <= data.buffer.byteLength);
   }
   return cur;
 }
