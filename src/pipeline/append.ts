@@ -9,13 +9,20 @@ import { H5File } from '../hdf5/index.js';
 import type { Destination, RemoteFile } from '../transport/destination.js';
 import { buildReferences } from '../index/kerchunk.js';
 import { fileUrl, putSidecar } from '../index/sidecar.js';
-import type { Batch } from './batch.js';
+import type { Batch, SourceItem } from './batch.js';
 import { TEMP_SUFFIX } from './batches.js';
 
 /** a sidecar larger than this is rewritten at most every SIDECAR_INTERVAL_MS, not at every commit */
 const SIDECAR_SMALL = 1 << 20;
+/**
+ * Frame bytes written but not yet taken by the link that appending may run ahead by: enough to
+ * keep every channel fed when room appears, little enough that memory does not grow with a batch.
+ */
+const BACKLOG_BYTES = 16 << 20;
+/** frame bytes per commit at most (see batchFrames) */
+const COMMIT_BYTES = 64 << 20;
 const SIDECAR_INTERVAL_MS = 10_000;
-import { appendBlocks, createFrameDatasets, furMethod, openFrameDatasets, readCommitted, type FrameDatasets } from './layout.js';
+import { appendBlocks, chunkFramesFor, createFrameDatasets, furMethod, openFrameDatasets, readCommitted, type FrameDatasets } from './layout.js';
 import type { PipelineOptions } from './options.js';
 import type { CommitResult, Target } from './target.js';
 
@@ -119,10 +126,24 @@ export class AppendTarget implements Target {
     }
   }
 
+  /**
+   * A commit holds at most COMMIT_BYTES of frames (whole chunks of the frames dataset, so commits
+   * still end on chunk boundaries): frames wait in memory until their batch is appended, and with
+   * large frames a --batch of 100 would otherwise hold gigabytes. Fewer frames per commit cost
+   * nothing in the file; sources are deleted a commit at a time, so sooner.
+   */
+  batchFrames(first: SourceItem): number {
+    const block = first.block;
+    if (block.dtype === 'bytes') return this.o.batchFrames;
+    const frameBytes = block.data.length / Math.max(1, block.count);
+    const chunk = this.ds ? this.ds.data.chunk?.[0] ?? 1 : (this.o.chunkFrames ?? chunkFramesFor({ dtype: block.dtype, shape: block.shape }, this.o.batchFrames)[0]!);
+    const chunks = Math.max(1, Math.floor(COMMIT_BYTES / Math.max(1, chunk * frameBytes)));
+    return Math.min(this.o.batchFrames, chunks * chunk);
+  }
+
   /** Add a batch's rows (not yet committed). */
   private async append(batch: Batch): Promise<number> {
-    const first = batch.items[0].block;
-    const layout = { dtype: first.dtype, shape: first.shape };
+    const layout = { dtype: batch.items[0].block.dtype, shape: batch.items[0].block.shape };
     if (!this.file) {
       // A new file is made under a temporary name and takes its own once its first state is
       // committed, so the destination never shows a file that does not open: a cut, a full disk
@@ -149,7 +170,10 @@ export class AppendTarget implements Target {
         for (const d of [this.ds.name, this.ds.page, this.ds.mtime, this.ds.sha256]) await d.truncate(committedFrames);
       }
     }
-    return appendBlocks(this.ds, batch.items.map((i) => i.block));
+    const blocks = batch.items.map((i) => i.block);
+    // the batch's files are kept by the caller for cleanup; its frames need not be
+    batch.items = [];
+    return appendBlocks(this.ds, blocks, () => this.remote!.backlog?.(BACKLOG_BYTES) ?? Promise.resolve());
   }
 
   /**

@@ -98,8 +98,10 @@ export async function* readAhead(
 /**
  * Group items into batches of at least `frames` frames, or fewer when `seconds` pass with an
  * open batch (a slow capture still reaches the destination) or when the source ends.
+ * `limit`, given a batch's first item, may close batches sooner (see Target.batchFrames).
  */
-export async function* batches(items: AsyncIterable<SourceItem>, frames: number, seconds: number, startIndex = 0): AsyncGenerator<Batch> {
+export async function* batches(items: AsyncIterable<SourceItem>, frames: number, seconds: number, startIndex = 0, limit?: (first: SourceItem) => number): AsyncGenerator<Batch> {
+  let want = frames;
   const it = items[Symbol.asyncIterator]();
   let current: Batch = { index: startIndex, items: [], frames: 0, bytes: 0 };
   let pending: Promise<IteratorResult<SourceItem>> | undefined;
@@ -123,11 +125,14 @@ export async function* batches(items: AsyncIterable<SourceItem>, frames: number,
       if (current.items.length) yield current;
       return;
     }
-    if (!current.items.length) deadline = Date.now() + seconds * 1000;
+    if (!current.items.length) {
+      deadline = Date.now() + seconds * 1000;
+      want = limit ? Math.max(1, Math.min(frames, limit(next.value))) : frames;
+    }
     current.items.push(next.value);
     current.frames += next.value.block.count;
     current.bytes += next.value.file.size;
-    if (current.frames >= frames) {
+    if (current.frames >= want) {
       yield current;
       current = { index: current.index + 1, items: [], frames: 0, bytes: 0 };
     }

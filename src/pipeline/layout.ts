@@ -105,19 +105,27 @@ export function openFrameDatasets(file: H5File, layout: FrameLayout, o: Pipeline
 /**
  * Add a batch of source files' frames to the datasets (not yet committed). Per-frame values go
  * in one append per dataset, so a batch costs one heap collection for its names, not one per file.
+ * Takes the blocks (the list is emptied), letting go of each once it is stored.
  */
-export async function appendBlocks(ds: FrameDatasets, blocks: FrameBlock[]): Promise<number> {
+export async function appendBlocks(ds: FrameDatasets, blocks: FrameBlock[], pace?: () => Promise<void>): Promise<number> {
   let bytes = 0;
   const names: string[] = [];
   const pages: number[] = [];
   const mtimes: number[] = [];
   // hashed while the frames go out, a slice at a time (see hashAll)
-  const hashes = hashAll(blocks);
-  for (const block of blocks) {
+  const hashes = hashAll(blocks.slice());
+  // each block is let go of once stored (its frames are in the writes, or copied into a chunk)
+  const queue: (FrameBlock | undefined)[] = blocks.slice();
+  blocks.length = 0; // the caller's list is emptied: the blocks are this function's now
+  for (let b = 0; b < queue.length; b++) {
+    const block = queue[b]!;
+    queue[b] = undefined;
     if (block.dtype === 'bytes') await ds.data.appendVlen([block.data]);
     else await ds.data.append(block.data, block.count);
     bytes += block.data.length;
     for (let i = 0; i < block.count; i++) { names.push(block.name); pages.push(i); mtimes.push(block.mtimeMs / 1000); }
+    // a producer faster than the link waits here, so frames held for sending stay bounded
+    if (pace) await pace();
   }
   await ds.name.appendVlen(names);
   await ds.page.append(Uint32Array.from(pages));
@@ -159,16 +167,17 @@ export function sha256(bytes: Uint8Array): Uint8Array {
   return new Uint8Array(createHash('sha256').update(bytes).digest());
 }
 
-/** one 32-byte digest per frame of a block */
 /**
  * frameHashes of every block, a few frames at a time with the event loop let in between: hashing
  * a whole batch at once would hold up the sending (and the acknowledgements) of everything in
  * flight for tens of milliseconds, and hashing in the thread pool copies every frame first.
  */
-async function hashAll(blocks: FrameBlock[]): Promise<Uint8Array[]> {
+async function hashAll(blocks: (FrameBlock | undefined)[]): Promise<Uint8Array[]> {
   const out: Uint8Array[] = [];
   let sinceYield = 0;
-  for (const block of blocks) {
+  for (let b = 0; b < blocks.length; b++) {
+    const block = blocks[b]!;
+    blocks[b] = undefined; // hashed: this list no longer keeps the frames
     const hashes = new Uint8Array(block.count * 32);
     const frameBytes = block.data.length / block.count;
     for (let i = 0; i < block.count; i++) {

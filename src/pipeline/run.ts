@@ -9,7 +9,7 @@ import { readFrames } from '../source/readers/index.js';
 import { listCompleted, watchFolder, type CompletedFile, type FolderWatch, type WatchOptions } from '../source/watch.js';
 import type { Destination } from '../transport/destination.js';
 import { AppendTarget } from './append.js';
-import { batches, readAhead, type Rejected } from './batch.js';
+import { batches, readAhead, type Batch, type Rejected } from './batch.js';
 import { BatchesTarget } from './batches.js';
 import { deleteSources } from './cleanup.js';
 import { FilesTarget } from './files.js';
@@ -144,20 +144,29 @@ export async function run(spec: RunSpec): Promise<RunSummary> {
           progress.event({ type: 'deleted', files: n });
         }
       };
+      // a batch's frames are let go of as they are written: nothing here keeps the batch itself
+      const start = (batch: Batch) => {
+        const kept = { index: batch.index, frames: batch.frames, files: batch.items.map((i) => i.file) };
+        const result = target.commit(batch);
+        result.catch(() => undefined); // taken in order below
+        results = results.then(() => settle(kept, result));
+        // taken below, but maybe only once the next batch is complete: until then a failed
+        // commit must not count as unhandled (node would end the process on it)
+        results.catch(() => undefined);
+        open.push(results);
+      };
+      const next = batches(limited, o.batchFrames, o.batchSeconds, 0, target.batchFrames?.bind(target));
       try {
-        for await (const batch of batches(limited, o.batchFrames, o.batchSeconds)) {
-          const result = target.commit(batch);
-          result.catch(() => undefined); // taken in order below
-          const kept = { index: batch.index, frames: batch.frames, files: batch.items.map((i) => i.file) };
-          results = results.then(() => settle(kept, result));
-          // taken below, but maybe only once the next batch is complete: until then a failed
-          // commit must not count as unhandled (node would end the process on it)
-          results.catch(() => undefined);
-          open.push(results);
+        for (;;) {
+          // room first, then the next batch: the one collected waits for no commit
           while (open.length >= depth) await open.shift();
+          const got = await next.next();
+          if (got.done) break;
+          start(got.value);
         }
         await results;
       } finally {
+        await next.return(undefined);
         // after a failure, let the commits still running end before the target is closed
         await Promise.allSettled(open);
       }

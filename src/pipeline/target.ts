@@ -3,7 +3,7 @@
  * durable at the destination, and only then may its source files be deleted. `committed`
  * tells a restarted run which source files are already stored.
  */
-import type { Batch } from './batch.js';
+import type { Batch, SourceItem } from './batch.js';
 
 export interface CommitResult {
   /** frames committed so far in total */
@@ -24,4 +24,10 @@ export interface Target {
    * earlier commits still run, and takes their results in order.
    */
   readonly concurrency?: number;
+  /**
+   * Frames per batch for batches starting with this item, when the target commits sooner than
+   * --batch says (append: a batch's frames are held in memory until appended, so a commit's
+   * bytes are bounded); absent: --batch.
+   */
+  batchFrames?(first: SourceItem): number;
 }

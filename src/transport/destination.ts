@@ -43,6 +43,12 @@ export interface RemoteStat {
  */
 export interface RemoteFile extends RandomAccess {
   readonly path: string;
+  /**
+   * Resolves once no more than `limit` bytes of writes wait to be sent. Writes are accepted at
+   * once and held until the link takes them; a producer faster than the link waits here, so what
+   * is held stays bounded (absent: the destination holds nothing back, e.g. a local file).
+   */
+  backlog?(limit: number): Promise<void>;
 }
 
 /**

@@ -72,6 +72,8 @@ export class SftpFile implements RemoteFile, Dispatcher {
   private readonly unsettled = new Set<{ offset: number; end: number; settled: Promise<void> }>();
   private legOpening = false;
   private closed = false;
+  /** producers waiting for the queue to shrink (see backlog) */
+  private readonly backlogWaiters: { limit: number; resolve: () => void }[] = [];
 
   constructor(
     /** the file's absolute path now (a rename through the destination moves it) */
@@ -120,8 +122,26 @@ export class SftpFile implements RemoteFile, Dispatcher {
     return tracked;
   }
 
+  backlog(limit: number): Promise<void> {
+    if (this.queuedBytes <= limit || this.closed || this.pool.broken !== undefined || this.writes.error !== undefined) return Promise.resolve();
+    return new Promise((resolve) => this.backlogWaiters.push({ limit, resolve }));
+  }
+
   /** Called by the pool whenever room may have appeared. */
   dispatch(): boolean {
+    const more = this.dispatchQueued();
+    if (this.backlogWaiters.length) {
+      // a failed file wakes everyone: the failure is reported by the writes themselves
+      const all = this.queuedBytes === 0;
+      for (let i = this.backlogWaiters.length - 1; i >= 0; i--) {
+        const w = this.backlogWaiters[i]!;
+        if (all || this.queuedBytes <= w.limit) { this.backlogWaiters.splice(i, 1); w.resolve(); }
+      }
+    }
+    return more;
+  }
+
+  private dispatchQueued(): boolean {
     const stop = this.pool.broken ?? this.writes.error;
     if (stop !== undefined) {
       // The file is lost already; requests on a dead channel would never be answered.
@@ -351,6 +371,7 @@ export class SftpFile implements RemoteFile, Dispatcher {
     if (this.closed) return;
     this.closed = true;
     this.onClosed();
+    for (const w of this.backlogWaiters.splice(0)) w.resolve();
     if (this.pool.broken) {
       // The handles cannot be closed; whether the server kept the last bytes is unknown.
       await Promise.allSettled([this.writes.barrier()]);
