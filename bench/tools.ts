@@ -196,11 +196,15 @@ export function fur(s: Server, bin: string, method: 'append' | 'batches' | 'file
       mkdirSync(remote, { recursive: true });
       const url = `sftp://${s.user}@${s.host}:${port}${remote}${method === 'append' ? '/bench.h5' : ''}`;
       const args = [bin, 'upload', ds.dir, url, '--method', method, '--pattern', ds.pattern,
-        '--identity', s.identityFile, '--known-hosts', s.knownHostsFile, '--json', ...extra];
+        '--identity', s.identityFile, '--known-hosts', s.knownHostsFile, '--json', ...extra,
+        // FUR_BENCH_FUR_ARGS: extra fur options for trying settings (results record them)
+        ...(process.env.FUR_BENCH_FUR_ARGS ?? '').split(' ').filter(Boolean)];
       // what fur committed (an HDF5 file's size includes room reserved ahead of the data)
       const committed = (out: string) => out.split('\n').filter((l) => l.startsWith('{"type":"commit"'))
         .reduce((n, l) => n + (JSON.parse(l) as { bytes: number }).bytes, 0);
-      const m = await timed(process.execPath, args, budget, committed, ds.bytes);
+      // FUR_BENCH_NODE_ARGS: node options for fur's process only (e.g. --cpu-prof to see where time goes)
+      const nodeArgs = (process.env.FUR_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+      const m = await timed(process.execPath, [...nodeArgs, ...args], budget, committed, ds.bytes);
       const events = m.stdout.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { type: string; seconds: number; mbPerSec: number; frames: number; bytes: number; time: string });
       const done = events.find((e) => e.type === 'done');
       if (m.complete && done?.frames !== ds.files.length) throw new Error(`fur ${method} stored ${done?.frames} of ${ds.files.length} frames:\n${m.stderr.slice(-2000)}`);
