@@ -519,14 +519,24 @@ export class H5File {
   }
 
   /** Commit, trim the EOF headroom, and close the sink; `sync` makes the final state durable first. */
-  async close(opts: { sync?: boolean } = {}): Promise<void> {
+  /**
+   * Commit what is pending and close. `trimGraceMs`: for a file readers may be opening while it
+   * closes. The headroom past the data is cut off last, after the superblock stating the smaller
+   * EOF; a reader that read the previous superblock just before must still find the file at least
+   * that long when it checks the size a moment later, or it refuses the file as truncated, so the
+   * cut waits this long after the new superblock.
+   */
+  async close(opts: { sync?: boolean; trimGraceMs?: number } = {}): Promise<void> {
     if (this.closed) return;
     if (this.readOnly) { this.closed = true; await this.closeSinks(); return; }
     try {
       if (!this.failure) {
         await this.commit({ trim: true });
         // the headroom past the data is no longer needed once nothing grows
-        if (this.sink.truncate && this.physicalEnd > this.statedEof) await this.sink.truncate(this.statedEof);
+        if (this.sink.truncate && this.physicalEnd > this.statedEof) {
+          if (opts.trimGraceMs) await new Promise((r) => setTimeout(r, opts.trimGraceMs));
+          await this.sink.truncate(this.statedEof);
+        }
         if ((opts.sync || this.durable) && this.sink.sync) await this.sink.sync();
       }
     } finally {
@@ -546,3 +556,6 @@ export class H5File {
 }
 
 export { Dataset, Group };
+
+/** trimGraceMs for files that readers follow while they grow (see H5File.close) */
+export const LIVE_TRIM_GRACE_MS = 250;

@@ -5,7 +5,7 @@
  */
 import { posix } from 'node:path';
 import { FurError, isFurError } from '../errors.js';
-import { H5File } from '../hdf5/index.js';
+import { H5File, LIVE_TRIM_GRACE_MS } from '../hdf5/index.js';
 import type { Destination, RemoteFile } from '../transport/destination.js';
 import { buildReferences } from '../index/kerchunk.js';
 import { fileUrl, putSidecar } from '../index/sidecar.js';
@@ -197,12 +197,12 @@ export class AppendTarget implements Target {
         // upload it, after any upload still running, while the file closes
         const refs = await buildReferences(this.file, fileUrl(this.dest, this.path));
         const upload = (async () => { await this.uploading; await putSidecar(this.dest, this.path, refs); })();
-        const results = await Promise.allSettled([upload, this.file.close()]);
+        const results = await Promise.allSettled([upload, this.file.close({ trimGraceMs: LIVE_TRIM_GRACE_MS })]);
         for (const r of results) if (r.status === 'rejected') throw r.reason;
         return;
       }
       await this.uploading;
-      await this.file.close();
+      await this.file.close({ trimGraceMs: LIVE_TRIM_GRACE_MS });
     } else if (this.remote) await this.remote.close();
   }
 }

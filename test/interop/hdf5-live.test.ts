@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, describe, it } from 'node:test';
-import { H5File } from '../../src/hdf5/index.js';
+import { H5File, LIVE_TRIM_GRACE_MS } from '../../src/hdf5/index.js';
 import { FileDestination } from '../../src/transport/file.js';
 import { patternRows } from '../support/pattern.js';
 import { startLiveReader, type LiveReader, type LiveSummary } from './support/h5py.js';
@@ -67,7 +67,8 @@ describe('live readers while fur appends', () => {
         if (b === 0) await Promise.all(readers.map(({ r }) => r.waitForRows(n, 60_000)));
         if (b % 4 === 0) await sleep(2); // give the readers a chance to see most lengths
       }
-      await f.close();
+      // as the append method closes: readers are opening the file all the while
+      await f.close({ trimGraceMs: LIVE_TRIM_GRACE_MS });
     } catch (e) {
       for (const { r } of readers) r.kill();
       throw e;
