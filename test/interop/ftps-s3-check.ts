@@ -94,7 +94,7 @@ export async function watchWhileCapturing(work: string, c: Cam, dest: string, me
 
 /**
  * Run fur `times` times, each killed (SIGKILL) at a random moment inside the run — after a random
- * number of commits in `afterCommits`, plus 0-300 ms so the kill lands anywhere in the next batch
+ * number of commits in `afterCommits`, plus 0-100 ms so the kill lands anywhere in the next batch
  * — then once to the end. Kills follow fur's own progress (its --json events), not the clock, so
  * a fast or a loaded machine kills mid-run alike. Returns where each kill landed.
  */
@@ -103,7 +103,7 @@ export async function killedThenFinished(args: string[], times: number, afterCom
   let killed = 0;
   for (let k = 0; k < times; k++) {
     const commits = afterCommits[0] + Math.floor(Math.random() * (afterCommits[1] - afterCommits[0] + 1));
-    const delay = Math.floor(Math.random() * 300);
+    const delay = Math.floor(Math.random() * 100);
     const ended = await new Promise<boolean>((resolve, reject) => {
       const child = spawn(process.execPath, [FUR_BIN, ...args, '--json'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'ignore'] });
       let seen = 0;
