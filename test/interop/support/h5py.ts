@@ -95,6 +95,8 @@ export interface LiveSummary {
   failures: number;
   /** Open/read errors counted instead of failing (with `tolerateErrors`). */
   errors: number;
+  /** SWMR reads that differed while a fresh open of the file read the same rows right. */
+  stale: number;
   /** The first failure/error messages. */
   samples: string[];
   opened: boolean;
