@@ -4,14 +4,13 @@
  * stored frame to compare with what the camera wrote.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { cameraFileName, encodeFile, expectedFrame, runCamera, type CameraFormat } from '../../src/source/camera.js';
 import type { Dtype } from '../../src/source/frame.js';
 import { run } from '../support/run.js';
-import { FUR_BIN } from '../pipeline/helpers.js';
+import { FUR_BIN, runKilledAfter } from '../pipeline/helpers.js';
 import { python } from './support/h5py.js';
 
 export interface Cam { format: CameraFormat; dtype: 'uint8'; shape: number[]; frames: number; fps: number; seed: number }
@@ -103,26 +102,9 @@ export async function killedThenFinished(args: string[], times: number, afterCom
   let killed = 0;
   for (let k = 0; k < times; k++) {
     const commits = afterCommits[0] + Math.floor(Math.random() * (afterCommits[1] - afterCommits[0] + 1));
-    const delay = Math.floor(Math.random() * 100);
-    const ended = await new Promise<boolean>((resolve, reject) => {
-      const child = spawn(process.execPath, [FUR_BIN, ...args, '--json'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'ignore'] });
-      let seen = 0;
-      let pending = '';
-      let timer: NodeJS.Timeout | undefined;
-      child.stdout.on('data', (b: Buffer) => {
-        pending += b.toString('utf8');
-        const lines = pending.split('\n');
-        pending = lines.pop()!;
-        for (const line of lines) {
-          if (!line.includes('"type":"commit"') || ++seen !== commits) continue;
-          timer = setTimeout(() => child.kill('SIGKILL'), delay);
-        }
-      });
-      child.on('error', reject);
-      child.on('close', (_code, signal) => { clearTimeout(timer); resolve(signal === 'SIGKILL'); });
-    });
-    kills.push(`${commits} commits + ${delay} ms`);
-    if (ended) killed++;
+    const delayMs = Math.floor(Math.random() * 100);
+    if ((await runKilledAfter(args, commits, { delayMs, env })).killed) killed++;
+    kills.push(`${commits} commits + ${delayMs} ms`);
   }
   const r = await run(process.execPath, [FUR_BIN, ...args], { timeoutMs: 300_000, env: { ...process.env, ...env } });
   assert.equal(r.code, 0, `the run after the kills exited ${r.code ?? r.signal}:\n${r.stderr}`);

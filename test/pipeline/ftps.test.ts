@@ -4,14 +4,13 @@
  * three times, and servers that lack rename or APPE.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { runCamera } from '../../src/source/camera.js';
 import { makeCertificate } from '../../src/transport/ftps-tls.js';
 import {
-  assertCapture, cli, FUR_BIN, localFrames, noRetry, readFlags, readStored, scratch, watchFlags, writeFrames, type Capture, type Method,
+  assertCapture, cli, localFrames, noRetry, readFlags, readStored, scratch, runKilledAfter, watchFlags, writeFrames, type Capture, type Method,
 } from './helpers.js';
 import { openFtpsDest, readBatches } from './s3-dest.js';
 
@@ -76,25 +75,6 @@ describe('ftps: uploads cut mid-stream resume with APPE', () => {
     });
   }
 });
-
-/** `fur … --json` as a child process, killed (SIGKILL) after `commits` commit events. */
-function runKilledAfter(args: string[], commits: number): Promise<{ killed: boolean; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [FUR_BIN, ...args, '--json'], { env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let seen = 0;
-    let killed = false;
-    let stderr = '';
-    let partial = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => {
-      const lines = (partial + s).split('\n');
-      partial = lines.pop()!;
-      for (const l of lines) if (l.includes('"type":"commit"') && ++seen >= commits && !killed) { killed = true; child.kill('SIGKILL'); }
-    });
-    child.stderr.setEncoding('utf8').on('data', (s: string) => { stderr += s; });
-    child.on('error', reject);
-    child.on('close', () => resolve({ killed, stderr }));
-  });
-}
 
 describe('ftps: killed three times, then run to the end', () => {
   const MANY: Capture = { ...TIFF, frames: 45 };

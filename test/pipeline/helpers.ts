@@ -4,6 +4,7 @@
  * as the real binary, and reading back what a run stored with h5wasm (HDF5 2.0), the oracle.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
@@ -129,6 +130,38 @@ export async function cli(args: string[]): Promise<CliResult> {
 /** The real binary, `node bin/fur.js …`, as a child process. */
 export function furBin(args: string[], opts: RunOptions = {}): Promise<RunResult> {
   return run(process.execPath, [FUR_BIN, ...args], { timeoutMs: 120_000, ...opts, env: { ...process.env, ...opts.env } });
+}
+
+/**
+ * `fur … --json` as a child process, killed (SIGKILL) once it has reported `commits` commits —
+ * `delayMs` later, if given, so the kill can land anywhere in the next batch. Kills follow fur's
+ * own progress, not the clock: a fast or a loaded machine kills inside the run alike.
+ */
+export function runKilledAfter(args: string[], commits: number, opts: { delayMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<{ killed: boolean; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [FUR_BIN, ...args, '--json'], { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let seen = 0;
+    let killing = false;
+    let killed = false;
+    let stderr = '';
+    let partial = '';
+    let timer: NodeJS.Timeout | undefined;
+    const kill = () => { killed = true; child.kill('SIGKILL'); };
+    child.stdout.setEncoding('utf8').on('data', (s: string) => {
+      const lines = (partial + s).split('\n');
+      partial = lines.pop()!;
+      for (const l of lines) {
+        if (!l.includes('"type":"commit"') || ++seen < commits || killing) continue;
+        killing = true;
+        if (opts.delayMs) timer = setTimeout(kill, opts.delayMs);
+        else kill();
+      }
+    });
+    child.stderr.setEncoding('utf8').on('data', (s: string) => { stderr += s; });
+    child.on('error', reject);
+    // killed: the run was still going when the kill came (it may have ended in the delay)
+    child.on('close', (_code, signal) => { clearTimeout(timer); resolve({ killed: killed && signal === 'SIGKILL', stderr }); });
+  });
 }
 
 /** JSON lines of stdout, each checked to be one object with a `type`. */

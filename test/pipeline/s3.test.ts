@@ -4,7 +4,6 @@
  * resume after a failing part and after kill -9, versioned buckets, and the one-line refusals.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { describe, test } from 'node:test';
 import { H5File } from '../../src/hdf5/index.js';
 import type { RandomAccess } from '../../src/hdf5/sink.js';
@@ -15,7 +14,7 @@ import { Agent as HttpsAgent } from 'node:https';
 import { gzipSync } from 'node:zlib';
 import { CreateMultipartUploadCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import {
-  assertCapture, cli, FUR_BIN, localFrames, METHODS, noRetry, readFlags, scratch, watchFlags, writeFrames, type Capture, type Method,
+  assertCapture, cli, localFrames, METHODS, noRetry, readFlags, scratch, runKilledAfter, watchFlags, writeFrames, type Capture, type Method,
 } from './helpers.js';
 import { openS3Dest, S3_KEYS, useTestAwsEnv, type S3Dest } from './s3-dest.js';
 
@@ -141,27 +140,6 @@ describe('append → s3: one object, metadata in part 1', () => {
     assert.equal(d.server.log.filter((l) => l.op === 'CreateMultipartUpload').length, 1, 'one upload, continued');
   });
 });
-
-/** `fur upload … --json` as a child process, killed (SIGKILL) after `commits` commit events. */
-function runKilledAfter(args: string[], commits: number): Promise<{ killed: boolean; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [FUR_BIN, ...args, '--json'], { env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let seen = 0;
-    let killed = false;
-    let stderr = '';
-    let partial = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => {
-      const lines = (partial + s).split('\n');
-      partial = lines.pop()!;
-      for (const l of lines) {
-        if (l.includes('"type":"commit"') && ++seen >= commits && !killed) { killed = true; child.kill('SIGKILL'); }
-      }
-    });
-    child.stderr.setEncoding('utf8').on('data', (s: string) => { stderr += s; });
-    child.on('error', reject);
-    child.on('close', () => resolve({ killed, stderr }));
-  });
-}
 
 describe('append → s3: killed three times, then run to the end', () => {
   // batches over S3 is the batches target over a destination like any other; the interop tier kills append again with 900 frames
