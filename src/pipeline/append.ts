@@ -22,7 +22,7 @@ const BACKLOG_BYTES = 16 << 20;
 /** frame bytes per commit at most (see batchFrames) */
 const COMMIT_BYTES = 64 << 20;
 const SIDECAR_INTERVAL_MS = 10_000;
-import { appendBlocks, chunkFramesFor, createFrameDatasets, furMethod, openFrameDatasets, readCommitted, type FrameDatasets } from './layout.js';
+import { appendBlocks, createFrameDatasets, frameChunks, furMethod, openFrameDatasets, readCommitted, type FrameDatasets } from './layout.js';
 import type { PipelineOptions } from './options.js';
 import type { CommitResult, Target } from './target.js';
 
@@ -136,7 +136,7 @@ export class AppendTarget implements Target {
     const block = first.block;
     if (block.dtype === 'bytes') return this.o.batchFrames;
     const frameBytes = block.data.length / Math.max(1, block.count);
-    const chunk = this.ds ? this.ds.data.chunk?.[0] ?? 1 : (this.o.chunkFrames ?? chunkFramesFor({ dtype: block.dtype, shape: block.shape }, this.o.batchFrames)[0]!);
+    const chunk = this.ds ? this.ds.data.chunk?.[0] ?? 1 : frameChunks({ dtype: block.dtype, shape: block.shape }, this.o)[0]!;
     const chunks = Math.max(1, Math.floor(COMMIT_BYTES / Math.max(1, chunk * frameBytes)));
     return Math.min(this.o.batchFrames, chunks * chunk);
   }

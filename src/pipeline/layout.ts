@@ -59,11 +59,15 @@ export function chunkFramesFor(layout: FrameLayout, batchFrames: number): number
   return auto;
 }
 
+/** The frames dataset's chunk shape: --chunk-frames if given, else chunkFramesFor. */
+export function frameChunks(layout: FrameLayout, o: PipelineOptions): number[] {
+  const auto = chunkFramesFor(layout, o.batchFrames);
+  return o.chunkFrames !== undefined && layout.dtype !== 'bytes' ? [o.chunkFrames, ...auto.slice(1)] : auto;
+}
+
 export function createFrameDatasets(file: H5File, layout: FrameLayout, o: PipelineOptions): FrameDatasets {
   const dtype: DtypeSpec = layout.dtype === 'bytes' ? 'vlen-bytes' : layout.dtype;
-  const chunks = o.chunkFrames !== undefined && layout.dtype !== 'bytes'
-    ? [o.chunkFrames, ...chunkFramesFor(layout, o.batchFrames).slice(1)]
-    : chunkFramesFor(layout, o.batchFrames);
+  const chunks = frameChunks(layout, o);
   const frameShape = layout.dtype === 'bytes' ? [] : layout.shape;
   const data = file.createDataset(o.dataset, {
     dtype, shape: [0, ...frameShape], maxshape: [null, ...frameShape], chunks, filters: filtersOf(o),
