@@ -7,8 +7,8 @@ import { posix } from 'node:path';
 import { FurError } from '../errors.js';
 import { H5File } from '../hdf5/index.js';
 import type { Destination } from '../transport/destination.js';
-import { buildReferences } from '../index/kerchunk.js';
-import { fileUrl, putSidecar } from '../index/sidecar.js';
+import { buildReferences, type References } from '../index/kerchunk.js';
+import { fileUrl, putSidecar, sidecarPath } from '../index/sidecar.js';
 import type { Batch } from './batch.js';
 import { appendBlocks, createFrameDatasets, furMethod, readCommitted } from './layout.js';
 import type { PipelineOptions } from './options.js';
@@ -38,22 +38,28 @@ export class BatchesTarget implements Target {
 
   /** what earlier runs committed: the frame names inside each finished batch file */
   private async scan(): Promise<void> {
-    for (const name of await this.dest.list(this.dir)) {
+    const names = await this.dest.list(this.dir);
+    const listed = new Set(names);
+    for (const name of names) {
       const path = posix.join(this.dir, name);
-      if (name.endsWith(TEMP_SUFFIX)) { await this.dest.remove(path); continue; } // an interrupted batch
+      if (name.endsWith(TEMP_SUFFIX)) { await this.dest.remove(path); continue; } // an interrupted batch or sidecar
       if (!name.endsWith('.h5')) continue;
       const remote = await this.dest.openRead(path);
+      let refs: References | undefined;
       try {
         const file = await H5File.open(remote);
         if (await furMethod(file) !== 'batches' || !file.has(this.o.dataset)) continue;
         const rows = file.dataset(this.o.dataset).shape[0];
         await readCommitted(file, this.o.dataset, rows, this.committed, this.hashes);
         this.frames += rows;
+        // a run stopped between a batch's rename and its sidecar left the batch without one
+        if (!listed.has(posix.basename(sidecarPath(path)))) refs = await buildReferences(file, fileUrl(this.dest, path));
       } catch {
         // not one of ours: leave it alone
       } finally {
         await remote.close().catch(() => undefined);
       }
+      if (refs) await putSidecar(this.dest, path, refs);
     }
   }
 

@@ -3,7 +3,8 @@
  * new (no frame twice, none lost), and deletes sources an earlier run committed but kept.
  */
 import assert from 'node:assert/strict';
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { describe, test } from 'node:test';
 import { cameraFileName } from '../../src/source/camera.js';
 import {
@@ -101,6 +102,40 @@ describe('a new capture that reuses file names', () => {
         assertCapture({ frames: stored.frames.slice(0, 6), names: stored.names.slice(0, 6), pages: stored.pages.slice(0, 6), docs: [] }, a);
         assertCapture({ frames: stored.frames.slice(6), names: stored.names.slice(6), pages: stored.pages.slice(6), docs: [] }, b, 6, 2);
         assert.deepEqual(await localFrames(cam), Array.from({ length: 6 }, (_, k) => cameraFileName(k + 1, 'tiff')));
+      });
+    }
+  }
+});
+
+describe('a run stopped while writing a sidecar', () => {
+  for (const method of ['append', 'batches'] as const) {
+    for (const kind of DEST_KINDS) {
+      test(`${method} → ${kind}: the next run, with nothing new to send, writes the missing sidecar and leaves no temporary`, async (t) => {
+        const c: Capture = { format: 'tiff', dtype: 'uint8', shape: [6, 5, 3], seed: 46, frames: 12 };
+        const cam = await scratch(t, 'fur-camera-');
+        const dest = await openDest(kind, t);
+        const flags = ['upload', cam, dest.url(method, 'run'), '--method', method, '--batch', '5', ...readFlags(c), ...dest.flags];
+        await writeFrames(cam, c, 0, 12);
+        assert.equal((await cli(flags)).code, 0);
+
+        // what a kill leaves: a half-written temporary beside a sidecar that is stale (append, whose
+        // sidecar follows the file) or missing (batches, whose batch was renamed before its sidecar)
+        const where = dest.local(method, 'run');
+        const dir = method === 'append' ? dirname(where) : where;
+        const h5 = method === 'append' ? where : join(where, (await readdir(where)).filter((n) => n.endsWith('.h5')).sort()[1]!);
+        const sidecar = `${h5}.kerchunk.json`;
+        const temp = join(dir, `.${basename(sidecar)}.fur-partial`);
+        const complete = await readFile(sidecar, 'utf8');
+        if (method === 'append') await writeFile(sidecar, '{"version":1,"refs":{}}');
+        else await rm(sidecar);
+        await writeFile(temp, complete.slice(0, 40));
+
+        const r = await cli(flags);
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.lastLine, /^fur: 0 frames/, 'nothing is sent again');
+        assert.deepEqual(JSON.parse(await readFile(sidecar, 'utf8')), JSON.parse(complete), 'the sidecar is the complete one again');
+        assert.deepEqual((await readdir(dir)).filter((n) => n.endsWith('.fur-partial')), []);
+        assertCapture(await readStored(dest, method, 'run'), c);
       });
     }
   }
