@@ -193,8 +193,9 @@ export class AppendTarget implements Target {
   async close(): Promise<void> {
     if (this.file) {
       // A resumed run writes the sidecar too, even with no new frames: the run before it may have
-      // been stopped after a commit and before its sidecar (or in the middle of writing it).
-      if (this.ds || this.file.has(this.o.dataset)) {
+      // been stopped after a commit and before its sidecar (or in the middle of writing it). A run
+      // refused before its first append (another layout, say) leaves the destination as it was.
+      if (this.ds || (this.failure === undefined && this.file.has(this.o.dataset))) {
         // the final chunk index is known before the file closes (closing only trims the EOF):
         // upload it, after any upload still running, while the file closes
         const refs = await buildReferences(this.file, fileUrl(this.dest, this.path));
