@@ -3,6 +3,7 @@
  * verify); 1 the run failed; 2 bad usage; 3 the run ended but some files were kept unused or
  * some frames did not verify.
  */
+import { FUR_VERSION } from '../version.js';
 import { Command, CommanderError, Option } from 'commander';
 import { FurError, isFurError } from '../errors.js';
 import { DEFAULTS, parseCompression, type PipelineOptions } from '../pipeline/options.js';
@@ -168,6 +169,7 @@ async function doRun(src: string, destUrl: string, f: WatchFlags, watch: boolean
 export function program(): Command {
   const p = new Command('fur')
     .description('Move instrument frames to remote storage as HDF5, while capture goes on.')
+    .version(FUR_VERSION, '-V, --version', 'print fur\'s version')
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText('after', `

@@ -18,6 +18,7 @@
  * completion. When the object is complete, `<key>.fur/` is deleted (every version of it, in a
  * versioned bucket).
  */
+import { FUR_VERSION } from '../version.js';
 import { CreateMultipartUploadCommand, DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectVersionsCommand, ListObjectsV2Command, ListPartsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { FurError, isFurError } from '../errors.js';
@@ -421,7 +422,7 @@ export class S3AppendTarget implements Target {
     this.state = s;
     this.sink = new S3PartSink(this.dest.uploader, this.key, uploadId, { metaEnd: META_END });
     const file = await H5File.create(this.sink, { metaReserve: META_END - SUPERBLOCK_SIZE, eofHeadroom: 0 });
-    file.setAttr('/', 'fur_version', '0.1.0');
+    file.setAttr('/', 'fur_version', FUR_VERSION);
     file.setAttr('/', 'fur_method', 'append');
     this.file = file;
   }

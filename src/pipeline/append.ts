@@ -3,6 +3,7 @@
  * committed (data, then per-frame datasets, then the frames' extent). The file is valid at every
  * instant; a restarted run reopens it and continues after its last commit.
  */
+import { FUR_VERSION } from '../version.js';
 import { posix } from 'node:path';
 import { FurError, isFurError } from '../errors.js';
 import { H5File, LIVE_TRIM_GRACE_MS } from '../hdf5/index.js';
@@ -157,7 +158,7 @@ export class AppendTarget implements Target {
       // EOF headroom for a few batches: the superblock's EOF then moves every few commits, not at each
       const eofHeadroom = Math.min(256 << 20, Math.max(1 << 20, 4 * batch.bytes));
       this.file = await H5File.create(this.remote, { durable: this.dest.capabilities.fsync, metaReserve: 1 << 20, metaSink: meta, eofHeadroom });
-      this.file.setAttr('/', 'fur_version', '0.1.0');
+      this.file.setAttr('/', 'fur_version', FUR_VERSION);
       this.file.setAttr('/', 'fur_method', 'append');
       await this.file.commit();
       await this.dest.rename(temp, this.path);

@@ -3,6 +3,7 @@
  * renamed into place once complete and durable. A batch file is named after its first source
  * file, so a restarted run recognises what it already stored.
  */
+import { FUR_VERSION } from '../version.js';
 import { posix } from 'node:path';
 import { FurError } from '../errors.js';
 import { H5File } from '../hdf5/index.js';
@@ -76,7 +77,7 @@ export class BatchesTarget implements Target {
     }
     const remote = await this.dest.openWrite(temp, { truncate: true });
     const file = await H5File.create(remote, { durable: false, metaReserve: 64 << 10 });
-    file.setAttr('/', 'fur_version', '0.1.0');
+    file.setAttr('/', 'fur_version', FUR_VERSION);
     file.setAttr('/', 'fur_method', 'batches');
     const ds = createFrameDatasets(file, { dtype: first.dtype, shape: first.shape }, this.o);
     const bytes = await appendBlocks(ds, batch.items.map((i) => i.block));

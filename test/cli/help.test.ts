@@ -4,7 +4,10 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { furBin } from '../pipeline/helpers.js';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { FUR_VERSION } from '../../src/version.js';
+import { furBin, REPO } from '../pipeline/helpers.js';
 
 for (const command of ['', 'upload', 'watch', 'verify', 'demo']) {
   test(`fur ${command || ''} --help: usage, options and examples`, async () => {
@@ -36,5 +39,15 @@ test('usage errors exit 2 and point at --help', async () => {
     const r = await furBin(args);
     assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
     assert.match(r.stderr, /--help/);
+  }
+});
+
+test('fur --version prints the package version, which fur also writes into its files', async () => {
+  const pkg = JSON.parse(await readFile(join(REPO, 'package.json'), 'utf8')) as { version: string };
+  assert.equal(FUR_VERSION, pkg.version);
+  for (const flag of ['--version', '-V']) {
+    const r = await furBin([flag]);
+    assert.equal(r.code, 0, r.stderr.toString());
+    assert.equal(r.stdout.toString().trim(), pkg.version);
   }
 });
