@@ -34,7 +34,7 @@ import { s3Error } from '../transport/s3-errors.js';
 import type { Batch } from './batch.js';
 import { appendBlocks, createFrameDatasets, openFrameDatasets, readCommitted, type FrameDatasets, type FrameLayout } from './layout.js';
 import type { PipelineOptions } from './options.js';
-import type { CommitResult, Target } from './target.js';
+import type { CollectingTarget, CommitResult } from './target.js';
 
 const STATE_VERSION = 1;
 /** ledgers are merged into one when a run has written this many */
@@ -113,7 +113,7 @@ class Tail {
   }
 }
 
-export class S3AppendTarget implements Target {
+export class S3AppendTarget implements CollectingTarget {
   readonly committed = new Map<string, number>();
   readonly hashes = new Map<string, Uint8Array[]>();
   private file?: H5File;

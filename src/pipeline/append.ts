@@ -10,7 +10,7 @@ import { H5File, LIVE_TRIM_GRACE_MS } from '../hdf5/index.js';
 import type { Destination, RemoteFile } from '../transport/destination.js';
 import { buildReferences } from '../index/kerchunk.js';
 import { fileUrl, putSidecar } from '../index/sidecar.js';
-import type { Batch, SourceItem } from './batch.js';
+import type { BatchStream, SourceItem } from './batch.js';
 import { TEMP_SUFFIX } from './batches.js';
 
 /** a sidecar larger than this is rewritten at most every SIDECAR_INTERVAL_MS, not at every commit */
@@ -25,9 +25,9 @@ const COMMIT_BYTES = 64 << 20;
 const SIDECAR_INTERVAL_MS = 10_000;
 import { appendBlocks, createFrameDatasets, frameChunks, furMethod, openFrameDatasets, readCommitted, type FrameDatasets } from './layout.js';
 import type { PipelineOptions } from './options.js';
-import type { CommitResult, Target } from './target.js';
+import type { CommitResult, StreamingTarget } from './target.js';
 
-export class AppendTarget implements Target {
+export class AppendTarget implements StreamingTarget {
   readonly committed = new Map<string, number>();
   readonly hashes = new Map<string, Uint8Array[]>();
   private file?: H5File;
@@ -97,7 +97,7 @@ export class AppendTarget implements Target {
     await readCommitted(file, this.o.dataset, frames, this.committed, this.hashes);
   }
 
-  async commit(batch: Batch): Promise<CommitResult> {
+  async commitStream(batch: BatchStream): Promise<CommitResult> {
     const previous = { sealed: this.sealed, done: this.done };
     let sealed!: () => void;
     let done!: () => void;
@@ -107,8 +107,6 @@ export class AppendTarget implements Target {
       await previous.sealed;
       if (this.failure !== undefined) throw this.failure;
       const bytes = await this.append(batch);
-      // the frames are in the writes now; holding the batch would keep them after they are sent
-      batch = undefined as unknown as Batch;
       // the chunk index may be rewritten once the sidecar of the previous commit has read it
       await previous.done;
       if (this.failure !== undefined) throw this.failure;
@@ -129,9 +127,9 @@ export class AppendTarget implements Target {
 
   /**
    * A commit holds at most COMMIT_BYTES of frames (whole chunks of the frames dataset, so commits
-   * still end on chunk boundaries): frames wait in memory until their batch is appended, and with
-   * large frames a --batch of 100 would otherwise hold gigabytes. Fewer frames per commit cost
-   * nothing in the file; sources are deleted a commit at a time, so sooner.
+   * still end on chunk boundaries): sources are deleted a commit at a time, so with large frames
+   * a --batch of 100 would keep gigabytes on the local disk until its commit, and a crash would
+   * send them again. Fewer frames per commit cost nothing in the file.
    */
   batchFrames(first: SourceItem): number {
     const block = first.block;
@@ -142,9 +140,9 @@ export class AppendTarget implements Target {
     return Math.min(this.o.batchFrames, chunks * chunk);
   }
 
-  /** Add a batch's rows (not yet committed). */
-  private async append(batch: Batch): Promise<number> {
-    const layout = { dtype: batch.items[0].block.dtype, shape: batch.items[0].block.shape };
+  /** Add a batch's rows (not yet committed), each file's frames as they are read. */
+  private async append(batch: BatchStream): Promise<number> {
+    const layout = { dtype: batch.first.dtype, shape: batch.first.shape };
     if (!this.file) {
       // A new file is made under a temporary name and takes its own once its first state is
       // committed, so the destination never shows a file that does not open: a cut, a full disk
@@ -156,7 +154,7 @@ export class AppendTarget implements Target {
       const [remote, meta] = await Promise.all([this.dest.openWrite(temp, { truncate: true }), this.dest.openWrite(temp)]);
       this.remote = remote;
       // EOF headroom for a few batches: the superblock's EOF then moves every few commits, not at each
-      const eofHeadroom = Math.min(256 << 20, Math.max(1 << 20, 4 * batch.bytes));
+      const eofHeadroom = Math.min(256 << 20, Math.max(1 << 20, 4 * batch.want * (batch.first.fileBytes / Math.max(1, batch.first.frames))));
       this.file = await H5File.create(this.remote, { durable: this.dest.capabilities.fsync, metaReserve: 1 << 20, metaSink: meta, eofHeadroom });
       this.file.setAttr('/', 'fur_version', FUR_VERSION);
       this.file.setAttr('/', 'fur_method', 'append');
@@ -171,9 +169,8 @@ export class AppendTarget implements Target {
         for (const d of [this.ds.name, this.ds.page, this.ds.mtime, this.ds.sha256]) await d.truncate(committedFrames);
       }
     }
-    const blocks = batch.items.map((i) => i.block);
-    // the batch's files are kept by the caller for cleanup; its frames need not be
-    batch.items = [];
+    // the batch's files are kept by the caller for cleanup; its frames, only until they are written
+    const blocks = (async function* () { for await (const item of batch.items) yield item.block; })();
     return appendBlocks(this.ds, blocks, () => this.remote!.backlog?.(BACKLOG_BYTES) ?? Promise.resolve());
   }
 

@@ -96,45 +96,97 @@ export async function* readAhead(
 }
 
 /**
+ * A batch handed out before its frames are all read: its items arrive as the consumer takes them,
+ * so a target that stores frames as they come (append) holds none of a batch in memory, however
+ * large the batch (see batchStreams).
+ */
+export interface BatchStream {
+  index: number;
+  /** the frames' layout, and frames and bytes in a file, from the batch's first file */
+  first: { dtype: FrameBlock['dtype']; shape: number[]; frames: number; fileBytes: number };
+  /** frames the batch ends at (it ends sooner when --batch-seconds pass or the source ends) */
+  want: number;
+  /** the items, each once; ends where the batch ends */
+  items: AsyncIterable<SourceItem>;
+  /** what has been taken so far: the whole batch once `items` has ended */
+  taken: { files: CompletedFile[]; frames: number; bytes: number };
+  /** ends the batch where its consumer stopped (a failed commit): the next batch goes on from there */
+  close(): void;
+}
+
+/**
  * Group items into batches of at least `frames` frames, or fewer when `seconds` pass with an
  * open batch (a slow capture still reaches the destination) or when the source ends.
  * `limit`, given a batch's first item, may close batches sooner (see Target.batchFrames).
+ * The next batch is handed out only once the previous one has ended: its items are taken, or
+ * it was closed.
  */
-export async function* batches(items: AsyncIterable<SourceItem>, frames: number, seconds: number, startIndex = 0, limit?: (first: SourceItem) => number): AsyncGenerator<Batch> {
-  let want = frames;
+export async function* batchStreams(items: AsyncIterable<SourceItem>, frames: number, seconds: number, startIndex = 0, limit?: (first: SourceItem) => number): AsyncGenerator<BatchStream> {
   const it = items[Symbol.asyncIterator]();
-  let current: Batch = { index: startIndex, items: [], frames: 0, bytes: 0 };
+  // an item asked for and not yet taken: it belongs to whichever batch takes it next
   let pending: Promise<IteratorResult<SourceItem>> | undefined;
-  let deadline = 0;
-  for (;;) {
-    pending ??= it.next();
-    let next: IteratorResult<SourceItem> | 'timeout';
-    if (current.items.length) {
-      const wait = Math.max(0, deadline - Date.now());
-      let timer: NodeJS.Timeout | undefined;
-      next = await Promise.race([pending, new Promise<'timeout'>((r) => { timer = setTimeout(() => r('timeout'), wait); })]);
-      clearTimeout(timer);
-    } else next = await pending;
-    if (next === 'timeout') {
-      yield current;
-      current = { index: current.index + 1, items: [], frames: 0, bytes: 0 };
-      continue;
-    }
-    pending = undefined;
-    if (next.done) {
-      if (current.items.length) yield current;
-      return;
-    }
-    if (!current.items.length) {
-      deadline = Date.now() + seconds * 1000;
-      want = limit ? Math.max(1, Math.min(frames, limit(next.value))) : frames;
-    }
-    current.items.push(next.value);
-    current.frames += next.value.block.count;
-    current.bytes += next.value.file.size;
-    if (current.frames >= want) {
-      yield current;
-      current = { index: current.index + 1, items: [], frames: 0, bytes: 0 };
-    }
+  let sourceEnded = false;
+  // the first item of a batch closed before its consumer took it: it starts the next batch
+  let carried: SourceItem | undefined;
+  for (let index = startIndex; !sourceEnded; index++) {
+    // only firstItem refers to the first item here, and only until the stream hands it out:
+    // this suspended generator must not keep a file's frames alive
+    let firstItem = carried ?? await (async () => {
+      pending ??= it.next();
+      const head = await pending;
+      pending = undefined;
+      return head.done ? undefined : head.value;
+    })();
+    carried = undefined;
+    if (!firstItem) return;
+    const first = { dtype: firstItem.block.dtype, shape: firstItem.block.shape, frames: firstItem.block.count, fileBytes: firstItem.file.size };
+    const want = limit ? Math.max(1, Math.min(frames, limit(firstItem))) : frames;
+    const deadline = Date.now() + seconds * 1000;
+    const taken = { files: [] as CompletedFile[], frames: 0, bytes: 0 };
+    let closed = false;
+    let ended!: () => void;
+    const end = new Promise<void>((resolve) => { ended = resolve; });
+    const take = (item: SourceItem): SourceItem => {
+      taken.files.push(item.file);
+      taken.frames += item.block.count;
+      taken.bytes += item.file.size;
+      return item;
+    };
+    const handOver = (): SourceItem => { const item = firstItem!; firstItem = undefined; return item; };
+    const stream = async function* (): AsyncGenerator<SourceItem> {
+      try {
+        // the consumer holds the first item now, as long as it needs it; nothing here keeps it
+        yield take(handOver());
+        while (!closed && taken.frames < want) {
+          pending ??= it.next();
+          let timer: NodeJS.Timeout | undefined;
+          const next = await Promise.race([pending, new Promise<'timeout'>((r) => { timer = setTimeout(() => r('timeout'), Math.max(0, deadline - Date.now())); })]);
+          clearTimeout(timer);
+          if (next === 'timeout' || closed) return;
+          pending = undefined;
+          if (next.done) { sourceEnded = true; return; }
+          yield take(next.value);
+        }
+      } finally {
+        ended();
+      }
+    };
+    yield {
+      index, want, taken, first,
+      items: stream(),
+      close: () => {
+        closed = true;
+        if (firstItem) { carried = firstItem; firstItem = undefined; }
+        ended();
+      },
+    };
+    await end;
   }
+}
+
+/** A batch stream's items, all read: a Batch. */
+export async function collect(stream: BatchStream): Promise<Batch> {
+  const items: SourceItem[] = [];
+  for await (const item of stream.items) items.push(item);
+  return { index: stream.index, items, frames: stream.taken.frames, bytes: stream.taken.bytes };
 }

@@ -13,7 +13,7 @@ import { fileUrl, putSidecar, sidecarPath } from '../index/sidecar.js';
 import type { Batch } from './batch.js';
 import { appendBlocks, createFrameDatasets, furMethod, readCommitted } from './layout.js';
 import type { PipelineOptions } from './options.js';
-import type { CommitResult, Target } from './target.js';
+import type { CollectingTarget, CommitResult } from './target.js';
 
 export const TEMP_SUFFIX = '.fur-partial';
 
@@ -21,7 +21,7 @@ export function batchFileName(firstSource: string): string {
   return `${firstSource.replace(/\.[^.]*$/, '')}.h5`;
 }
 
-export class BatchesTarget implements Target {
+export class BatchesTarget implements CollectingTarget {
   readonly committed = new Map<string, number>();
   /** batch files written at once: each is its own file, so their round trips overlap */
   readonly concurrency = 3;

@@ -109,21 +109,21 @@ export function openFrameDatasets(file: H5File, layout: FrameLayout, o: Pipeline
 /**
  * Add a batch of source files' frames to the datasets (not yet committed). Per-frame values go
  * in one append per dataset, so a batch costs one heap collection for its names, not one per file.
- * Takes the blocks (the list is emptied), letting go of each once it is stored.
+ * Blocks are taken as they come (an array is emptied as it is taken), each hashed and let go of
+ * once stored: however long the batch, it holds no more than the block in hand.
  */
-export async function appendBlocks(ds: FrameDatasets, blocks: FrameBlock[], pace?: () => Promise<void>): Promise<number> {
+export async function appendBlocks(ds: FrameDatasets, blocks: FrameBlock[] | AsyncIterable<FrameBlock>, pace?: () => Promise<void>): Promise<number> {
   let bytes = 0;
   const names: string[] = [];
   const pages: number[] = [];
   const mtimes: number[] = [];
-  // hashed while the frames go out, a slice at a time (see hashAll)
-  const hashes = hashAll(blocks.slice());
-  // each block is let go of once stored (its frames are in the writes, or copied into a chunk)
-  const queue: (FrameBlock | undefined)[] = blocks.slice();
-  blocks.length = 0; // the caller's list is emptied: the blocks are this function's now
-  for (let b = 0; b < queue.length; b++) {
-    const block = queue[b]!;
-    queue[b] = undefined;
+  const hashes: Uint8Array[] = [];
+  // a block is hashed while its frames go out, a slice at a time (see hashBlock)
+  let hashing: Promise<void> = Promise.resolve();
+  for await (const block of Array.isArray(blocks) ? drain(blocks) : blocks) {
+    const k = hashes.length;
+    hashes.push(new Uint8Array(0));
+    hashing = hashing.then(async () => { hashes[k] = await hashBlock(block); });
     if (block.dtype === 'bytes') await ds.data.appendVlen([block.data]);
     else await ds.data.append(block.data, block.count);
     bytes += block.data.length;
@@ -131,11 +131,17 @@ export async function appendBlocks(ds: FrameDatasets, blocks: FrameBlock[], pace
     // a producer faster than the link waits here, so frames held for sending stay bounded
     if (pace) await pace();
   }
+  await hashing;
   await ds.name.appendVlen(names);
   await ds.page.append(Uint32Array.from(pages));
   await ds.mtime.append(Float64Array.from(mtimes));
-  await ds.sha256.append(Buffer.concat(await hashes));
+  await ds.sha256.append(Buffer.concat(hashes));
   return bytes;
+}
+
+/** The list's items, each taken out of it as it is handed on. */
+function* drain<T>(list: T[]): Generator<T> {
+  while (list.length) yield list.shift()!;
 }
 
 /**
@@ -172,29 +178,23 @@ export function sha256(bytes: Uint8Array): Uint8Array {
 }
 
 /**
- * frameHashes of every block, a few frames at a time with the event loop let in between: hashing
- * a whole batch at once would hold up the sending (and the acknowledgements) of everything in
+ * frameHashes of a block, a few frames at a time with the event loop let in between: hashing a
+ * whole file at once would hold up the sending (and the acknowledgements) of everything in
  * flight for tens of milliseconds, and hashing in the thread pool copies every frame first.
  */
-async function hashAll(blocks: (FrameBlock | undefined)[]): Promise<Uint8Array[]> {
-  const out: Uint8Array[] = [];
+async function hashBlock(block: FrameBlock): Promise<Uint8Array> {
+  const hashes = new Uint8Array(block.count * 32);
+  const frameBytes = block.data.length / block.count;
   let sinceYield = 0;
-  for (let b = 0; b < blocks.length; b++) {
-    const block = blocks[b]!;
-    blocks[b] = undefined; // hashed: this list no longer keeps the frames
-    const hashes = new Uint8Array(block.count * 32);
-    const frameBytes = block.data.length / block.count;
-    for (let i = 0; i < block.count; i++) {
-      if (sinceYield >= HASH_SLICE) {
-        await new Promise((r) => setImmediate(r));
-        sinceYield = 0;
-      }
-      hashes.set(sha256(block.data.subarray(i * frameBytes, (i + 1) * frameBytes)), i * 32);
-      sinceYield += frameBytes;
+  for (let i = 0; i < block.count; i++) {
+    if (sinceYield >= HASH_SLICE) {
+      await new Promise((r) => setImmediate(r));
+      sinceYield = 0;
     }
-    out.push(hashes);
+    hashes.set(sha256(block.data.subarray(i * frameBytes, (i + 1) * frameBytes)), i * 32);
+    sinceYield += frameBytes;
   }
-  return out;
+  return hashes;
 }
 
 /** bytes hashed between turns of the event loop (~1 ms) */

@@ -9,7 +9,7 @@ import { readFrames } from '../source/readers/index.js';
 import { listCompleted, watchFolder, type CompletedFile, type FolderWatch, type WatchOptions } from '../source/watch.js';
 import type { Destination } from '../transport/destination.js';
 import { AppendTarget } from './append.js';
-import { batches, readAhead, type Batch, type Rejected } from './batch.js';
+import { batchStreams, collect, readAhead, type BatchStream, type Rejected } from './batch.js';
 import { BatchesTarget } from './batches.js';
 import { deleteSources } from './cleanup.js';
 import { FilesTarget } from './files.js';
@@ -144,10 +144,19 @@ export async function run(spec: RunSpec): Promise<RunSummary> {
           progress.event({ type: 'deleted', files: n });
         }
       };
-      // a batch's frames are let go of as they are written: nothing here keeps the batch itself
-      const start = (batch: Batch) => {
-        const kept = { index: batch.index, frames: batch.frames, files: batch.items.map((i) => i.file) };
-        const result = target.commit(batch);
+      // A batch's frames are let go of as they are written: nothing here keeps the batch itself.
+      // A target that stores frames as they come takes the stream; others, the collected batch.
+      const start = (batch: BatchStream) => {
+        const taken = batch.taken;
+        const commit = async (): Promise<CommitResult> => {
+          try {
+            return 'commitStream' in target ? await target.commitStream(batch) : await target.commit(await collect(batch));
+          } finally {
+            batch.close(); // a commit that failed before taking every item ends its batch there
+          }
+        };
+        const result = commit();
+        const kept = { index: batch.index, get frames() { return taken.frames; }, files: taken.files };
         result.catch(() => undefined); // taken in order below
         results = results.then(() => settle(kept, result));
         // taken below, but maybe only once the next batch is complete: until then a failed
@@ -155,10 +164,10 @@ export async function run(spec: RunSpec): Promise<RunSummary> {
         results.catch(() => undefined);
         open.push(results);
       };
-      const next = batches(limited, o.batchFrames, o.batchSeconds, 0, target.batchFrames?.bind(target));
+      const next = batchStreams(limited, o.batchFrames, o.batchSeconds, 0, target.batchFrames?.bind(target));
       try {
         for (;;) {
-          // room first, then the next batch: the one collected waits for no commit
+          // room first, then the next batch, which is handed out once the one before it has ended
           while (open.length >= depth) await open.shift();
           const got = await next.next();
           if (got.done) break;

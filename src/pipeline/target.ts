@@ -3,7 +3,7 @@
  * durable at the destination, and only then may its source files be deleted. `committed`
  * tells a restarted run which source files are already stored.
  */
-import type { Batch, SourceItem } from './batch.js';
+import type { Batch, BatchStream, SourceItem } from './batch.js';
 
 export interface CommitResult {
   /** frames committed so far in total */
@@ -12,12 +12,11 @@ export interface CommitResult {
   bytes: number;
 }
 
-export interface Target {
+interface TargetBase {
   /** source file name → frames committed from it (read from the destination at start) */
   readonly committed: Map<string, number>;
   /** source file name → SHA-256 of each committed frame, by page (files from before hashes were kept have none) */
   readonly hashes: Map<string, Uint8Array[]>;
-  commit(batch: Batch): Promise<CommitResult>;
   close(): Promise<void>;
   /**
    * Commits that may be in flight at once (default 1): the run hands over the next batch while
@@ -26,8 +25,23 @@ export interface Target {
   readonly concurrency?: number;
   /**
    * Frames per batch for batches starting with this item, when the target commits sooner than
-   * --batch says (append: a batch's frames are held in memory until appended, so a commit's
-   * bytes are bounded); absent: --batch.
+   * --batch says (append: a commit's bytes are bounded, so sources go sooner and a crash redoes
+   * less); absent: --batch.
    */
   batchFrames?(first: SourceItem): number;
 }
+
+/** A target that takes a batch once all its frames are read (a file or an upload per batch). */
+export interface CollectingTarget extends TargetBase {
+  commit(batch: Batch): Promise<CommitResult>;
+}
+
+/**
+ * A target that stores frames as they are read (append): the run holds no batch in memory. It
+ * takes every item of the stream, which ends the batch.
+ */
+export interface StreamingTarget extends TargetBase {
+  commitStream(batch: BatchStream): Promise<CommitResult>;
+}
+
+export type Target = CollectingTarget | StreamingTarget;
