@@ -19,7 +19,7 @@ const SIDECAR_SMALL = 1 << 20;
  * Frame bytes written but not yet taken by the link that appending may run ahead by: enough to
  * keep every channel fed when room appears, little enough that memory does not grow with a batch.
  */
-const BACKLOG_BYTES = 16 << 20;
+const BACKLOG_BYTES = 8 << 20;
 /** frame bytes per commit at most (see batchFrames) */
 const COMMIT_BYTES = 64 << 20;
 const SIDECAR_INTERVAL_MS = 10_000;

@@ -124,7 +124,7 @@ export async function run(spec: RunSpec): Promise<RunSummary> {
     } else {
       const files = fresh(source, (f) => storedUnderName(target, f, o, spec.dest), spec, resumed, reject);
       // read ahead enough to keep the upload fed, not a batch more: commits in flight hold batches already
-      const items = readAhead(files, o.read, { files: 64, bytes: 16 << 20 }, (r) => {
+      const items = readAhead(files, o.read, { files: 64, bytes: 8 << 20 }, (r) => {
         // with --on-mismatch stop the error ends the run and is reported once, as the run's error
         if (o.onMismatch !== 'stop') reject(r);
       }, o.onMismatch);
