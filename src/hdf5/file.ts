@@ -56,6 +56,12 @@ export interface FileOptions {
    * (commit's `onSealed`). Closed with the file.
    */
   metaSink?: Sink;
+  /**
+   * create: write nothing until the first commit (default: commit the empty file at once). For a
+   * file made under a temporary name and renamed once its first data is committed: that data
+   * need not wait for a commit of the empty file.
+   */
+  deferFirstCommit?: boolean;
 }
 
 export interface DatasetOptions {
@@ -144,7 +150,7 @@ export class H5File {
     const root = new Group('/');
     f.placeHeader(root, root.messages());
     f.objects.set('/', root);
-    await f.commit();
+    if (!opts.deferFirstCommit) await f.commit();
     return f;
   }
 

@@ -34,6 +34,8 @@ export class AppendTarget implements StreamingTarget {
   private ds?: FrameDatasets;
   private remote?: RemoteFile;
   private exists: boolean;
+  /** the temporary name of a new file until its first batch is committed */
+  private creating?: string;
   private sidecarAt = 0;
   private sidecarBytes = 0;
   /** the sidecar being uploaded in the background */
@@ -111,6 +113,11 @@ export class AppendTarget implements StreamingTarget {
       await previous.done;
       if (this.failure !== undefined) throw this.failure;
       await this.file!.commit({ publishLast: this.ds!.data, onSealed: sealed });
+      if (this.creating) {
+        // the first commit: the file opens now, and takes its name (the open handles follow it)
+        await this.dest.rename(this.creating, this.path);
+        this.creating = undefined;
+      }
       const frames = this.ds!.data.shape[0];
       // the chunk index beside the file follows every commit while it is small; a big one (a long
       // capture: ~60 bytes per chunk) is rewritten every few seconds, and always at close
@@ -144,9 +151,9 @@ export class AppendTarget implements StreamingTarget {
   private async append(batch: BatchStream): Promise<number> {
     const layout = { dtype: batch.first.dtype, shape: batch.first.shape };
     if (!this.file) {
-      // A new file is made under a temporary name and takes its own once its first state is
+      // A new file is made under a temporary name and takes its own once its first batch is
       // committed, so the destination never shows a file that does not open: a cut, a full disk
-      // or a kill while creating leaves the temporary, which the next run starts over.
+      // or a kill before then leaves the temporary, which the next run starts over.
       const dir = posix.dirname(this.path);
       const temp = posix.join(dir, `.${posix.basename(this.path)}${TEMP_SUFFIX}`);
       await this.dest.mkdirp(dir);
@@ -155,11 +162,12 @@ export class AppendTarget implements StreamingTarget {
       this.remote = remote;
       // EOF headroom for a few batches: the superblock's EOF then moves every few commits, not at each
       const eofHeadroom = Math.min(256 << 20, Math.max(1 << 20, 4 * batch.want * (batch.first.fileBytes / Math.max(1, batch.first.frames))));
-      this.file = await H5File.create(this.remote, { durable: this.dest.capabilities.fsync, metaReserve: 1 << 20, metaSink: meta, eofHeadroom });
+      this.file = await H5File.create(this.remote, { durable: this.dest.capabilities.fsync, metaReserve: 1 << 20, metaSink: meta, eofHeadroom, deferFirstCommit: true });
       this.file.setAttr('/', 'fur_version', FUR_VERSION);
       this.file.setAttr('/', 'fur_method', 'append');
-      await this.file.commit();
-      await this.dest.rename(temp, this.path);
+      // named once the first batch is committed in it (see commitStream): its frames need not
+      // wait for a commit of an empty file and a rename, a few round trips on a long link
+      this.creating = temp;
     }
     if (!this.ds) {
       const committedFrames = this.file.has(this.o.dataset) ? this.file.dataset(this.o.dataset).shape[0] : -1;
@@ -189,7 +197,10 @@ export class AppendTarget implements StreamingTarget {
   }
 
   async close(): Promise<void> {
-    if (this.file) {
+    if (this.file && this.creating) {
+      // never committed under its name: the temporary stays for the next run to start over
+      await this.file.close();
+    } else if (this.file) {
       // A resumed run writes the sidecar too, even with no new frames: the run before it may have
       // been stopped after a commit and before its sidecar (or in the middle of writing it). A run
       // refused before its first append (another layout, say) leaves the destination as it was.

@@ -47,14 +47,18 @@ const FRAME = [8, 6];
 function rowValue(row: number): number { return (row * 37 + 11) % 251; }
 
 describe('commits overlapping the next batch', () => {
-  it('every cut of the write stream opens and shows a whole number of batches, rows right', async () => {
+  for (const deferFirstCommit of [false, true]) {
+  it(`every cut of the write stream opens and shows a whole number of batches, rows right${deferFirstCommit ? ' (file written first by its first commit)' : ''}`, async () => {
     const shared = new SharedFile();
     const data = shared.handle();
     const meta = shared.handle();
-    const file = await H5File.create(data, { durable: true, metaSink: meta, eofHeadroom: 4096 });
+    const file = await H5File.create(data, { durable: true, metaSink: meta, eofHeadroom: 4096, deferFirstCommit });
     // a new file's superblock and root header share a barrier (one handle keeps them in order);
-    // the landed order is checked from the file's creation on
-    const created = shared.landed.length;
+    // the landed order is checked from the file's creation on. A file whose first commit is its
+    // creation (renamed into place once that commit ends) is checked from the end of that commit.
+    let created = shared.landed.length;
+    let made = shared.log.findIndex((w) => w.offset === 0) + 1;
+    if (deferFirstCommit) assert.equal(shared.log.length, 0, 'nothing written before the first commit');
     const frames = file.createDataset('/data', { dtype: 'uint8', shape: [0, ...FRAME], maxshape: [null, ...FRAME], chunks: [4, ...FRAME] });
     const names = file.createDataset('/frame_name', { dtype: 'vlen-str', shape: [0], maxshape: [null], chunks: [8] });
     const committed: number[] = [0];
@@ -68,14 +72,17 @@ describe('commits overlapping the next batch', () => {
       await names.appendVlen(Array.from({ length: ROWS }, (_, r) => `f${batch * ROWS + r}`));
       let onSealed!: () => void;
       sealed = new Promise<void>((r) => { onSealed = r; });
-      commits.push(file.commit({ publishLast: frames, onSealed }).then(() => { committed.push((batch + 1) * ROWS); }));
+      commits.push(file.commit({ publishLast: frames, onSealed }).then(() => {
+        committed.push((batch + 1) * ROWS);
+        if (deferFirstCommit && batch === 0) { created = shared.landed.length; made = shared.log.length; }
+      }));
     }
     await Promise.all(commits);
     await file.close();
     assert.deepEqual(committed, Array.from({ length: 13 }, (_, i) => i * ROWS), 'commits end in order');
 
     let opened = 0;
-    for (const [stream, from] of [[shared.log, shared.log.findIndex((w) => w.offset === 0) + 1], [shared.landed, created]] as const) {
+    for (const [stream, from] of [[shared.log, made], [shared.landed, created]] as const) {
     for (let cut = from; cut <= stream.length; cut++) {
       const mem = new MemorySink();
       for (const w of stream.slice(0, cut)) await mem.write(w.offset, w.bytes);
@@ -96,4 +103,5 @@ describe('commits overlapping the next batch', () => {
     }
     assert.ok(opened > 100, `${opened} cuts checked`);
   });
+  }
 });
