@@ -21,6 +21,7 @@ import { FtpsPool } from './ftps-pool.js';
 import { StagedFile, type StagedContent } from './ftps-staged.js';
 import { trustedCertificates, type TlsTrustOptions } from './ftps-tls.js';
 import type { SshLikeUrl } from './url.js';
+import { WindowedReadFile } from './windowed-read.js';
 
 export interface FtpsOptions extends Omit<FtpsConnectOptions, 'ca'>, TlsTrustOptions {
   /** control connections at most, hence transfers at once (default 4) */
@@ -34,8 +35,6 @@ export interface FtpsOptions extends Omit<FtpsConnectOptions, 'ca'>, TlsTrustOpt
   /** called with a one-line warning (an upload restarted from the beginning, …) */
   warn?: (message: string) => void;
 }
-
-const READ_WINDOW = 1 << 20;
 
 export class FtpsDestination implements Destination {
   readonly url: string;
@@ -120,7 +119,7 @@ export class FtpsDestination implements Destination {
     const st = await this.stat(abs);
     if (st === null) throw new FurError('not-found', `open for reading ${abs} on ${this.url}: no such file`, { url: this.url, path: abs });
     if (st.isDirectory) throw new FurError('wrong-type', `open for reading ${abs} on ${this.url}: it is a directory`, { url: this.url, path: abs });
-    return new FtpsReadFile(abs, st.size, (o, n) => this.download(abs, o, n));
+    return new WindowedReadFile(abs, st.size, (o, n) => this.download(abs, o, n));
   }
 
   /**
@@ -323,39 +322,6 @@ async function isDirectory(c: Client, abs: string): Promise<boolean> {
 
 class RestartUpload extends Error {}
 
-class FtpsReadFile implements RemoteFile {
-  private cache = new Map<number, Uint8Array>();
-  private closed = false;
-
-  constructor(readonly path: string, private readonly length: number, private readonly fetch: (offset: number, length: number) => Promise<Uint8Array>) {}
-
-  async read(offset: number, length: number): Promise<Uint8Array> {
-    if (this.closed) throw new FurError('file-closed', `${this.path} was used after it was closed (a bug in the caller)`, { path: this.path });
-    const end = Math.min(offset + length, this.length);
-    if (end <= offset) return new Uint8Array(0);
-    const out = new Uint8Array(end - offset);
-    // whole windows: a reader of HDF5 structure asks for many small pieces near each other
-    for (let w = Math.floor(offset / READ_WINDOW); w * READ_WINDOW < end; w++) {
-      let block = this.cache.get(w);
-      if (!block) {
-        block = await this.fetch(w * READ_WINDOW, Math.min(READ_WINDOW, this.length - w * READ_WINDOW));
-        if (this.cache.size >= 32) this.cache.delete(this.cache.keys().next().value!);
-        this.cache.set(w, block);
-      }
-      const lo = Math.max(offset, w * READ_WINDOW);
-      const hi = Math.min(end, (w + 1) * READ_WINDOW);
-      out.set(block.subarray(lo - w * READ_WINDOW, hi - w * READ_WINDOW), lo - offset);
-    }
-    return out;
-  }
-
-  async size(): Promise<number> { return this.length; }
-  write(): Promise<void> {
-    return Promise.reject(new FurError('read-only', `${this.path} is open for reading only (a bug in the caller)`, { path: this.path }));
-  }
-  async flush(): Promise<void> {}
-  async close(): Promise<void> { this.closed = true; this.cache.clear(); }
-}
 
 /** Join remote paths without resolving `..` (the server knows its own links and chroot). */
 function join(base: string, path: string): string {

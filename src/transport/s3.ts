@@ -18,6 +18,7 @@ import type { Capabilities, Destination, RemoteFile, RemoteStat } from './destin
 import { StagedFile, type StagedContent } from './ftps-staged.js';
 import { makeS3Client, type S3ClientOptions } from './s3-client.js';
 import { s3Error } from './s3-errors.js';
+import { WindowedReadFile } from './windowed-read.js';
 import { MiB, PENDING_DIR, putObject, sweepPending, type Uploader } from './s3-upload.js';
 
 export interface S3Options extends S3ClientOptions {
@@ -33,7 +34,6 @@ export interface S3Options extends S3ClientOptions {
 
 /** fur's temporary names: a batch (`x.h5.fur-partial`) or a sidecar (`.x.h5.kerchunk.json.fur-partial`) being written */
 const HELD = /\.fur-partial$/;
-const READ_WINDOW = 1 << 20;
 
 export class S3Destination implements Destination {
   readonly url: string;
@@ -117,7 +117,7 @@ export class S3Destination implements Destination {
   async openRead(path: string): Promise<RemoteFile> {
     const key = this.key(path);
     const held = this.held.get(key);
-    if (held) return new S3ReadFile(`s3://${this.bucket}/${key}`, held.size, (o, n) => held.read(o, n));
+    if (held) return new WindowedReadFile(`s3://${this.bucket}/${key}`, held.size, (o, n) => held.read(o, n));
     let size: number;
     try {
       const h = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
@@ -125,7 +125,7 @@ export class S3Destination implements Destination {
     } catch (e) {
       throw s3Error(e, this.ctx('open for reading', key));
     }
-    return new S3ReadFile(`s3://${this.bucket}/${key}`, size, (o, n) => this.getRange(key, o, n));
+    return new WindowedReadFile(`s3://${this.bucket}/${key}`, size, (o, n) => this.getRange(key, o, n));
   }
 
   /** Bytes [offset, offset + length) of an object (fewer at its end). */
@@ -229,46 +229,3 @@ export class S3Destination implements Destination {
   }
 }
 
-class S3ReadFile implements RemoteFile {
-  private cache = new Map<number, Uint8Array>();
-  private closed = false;
-
-  constructor(readonly path: string, private readonly length: number, private readonly fetch: (offset: number, length: number) => Promise<Uint8Array>) {}
-
-  async read(offset: number, length: number): Promise<Uint8Array> {
-    if (this.closed) throw new FurError('file-closed', `${this.path} was used after it was closed (a bug in the caller)`, { path: this.path });
-    const end = Math.min(offset + length, this.length);
-    if (end <= offset) return new Uint8Array(0);
-    // large reads go straight through; small ones (HDF5 structure) share 1 MiB windows
-    if (end - offset >= READ_WINDOW) return this.fetch(offset, end - offset);
-    const first = Math.floor(offset / READ_WINDOW);
-    const last = Math.floor((end - 1) / READ_WINDOW);
-    // the windows not yet held come in one request, even when the read straddles a boundary
-    const missing = [];
-    for (let w = first; w <= last; w++) if (!this.cache.has(w)) missing.push(w);
-    if (missing.length) {
-      const lo = missing[0]! * READ_WINDOW;
-      const hi = Math.min(this.length, (missing[missing.length - 1]! + 1) * READ_WINDOW);
-      const got = await this.fetch(lo, hi - lo);
-      for (const w of missing) {
-        if (this.cache.size >= 32) this.cache.delete(this.cache.keys().next().value!);
-        this.cache.set(w, got.subarray(w * READ_WINDOW - lo, Math.min(hi, (w + 1) * READ_WINDOW) - lo));
-      }
-    }
-    const out = new Uint8Array(end - offset);
-    for (let w = first; w <= last; w++) {
-      const block = this.cache.get(w)!;
-      const lo = Math.max(offset, w * READ_WINDOW);
-      const hi = Math.min(end, (w + 1) * READ_WINDOW);
-      out.set(block.subarray(lo - w * READ_WINDOW, hi - w * READ_WINDOW), lo - offset);
-    }
-    return out;
-  }
-
-  async size(): Promise<number> { return this.length; }
-  write(): Promise<void> {
-    return Promise.reject(new FurError('read-only', `${this.path} is open for reading only (a bug in the caller)`, { path: this.path }));
-  }
-  async flush(): Promise<void> {}
-  async close(): Promise<void> { this.closed = true; this.cache.clear(); }
-}
