@@ -17,6 +17,17 @@ import { FUR_BIN } from '../pipeline/helpers.js';
 import { FAULT_KINDS } from './support/faults/plan.js';
 import { formatReport, seedFromEnv, soak } from './support/faults/soak.js';
 
+// Once: the soak reported and passed, and this process never ended — node spun at exit (all CPU,
+// no system calls, in its final clean-up) waiting for a libuv request that nothing would finish,
+// among the thousands of sockets, children and files the soak opened and killed. The test's
+// verdict is in by 'exit'; what is still pending is named, then the process ends without that
+// clean-up, so one stray request cannot hold CI until its time limit.
+process.once('exit', (code) => {
+  const pending = (process as unknown as { _getActiveRequests?: () => object[] })._getActiveRequests?.() ?? [];
+  if (pending.length) console.error(`# fault soak: at exit, ${pending.length} requests still pending: ${pending.map((r) => r.constructor.name).join(', ')}`);
+  process.exit(code);
+});
+
 const RUNS = Number(process.env.FUR_SOAK_RUNS ?? 300);
 const LANES = Number(process.env.FUR_SOAK_LANES ?? 4);
 

@@ -11,7 +11,7 @@ import { cameraFileName, encodeFile, expectedFrame, runCamera, type CameraFormat
 import type { Dtype } from '../../src/source/frame.js';
 import { run } from '../support/run.js';
 import { FUR_BIN, runKilledAfter } from '../pipeline/helpers.js';
-import { python } from './support/h5py.js';
+import { type H5Frames } from './support/h5py.js';
 
 export interface Cam { format: CameraFormat; dtype: 'uint8'; shape: number[]; frames: number; fps: number; seed: number }
 
@@ -27,31 +27,6 @@ export const pattern = (c: Cam): string => (c.format === 'jpeg' ? 'frame*.jpg' :
 /** The bytes of camera file i (one frame per file), as the camera wrote it. */
 export function cameraFile(c: Cam, i: number): Uint8Array {
   return encodeFile(c.format, c.dtype, c.shape, [expectedFrame(c.seed, i, frameDtype(c), c.shape)]);
-}
-
-export interface H5Frames { shape: number[]; dtype: string; vlenBase: string | null; maxshape: (number | null)[]; names: string[]; pages: number[]; hashes: string[] }
-
-const HASH = `
-import sys, json, hashlib, h5py, numpy as np
-out = []
-for path in sys.argv[1:]:
-    with h5py.File(path, 'r') as f:
-        d = f['/data']
-        base = h5py.check_vlen_dtype(d.dtype)
-        hashes = []
-        step = d.chunks[0] if d.chunks else 64
-        for s in range(0, d.shape[0], step):
-            for x in d[s:s + step]:
-                hashes.append(hashlib.sha256(np.ascontiguousarray(x, dtype=np.uint8 if base is not None else None).tobytes()).hexdigest())
-        names = [n.decode() if isinstance(n, bytes) else n for n in f['/frame_name'][:]]
-        out.append({'shape': list(d.shape), 'dtype': d.dtype.str, 'vlenBase': None if base is None else base.str,
-                    'maxshape': list(d.maxshape), 'names': names, 'pages': [int(p) for p in f['/frame_page'][:]], 'hashes': hashes})
-print(json.dumps(out))
-`;
-
-/** h5py opens each file and hashes every frame. */
-export async function h5pyFrames(paths: string[]): Promise<H5Frames[]> {
-  return JSON.parse(await python(HASH, paths)) as H5Frames[];
 }
 
 /** The files hold exactly the camera's frames, in order, once each. */

@@ -17,7 +17,8 @@ import { sortSequence } from '../../src/source/sequence.js';
 import { run } from '../support/run.js';
 import { FUR_BIN } from '../pipeline/helpers.js';
 import { ALL_COMMANDS, startVsftpd, type Vsftpd } from './ftps-vsftpd.js';
-import { assertFiles, assertFrames, h5pyFrames, JPEG, killedThenFinished, pattern, TIFF, watchWhileCapturing } from './ftps-s3-check.js';
+import { assertFiles, assertFrames, JPEG, killedThenFinished, pattern, TIFF, watchWhileCapturing } from './ftps-s3-check.js';
+import { h5pyFrames } from './support/h5py.js';
 
 const work = mkdtempSync(join(tmpdir(), 'fur-interop-ftps-'));
 let ftp: Vsftpd;

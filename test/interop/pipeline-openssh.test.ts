@@ -25,7 +25,7 @@ import { sortSequence } from '../../src/source/sequence.js';
 import { dataset, valueBytes, valueVlenBytes } from '../support/h5json.js';
 import { run } from '../support/run.js';
 import { FUR_BIN } from '../pipeline/helpers.js';
-import { h5dumpCheck, h5pyRead, python } from './support/h5py.js';
+import { h5dumpCheck, h5pyFrames, h5pyRead, python, type H5Frames } from './support/h5py.js';
 import { startSshd, type Sshd } from './support/sshd.js';
 
 const work = mkdtempSync(join(tmpdir(), 'fur-pipeline-openssh-'));
@@ -59,45 +59,6 @@ function cameraHashes(c: Cam): string[] {
   return Array.from({ length: c.frames }, (_, i) => sha(expectedFrame(c.seed, i, frameDtype(c), c.shape)));
 }
 
-interface H5Summary {
-  shape: number[];
-  dtype: string;
-  vlenBase: string | null;
-  maxshape: (number | null)[];
-  chunks: number[] | null;
-  names: string[];
-  pages: number[];
-  hashes: string[];
-}
-
-/** h5py (HDF5 1.10.8) reads every frame of each file and hashes it; names and pages come along. */
-const HASH_FRAMES = `
-import sys, json, hashlib, h5py, numpy as np
-out = []
-for path in sys.argv[1:]:
-    with h5py.File(path, 'r') as f:
-        d = f['/data']
-        base = h5py.check_vlen_dtype(d.dtype)
-        hashes = []
-        if base is not None:
-            for x in d[:]:
-                hashes.append(hashlib.sha256(np.ascontiguousarray(x, dtype=np.uint8).tobytes()).hexdigest())
-        else:
-            step = d.chunks[0] if d.chunks else 16
-            for s in range(0, d.shape[0], step):
-                for fr in d[s:s + step]:
-                    hashes.append(hashlib.sha256(np.ascontiguousarray(fr).tobytes()).hexdigest())
-        names = [n.decode('utf-8') if isinstance(n, bytes) else n for n in f['/frame_name'][:]]
-        out.append({'shape': list(d.shape), 'dtype': d.dtype.str, 'vlenBase': None if base is None else base.str,
-                    'maxshape': list(d.maxshape), 'chunks': list(d.chunks) if d.chunks else None,
-                    'names': names, 'pages': [int(p) for p in f['/frame_page'][:]], 'hashes': hashes})
-print(json.dumps(out))
-`;
-
-async function h5pyFrames(paths: string[]): Promise<H5Summary[]> {
-  return JSON.parse(await python(HASH_FRAMES, paths)) as H5Summary[];
-}
-
 /** `node bin/fur.js watch CAMERA DEST …` while the camera writes at its rate; resolves when both are done. */
 async function watchWhileCapturing(c: Cam, dest: string, method: string, extra: string[]): Promise<{ cam: string; stderr: string; seconds: number }> {
   const cam = mkdtempSync(join(work, 'camera-'));
@@ -121,7 +82,7 @@ function sshFlags(): string[] {
 const sftpUrl = (path: string) => `sftp://${sshd.user}@${sshd.host}:${sshd.port}${path}`;
 
 /** The frames the HDF5 files hold, in file order, against the camera's. */
-function assertSameFrames(files: H5Summary[], c: Cam): void {
+function assertSameFrames(files: H5Frames[], c: Cam): void {
   const names = files.flatMap((f) => f.names);
   const hashes = files.flatMap((f) => f.hashes);
   assert.equal(hashes.length, c.frames, 'frames stored');

@@ -18,8 +18,8 @@ import { startS3Server, type S3Server } from '../../src/transport/s3-server.js';
 import { META_END } from '../../src/transport/s3-append.js';
 import { writeFrames } from '../pipeline/helpers.js';
 import { runOk } from '../support/run.js';
-import { h5dumpCheck, python } from './support/h5py.js';
-import { assertFiles, assertFrames, h5pyFrames, JPEG, killedThenFinished, pattern, TIFF, watchWhileCapturing, type Cam } from './ftps-s3-check.js';
+import { h5dumpCheck, h5pyFrames, python } from './support/h5py.js';
+import { assertFiles, assertFrames, JPEG, killedThenFinished, pattern, TIFF, watchWhileCapturing, type Cam } from './ftps-s3-check.js';
 
 const AWS = '/usr/bin/aws';
 const KEYS = { accessKeyId: 'FURINTEROPKEY0000001', secretAccessKey: 'fur/interop/secret/key/0123456789abcdef' };

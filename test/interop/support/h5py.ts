@@ -215,3 +215,29 @@ export function startLiveReader(o: LiveReaderOptions): LiveReader {
 function lastLines(s: string, n: number): string {
   return s.trim().split('\n').slice(-n).join('\n');
 }
+
+/** What h5py read from one of fur's files: the frames dataset's form, and every frame's SHA-256 with its source name and page. */
+export interface H5Frames { shape: number[]; dtype: string; vlenBase: string | null; maxshape: (number | null)[]; chunks: number[] | null; names: string[]; pages: number[]; hashes: string[] }
+
+const HASH = `
+import sys, json, hashlib, h5py, numpy as np
+out = []
+for path in sys.argv[1:]:
+    with h5py.File(path, 'r') as f:
+        d = f['/data']
+        base = h5py.check_vlen_dtype(d.dtype)
+        hashes = []
+        step = d.chunks[0] if d.chunks else 64
+        for s in range(0, d.shape[0], step):
+            for x in d[s:s + step]:
+                hashes.append(hashlib.sha256(np.ascontiguousarray(x, dtype=np.uint8 if base is not None else None).tobytes()).hexdigest())
+        names = [n.decode() if isinstance(n, bytes) else n for n in f['/frame_name'][:]]
+        out.append({'shape': list(d.shape), 'dtype': d.dtype.str, 'vlenBase': None if base is None else base.str,
+                    'maxshape': list(d.maxshape), 'chunks': list(d.chunks) if d.chunks else None, 'names': names, 'pages': [int(p) for p in f['/frame_page'][:]], 'hashes': hashes})
+print(json.dumps(out))
+`;
+
+/** h5py (HDF5 1.10) opens each file and hashes every frame, a chunk at a time. */
+export async function h5pyFrames(paths: string[]): Promise<H5Frames[]> {
+  return JSON.parse(await python(HASH, paths)) as H5Frames[];
+}

@@ -130,7 +130,14 @@ class Connection {
     this.up?.stop();
     this.down?.stop();
     for (const s of [this.client, this.server]) {
-      if (!s.destroyed) s.resetAndDestroy();
+      if (s.destroyed) continue;
+      // A reset with a write still queued in libuv (the peer stopped reading) leaves that write
+      // request pending for ever, and node then spins at exit waiting for it (seen once: the soak
+      // passed, its process never ended). Such a socket is closed instead: the peer sees the
+      // connection end just the same, by FIN rather than RST.
+      const queued = (s as unknown as { _handle?: { writeQueueSize?: number } })._handle?.writeQueueSize ?? 0;
+      if (queued > 0 || s.writableLength > 0) s.destroy();
+      else s.resetAndDestroy();
     }
     this.onGone();
   }
