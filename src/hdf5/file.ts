@@ -524,17 +524,18 @@ export class H5File {
     return a.shape.length === 0 ? values[0] : values;
   }
 
-  /** Commit, trim the EOF headroom, and close the sink; `sync` makes the final state durable first. */
   /**
-   * Commit what is pending and close. `trimGraceMs`: for a file readers may be opening while it
-   * closes. The headroom past the data is cut off last, after the superblock stating the smaller
-   * EOF; a reader that read the previous superblock just before must still find the file at least
-   * that long when it checks the size a moment later, or it refuses the file as truncated, so the
-   * cut waits this long after the new superblock.
+   * Commit what is pending, trim the EOF headroom, and close; `sync` makes the final state durable
+   * first. `trimGraceMs`: for a file readers may be opening while it closes. The headroom past the
+   * data is cut off last, after the superblock stating the smaller EOF; a reader that read the
+   * previous superblock just before must still find the file at least that long when it checks
+   * the size a moment later, or it refuses the file as truncated, so the cut waits this long
+   * after the new superblock. `discard`: close without committing — what was added since the
+   * last commit stays unpublished (space past the EOF a reopening writer reuses).
    */
-  async close(opts: { sync?: boolean; trimGraceMs?: number } = {}): Promise<void> {
+  async close(opts: { sync?: boolean; trimGraceMs?: number; discard?: boolean } = {}): Promise<void> {
     if (this.closed) return;
-    if (this.readOnly) { this.closed = true; await this.closeSinks(); return; }
+    if (this.readOnly || opts.discard) { this.closed = true; await this.closeSinks(); return; }
     try {
       if (!this.failure) {
         await this.commit({ trim: true });

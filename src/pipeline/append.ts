@@ -197,14 +197,17 @@ export class AppendTarget implements StreamingTarget {
   }
 
   async close(): Promise<void> {
-    if (this.file && this.creating) {
-      // never committed under its name: the temporary stays for the next run to start over
-      await this.file.close();
+    if (this.file && (this.creating || this.failure !== undefined)) {
+      // A failed batch's rows may be in the file (a source that turned bad half-way, a lost
+      // link): they are not committed, and its per-frame names were never added. Nothing more is
+      // published; the sidecar stays as the last commit left it. A file never committed under
+      // its name stays a temporary, for the next run to start over.
+      await this.uploading;
+      await this.file.close({ discard: true });
     } else if (this.file) {
       // A resumed run writes the sidecar too, even with no new frames: the run before it may have
-      // been stopped after a commit and before its sidecar (or in the middle of writing it). A run
-      // refused before its first append (another layout, say) leaves the destination as it was.
-      if (this.ds || (this.failure === undefined && this.file.has(this.o.dataset))) {
+      // been stopped after a commit and before its sidecar (or in the middle of writing it).
+      if (this.ds || this.file.has(this.o.dataset)) {
         // the final chunk index is known before the file closes (closing only trims the EOF):
         // upload it, after any upload still running, while the file closes
         const refs = await buildReferences(this.file, fileUrl(this.dest, this.path));

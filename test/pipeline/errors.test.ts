@@ -70,6 +70,26 @@ describe('bad source files', () => {
     await assertNothingDeleted(cam, files);
   });
 
+  test('a TIFF whose shape differs half-way through a batch, --on-mismatch stop: the batch is not committed, the file shows the batches before it, a fixed capture resumes', async (t) => {
+    const { cam, files } = await capture(t);
+    await withOddFrame(cam);
+    const dest = await openDest('sftp', t);
+    const flags = ['upload', cam, dest.url('append', 'run'), '--batch', '2', '--on-mismatch', 'stop', '--delete-source', ...dest.flags];
+    const r = await cli(flags);
+    assert.equal(r.code, 1, r.stderr);
+    // frames 1-2 were committed (and deleted); frame 3 went into the file with the failed batch,
+    // uncommitted: no frame of it may show, and every frame shown has its name
+    const stored = await readStored(dest, 'append', 'run');
+    assertCapture(stored, TIFF, 0, 2);
+    assert.deepEqual(await localFrames(cam), files.slice(2));
+    // the camera's real frame 4 back in place: the next run stores frames 3-6, each once
+    await writeFile(join(cam, cameraFileName(4, 'tiff')), encodeFile('tiff', 'uint8', TIFF.shape, [expectedFrame(TIFF.seed, 3, 'uint8', TIFF.shape)]));
+    const again = await cli(flags);
+    assert.equal(again.code, 0, again.stderr);
+    assertCapture(await readStored(dest, 'append', 'run'), TIFF);
+    assert.deepEqual(await localFrames(cam), []);
+  });
+
   test('a TIFF whose shape differs, --on-mismatch skip: exit 3, the rest stored and deleted, the odd file kept', async (t) => {
     const { cam } = await capture(t);
     const odd = await withOddFrame(cam);
