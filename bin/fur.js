@@ -6,7 +6,13 @@ let settled = false;
 main(process.argv.slice(2)).then(
   (code) => { process.exitCode = code; },
   (err) => { console.error(`fur: ${err?.message ?? err}`); process.exitCode = 1; },
-).finally(() => { settled = true; });
+).finally(() => {
+  settled = true;
+  // The command is over and has said so; a connection or handle some library failed to close
+  // must not keep the process (and whoever waits for it) running: a last resort, after a grace
+  // long enough for orderly closes, and it does not itself keep the process alive.
+  setTimeout(() => process.exit(), 5000).unref();
+});
 
 // Node exits once nothing is left to wait for, even while the command still waits on a promise
 // nothing will settle; it must not then exit 0, as if every frame were committed.

@@ -366,7 +366,9 @@ export class SftpPool {
     for (const l of this.lanes) l.broken ??= reason;
     await Promise.all(this.conns.map((c) => new Promise<void>((resolve) => {
       if (c.ended) return resolve();
-      const bound = setTimeout(resolve, 2000);
+      // a server (or a middlebox) that never closes its side must not keep fur running after its
+      // work is done: seen once, three connections left open for good after a finished run
+      const bound = setTimeout(() => { c.client.destroy(); resolve(); }, 2000);
       c.client.once('close', () => { clearTimeout(bound); resolve(); });
       c.client.end();
     })));
