@@ -286,7 +286,7 @@ export class SftpPool {
     try {
       const sftp = await withTimeout(new Promise<SFTPWrapper>((resolve, reject) => {
         conn.client.sftp((err, s) => (err ? reject(err) : resolve(s)));
-      }));
+      }), (s) => s.end());
       const first = this.lanes[0]!;
       const lane = this.adopt({ client: conn.client, sftp, serverSoftware: first.serverSoftware, display: first.display }, conn, false);
       if (this.closing || this.failure) lane.sftp.end();
@@ -302,7 +302,7 @@ export class SftpPool {
   private async openConnection(): Promise<void> {
     let session: SftpSession;
     try {
-      session = await withTimeout(connectSftp(this.target, { ...this.opts, acceptNewHostKey: false }));
+      session = await withTimeout(connectSftp(this.target, { ...this.opts, acceptNewHostKey: false }), (s) => s.client.end());
     } catch {
       // a server limiting connections (MaxStartups, per-user limits): go on with those we have
       this.connecting--;
@@ -389,10 +389,20 @@ function socketOf(client: Client): { cork(): void; uncork(): void } | undefined 
     : undefined;
 }
 
-function withTimeout<T>(p: Promise<T>): Promise<T> {
+/**
+ * `p`, or a rejection once OPEN_TIMEOUT_MS pass. What `p` brings after that is handed to `late`
+ * to close: on a long link saturated by the first connection, new connections' SFTP sessions
+ * were measured arriving after 30 s, and left open they kept fur running after its work was done.
+ */
+function withTimeout<T>(p: Promise<T>, late: (value: T) => void): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('timed out')), OPEN_TIMEOUT_MS);
+    let expired = false;
+    const timer = setTimeout(() => { expired = true; reject(new Error('timed out')); }, OPEN_TIMEOUT_MS);
     timer.unref();
-    p.then((v) => { clearTimeout(timer); resolve(v); }, (e) => { clearTimeout(timer); reject(e); });
+    p.then((v) => {
+      clearTimeout(timer);
+      if (expired) late(v);
+      else resolve(v);
+    }, (e) => { clearTimeout(timer); reject(e); });
   });
 }
