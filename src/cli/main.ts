@@ -3,7 +3,6 @@
  * verify); 1 the run failed; 2 bad usage; 3 the run ended but some files were kept unused or
  * some frames did not verify.
  */
-import { FUR_VERSION } from '../version.js';
 import { Command, CommanderError, Option } from 'commander';
 import { FurError, isFurError } from '../errors.js';
 import { DEFAULTS, parseCompression, type PipelineOptions } from '../pipeline/options.js';
@@ -23,6 +22,7 @@ import { destinationBytes, httpBytes, isHttp } from '../index/remote.js';
 import { encodeNpy } from '../source/writers/npy.js';
 import type { NumericDtype } from '../source/frame.js';
 import type { Destination } from '../transport/destination.js';
+import { FUR_VERSION } from '../version.js';
 import { printable, renderer } from './render.js';
 
 interface CommonFlags extends ConnectionFlags {

@@ -18,7 +18,6 @@
  * completion. When the object is complete, `<key>.fur/` is deleted (every version of it, in a
  * versioned bucket).
  */
-import { FUR_VERSION } from '../version.js';
 import { CreateMultipartUploadCommand, DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectVersionsCommand, ListObjectsV2Command, ListPartsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { FurError, isFurError } from '../errors.js';
@@ -31,6 +30,7 @@ import type { Destination } from '../transport/destination.js';
 import { S3Destination } from '../transport/s3.js';
 import { META_END, S3PartSink, type Extent, type HeldPart, type PartRecord } from '../transport/s3-append.js';
 import { s3Error } from '../transport/s3-errors.js';
+import { FUR_VERSION } from '../version.js';
 import type { Batch } from './batch.js';
 import { appendBlocks, createFrameDatasets, openFrameDatasets, readCommitted, type FrameDatasets, type FrameLayout } from './layout.js';
 import type { PipelineOptions } from './options.js';

@@ -3,13 +3,13 @@
  * committed (data, then per-frame datasets, then the frames' extent). The file is valid at every
  * instant; a restarted run reopens it and continues after its last commit.
  */
-import { FUR_VERSION } from '../version.js';
 import { posix } from 'node:path';
 import { FurError, isFurError } from '../errors.js';
 import { H5File, LIVE_TRIM_GRACE_MS } from '../hdf5/index.js';
 import type { Destination, RemoteFile } from '../transport/destination.js';
 import { buildReferences } from '../index/kerchunk.js';
 import { fileUrl, putSidecar } from '../index/sidecar.js';
+import { FUR_VERSION } from '../version.js';
 import type { BatchStream, SourceItem } from './batch.js';
 import { TEMP_SUFFIX } from './batches.js';
 

@@ -3,13 +3,13 @@
  * renamed into place once complete and durable. A batch file is named after its first source
  * file, so a restarted run recognises what it already stored.
  */
-import { FUR_VERSION } from '../version.js';
 import { posix } from 'node:path';
 import { FurError } from '../errors.js';
 import { H5File } from '../hdf5/index.js';
 import type { Destination } from '../transport/destination.js';
 import { buildReferences, type References } from '../index/kerchunk.js';
 import { fileUrl, putSidecar, sidecarPath } from '../index/sidecar.js';
+import { FUR_VERSION } from '../version.js';
 import type { Batch } from './batch.js';
 import { appendBlocks, createFrameDatasets, furMethod, readCommitted } from './layout.js';
 import type { PipelineOptions } from './options.js';

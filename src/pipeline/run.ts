@@ -135,19 +135,20 @@ export async function run(spec: RunSpec): Promise<RunSummary> {
       const depth = Math.max(1, target.concurrency ?? 1);
       const open: Promise<void>[] = [];
       let results: Promise<void> = Promise.resolve();
-      // what is kept of a batch until its result is taken: not its frames, which may go once sent
-      const settle = async (batch: { index: number; frames: number; files: CompletedFile[] }, result: Promise<CommitResult>): Promise<void> => {
+      // what is kept of a batch until its result is taken: what it took (complete once its commit
+      // is done), not its frames, which may go once sent
+      const settle = async (index: number, taken: BatchStream['taken'], result: Promise<CommitResult>): Promise<void> => {
         const r = await result;
-        progress.committed(batch.index, batch.files, batch.frames, r.bytes, r.frames);
+        progress.committed(index, taken.files, taken.frames, r.bytes, r.frames);
         if (o.deleteSource) {
-          const n = await deleteSources(batch.files, warn);
+          const n = await deleteSources(taken.files, warn);
           progress.event({ type: 'deleted', files: n });
         }
       };
       // A batch's frames are let go of as they are written: nothing here keeps the batch itself.
       // A target that stores frames as they come takes the stream; others, the collected batch.
       const start = (batch: BatchStream) => {
-        const taken = batch.taken;
+        const { index, taken } = batch;
         const commit = async (): Promise<CommitResult> => {
           try {
             return 'commitStream' in target ? await target.commitStream(batch) : await target.commit(await collect(batch));
@@ -156,9 +157,8 @@ export async function run(spec: RunSpec): Promise<RunSummary> {
           }
         };
         const result = commit();
-        const kept = { index: batch.index, get frames() { return taken.frames; }, files: taken.files };
         result.catch(() => undefined); // taken in order below
-        results = results.then(() => settle(kept, result));
+        results = results.then(() => settle(index, taken, result));
         // taken below, but maybe only once the next batch is complete: until then a failed
         // commit must not count as unhandled (node would end the process on it)
         results.catch(() => undefined);
