@@ -4,7 +4,8 @@
  * Commit protocol — every intermediate state of the destination is a valid file showing the
  * previous or the new commit, never a mix:
  *   A. raw data (chunks, heap collections) and a byte at the new EOF  → barrier
- *   A'. the superblock with the new EOF, when it moves → barrier
+ *   A'. the superblock with the new EOF, when it grows → barrier (one that shrinks, at close,
+ *       goes with B)
  *   B. index nodes, new object headers, continuation blocks (a new file's superblock) → barrier
  *   C. existing object headers with the new extents and links (the publication) → barrier
  * The EOF moves before any header or index node points past it (B rewrites the rightmost index
@@ -126,6 +127,8 @@ export class H5File {
   private eofHeadroom?: number;
   /** the EOF the superblock states */
   private statedEof = 0;
+  /** when a barrier last confirmed a superblock stating a new EOF (ms, Date.now) */
+  private eofStatedAt = 0;
 
   private constructor(private sink: Sink & Partial<RandomAccess>, private alloc: Allocator, physicalEnd: number, opts: FileOptions) {
     this.physicalEnd = physicalEnd;
@@ -447,10 +450,14 @@ export class H5File {
     // header written in B, so it follows B instead.
     const root = this.objects.get('/')!;
     const superblock = () => meta(0, encodeSuperblock({ eof, rootAddress: root.header.address }));
-    if (eof !== this.statedEof && !root.header.isNew) {
+    // An EOF that only shrinks (the trim at close) needs no round of its own: everything B and C
+    // point to lies below it, and the headroom it cuts is still there until the file is truncated.
+    const withB = root.header.isNew || eof < this.statedEof;
+    if (eof !== this.statedEof && !withB) {
       superblock();
       await this.barrier(this.meta)();
       this.statedEof = eof;
+      this.eofStatedAt = Date.now();
     }
 
     // B: structures nothing committed points to yet, except the rightmost index nodes
@@ -462,8 +469,10 @@ export class H5File {
       if (enc.continuation && enc.continuation.address !== obj.header.continuation?.address) meta(enc.continuation.address, enc.continuation.bytes);
       if (obj.header.isNew) meta(obj.header.address, enc.chunk0);
     }
-    if (root.header.isNew) superblock();
+    const statedHere = root.header.isNew || (eof !== this.statedEof && withB);
+    if (statedHere) superblock();
     await this.barrier(this.meta)();
+    if (statedHere) this.eofStatedAt = Date.now();
     this.statedEof = eof;
 
     // C: publish
@@ -529,36 +538,45 @@ export class H5File {
    * first. `trimGraceMs`: for a file readers may be opening while it closes. The headroom past the
    * data is cut off last, after the superblock stating the smaller EOF; a reader that read the
    * previous superblock just before must still find the file at least that long when it checks
-   * the size a moment later, or it refuses the file as truncated, so the cut waits this long
-   * after the new superblock. `discard`: close without committing — what was added since the
-   * last commit stays unpublished (space past the EOF a reopening writer reuses).
+   * the size a moment later, or it refuses the file as truncated, so the cut waits until this
+   * long after the new superblock was confirmed (the rest of the final commit counts towards
+   * it). `discard`: close without committing — what was added since the last commit stays
+   * unpublished (space past the EOF a reopening writer reuses).
    */
   async close(opts: { sync?: boolean; trimGraceMs?: number; discard?: boolean } = {}): Promise<void> {
     if (this.closed) return;
     if (this.readOnly || opts.discard) { this.closed = true; await this.closeSinks(); return; }
+    let metaClosed: Promise<void> | undefined;
     try {
       if (!this.failure) {
         await this.commit({ trim: true });
+        // nothing goes through the metadata handle any more: close it while the data handle trims
+        if (this.meta !== this.sink) {
+          metaClosed = this.meta.close();
+          // awaited in the finally below; until then a failure must not count as unhandled
+          metaClosed.catch(() => undefined);
+        }
         // the headroom past the data is no longer needed once nothing grows
         if (this.sink.truncate && this.physicalEnd > this.statedEof) {
-          if (opts.trimGraceMs) await new Promise((r) => setTimeout(r, opts.trimGraceMs));
+          const wait = (opts.trimGraceMs ?? 0) - (Date.now() - this.eofStatedAt);
+          if (wait > 0) await new Promise((r) => setTimeout(r, wait));
           await this.sink.truncate(this.statedEof);
         }
         if ((opts.sync || this.durable) && this.sink.sync) await this.sink.sync();
       }
     } finally {
       this.closed = true;
-      await this.closeSinks();
+      await this.closeSinks(metaClosed);
     }
     if (this.failure) throw this.failure;
   }
 
-  private async closeSinks(): Promise<void> {
-    try {
-      await this.sink.close();
-    } finally {
-      if (this.meta !== this.sink) await this.meta.close();
-    }
+  /** Close both handles at once (independent requests), the metadata one unless already closing. */
+  private async closeSinks(metaClosed?: Promise<void>): Promise<void> {
+    const closes = [this.sink.close()];
+    if (this.meta !== this.sink) closes.push(metaClosed ?? this.meta.close());
+    const results = await Promise.allSettled(closes);
+    for (const r of results) if (r.status === 'rejected') throw r.reason;
   }
 }
 

@@ -12,6 +12,9 @@ import { fileUrl, putSidecar } from '../index/sidecar.js';
 import { FUR_VERSION } from '../version.js';
 import type { BatchStream, SourceItem } from './batch.js';
 import { TEMP_SUFFIX } from './batches.js';
+import { appendBlocks, createFrameDatasets, frameChunks, furMethod, openFrameDatasets, readCommitted, type FrameDatasets } from './layout.js';
+import type { PipelineOptions } from './options.js';
+import type { CommitResult, StreamingTarget } from './target.js';
 
 /** a sidecar larger than this is rewritten at most every SIDECAR_INTERVAL_MS, not at every commit */
 const SIDECAR_SMALL = 1 << 20;
@@ -23,9 +26,6 @@ const BACKLOG_BYTES = 8 << 20;
 /** frame bytes per commit at most (see batchFrames) */
 const COMMIT_BYTES = 64 << 20;
 const SIDECAR_INTERVAL_MS = 10_000;
-import { appendBlocks, createFrameDatasets, frameChunks, furMethod, openFrameDatasets, readCommitted, type FrameDatasets } from './layout.js';
-import type { PipelineOptions } from './options.js';
-import type { CommitResult, StreamingTarget } from './target.js';
 
 export class AppendTarget implements StreamingTarget {
   readonly committed = new Map<string, number>();
@@ -38,6 +38,12 @@ export class AppendTarget implements StreamingTarget {
   private creating?: string;
   private sidecarAt = 0;
   private sidecarBytes = 0;
+  /** commits made by this run; the sidecar last read the index after commit number sidecarRead */
+  private commits = 0;
+  private sidecarRead = -1;
+  private sidecarRefs?: Awaited<ReturnType<typeof buildReferences>>;
+  /** the commit number whose sidecar is known to be at the destination */
+  private sidecarWritten = -1;
   /** the sidecar being uploaded in the background */
   private uploading?: Promise<void>;
   /**
@@ -113,6 +119,7 @@ export class AppendTarget implements StreamingTarget {
       await previous.done;
       if (this.failure !== undefined) throw this.failure;
       await this.file!.commit({ publishLast: this.ds!.data, onSealed: sealed });
+      this.commits++;
       if (this.creating) {
         // the first commit: the file opens now, and takes its name (the open handles follow it)
         await this.dest.rename(this.creating, this.path);
@@ -190,9 +197,12 @@ export class AppendTarget implements StreamingTarget {
   private async refreshSidecar(): Promise<void> {
     if (this.uploading) return;
     const refs = await buildReferences(this.file!, fileUrl(this.dest, this.path));
+    const read = this.commits;
+    this.sidecarRead = read;
+    this.sidecarRefs = refs;
     this.sidecarAt = Date.now();
     this.uploading = putSidecar(this.dest, this.path, refs)
-      .then((n) => { this.sidecarBytes = n; }, (e: unknown) => { this.failure ??= e; })
+      .then((n) => { this.sidecarBytes = n; this.sidecarWritten = read; }, (e: unknown) => { this.failure ??= e; })
       .finally(() => { this.uploading = undefined; });
   }
 
@@ -209,9 +219,15 @@ export class AppendTarget implements StreamingTarget {
       // been stopped after a commit and before its sidecar (or in the middle of writing it).
       if (this.ds || this.file.has(this.o.dataset)) {
         // the final chunk index is known before the file closes (closing only trims the EOF):
-        // upload it, after any upload still running, while the file closes
-        const refs = await buildReferences(this.file, fileUrl(this.dest, this.path));
-        const upload = (async () => { await this.uploading; await putSidecar(this.dest, this.path, refs); })();
+        // upload it, after any upload still running, while the file closes — unless the upload
+        // after the last commit carries it already (and succeeds: otherwise this one repairs it)
+        const current = this.commits > 0 && this.sidecarRead === this.commits;
+        const refs = current ? this.sidecarRefs! : await buildReferences(this.file, fileUrl(this.dest, this.path));
+        const upload = (async () => {
+          await this.uploading;
+          if (current && this.sidecarWritten === this.commits) return;
+          await putSidecar(this.dest, this.path, refs);
+        })();
         const results = await Promise.allSettled([upload, this.file.close({ trimGraceMs: LIVE_TRIM_GRACE_MS })]);
         for (const r of results) if (r.status === 'rejected') throw r.reason;
         return;

@@ -30,6 +30,12 @@ export class SftpDestination implements Destination {
    * commit) must open any further handle under its new name.
    */
   private readonly open = new Set<SftpFile>();
+  /**
+   * Directories seen to exist in this session, so making one again costs no round trip (the
+   * root is checked at connect and a file's directory made before its first upload). One removed
+   * meanwhile shows up as the failure of the open that needed it.
+   */
+  private readonly dirs = new Set<string>();
 
   private constructor(
     readonly pool: SftpPool,
@@ -84,6 +90,7 @@ export class SftpDestination implements Destination {
 
   private async checkRoot(create: boolean): Promise<void> {
     const st = await this.stat(this.root);
+    if (st?.isDirectory) this.dirs.add(this.root);
     if (st === null) {
       if (create) return this.mkdirp(this.root);
       throw new FurError('not-found',
@@ -136,11 +143,13 @@ export class SftpDestination implements Destination {
     // Find the deepest level that exists, then create the missing ones top-down.
     const missing: string[] = [];
     for (let dir = abs; ; dir = posix.dirname(dir)) {
+      if (this.dirs.has(dir)) break;
       const st = await this.stat(dir);
       if (st !== null) {
         if (!st.isDirectory) {
           throw new FurError('not-a-directory', `cannot create ${abs} on ${this.url}: ${dir} is a file`, { url: this.url, path: dir });
         }
+        this.dirs.add(dir);
         break;
       }
       missing.unshift(dir);
@@ -153,6 +162,7 @@ export class SftpDestination implements Destination {
         // Someone else (another fur, another channel) may have created it meanwhile.
         if ((await this.stat(dir))?.isDirectory !== true) throw e;
       }
+      this.dirs.add(dir);
     }
   }
 
@@ -160,7 +170,10 @@ export class SftpDestination implements Destination {
     const src = this.resolve(from);
     const dst = this.resolve(to);
     const ctx = { op: `rename to ${dst}`, path: src };
-    const moved = () => { for (const f of this.open) if (f.path === src) f.path = dst; };
+    const moved = () => {
+      for (const f of this.open) if (f.path === src) f.path = dst;
+      this.forgetDirs(src);
+    };
     if (this.atomicRename) {
       await this.op(ctx, (sftp, cb) => sftp.ext_openssh_rename(src, dst, cb));
       moved();
@@ -189,11 +202,17 @@ export class SftpDestination implements Destination {
       throw e;
     }
     const isDir = (st.mode & S_IFMT) === S_IFDIR;
+    if (isDir) this.forgetDirs(abs);
     try {
       await this.op({ op: 'remove', path: abs }, (sftp, cb) => (isDir ? sftp.rmdir(abs, cb) : sftp.unlink(abs, cb)));
     } catch (e) {
       if ((e as FurError).tag !== 'not-found') throw e;
     }
+  }
+
+  /** `abs` and what is under it may no longer exist as directories */
+  private forgetDirs(abs: string): void {
+    for (const d of this.dirs) if (d === abs || d.startsWith(`${abs}/`)) this.dirs.delete(d);
   }
 
   async list(dir: string): Promise<string[]> {
