@@ -54,41 +54,82 @@ export function lookup3(data: Uint8Array, initval = 0): number {
  * all-zero data sums to 0.
  */
 export function fletcher32(data: Uint8Array): number {
-  const words = data.length >>> 1;
-  const aligned = (data.byteOffset & 1) === 0;
-  const w = aligned ? new Uint16Array(data.buffer, data.byteOffset, words) : new Uint16Array(data.slice(0, words * 2).buffer);
-  let sum1 = 0;
-  let sum2 = 0;
-  let any = 0;
-  for (let i = 0; i < words;) {
-    // 4,096 words per block keep both sums exact in a double (< 2^41) before reducing
-    const end = Math.min(words, i + 4096);
-    let a = sum1;
-    let b = sum2;
-    for (; i < end; i++) {
-      const v = w[i]!;
-      a += v;
-      b += a;
+  return new Fletcher32().update(data).digest();
+}
+
+/**
+ * fletcher32 of bytes that arrive in pieces (the rows of a chunk written where they belong, with
+ * no copy into a chunk buffer): the same sums, carried from piece to piece, and an odd byte at
+ * the end of one piece paired with the first byte of the next.
+ */
+export class Fletcher32 {
+  private sum1 = 0;
+  private sum2 = 0;
+  private any = 0;
+  /** the low byte of a word whose high byte is in the next piece, or -1 */
+  private odd = -1;
+
+  update(data: Uint8Array): this {
+    if (data.length === 0) return this;
+    if (this.odd >= 0) {
+      this.word(BIG_ENDIAN ? (this.odd << 8) | data[0]! : this.odd | (data[0]! << 8));
+      this.odd = -1;
+      data = data.subarray(1);
+    }
+    const words = data.length >>> 1;
+    const aligned = (data.byteOffset & 1) === 0;
+    const w = aligned ? new Uint16Array(data.buffer, data.byteOffset, words) : new Uint16Array(data.slice(0, words * 2).buffer);
+    let sum1 = this.sum1;
+    let sum2 = this.sum2;
+    let any = this.any;
+    for (let i = 0; i < words;) {
+      // 4,096 words per block keep both sums exact in a double (< 2^41) before reducing
+      const end = Math.min(words, i + 4096);
+      let a = sum1;
+      let b = sum2;
+      for (; i < end; i++) {
+        const v = w[i]!;
+        a += v;
+        b += a;
+        any |= v;
+      }
+      sum1 = a % 65535;
+      sum2 = b % 65535;
+    }
+    this.sum1 = sum1;
+    this.sum2 = sum2;
+    this.any = any;
+    if (data.length & 1) this.odd = data[data.length - 1]!;
+    return this;
+  }
+
+  digest(): number {
+    let sum1 = this.sum1;
+    let sum2 = this.sum2;
+    let any = this.any;
+    if (!BIG_ENDIAN) {
+      sum1 = (sum1 * 256) % 65535;
+      sum2 = (sum2 * 256) % 65535;
+    }
+    if (this.odd >= 0) {
+      const v = this.odd << 8;
+      sum1 = (sum1 + v) % 65535;
+      sum2 = (sum2 + sum1) % 65535;
       any |= v;
     }
-    sum1 = a % 65535;
-    sum2 = b % 65535;
+    if (any) {
+      if (sum1 === 0) sum1 = 0xffff;
+      if (sum2 === 0) sum2 = 0xffff;
+    }
+    return ((sum2 << 16) | sum1) >>> 0;
   }
-  if (!BIG_ENDIAN) {
-    sum1 = (sum1 * 256) % 65535;
-    sum2 = (sum2 * 256) % 65535;
+
+  /** one word in the machine's order */
+  private word(v: number): void {
+    this.sum1 = (this.sum1 + v) % 65535;
+    this.sum2 = (this.sum2 + this.sum1) % 65535;
+    this.any |= v;
   }
-  if (data.length & 1) {
-    const v = data[data.length - 1]! << 8;
-    sum1 = (sum1 + v) % 65535;
-    sum2 = (sum2 + sum1) % 65535;
-    any |= v;
-  }
-  if (any) {
-    if (sum1 === 0) sum1 = 0xffff;
-    if (sum2 === 0) sum2 = 0xffff;
-  }
-  return ((sum2 << 16) | sum1) >>> 0;
 }
 
 const BIG_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 0;

@@ -6,6 +6,7 @@
  * are written anew and the index entry moves (the old bytes stay valid for older readers).
  */
 import { ByteWriter, UNDEF_ADDR } from './bytes.js';
+import { Fletcher32 } from './checksum.js';
 import { ChunkIndex, collectChunks, type ChunkEntry } from './chunk-index.js';
 import { copyChunk, gridOf, product } from './chunking.js';
 import { encodeDatatype, isVlen, type Datatype } from './datatype.js';
@@ -62,6 +63,12 @@ export class Dataset {
   indexLevelCounts: number[] = [];
 
   private tail?: Uint8Array;
+  /**
+   * A chunk of a checksummed-only dataset being written in place: its rows went straight from
+   * the caller's buffers to their place (kept here, not copied, until the chunk is full and its
+   * checksum follows them). tailRows counts them; none is publishable before the chunk is full.
+   */
+  private summing?: { address: number; pieces: Uint8Array[]; sum: Fletcher32 };
   private tailRows = 0;
   private tailWrittenRows = 0;
   private chunkRowsDone = 0;
@@ -121,6 +128,7 @@ export class Dataset {
     }
     const c0 = this.chunk![0];
     if (this.writesInPlace) { this.appendInPlace(bytes, n); return; }
+    if (this.growable && this.checksumInPlace && !this.tail) { this.appendChecksummed(bytes, n); return; }
     let at = 0;
     while (at < n) {
       if (this.tailRows === 0 && n - at >= c0 && this.rowsContiguous && this.filters.length === 0) {
@@ -182,6 +190,44 @@ export class Dataset {
         this.chunkRowsDone++;
         this.tailRows = 0;
         this.tailWrittenRows = 0;
+      }
+    }
+  }
+
+  /**
+   * Rows of a growable dataset whose only filter is Fletcher-32 go where they belong as they
+   * arrive, the checksum summed over them on the way; the 4 checksum bytes follow once the chunk
+   * is full. No chunk buffer is filled or allocated. A commit that must show a partial chunk
+   * copies its rows into a tail (flushTail), which is placed like any filtered chunk.
+   */
+  private appendChecksummed(bytes: Uint8Array, n: number): void {
+    const c0 = this.chunk![0];
+    const size = this.chunkBytes;
+    this.chunkCache = undefined;
+    let at = 0;
+    while (at < n) {
+      this.summing ??= { address: this.host.allocData(size + 4), pieces: [], sum: new Fletcher32() };
+      const s = this.summing;
+      const take = Math.min(c0 - this.tailRows, n - at);
+      const piece = bytes.subarray(at * this.rowBytes, (at + take) * this.rowBytes);
+      this.host.write(s.address + this.tailRows * this.rowBytes, piece);
+      s.pieces.push(piece);
+      s.sum.update(piece);
+      this.tailRows += take;
+      at += take;
+      if (this.tailRows === c0) {
+        const trailer = new Uint8Array(4);
+        new DataView(trailer.buffer).setUint32(0, s.sum.digest(), true);
+        this.host.write(s.address + size, trailer);
+        const row = this.chunkRowsDone;
+        const entries = [{ address: s.address, size: size + 4, mask: 0 }];
+        // chunks still encoding (a tail placed before) are indexed first: rows go in in order
+        if (this.encoding > 0) this.chain = this.chain.then(() => { this.index!.putRow(row, entries); });
+        else this.index!.putRow(row, entries);
+        this.chunkRowsDone++;
+        this.tailRows = 0;
+        this.tailWrittenRows = 0;
+        this.summing = undefined;
       }
     }
   }
@@ -301,6 +347,16 @@ export class Dataset {
 
   /** write the partial tail so the next commit includes it */
   flushTail(): void {
+    if (this.summing) {
+      // the partial chunk's rows are published from a copy placed anew (its space in place is
+      // left unused: the chunk at a published address must not change under a reader)
+      const tail = this.newTail();
+      let at = 0;
+      for (const piece of this.summing.pieces) { tail.set(piece, at); at += piece.length; }
+      this.summing = undefined;
+      this.tail = tail;
+      this.tailWrittenRows = 0;
+    }
     if (this.contiguous || this.tailRows === this.tailWrittenRows || !this.tail) return;
     const rows = this.tailRows;
     // a filtered chunk is encoded from a snapshot: the live tail keeps filling
@@ -355,6 +411,7 @@ export class Dataset {
     this.index = await ChunkIndex.open(this.host.read, root, this.chunk!, this.frameShape, Math.ceil(rows / this.chunk![0]));
     this.indexLevelCounts = this.index.levelCounts();
     this.tail = undefined;
+    this.summing = undefined;
     this.tailRows = 0;
     this.tailWrittenRows = 0;
     this.chunkCache = undefined;

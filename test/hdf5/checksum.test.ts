@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { fletcher32, lookup3 } from '../../src/hdf5/checksum.js';
+import { Fletcher32, fletcher32, lookup3 } from '../../src/hdf5/checksum.js';
 import { H5File, MemorySink } from '../../src/hdf5/index.js';
 import { LIBHDF5_FLETCHER32, LIBHDF5_LOOKUP3, seq } from './checksum-vectors.js';
 import { wasmDescribe } from './wasm.js';
@@ -107,6 +107,20 @@ describe('Fletcher-32', () => {
     // words 0x0102, 0x0304: sum1 = 0x0406, sum2 = 0x0508
     assert.equal(hex(fletcher32(new Uint8Array([1, 2, 3, 4]))), '05080406');
     assert.equal(fletcher32(new Uint8Array(0)), 0);
+  });
+
+  it('gives the same sums over pieces of any length, odd ones included (rows summed as they are written)', () => {
+    // [1, 2, 3] a byte at a time: the word 0x0102 spans two pieces
+    const bytewise = new Fletcher32();
+    for (const b of [1, 2, 3]) bytewise.update(new Uint8Array([b]));
+    assert.equal(hex(bytewise.digest()), '05040402');
+    for (const [n, want] of Object.entries(LIBHDF5_FLETCHER32)) {
+      const data = seq(Number(n));
+      // pieces of 1, 2, 3, ... bytes, at odd and even offsets of their buffer
+      const sum = new Fletcher32();
+      for (let at = 0, k = 1; at < data.length; at += k, k = (k % 97) + 1) sum.update(data.subarray(at, at + k));
+      assert.equal(hex(sum.digest()), hex(want), `length ${n} in pieces`);
+    }
   });
 
   it('matches libhdf5 for odd and even lengths, across the 360-word folding blocks', () => {
