@@ -452,8 +452,7 @@ export class H5File {
     const superblock = () => meta(0, encodeSuperblock({ eof, rootAddress: root.header.address }));
     // An EOF that only shrinks (the trim at close) needs no round of its own: everything B and C
     // point to lies below it, and the headroom it cuts is still there until the file is truncated.
-    const withB = root.header.isNew || eof < this.statedEof;
-    if (eof !== this.statedEof && !withB) {
+    if (!root.header.isNew && eof > this.statedEof) {
       superblock();
       await this.barrier(this.meta)();
       this.statedEof = eof;
@@ -469,7 +468,7 @@ export class H5File {
       if (enc.continuation && enc.continuation.address !== obj.header.continuation?.address) meta(enc.continuation.address, enc.continuation.bytes);
       if (obj.header.isNew) meta(obj.header.address, enc.chunk0);
     }
-    const statedHere = root.header.isNew || (eof !== this.statedEof && withB);
+    const statedHere = root.header.isNew || eof < this.statedEof;
     if (statedHere) superblock();
     await this.barrier(this.meta)();
     if (statedHere) this.eofStatedAt = Date.now();

@@ -7,7 +7,7 @@ import { posix } from 'node:path';
 import { FurError, isFurError } from '../errors.js';
 import { H5File, LIVE_TRIM_GRACE_MS } from '../hdf5/index.js';
 import type { Destination, RemoteFile } from '../transport/destination.js';
-import { buildReferences } from '../index/kerchunk.js';
+import { buildReferences, type References } from '../index/kerchunk.js';
 import { fileUrl, putSidecar } from '../index/sidecar.js';
 import { FUR_VERSION } from '../version.js';
 import type { BatchStream, SourceItem } from './batch.js';
@@ -38,12 +38,10 @@ export class AppendTarget implements StreamingTarget {
   private creating?: string;
   private sidecarAt = 0;
   private sidecarBytes = 0;
-  /** commits made by this run; the sidecar last read the index after commit number sidecarRead */
+  /** commits made by this run */
   private commits = 0;
-  private sidecarRead = -1;
-  private sidecarRefs?: Awaited<ReturnType<typeof buildReferences>>;
-  /** the commit number whose sidecar is known to be at the destination */
-  private sidecarWritten = -1;
+  /** the last sidecar read from the index: after which commit, and whether its upload succeeded */
+  private sidecar?: { commit: number; refs: References; written: boolean };
   /** the sidecar being uploaded in the background */
   private uploading?: Promise<void>;
   /**
@@ -196,13 +194,11 @@ export class AppendTarget implements StreamingTarget {
    */
   private async refreshSidecar(): Promise<void> {
     if (this.uploading) return;
-    const refs = await buildReferences(this.file!, fileUrl(this.dest, this.path));
-    const read = this.commits;
-    this.sidecarRead = read;
-    this.sidecarRefs = refs;
+    const sidecar = { commit: this.commits, refs: await buildReferences(this.file!, fileUrl(this.dest, this.path)), written: false };
+    this.sidecar = sidecar;
     this.sidecarAt = Date.now();
-    this.uploading = putSidecar(this.dest, this.path, refs)
-      .then((n) => { this.sidecarBytes = n; this.sidecarWritten = read; }, (e: unknown) => { this.failure ??= e; })
+    this.uploading = putSidecar(this.dest, this.path, sidecar.refs)
+      .then((n) => { this.sidecarBytes = n; sidecar.written = true; }, (e: unknown) => { this.failure ??= e; })
       .finally(() => { this.uploading = undefined; });
   }
 
@@ -221,12 +217,11 @@ export class AppendTarget implements StreamingTarget {
         // the final chunk index is known before the file closes (closing only trims the EOF):
         // upload it, after any upload still running, while the file closes — unless the upload
         // after the last commit carries it already (and succeeds: otherwise this one repairs it)
-        const current = this.commits > 0 && this.sidecarRead === this.commits;
-        const refs = current ? this.sidecarRefs! : await buildReferences(this.file, fileUrl(this.dest, this.path));
+        const last = this.commits > 0 && this.sidecar?.commit === this.commits ? this.sidecar : undefined;
+        const refs = last?.refs ?? await buildReferences(this.file, fileUrl(this.dest, this.path));
         const upload = (async () => {
           await this.uploading;
-          if (current && this.sidecarWritten === this.commits) return;
-          await putSidecar(this.dest, this.path, refs);
+          if (!last?.written) await putSidecar(this.dest, this.path, refs);
         })();
         const results = await Promise.allSettled([upload, this.file.close({ trimGraceMs: LIVE_TRIM_GRACE_MS })]);
         for (const r of results) if (r.status === 'rejected') throw r.reason;

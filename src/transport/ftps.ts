@@ -322,7 +322,6 @@ async function isDirectory(c: Client, abs: string): Promise<boolean> {
 
 class RestartUpload extends Error {}
 
-
 /** Join remote paths without resolving `..` (the server knows its own links and chroot). */
 function join(base: string, path: string): string {
   const tidy = (p: string): string => (p.length > 1 ? p.replace(/\/+$/, '') : p).replace(/\/{2,}/g, '/');
