@@ -31,7 +31,10 @@ export class WindowedReadFile implements RemoteFile {
       const hi = Math.min(this.length, (missing[missing.length - 1]! + 1) * READ_WINDOW);
       const got = await this.fetch(lo, hi - lo);
       for (const w of missing) {
-        if (this.cache.size >= 32) this.cache.delete(this.cache.keys().next().value!);
+        // the oldest window this read does not need makes room (one it needs may be the oldest)
+        if (this.cache.size >= 32) {
+          for (const k of this.cache.keys()) if (k < first || k > last) { this.cache.delete(k); break; }
+        }
         this.cache.set(w, got.subarray(w * READ_WINDOW - lo, Math.min(hi, (w + 1) * READ_WINDOW) - lo));
       }
     }
