@@ -116,7 +116,9 @@ export class AppendTarget implements StreamingTarget {
       // the chunk index may be rewritten once the sidecar of the previous commit has read it
       await previous.done;
       if (this.failure !== undefined) throw this.failure;
-      await this.file!.commit({ publishLast: this.ds!.data, onSealed: sealed });
+      // the capture's last batch: its commit states the final EOF (no headroom), so closing needs
+      // no commit of its own and the trim's grace (see H5File.close) runs while this one publishes
+      await this.file!.commit({ publishLast: this.ds!.data, onSealed: sealed, trim: batch.last });
       this.commits++;
       if (this.creating) {
         // the first commit: the file opens now, and takes its name (the open handles follow it)

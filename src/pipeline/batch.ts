@@ -112,6 +112,11 @@ export interface BatchStream {
   taken: { files: CompletedFile[]; frames: number; bytes: number };
   /** ends the batch where its consumer stopped (a failed commit): the next batch goes on from there */
   close(): void;
+  /**
+   * The source ended within this batch: no batch follows. Known once `items` has ended; false
+   * when the source ends just after a full batch (that is seen only when the next one is asked for).
+   */
+  readonly last: boolean;
 }
 
 /**
@@ -144,6 +149,7 @@ export async function* batchStreams(items: AsyncIterable<SourceItem>, frames: nu
     const deadline = Date.now() + seconds * 1000;
     const taken = { files: [] as CompletedFile[], frames: 0, bytes: 0 };
     let closed = false;
+    let last = false;
     let ended!: () => void;
     const end = new Promise<void>((resolve) => { ended = resolve; });
     const take = (item: SourceItem): SourceItem => {
@@ -164,8 +170,16 @@ export async function* batchStreams(items: AsyncIterable<SourceItem>, frames: nu
           clearTimeout(timer);
           if (next === 'timeout' || closed) return;
           pending = undefined;
-          if (next.done) { sourceEnded = true; return; }
+          if (next.done) { sourceEnded = last = true; return; }
           yield take(next.value);
+        }
+        if (!closed) {
+          // Full. If the source has ended already (a directory read to its end), say so now: the
+          // target can then close the file with this batch's commit. One turn of the event loop,
+          // no waiting; an item that arrives is the next batch's.
+          pending ??= it.next();
+          const peek = await Promise.race([pending, new Promise<'open'>((r) => setImmediate(() => r('open')))]);
+          if (peek !== 'open' && peek.done) { pending = undefined; sourceEnded = last = true; }
         }
       } finally {
         ended();
@@ -173,6 +187,7 @@ export async function* batchStreams(items: AsyncIterable<SourceItem>, frames: nu
     };
     yield {
       index, want, taken, first,
+      get last() { return last; },
       items: stream(),
       close: () => {
         closed = true;

@@ -114,3 +114,28 @@ test('limit, from the first item, ends batches sooner than --batch', async () =>
   for await (const b of batchStreams(items, 5, 60, 0, () => 2)) sizes.push((await collect(b)).frames);
   assert.deepEqual(sizes, [2, 2, 2, 1]);
 });
+
+test('a batch knows it is the last once the source has ended in it or right after it; one still open is not', async () => {
+  const lasts = async (n: number, frames: number) => {
+    const out: boolean[] = [];
+    for await (const b of batchStreams(source(n).items, frames, 60)) {
+      await collect(b);
+      out.push(b.last);
+    }
+    return out;
+  };
+  assert.deepEqual(await lasts(10, 4), [false, false, true], 'ended within the batch');
+  assert.deepEqual(await lasts(8, 4), [false, true], 'ended just after a full batch: seen without waiting');
+  // a capture still running: the batch ends full, and nothing says the source is over
+  let release!: () => void;
+  const stalled = new Promise<void>((r) => { release = r; });
+  const it = batchStreams(source(6, (k) => (k === 4 ? stalled : undefined)).items, 4, 60);
+  const b1 = await nextBatch(it);
+  assert.deepEqual((await collect(b1)).items.map((i) => i.block.data[0]), [0, 1, 2, 3]);
+  assert.equal(b1.last, false);
+  release();
+  const b2 = await nextBatch(it);
+  assert.deepEqual((await collect(b2)).items.map((i) => i.block.data[0]), [4, 5]);
+  assert.equal(b2.last, true);
+  assert.equal((await it.next()).done, true);
+});

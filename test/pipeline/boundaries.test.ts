@@ -4,10 +4,11 @@
  * Outcomes are checked by what the destination holds, never by how long something took.
  */
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { connect } from '../../src/cli/connect.js';
+import { decodeSuperblock } from '../../src/hdf5/superblock.js';
 import { DEFAULTS, type PipelineOptions } from '../../src/pipeline/options.js';
 import { Progress, type RunEvent } from '../../src/pipeline/progress.js';
 import { run, type RunSpec } from '../../src/pipeline/run.js';
@@ -67,6 +68,42 @@ describe('batch boundaries', () => {
     assertCapture(await readStored(dest, 'append', 'pages'), c);
     assert.deepEqual(await localFrames(cam), []);
   });
+
+  for (const frames of [12, 10]) {
+    test(`append: the capture's last batch (${frames} frames in batches of 6) states the final EOF; closing commits nothing more`, async (t) => {
+      const c: Capture = { format: 'tiff', dtype: 'uint8', shape: [6, 5], seed: 24, frames };
+      const cam = await scratch(t, 'fur-camera-');
+      const dest = await openDest('file', t);
+      await runCamera({ dir: cam, format: 'tiff', dtype: 'uint8', shape: c.shape, seed: c.seed, frames: c.frames });
+      const { dest: d, path } = await connect(dest.url('append', 'last'), 'append', {});
+      // every superblock the run writes (either handle), and which commits had been reported by then
+      const superblocks: { eof: number; afterCommits: number }[] = [];
+      const events: RunEvent[] = [];
+      const openWrite = d.openWrite.bind(d);
+      d.openWrite = async (p, o) => {
+        const f = await openWrite(p, o);
+        if (!p.endsWith('.h5') && !p.endsWith('.h5.fur-partial')) return f; // the sidecar
+        const write = f.write.bind(f);
+        f.write = (offset, data) => {
+          if (offset === 0 && data.length >= 48) superblocks.push({ eof: decodeSuperblock(data).eof, afterCommits: commits(events).length });
+          return write(offset, data);
+        };
+        return f;
+      };
+      try {
+        await run({ pattern: '*', dest: d, destPath: path, progress: new Progress((e) => events.push(e), 60_000), sourceDir: cam, options: { ...DEFAULTS, method: 'append', batchFrames: 6 } });
+      } finally {
+        await d.close();
+      }
+      assert.deepEqual(commits(events).map((e) => e.frames), frames === 12 ? [6, 6] : [6, 4]);
+      const size = (await stat(dest.local('append', 'last'))).size;
+      const last = superblocks.at(-1)!;
+      assert.equal(last.eof, size, 'the last superblock states the file\'s final length');
+      assert.equal(last.afterCommits, 1, 'written by the last batch\'s commit, none at close');
+      assert.ok(superblocks.slice(0, -1).every((s) => s.eof > size), 'earlier ones kept headroom past the data');
+      assertCapture(await readStored(dest, 'append', 'last'), c);
+    });
+  }
 
   for (const method of METHODS) {
     test(`${method}: --batch-seconds commits a partial batch while capture goes on`, async (t) => {
