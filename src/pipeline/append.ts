@@ -192,7 +192,9 @@ export class AppendTarget implements StreamingTarget {
   /**
    * Read the chunk index for the sidecar now (the next commit waits for that), and upload it in
    * the background: the next batch need not wait for it. One upload at a time; while one runs,
-   * the next commit's refresh is skipped.
+   * the next commit's refresh is skipped. A failed upload does not stop the capture (the frames
+   * come first, and they are committed): close uploads the sidecar again, and fails the run if
+   * that fails too.
    */
   private async refreshSidecar(): Promise<void> {
     if (this.uploading) return;
@@ -200,7 +202,7 @@ export class AppendTarget implements StreamingTarget {
     this.sidecar = sidecar;
     this.sidecarAt = Date.now();
     this.uploading = putSidecar(this.dest, this.path, sidecar.refs)
-      .then((n) => { this.sidecarBytes = n; sidecar.written = true; }, (e: unknown) => { this.failure ??= e; })
+      .then((n) => { this.sidecarBytes = n; sidecar.written = true; }, () => { /* written again at close */ })
       .finally(() => { this.uploading = undefined; });
   }
 

@@ -4,7 +4,7 @@
  * Outcomes are checked by what the destination holds, never by how long something took.
  */
 import assert from 'node:assert/strict';
-import { stat, writeFile } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { connect } from '../../src/cli/connect.js';
@@ -102,6 +102,40 @@ describe('batch boundaries', () => {
       assert.equal(last.afterCommits, 1, 'written by the last batch\'s commit, none at close');
       assert.ok(superblocks.slice(0, -1).every((s) => s.eof > size), 'earlier ones kept headroom past the data');
       assertCapture(await readStored(dest, 'append', 'last'), c);
+    });
+  }
+
+  for (const refusals of [1, Infinity]) {
+    test(`append: a sidecar upload that fails ${refusals === 1 ? 'once is written again at close' : 'every time fails the run, after the file is closed whole'}`, async (t) => {
+      const c: Capture = { format: 'tiff', dtype: 'uint8', shape: [6, 5], seed: 25, frames: 12 };
+      const cam = await scratch(t, 'fur-camera-');
+      const dest = await openDest('file', t);
+      await runCamera({ dir: cam, format: 'tiff', dtype: 'uint8', shape: c.shape, seed: c.seed, frames: c.frames });
+      const { dest: d, path } = await connect(dest.url('append', 'side'), 'append', {});
+      let refused = 0;
+      const openWrite = d.openWrite.bind(d);
+      d.openWrite = async (p, o) => {
+        if (p.includes('kerchunk') && refused < refusals) {
+          refused++;
+          throw new Error('sidecar refused (test)');
+        }
+        return openWrite(p, o);
+      };
+      const events: RunEvent[] = [];
+      const running = run({ pattern: '*', dest: d, destPath: path, progress: new Progress((e) => events.push(e), 60_000), sourceDir: cam, options: { ...DEFAULTS, method: 'append', batchFrames: 6 } })
+        .finally(() => d.close());
+      if (refusals === 1) await running;
+      else await assert.rejects(running, /sidecar refused/);
+      // the capture went on after the first refusal: both batches committed, the file trimmed
+      assert.deepEqual(commits(events).map((e) => e.frames), [6, 6]);
+      const h5 = dest.local('append', 'side');
+      const eof = decodeSuperblock(await readFile(h5)).eof;
+      assert.equal((await stat(h5)).size, eof, 'closed normally: the headroom is cut');
+      assertCapture(await readStored(dest, 'append', 'side'), c);
+      if (refusals === 1) {
+        const side = JSON.parse(await readFile(`${h5}.kerchunk.json`, 'utf8')) as { refs: Record<string, string> };
+        assert.deepEqual(JSON.parse(side.refs['data/.zarray']!).shape, [12, 6, 5], 'the sidecar describes every frame');
+      }
     });
   }
 
