@@ -70,7 +70,8 @@ export class SftpFile implements RemoteFile, Dispatcher {
   private queuedBytes = 0;
   /** writes not yet answered, by range: a read waits only for those it overlaps */
   private readonly unsettled = new Set<{ offset: number; end: number; settled: Promise<void> }>();
-  private legOpening = false;
+  /** channels this file is being opened on (several at once: each open is a round trip) */
+  private readonly legsOpening = new Set<Lane>();
   private closed = false;
   /** producers waiting for the queue to shrink (see backlog) */
   private readonly backlogWaiters: { limit: number; resolve: () => void }[] = [];
@@ -206,12 +207,12 @@ export class SftpFile implements RemoteFile, Dispatcher {
 
   /** When this file has more waiting than its channels take, open it on a channel with room too. */
   private openLeg(): void {
-    if (!this.spread || this.legOpening || this.closed) return;
+    if (!this.spread || this.closed) return;
     const max = this.pool.maxWrite;
     if (this.queuedBytes < 2 * max || !this.pool.allows(max)) return;
-    const lane = this.pool.spareLane(new Set(this.legs.map((l) => l.lane)), max);
+    const lane = this.pool.spareLane(new Set([...this.legs.map((l) => l.lane), ...this.legsOpening]), max);
     if (!lane) return;
-    this.legOpening = true;
+    this.legsOpening.add(lane);
     this.pool.op<Buffer>(lane, { op: 'open for writing', path: this.path }, (cb) => lane.sftp.open(this.path, READ | WRITE, cb))
       .then((handle) => {
         if (this.closed && this.queue.length === 0) {
@@ -225,7 +226,7 @@ export class SftpFile implements RemoteFile, Dispatcher {
         if (!isFurError(e, 'not-found')) this.spread = false;
       })
       .finally(() => {
-        this.legOpening = false;
+        this.legsOpening.delete(lane);
         this.pool.pump();
       });
   }
