@@ -8,11 +8,9 @@ import { FurError, isFurError } from '../errors.js';
 import { DEFAULTS, parseCompression, type PipelineOptions } from '../pipeline/options.js';
 import { Progress } from '../pipeline/progress.js';
 import { runResilient } from '../pipeline/resilient.js';
-import { verify, verifySelf } from '../pipeline/verify.js';
 import { parseDtype, parseShape } from '../source/frame.js';
 import type { ReadOptions } from '../source/readers/index.js';
 import { checkMethod, connect, type ConnectionFlags } from './connect.js';
-import { demo } from './demo.js';
 import { writeFile } from 'node:fs/promises';
 import { H5File, dtypeName } from '../hdf5/index.js';
 import { buildReferences } from '../index/kerchunk.js';
@@ -226,8 +224,8 @@ Examples:
     try {
       const method = f.method as PipelineOptions['method'];
       const r = src === undefined
-        ? await verifySelf({ dest, destPath: path, method, dataset: f.dataset })
-        : await verify({ sourceDir: src, pattern: f.pattern, dest, destPath: path, method, dataset: f.dataset, read: readOptions(f) });
+        ? await (await import('../pipeline/verify.js')).verifySelf({ dest, destPath: path, method, dataset: f.dataset })
+        : await (await import('../pipeline/verify.js')).verify({ sourceDir: src, pattern: f.pattern, dest, destPath: path, method, dataset: f.dataset, read: readOptions(f) });
       const ok = r.different.length === 0 && r.missing.length === 0 && r.damaged.length === 0;
       if (f.json) process.stdout.write(JSON.stringify({ type: 'verify', ok, ...r }) + '\n');
       else {
@@ -313,7 +311,7 @@ Examples:
   fur demo --shape 2048x2048 --dtype uint16 --fps 10 --keep`)
     .action(async function (this: Command) {
       const f = this.opts();
-      this.setOptionValue('_code', await demo({
+      this.setOptionValue('_code', await (await import('./demo.js')).demo({
         frames: int(f.frames, '--frames'), fps: int(f.fps, '--fps'), shape: parseShape(f.shape, '--shape'),
         dtype: numericDtype(f.dtype), method: f.method, keep: f.keep ?? false, json: f.json ?? false,
       }));

@@ -2,14 +2,14 @@
  * Reads one instrument file into a FrameBlock: picks the decoder (explicit option, else the
  * file extension), does the file I/O, and checks a file against the first of its capture.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
 import { FurError } from '../../errors.js';
 import { describeLayout, itemsize, sameShape, type Dtype, type FrameBlock } from '../frame.js';
 import { decodeBytes } from './bytes.js';
 import { decodeNpy } from './npy.js';
 import { decodeRaw } from './raw.js';
-import { decodeTiff } from './tiff.js';
 
 export type Format = 'raw' | 'npy' | 'tiff' | 'bytes';
 
@@ -42,11 +42,24 @@ export async function readFrames(file: string, opts: ReadOptions = {}): Promise<
   let bytes: Uint8Array;
   let mtimeMs: number;
   try {
-    const st = await stat(file);
-    if (!st.isFile()) throw Object.assign(new Error('not a regular file'), { code: 'EISDIR' });
-    mtimeMs = st.mtimeMs;
-    const buf = await readFile(file);
-    bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+    // one handle for the size, the time and the bytes: a completed file is read in one request
+    // (non-blocking: a FIFO named like a frame must not hang the open; regular files ignore it)
+    const fh = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
+    try {
+      const st = await fh.stat();
+      if (!st.isFile()) throw Object.assign(new Error('not a regular file'), { code: 'EISDIR' });
+      mtimeMs = st.mtimeMs;
+      const buf = Buffer.allocUnsafeSlow(st.size);
+      let got = 0;
+      while (got < buf.length) {
+        const { bytesRead } = await fh.read(buf, got, buf.length - got, got);
+        if (bytesRead === 0) break; // shorter than it said a moment ago: what is there
+        got += bytesRead;
+      }
+      bytes = new Uint8Array(buf.buffer, buf.byteOffset, got);
+    } finally {
+      await fh.close();
+    }
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? 'error';
     throw new FurError('unreadable-file', `${file}: cannot read (${code}: ${(e as Error).message})`, { file, code }, { cause: e });
@@ -54,20 +67,21 @@ export async function readFrames(file: string, opts: ReadOptions = {}): Promise<
   if (bytes.length === 0) {
     throw new FurError('empty-file', `${file}: file is empty (0 bytes); the instrument may not have written it yet`, { file });
   }
-  const decoded = decode(format, bytes, file, opts);
+  const decoded = await decode(format, bytes, file, opts);
   // Consumers may view frames as typed arrays, which need element-aligned offsets.
   if (decoded.data.byteOffset % itemsize(decoded.dtype) !== 0) decoded.data = decoded.data.slice();
   return { file, name: basename(file), mtimeMs, ...decoded };
 }
 
-function decode(format: Format, bytes: Uint8Array, file: string, opts: ReadOptions) {
+async function decode(format: Format, bytes: Uint8Array, file: string, opts: ReadOptions) {
   switch (format) {
     case 'raw':
       return decodeRaw(bytes, file, { dtype: opts.dtype as Exclude<Dtype, 'bytes'>, shape: opts.shape!, byteOrder: opts.byteOrder });
     case 'npy':
       return decodeNpy(bytes, file, { stack: opts.stack, shape: opts.shape });
     case 'tiff':
-      return decodeTiff(bytes, file);
+      // the TIFF decoder is loaded only for TIFF captures (it adds to every start-up otherwise)
+      return (await import('./tiff.js')).decodeTiff(bytes, file);
     case 'bytes':
       return decodeBytes(bytes);
   }
