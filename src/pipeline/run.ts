@@ -81,28 +81,51 @@ async function* fresh(
   }
 }
 
-export async function run(spec: RunSpec): Promise<RunSummary> {
-  const o = validate(spec.options);
-  const progress = spec.progress;
-  const rejected: Rejected[] = [];
-  let watcher: FolderWatch | undefined;
-  let source: AsyncIterable<CompletedFile>;
-  if (spec.watch) {
-    watcher = watchFolder(spec.sourceDir, { pattern: spec.pattern, ...spec.watch, signal: spec.signal });
-    source = watcher;
-  } else {
-    const listed = await listCompleted(spec.sourceDir, spec.pattern);
-    progress.totalBytes = listed.reduce((n, f) => n + f.size, 0);
-    source = (async function* () { for (const f of listed) { if (spec.signal?.aborted) return; yield f; } })();
-  }
-
-  const target: Target | FilesTarget = o.method === 'append'
+/** The method's target at the destination: what a run stores into. */
+async function openTarget(spec: RunSpec, o: PipelineOptions): Promise<Target | FilesTarget> {
+  return o.method === 'append'
     ? spec.dest.url.startsWith('s3://')
       // an object store: one multipart upload, completed when the run ends (loaded on demand: it needs the S3 SDK)
       ? await (await import('./append-s3.js')).S3AppendTarget.open(spec.dest, spec.destPath, o, (message) => spec.progress.event({ type: 'warning', tag: 'destination', message }))
       : await AppendTarget.open(spec.dest, spec.destPath, o)
     : o.method === 'batches' ? await BatchesTarget.open(spec.dest, spec.destPath, o)
     : await FilesTarget.open(spec.dest, spec.destPath);
+}
+
+/** Close a target after a failure: the first error is the one to report; an S3 upload stays pending, to be resumed, not completed. */
+async function abandon(target: Target | FilesTarget): Promise<void> {
+  const suspend = (target as { suspend?: () => Promise<void> }).suspend;
+  await (suspend ? suspend.call(target) : target.close()).catch(() => undefined);
+}
+
+export async function run(spec: RunSpec): Promise<RunSummary> {
+  const o = validate(spec.options);
+  const progress = spec.progress;
+  const rejected: Rejected[] = [];
+  let watcher: FolderWatch | undefined;
+  let source: AsyncIterable<CompletedFile>;
+  // a finished folder is listed while the destination is opened (a round trip or more)
+  const listing = spec.watch ? undefined : listCompleted(spec.sourceDir, spec.pattern);
+  listing?.catch(() => undefined); // awaited below, after the destination's own errors
+  const opening = openTarget(spec, o);
+  opening.catch(() => undefined);
+  if (spec.watch) {
+    watcher = watchFolder(spec.sourceDir, { pattern: spec.pattern, ...spec.watch, signal: spec.signal });
+    source = watcher;
+  } else {
+    let listed: CompletedFile[];
+    try {
+      listed = await listing!;
+    } catch (e) {
+      // the listing failed: a target that opened is let go of as after any failure
+      await opening.then(abandon, () => undefined);
+      throw e;
+    }
+    progress.totalBytes = listed.reduce((n, f) => n + f.size, 0);
+    source = (async function* () { for (const f of listed) { if (spec.signal?.aborted) return; yield f; } })();
+  }
+  const target = await opening;
+
   const resumed = { files: 0, frames: [...target.committed.values()].reduce((a, b) => a + b, 0) };
   progress.event({ type: 'start', method: o.method, source: spec.sourceDir, destination: `${spec.dest.url.replace(/\/$/, '')}${spec.destPath === '.' ? '' : '/' + spec.destPath}`, resumed });
   progress.start();
@@ -184,9 +207,7 @@ export async function run(spec: RunSpec): Promise<RunSummary> {
   } catch (e) {
     progress.stop();
     watcher?.stop();
-    // the first error is the one to report; an S3 upload stays pending, to be resumed, not completed
-    const suspend = (target as { suspend?: () => Promise<void> }).suspend;
-    await (suspend ? suspend.call(target) : target.close()).catch(() => undefined);
+    await abandon(target);
     throw e;
   }
   progress.stop();
