@@ -113,8 +113,8 @@ export interface BatchStream {
   /** ends the batch where its consumer stopped (a failed commit): the next batch goes on from there */
   close(): void;
   /**
-   * The source ended within this batch: no batch follows. Known once `items` has ended; false
-   * when the source ends just after a full batch (that is seen only when the next one is asked for).
+   * No batch follows: the source ended within this batch, or had ended already when it was full
+   * (looked at without waiting). Known once `items` has ended; false while a capture goes on.
    */
   readonly last: boolean;
 }
