@@ -38,6 +38,26 @@ describe('in-flight control', () => {
     assert.ok(a >= link.rate * link.rtt);
   });
 
+  it('does not keep a doubling that only queues, when bursty acknowledgements read above the link rate', () => {
+    // a full 1 Gbit/s × 50 ms link whose acknowledgements come in waves: over an interval the
+    // delivered rate reads up to 15% above or below the link's (the mean is the link's)
+    const link = { rate: 125e3, rtt: 50 };
+    const bdp = link.rate * link.rtt;
+    const c = control();
+    c.observeRtt(link.rtt);
+    let sum = 0;
+    let n = 0;
+    for (let t = 0; t <= 120_000; t += 5) {
+      const wave = 1 + 0.15 * Math.sin((2 * Math.PI * t) / 700);
+      c.noteLimited();
+      c.acked(Math.min(link.rate, c.allowance / link.rtt) * 5 * wave, t);
+      if (t >= 20_000) { sum += c.allowance; n++; }
+    }
+    const mean = sum / n;
+    assert.ok(mean >= bdp, `allowance ${mean} below the BDP ${bdp}: the link would idle`);
+    assert.ok(mean <= 1.8 * bdp, `allowance ${(mean / 1e6).toFixed(1)} MB on average for a BDP of ${(bdp / 1e6).toFixed(1)} MB: a queue every commit waits behind`);
+  });
+
   it('learns nothing while the sender, not the allowance, is what limits', () => {
     const c = control();
     drive(c, { rate: 125e3, rtt: 50 }, 5000, false);
