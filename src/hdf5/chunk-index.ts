@@ -239,14 +239,13 @@ export async function collectChunks(read: Read, root: number, rank: number): Pro
   const out = new Map<string, ChunkEntry & { offset: number[] }>();
   if (root === UNDEF_ADDR) return out;
   const size = nodeSize(rank);
-  const visit = async (addr: number): Promise<void> => {
+  // a node's children are read at once (a round trip per level, not per node, where the reads
+  // go to the network); their entries are taken in key order
+  const visit = async (addr: number): Promise<(ChunkEntry & { offset: number[] })[]> => {
     const n = decodeNode(await read(addr, size), rank, addr);
-    if (n.level > 0) { for (const c of n.children) await visit(c); return; }
-    n.children.forEach((a, i) => {
-      const k = n.keys[i];
-      out.set(k.offset.join(','), { address: a, size: k.size, mask: k.mask, offset: k.offset });
-    });
+    if (n.level > 0) return (await Promise.all(n.children.map(visit))).flat();
+    return n.children.map((a, i) => ({ address: a, size: n.keys[i].size, mask: n.keys[i].mask, offset: n.keys[i].offset }));
   };
-  await visit(root);
+  for (const e of await visit(root)) out.set(e.offset.join(','), e);
   return out;
 }

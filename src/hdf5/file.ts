@@ -94,6 +94,11 @@ class Group {
 
 type Obj = Group | Dataset;
 const HEADER_SLACK = 256;
+/**
+ * Metadata kept for reading back without a round trip, at most (bytes): the index nodes of about
+ * a million chunks. Beyond that the oldest are read from the file again when needed.
+ */
+const REMEMBER_MAX_BYTES = 64 << 20;
 
 function parentOf(path: string): [string, string] {
   const i = path.lastIndexOf('/');
@@ -117,6 +122,7 @@ export class H5File {
   private unsynced = new Set<Sink>();
   /** small metadata as this file last wrote it (index nodes, attribute heaps), by address */
   private remembered = new Map<number, Uint8Array>();
+  private rememberedBytes = 0;
   private failure: unknown;
   private physicalEnd: number;
   private closed = false;
@@ -175,6 +181,8 @@ export class H5File {
   private read = (offset: number, length: number): Promise<Uint8Array> => {
     // metadata this file wrote (index nodes, attribute heaps) is read back without a round trip:
     // chunk references and the sidecar after every commit would otherwise wait for the network
+    const block = this.remembered.get(offset); // a whole node, read at its address
+    if (block && length <= block.length) return Promise.resolve(block.slice(0, length));
     for (const [at, bytes] of this.remembered) {
       if (offset >= at && offset + length <= at + bytes.length) return Promise.resolve(bytes.slice(offset - at, offset - at + length));
     }
@@ -263,9 +271,34 @@ export class H5File {
   }
 
   private remember(address: number, bytes: Uint8Array): void {
-    // a write into part of a block (a sibling link in a node) makes the whole block unknown here
-    for (const [a, b] of this.remembered) if (a < address + bytes.length && address < a + b.length) this.remembered.delete(a);
+    const end = address + bytes.length;
+    for (const [a, b] of this.remembered) {
+      if (a >= end || address >= a + b.length) continue;
+      this.remembered.delete(a);
+      this.rememberedBytes -= b.length;
+      if ((address > a || end < a + b.length) && address >= a && end <= a + b.length) {
+        // a write into part of a block (a full node learning its new right sibling): keep the
+        // block as it is now. Forgetting it would send every later read of the index (the
+        // sidecar's, after each commit) over the network, one node after another. A copy: the
+        // old bytes may still be on their way to the server.
+        const patched = b.slice();
+        patched.set(bytes, address - a);
+        this.keep(a, patched);
+        return;
+      }
+    }
+    this.keep(address, bytes);
+  }
+
+  private keep(address: number, bytes: Uint8Array): void {
     this.remembered.set(address, bytes);
+    this.rememberedBytes += bytes.length;
+    // the oldest blocks go first: a long capture's index must not grow in memory without bound
+    for (const [a, b] of this.remembered) {
+      if (this.rememberedBytes <= REMEMBER_MAX_BYTES) break;
+      this.remembered.delete(a);
+      this.rememberedBytes -= b.length;
+    }
   }
 
   private placeHeader(obj: Obj, msgs: Message[]): void {
