@@ -221,9 +221,11 @@ export class Dataset {
         this.host.write(s.address + size, trailer);
         const row = this.chunkRowsDone;
         const entries = [{ address: s.address, size: size + 4, mask: 0 }];
-        // chunks still encoding (a tail placed before) are indexed first: rows go in in order
-        if (this.encoding > 0) this.chain = this.chain.then(() => { this.index!.putRow(row, entries); });
-        else this.index!.putRow(row, entries);
+        // indexed behind everything already on the chain (a tail placed before, still encoding,
+        // and chunks indexed this way behind it), so rows go in in order. Deciding by whether
+        // something is still encoding is not enough: an encode can finish while a row deferred
+        // behind it is not yet indexed, and the next row would then overtake it.
+        this.chain = this.chain.then(() => { this.index!.putRow(row, entries); });
         this.chunkRowsDone++;
         this.tailRows = 0;
         this.tailWrittenRows = 0;
