@@ -223,9 +223,11 @@ Examples:
     const { dest, path } = await connect(destUrl, f.method, f);
     try {
       const method = f.method as PipelineOptions['method'];
+      // loaded only for this command (start-up of the others does not pay for it)
+      const { verify, verifySelf } = await import('../pipeline/verify.js');
       const r = src === undefined
-        ? await (await import('../pipeline/verify.js')).verifySelf({ dest, destPath: path, method, dataset: f.dataset })
-        : await (await import('../pipeline/verify.js')).verify({ sourceDir: src, pattern: f.pattern, dest, destPath: path, method, dataset: f.dataset, read: readOptions(f) });
+        ? await verifySelf({ dest, destPath: path, method, dataset: f.dataset })
+        : await verify({ sourceDir: src, pattern: f.pattern, dest, destPath: path, method, dataset: f.dataset, read: readOptions(f) });
       const ok = r.different.length === 0 && r.missing.length === 0 && r.damaged.length === 0;
       if (f.json) process.stdout.write(JSON.stringify({ type: 'verify', ok, ...r }) + '\n');
       else {

@@ -276,7 +276,7 @@ export class H5File {
       if (a >= end || address >= a + b.length) continue;
       this.remembered.delete(a);
       this.rememberedBytes -= b.length;
-      if ((address > a || end < a + b.length) && address >= a && end <= a + b.length) {
+      if (address >= a && end <= a + b.length && bytes.length < b.length) {
         // a write into part of a block (a full node learning its new right sibling): keep the
         // block as it is now. Forgetting it would send every later read of the index (the
         // sidecar's, after each commit) over the network, one node after another. A copy: the

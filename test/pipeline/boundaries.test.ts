@@ -12,6 +12,7 @@ import { decodeSuperblock } from '../../src/hdf5/superblock.js';
 import { DEFAULTS, type PipelineOptions } from '../../src/pipeline/options.js';
 import { Progress, type RunEvent } from '../../src/pipeline/progress.js';
 import { run, type RunSpec } from '../../src/pipeline/run.js';
+import type { Destination } from '../../src/transport/destination.js';
 import { cameraFileName, runCamera } from '../../src/source/camera.js';
 import { h5wasmRead, dataset } from '../support/h5wasm.js';
 import {
@@ -19,10 +20,14 @@ import {
   writeFrames, type Capture, type Dest, type Method,
 } from './helpers.js';
 
-/** Opens the destination the way the CLI does and runs the pipeline, collecting its events. */
-async function runTo(dest: Dest, method: Method, name: string, spec: Partial<RunSpec> & { sourceDir: string }, options: Partial<PipelineOptions> = {}, events: RunEvent[] = []) {
+/**
+ * Opens the destination the way the CLI does and runs the pipeline, collecting its events.
+ * `intercept` may wrap the opened destination's methods first (to watch or refuse requests).
+ */
+async function runTo(dest: Dest, method: Method, name: string, spec: Partial<RunSpec> & { sourceDir: string }, options: Partial<PipelineOptions> = {}, events: RunEvent[] = [], intercept?: (d: Destination) => void) {
   const knownHosts = dest.flags[dest.flags.indexOf('--known-hosts') + 1];
   const { dest: d, path } = await connect(dest.url(method, name), method, dest.kind === 'sftp' ? { passwordEnv: PASSWORD_ENV, knownHosts } : {});
+  intercept?.(d);
   try {
     return await run({
       pattern: '*', dest: d, destPath: path, progress: new Progress((e) => events.push(e), 60_000),
@@ -75,26 +80,22 @@ describe('batch boundaries', () => {
       const cam = await scratch(t, 'fur-camera-');
       const dest = await openDest('file', t);
       await runCamera({ dir: cam, format: 'tiff', dtype: 'uint8', shape: c.shape, seed: c.seed, frames: c.frames });
-      const { dest: d, path } = await connect(dest.url('append', 'last'), 'append', {});
       // every superblock the run writes (either handle), and which commits had been reported by then
       const superblocks: { eof: number; afterCommits: number }[] = [];
       const events: RunEvent[] = [];
-      const openWrite = d.openWrite.bind(d);
-      d.openWrite = async (p, o) => {
-        const f = await openWrite(p, o);
-        if (!p.endsWith('.h5') && !p.endsWith('.h5.fur-partial')) return f; // the sidecar
-        const write = f.write.bind(f);
-        f.write = (offset, data) => {
-          if (offset === 0 && data.length >= 48) superblocks.push({ eof: decodeSuperblock(data).eof, afterCommits: commits(events).length });
-          return write(offset, data);
+      await runTo(dest, 'append', 'last', { sourceDir: cam }, { batchFrames: 6 }, events, (d) => {
+        const openWrite = d.openWrite.bind(d);
+        d.openWrite = async (p, o) => {
+          const f = await openWrite(p, o);
+          if (!p.endsWith('.h5') && !p.endsWith('.h5.fur-partial')) return f; // the sidecar
+          const write = f.write.bind(f);
+          f.write = (offset, data) => {
+            if (offset === 0 && data.length >= 48) superblocks.push({ eof: decodeSuperblock(data).eof, afterCommits: commits(events).length });
+            return write(offset, data);
+          };
+          return f;
         };
-        return f;
-      };
-      try {
-        await run({ pattern: '*', dest: d, destPath: path, progress: new Progress((e) => events.push(e), 60_000), sourceDir: cam, options: { ...DEFAULTS, method: 'append', batchFrames: 6 } });
-      } finally {
-        await d.close();
-      }
+      });
       assert.deepEqual(commits(events).map((e) => e.frames), frames === 12 ? [6, 6] : [6, 4]);
       const size = (await stat(dest.local('append', 'last'))).size;
       const last = superblocks.at(-1)!;
@@ -111,19 +112,18 @@ describe('batch boundaries', () => {
       const cam = await scratch(t, 'fur-camera-');
       const dest = await openDest('file', t);
       await runCamera({ dir: cam, format: 'tiff', dtype: 'uint8', shape: c.shape, seed: c.seed, frames: c.frames });
-      const { dest: d, path } = await connect(dest.url('append', 'side'), 'append', {});
       let refused = 0;
-      const openWrite = d.openWrite.bind(d);
-      d.openWrite = async (p, o) => {
-        if (p.includes('kerchunk') && refused < refusals) {
-          refused++;
-          throw new Error('sidecar refused (test)');
-        }
-        return openWrite(p, o);
-      };
       const events: RunEvent[] = [];
-      const running = run({ pattern: '*', dest: d, destPath: path, progress: new Progress((e) => events.push(e), 60_000), sourceDir: cam, options: { ...DEFAULTS, method: 'append', batchFrames: 6 } })
-        .finally(() => d.close());
+      const running = runTo(dest, 'append', 'side', { sourceDir: cam }, { batchFrames: 6 }, events, (d) => {
+        const openWrite = d.openWrite.bind(d);
+        d.openWrite = async (p, o) => {
+          if (p.includes('kerchunk') && refused < refusals) {
+            refused++;
+            throw new Error('sidecar refused (test)');
+          }
+          return openWrite(p, o);
+        };
+      });
       if (refusals === 1) await running;
       else await assert.rejects(running, /sidecar refused/);
       // the capture went on after the first refusal: both batches committed, the file trimmed
