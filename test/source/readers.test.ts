@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { isFurError } from '../../src/errors.js';
@@ -74,6 +75,10 @@ test('zero-length and unreadable files', async (t) => {
   const missing = join(dir, 'nope.npy');
   await assert.rejects(readFrames(missing), isError('unreadable-file', missing));
   await assert.rejects(readFrames(dir), isError('unreadable-file', dir));
+  // a FIFO named like a frame: refused at once, not waited on for a writer that never comes
+  const fifo = join(dir, 'frame2.tif');
+  execFileSync('mkfifo', [fifo]);
+  await assert.rejects(readFrames(fifo), (e) => isError('unreadable-file', fifo)(e) && /not a regular file/.test((e as Error).message));
 });
 
 test('bytes: the whole file is one opaque frame', async (t) => {
