@@ -473,18 +473,28 @@ export class H5File {
     // A: raw data is on its way already; make the file reach the new EOF (on the data handle:
     // later rows may land on that byte, and one handle keeps overlapping writes in order)
     if (this.physicalEnd < eof) this.write(eof - 1, new Uint8Array(1));
+    const root = this.objects.get('/')!;
+    const superblock = () => meta(0, encodeSuperblock({ eof, rootAddress: root.header.address }));
+    // An EOF that only shrinks (the trim at close) goes out now, with the data barrier, at no
+    // round trip of its own: everything the committed structures and B and C point to lies below
+    // it, and the headroom it cuts is still there until the file is truncated. Stated this early,
+    // the readers' grace before that truncation (see close) runs while B and C do.
+    const shrinks = !root.header.isNew && eof < this.statedEof;
+    if (shrinks) superblock();
     const dataBarrier = this.barrier();
+    const shrinkBarrier = shrinks && this.meta !== this.sink ? this.barrier(this.meta) : undefined;
     opts.onSealed?.();
     await dataBarrier();
+    if (shrinkBarrier) await shrinkBarrier();
+    if (shrinks) {
+      this.statedEof = eof;
+      this.eofStatedAt = Date.now();
+    }
 
     // A': the superblock's EOF, before B: B rewrites the rightmost index nodes in place, and their
     // entries (a filtered partial chunk re-encoded to new space) may point past the old EOF,
     // which libhdf5 refuses to read ("addr overflow"). A new file's superblock names a root
     // header written in B, so it follows B instead.
-    const root = this.objects.get('/')!;
-    const superblock = () => meta(0, encodeSuperblock({ eof, rootAddress: root.header.address }));
-    // An EOF that only shrinks (the trim at close) needs no round of its own: everything B and C
-    // point to lies below it, and the headroom it cuts is still there until the file is truncated.
     if (!root.header.isNew && eof > this.statedEof) {
       superblock();
       await this.barrier(this.meta)();
@@ -501,7 +511,7 @@ export class H5File {
       if (enc.continuation && enc.continuation.address !== obj.header.continuation?.address) meta(enc.continuation.address, enc.continuation.bytes);
       if (obj.header.isNew) meta(obj.header.address, enc.chunk0);
     }
-    const statedHere = root.header.isNew || eof < this.statedEof;
+    const statedHere = root.header.isNew;
     if (statedHere) superblock();
     await this.barrier(this.meta)();
     if (statedHere) this.eofStatedAt = Date.now();

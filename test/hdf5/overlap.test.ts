@@ -104,4 +104,33 @@ describe('commits overlapping the next batch', () => {
     assert.ok(opened > 100, `${opened} cuts checked`);
   });
   }
+
+  it('the closing commit states its shrunken EOF with its data barrier, before any structure of its own', async () => {
+    const shared = new SharedFile();
+    const file = await H5File.create(shared.handle(), { durable: true, metaSink: shared.handle(), eofHeadroom: 4096 });
+    const frames = file.createDataset('/data', { dtype: 'uint8', shape: [0, ...FRAME], maxshape: [null, ...FRAME], chunks: [4, ...FRAME] });
+    const rows = (first: number, n: number) => {
+      const b = new Uint8Array(n * FRAME[0]! * FRAME[1]!);
+      for (let r = 0; r < n; r++) b.fill(rowValue(first + r), r * FRAME[0]! * FRAME[1]!, (r + 1) * FRAME[0]! * FRAME[1]!);
+      return b;
+    };
+    await frames.append(rows(0, 8), 8);
+    await file.commit();
+    // rows the close commits: their chunks need new index entries (B) and a new shape (C)
+    await frames.append(rows(8, 6), 6);
+    const before = shared.log.length;
+    await file.close();
+    const closing = shared.log.slice(before);
+    assert.ok(closing.length > 2, 'the closing commit writes its index and headers');
+    assert.equal(closing[0]!.offset, 0, 'the superblock comes first');
+    assert.equal(closing.filter((w) => w.offset === 0).length, 1, 'and only once');
+    const mem = new MemorySink();
+    for (const w of shared.log) await mem.write(w.offset, w.bytes);
+    const f = await H5File.open(mem, { readOnly: true });
+    const d = f.dataset('/data');
+    assert.equal(d.shape[0], 14);
+    const values = await d.read(0, 14);
+    for (let r = 0; r < 14; r++) assert.equal(values[r * FRAME[0]! * FRAME[1]!], rowValue(r), `row ${r}`);
+    await f.close();
+  });
 });
