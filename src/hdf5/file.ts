@@ -589,6 +589,7 @@ export class H5File {
     if (this.closed) return;
     if (this.readOnly || opts.discard) { this.closed = true; await this.closeSinks(); return; }
     let metaClosed: Promise<void> | undefined;
+    let dataClosed: Promise<void> | undefined;
     try {
       if (!this.failure) {
         await this.commit({ trim: true });
@@ -602,20 +603,22 @@ export class H5File {
         if (this.sink.truncate && this.physicalEnd > this.statedEof) {
           const wait = (opts.trimGraceMs ?? 0) - (Date.now() - this.eofStatedAt);
           if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-          await this.sink.truncate(this.statedEof);
+          // one round trip for the cut, its sync and the close where the sink can pipeline them
+          if (this.sink.truncateAndClose) dataClosed = this.sink.truncateAndClose(this.statedEof, opts.sync || this.durable);
+          else await this.sink.truncate(this.statedEof);
         }
-        if ((opts.sync || this.durable) && this.sink.sync) await this.sink.sync();
+        if (!dataClosed && (opts.sync || this.durable) && this.sink.sync) await this.sink.sync();
       }
     } finally {
       this.closed = true;
-      await this.closeSinks(metaClosed);
+      await this.closeSinks(metaClosed, dataClosed);
     }
     if (this.failure) throw this.failure;
   }
 
   /** Close both handles at once (independent requests), the metadata one unless already closing. */
-  private async closeSinks(metaClosed?: Promise<void>): Promise<void> {
-    const closes = [this.sink.close()];
+  private async closeSinks(metaClosed?: Promise<void>, dataClosed?: Promise<void>): Promise<void> {
+    const closes = [dataClosed ?? this.sink.close()];
     if (this.meta !== this.sink) closes.push(metaClosed ?? this.meta.close());
     const results = await Promise.allSettled(closes);
     for (const r of results) if (r.status === 'rejected') throw r.reason;

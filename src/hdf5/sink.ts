@@ -17,6 +17,11 @@ export interface Sink {
   sync?(): Promise<void>;
   /** cut the file to `size` bytes, where the destination can */
   truncate?(size: number): Promise<void>;
+  /**
+   * truncate, make that durable when `durable`, and close, where the destination can send them
+   * one behind the other and so spend one round trip on all three (SFTP on one channel)
+   */
+  truncateAndClose?(size: number, durable: boolean): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -21,12 +21,12 @@ export async function putSidecar(dest: Destination, h5Path: string, refs: Refere
   const final = sidecarPath(h5Path);
   const temp = `${posix.dirname(final)}/.${posix.basename(final)}.fur-partial`;
   const out = await dest.openWrite(temp, { truncate: true });
-  try {
-    await out.write(0, bytes);
-    await out.flush();
-  } finally {
-    await out.close();
-  }
+  // Closed at once: every destination's close follows the writes before it (over SFTP, on the
+  // same channel), so the write and the close share one round trip; a failed write fails both.
+  const written = out.write(0, bytes);
+  written.catch(() => {});
+  await out.close();
+  await written;
   await dest.rename(temp, final);
   return bytes.length;
 }

@@ -361,6 +361,27 @@ export class SftpFile implements RemoteFile, Dispatcher {
     await this.pool.op(lane, { op: 'truncate', path: this.path }, (cb) => lane.sftp.fsetstat(handle, { size }, cb));
   }
 
+  /**
+   * SETSTAT with the size, fsync@openssh.com when `durable` (and offered), and CLOSE, sent one
+   * behind the other: the server takes a channel's requests in order, so the handle closes only
+   * after the cut (and its fsync), and the three cost one round trip instead of three.
+   */
+  async truncateAndClose(size: number, durable: boolean): Promise<void> {
+    this.ensureOpen();
+    const steps: Promise<unknown>[] = [];
+    try {
+      await this.writes.barrier();
+      const { lane, handle } = this.legs[0]!;
+      steps.push(this.pool.op(lane, { op: 'truncate', path: this.path }, (cb) => lane.sftp.fsetstat(handle, { size }, cb)));
+      if (durable && this.fsync) steps.push(this.pool.op(lane, { op: 'fsync', path: this.path }, (cb) => lane.sftp.ext_openssh_fsync(handle, cb)));
+      for (const s of steps) s.catch(() => {}); // reported below, once the handles are closed
+    } finally {
+      // closed whatever happened: a failed barrier must not leave the handles open
+      await this.close();
+    }
+    for (const s of steps) await s;
+  }
+
   /** Durable where the server offers fsync@openssh.com; otherwise the same as `flush`. */
   async sync(): Promise<void> {
     this.ensureOpen();

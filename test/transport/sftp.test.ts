@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { putSidecar } from '../../src/index/sidecar.js';
 import { openDestination } from '../../src/transport/open.js';
 import { SftpDestination } from '../../src/transport/sftp.js';
 import { destinationContract } from './contract.js';
@@ -71,6 +72,32 @@ describe('sftp destination', () => {
     assert.equal(fx.server.stats.fsyncs, before + 1);
     assert.equal(await readFile(join(fx.root, 'synced.bin'), 'utf8'), 'hello world');
     await f.close();
+  });
+
+  it('truncateAndClose sends the cut, its fsync and the close together (one round trip), in that order', async () => {
+    const data = pattern(100_000, 4);
+    const f = await dest.openWrite('cut.bin', { truncate: true });
+    await f.write(0, data);
+    await f.flush();
+    const fsyncs = fx.server.stats.fsyncs;
+    fx.server.stats.maxPending = 0;
+    await f.truncateAndClose!(1000, true);
+    // one after another, each waiting for its reply, they would never wait at the server together
+    assert.equal(fx.server.stats.maxPending, 3, `requests pending at once`);
+    assert.equal(fx.server.stats.fsyncs, fsyncs + 1);
+    assert.ok((await readFile(join(fx.root, 'cut.bin'))).equals(data.subarray(0, 1000)));
+    await rejectsWith(f.write(0, data.subarray(0, 10)), 'file-closed');
+  });
+
+  it('a sidecar is written and closed in one round trip, then renamed into place', async () => {
+    const refs = { version: 1 as const, refs: { '.zgroup': '{"zarr_format":2}' } };
+    fx.server.stats.maxPending = 0;
+    const n = await putSidecar(dest, 'side.h5', refs);
+    // the WRITE and the CLOSE waited at the server together
+    assert.equal(fx.server.stats.maxPending, 2, 'requests pending at once');
+    assert.equal(n, JSON.stringify(refs).length);
+    assert.deepEqual(JSON.parse(await readFile(join(fx.root, 'side.h5.kerchunk.json'), 'utf8')), refs);
+    assert.deepEqual((await readdir(fx.root)).filter((f) => f.includes('side.h5')), ['side.h5.kerchunk.json']);
   });
 
   it('resolves paths under the URL path, and creates a missing root only when asked', async () => {
