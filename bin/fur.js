@@ -7,10 +7,12 @@ import { main } from '../dist/src/cli/main.js';
 // heap itself stays near 10 MB. V8 sizes so small an old generation so tightly that it marked
 // the whole heap every ~50 ms: 89 full collections for a 1 GB append, about a sixth of the CPU.
 // Letting the old generation grow 4x between collections leaves ~35: measured 4.27 -> 3.75 CPU
-// s/GB on loopback and 5.5 -> 3.9 over 1 Gbit/s x 50 ms (10 GB), for ~20 MB more peak RSS
-// (146 MB at 1 GB, 189 MB at 10 GB). Set here, in the command, not in the library: an
-// application that embeds fur keeps its own heap settings.
+// s/GB on loopback and 5.5 -> 3.9 over 1 Gbit/s x 50 ms (10 GB). That alone let peak RSS reach
+// 195 MB at 10 GB, most of it a young generation grown to 32 MB that buys nothing here: kept
+// at its first size it is 167 MB, for ~0.1 CPU s/GB. Set here, in the command, not in the
+// library: an application that embeds fur keeps its own heap settings.
 setFlagsFromString('--heap-growing-percent=300');
+setFlagsFromString('--semi-space-growth-factor=1');
 
 let settled = false;
 main(process.argv.slice(2)).then(
