@@ -79,7 +79,7 @@ export function bytesBelow(dir: string): number {
  * Run `cmd args` under /usr/bin/time in its own process group. With a budget, the uploader (not
  * time) is stopped after `budget` seconds; `landed()` then says how many bytes arrived.
  */
-async function timed(cmd: string, args: string[], budget: number | undefined, landed: (stdout: string) => number, full: number): Promise<Measured & { stdout: string; stderr: string }> {
+export async function timed(cmd: string, args: string[], budget: number | undefined, landed: (stdout: string) => number, full: number): Promise<Measured & { stdout: string; stderr: string }> {
   const stats = join(process.env.TMPDIR ?? '/tmp', `fur-bench-time-${process.pid}-${Math.random().toString(36).slice(2)}`);
   const child = spawn('/usr/bin/time', ['-f', '%e %U %S %M', '-o', stats, cmd, ...args], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
