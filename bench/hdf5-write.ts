@@ -31,6 +31,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { H5File, MemorySink } from '../src/hdf5/index.js';
 import { FileDestination } from '../src/transport/file.js';
+import { median } from './stats.js';
 
 const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const RESULTS = join(REPO, 'bench', 'results', 'hdf5-write.json');
@@ -42,11 +43,6 @@ const BATCH = 100;
 const RUNS = Math.max(5, Number(process.argv[2] ?? 7));
 
 interface Target { name: string; dir: string; sync: boolean }
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
 
 /** 100 distinct frames, back to back; frame k of the capture is pool frame k % 100 */
 function framePool(): Uint8Array {

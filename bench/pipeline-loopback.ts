@@ -22,6 +22,7 @@ import { runCamera } from '../src/source/camera.js';
 import { sortSequence } from '../src/source/sequence.js';
 import { startSshd, type Sshd } from '../test/interop/support/sshd.js';
 import { run, runOk } from '../test/support/run.js';
+import { median } from './stats.js';
 
 const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const FUR = join(REPO, 'bin', 'fur.js');
@@ -41,11 +42,6 @@ interface Entry {
   go(remote: string): Promise<{ furSeconds?: number; furMBps?: number }>;
   /** checks what arrived (outside the timing) */
   check(remote: string): void;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
 
 async function prepare(): Promise<{ files: string[]; bytes: number }> {

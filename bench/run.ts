@@ -26,6 +26,7 @@ import { startSshd } from '../test/interop/support/sshd.js';
 import { chart } from './chart.js';
 import { DATASET_NAMES, prepare, type Dataset } from './datasets.js';
 import { linkMBps, PROFILES, queueBytes, relayBinary, relaySelfTest, startRelay, type LinkProfile, type Relay } from './link.js';
+import { median } from './stats.js';
 import { fur, rclone, scp, sftpPut, type Measured, type Server, type Tool } from './tools.js';
 
 const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)));
@@ -86,12 +87,6 @@ interface Run {
 }
 
 const log = (m: string) => process.stderr.write(`${m}\n`);
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  if (!s.length) return NaN;
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-}
 
 function ensureRclone(): void {
   if (existsSync('/usr/bin/rclone')) return;

@@ -20,6 +20,7 @@ import type { Client as SshClient, SFTPWrapper } from 'ssh2';
 import { startSshd } from '../test/interop/support/sshd.js';
 import { prepare } from './datasets.js';
 import { sftpPut, timed, type Measured, type Server } from './tools.js';
+import { median } from './stats.js';
 
 const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const DATA = join(REPO, 'bench', 'data', 'throughput');
@@ -102,7 +103,6 @@ async function main(): Promise<void> {
   } finally {
     await sshd.dispose();
   }
-  const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2; };
   const rows = entries.map(([name]) => {
     const mine = runs.filter((x) => x.name === name);
     return { name, MBps: median(mine.map((x) => x.MBps)), cpuPerGB: median(mine.map((x) => x.cpuPerGB)), maxRssMB: median(mine.map((x) => x.maxRssMB)) };
