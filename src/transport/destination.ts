@@ -39,7 +39,8 @@ export interface RemoteStat {
  * Writes may be issued without awaiting; the bytes passed to `write` must stay unchanged until its
  * promise settles (or until a later `flush` resolves), because they may still be queued. The first
  * failed write poisons the file: every later write, `flush`, `sync` and `close` rejects with that
- * same error, so a caller that only awaits `flush` still learns the original cause.
+ * same error, so a caller that only awaits `flush` still learns the original cause. `close`
+ * follows every write issued before it, so a caller may close without awaiting its writes.
  */
 export interface RemoteFile extends RandomAccess {
   readonly path: string;

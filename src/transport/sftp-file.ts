@@ -357,8 +357,13 @@ export class SftpFile implements RemoteFile, Dispatcher {
   async truncate(size: number): Promise<void> {
     this.ensureOpen();
     await this.writes.barrier();
+    await this.cut(size);
+  }
+
+  /** SETSTAT with the size on the first handle (OpenSSH applies it with ftruncate). */
+  private cut(size: number): Promise<void> {
     const { lane, handle } = this.legs[0]!;
-    await this.pool.op(lane, { op: 'truncate', path: this.path }, (cb) => lane.sftp.fsetstat(handle, { size }, cb));
+    return this.pool.op(lane, { op: 'truncate', path: this.path }, (cb) => lane.sftp.fsetstat(handle, { size }, cb));
   }
 
   /**
@@ -371,8 +376,8 @@ export class SftpFile implements RemoteFile, Dispatcher {
     const steps: Promise<unknown>[] = [];
     try {
       await this.writes.barrier();
+      steps.push(this.cut(size));
       const { lane, handle } = this.legs[0]!;
-      steps.push(this.pool.op(lane, { op: 'truncate', path: this.path }, (cb) => lane.sftp.fsetstat(handle, { size }, cb)));
       if (durable && this.fsync) steps.push(this.pool.op(lane, { op: 'fsync', path: this.path }, (cb) => lane.sftp.ext_openssh_fsync(handle, cb)));
       for (const s of steps) s.catch(() => {}); // reported below, once the handles are closed
     } finally {
