@@ -41,6 +41,15 @@ export function destinationContract(name: string, open: () => Promise<ContractSu
       assert.ok(onDisk.equals(data), 'bytes on disk differ from what was written');
     });
 
+    it('close follows the writes issued before it: closed without awaiting them, every byte is stored', async () => {
+      const data = pattern(1024 * 1024 + 13, 5);
+      const f = await s.dest.openWrite('unawaited.bin', { truncate: true });
+      const writes = shuffledPieces(data, 40_000, 3).map((p) => f.write(p.offset, p.bytes));
+      await f.close();
+      await Promise.all(writes);
+      assert.ok((await readFile(join(s.localRoot, 'unawaited.bin'))).equals(data), 'bytes on disk differ from what was written');
+    });
+
     it('keeps existing bytes unless asked to truncate', async () => {
       await writeFile(join(s.localRoot, 'keep.bin'), Buffer.from('0123456789'));
       const f = await s.dest.openWrite('keep.bin');
