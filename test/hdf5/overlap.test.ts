@@ -9,6 +9,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { H5File, MemorySink, type Sink } from '../../src/hdf5/index.js';
+import { dataset, h5wasmRead, valueBytes } from '../support/h5wasm.js';
 
 /** One file behind two handles; every write is logged in the order it was made. */
 class SharedFile {
@@ -45,6 +46,13 @@ const ROWS = 5; // rows per batch: chunks of 4 rows, so batches end inside chunk
 const FRAME = [8, 6];
 
 function rowValue(row: number): number { return (row * 37 + 11) % 251; }
+
+/** `n` rows from row `first` on, each filled with its rowValue */
+function rowsOf(first: number, n: number): Uint8Array {
+  const b = new Uint8Array(n * FRAME[0]! * FRAME[1]!);
+  for (let r = 0; r < n; r++) b.fill(rowValue(first + r), r * FRAME[0]! * FRAME[1]!, (r + 1) * FRAME[0]! * FRAME[1]!);
+  return b;
+}
 
 describe('commits overlapping the next batch', () => {
   for (const deferFirstCommit of [false, true]) {
@@ -109,15 +117,10 @@ describe('commits overlapping the next batch', () => {
     const shared = new SharedFile();
     const file = await H5File.create(shared.handle(), { durable: true, metaSink: shared.handle(), eofHeadroom: 4096 });
     const frames = file.createDataset('/data', { dtype: 'uint8', shape: [0, ...FRAME], maxshape: [null, ...FRAME], chunks: [4, ...FRAME] });
-    const rows = (first: number, n: number) => {
-      const b = new Uint8Array(n * FRAME[0]! * FRAME[1]!);
-      for (let r = 0; r < n; r++) b.fill(rowValue(first + r), r * FRAME[0]! * FRAME[1]!, (r + 1) * FRAME[0]! * FRAME[1]!);
-      return b;
-    };
-    await frames.append(rows(0, 8), 8);
+    await frames.append(rowsOf(0, 8), 8);
     await file.commit();
     // rows the close commits: their chunks need new index entries (B) and a new shape (C)
-    await frames.append(rows(8, 6), 6);
+    await frames.append(rowsOf(8, 6), 6);
     const before = shared.log.length;
     await file.close();
     const closing = shared.log.slice(before);
@@ -132,5 +135,9 @@ describe('commits overlapping the next batch', () => {
     const values = await d.read(0, 14);
     for (let r = 0; r < 14; r++) assert.equal(values[r * FRAME[0]! * FRAME[1]!], rowValue(r), `row ${r}`);
     await f.close();
+    // and libhdf5 (h5wasm) reads the same 14 rows from those bytes
+    const stored = await mem.read(0, await mem.size());
+    const rows = Buffer.from(valueBytes(dataset(await h5wasmRead(stored), '/data')));
+    assert.ok(rows.equals(Buffer.concat([rowsOf(0, 8), rowsOf(8, 6)])), 'h5wasm reads the rows written');
   });
 });
