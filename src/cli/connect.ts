@@ -74,6 +74,8 @@ export async function connect(url: string, method: string, flags: ConnectionFlag
   const { root, inside } = splitTarget(method, target.path);
   // the destination is the folder; messages name it, not the file inside
   const display = target.display.endsWith(target.path) ? target.display.slice(0, target.display.length - target.path.length) + root : target.display;
-  const dest = await openDestination({ ...target, path: root, display } as typeof target, openOptions(flags));
+  // append looks at its file first (continue it, or start it): asked for along with the folder
+  const prefetchStat = method === 'append' ? inside : undefined;
+  const dest = await openDestination({ ...target, path: root, display } as typeof target, { ...openOptions(flags), prefetchStat });
   return { dest, path: inside };
 }

@@ -75,7 +75,7 @@ export class AppendTarget implements StreamingTarget {
 
   /** Reopen an existing file: learn what is committed, repair per-frame datasets a crash left long. */
   private async reopen(): Promise<void> {
-    this.remote = await this.dest.openWrite(this.path);
+    this.remote = await this.dest.openWrite(this.path, { bulk: true });
     let file: H5File;
     let meta: RemoteFile | undefined;
     try {
@@ -165,7 +165,7 @@ export class AppendTarget implements StreamingTarget {
       const temp = posix.join(dir, `.${posix.basename(this.path)}${TEMP_SUFFIX}`);
       await this.dest.mkdirp(dir);
       // a second handle for commit metadata (see FileOptions.metaSink), opened at the same time
-      const [remote, meta] = await Promise.all([this.dest.openWrite(temp, { truncate: true }), this.dest.openWrite(temp)]);
+      const [remote, meta] = await Promise.all([this.dest.openWrite(temp, { truncate: true, bulk: true }), this.dest.openWrite(temp)]);
       this.remote = remote;
       // EOF headroom for a few batches: the superblock's EOF then moves every few commits, not at each
       const eofHeadroom = Math.min(256 << 20, Math.max(1 << 20, 4 * batch.want * (batch.first.fileBytes / Math.max(1, batch.first.frames))));

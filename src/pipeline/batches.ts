@@ -75,7 +75,7 @@ export class BatchesTarget implements CollectingTarget {
     if (await this.dest.stat(final)) {
       throw new FurError('exists', `${this.dest.url}: ${final} already exists and holds other frames; move it away or upload to a new folder`, { path: final });
     }
-    const remote = await this.dest.openWrite(temp, { truncate: true });
+    const remote = await this.dest.openWrite(temp, { truncate: true, bulk: true });
     const file = await H5File.create(remote, { durable: false, metaReserve: 64 << 10 });
     file.setAttr('/', 'fur_version', FUR_VERSION);
     file.setAttr('/', 'fur_method', 'batches');

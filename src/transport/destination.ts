@@ -59,8 +59,13 @@ export interface RemoteFile extends RandomAccess {
 export interface Destination {
   readonly url: string;
   readonly capabilities: Capabilities;
-  /** open for writing; `truncate` starts the file empty, otherwise existing bytes are kept */
-  openWrite(path: string, opts?: { truncate?: boolean }): Promise<RemoteFile>;
+  /**
+   * open for writing; `truncate` starts the file empty, otherwise existing bytes are kept.
+   * `bulk`: the file will take far more than one request's worth of data at once (the frames of
+   * an append): a destination that spreads a file over several channels may open it on all of
+   * them now, rather than one by one as its data queues up.
+   */
+  openWrite(path: string, opts?: { truncate?: boolean; bulk?: boolean }): Promise<RemoteFile>;
   openRead(path: string): Promise<RemoteFile>;
   stat(path: string): Promise<RemoteStat | null>;
   mkdirp(path: string): Promise<void>;

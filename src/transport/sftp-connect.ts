@@ -49,7 +49,16 @@ interface AuthMethod {
 
 const DEFAULT_IDENTITIES = ['id_ed25519', 'id_ecdsa', 'id_rsa'];
 
-export async function connectSftp(target: SshLikeUrl<'sftp'>, opts: SftpConnectOptions = {}): Promise<SftpSession> {
+/**
+ * Connect, authenticate and open one SFTP channel. `onAuthenticated` is called the moment the
+ * connection is authenticated, with how long that took (TCP connect, key exchange and
+ * authentication: a handful of round trips), right after the channel is asked for: a caller
+ * that wants more channels on the connection can ask for them alongside, not round trips later.
+ */
+export async function connectSftp(
+  target: SshLikeUrl<'sftp'>, opts: SftpConnectOptions = {},
+  onAuthenticated?: (client: Client, handshakeMs: number) => void,
+): Promise<SftpSession> {
   const where = `${target.user}@${target.host}:${target.port}`;
   const methods = authMethods(target, opts);
   if (methods.length === 0) {
@@ -152,6 +161,7 @@ export async function connectSftp(target: SshLikeUrl<'sftp'>, opts: SftpConnectO
         { host: target.host, port: target.port }));
     });
     client.on('ready', () => {
+      const handshakeMs = performance.now() - started;
       client.sftp((err, sftp) => {
         if (err) {
           return fail(new FurError('connect-failed',
@@ -169,7 +179,10 @@ export async function connectSftp(target: SshLikeUrl<'sftp'>, opts: SftpConnectO
         watch(session);
         resolve(session);
       });
+      // after the session's own channel, so that one is answered first
+      onAuthenticated?.(client, handshakeMs);
     });
+    const started = performance.now();
     client.connect(config);
   });
 }

@@ -212,8 +212,13 @@ export class SftpFile implements RemoteFile, Dispatcher {
     if (this.queuedBytes < 2 * max || !this.pool.allows(max)) return;
     const lane = this.pool.spareLane(new Set([...this.legs.map((l) => l.lane), ...this.legsOpening]), max);
     if (!lane) return;
+    this.addLeg(lane, this.pool.op<Buffer>(lane, { op: 'open for writing', path: this.path }, (cb) => lane.sftp.open(this.path, READ | WRITE, cb)));
+  }
+
+  /** A handle of this file being opened on `lane`: written over once open. */
+  addLeg(lane: Lane, opening: Promise<Buffer>): void {
     this.legsOpening.add(lane);
-    this.pool.op<Buffer>(lane, { op: 'open for writing', path: this.path }, (cb) => lane.sftp.open(this.path, READ | WRITE, cb))
+    opening
       .then((handle) => {
         if (this.closed && this.queue.length === 0) {
           lane.sftp.close(handle, () => {});

@@ -11,10 +11,10 @@
  * with it, as with a single connection, so a run stops and resumes as a whole.
  */
 import type { Client, SFTPWrapper } from 'ssh2';
-import { FurError } from '../errors.js';
+import { FurError, isFurError } from '../errors.js';
 import { channelsFor, InFlightControl } from './pool.js';
 import { answerPending, connectSftp, type SftpConnectOptions, type SftpSession } from './sftp-connect.js';
-import { call, type OpContext } from './sftp-errors.js';
+import { call, Status, type OpContext } from './sftp-errors.js';
 import type { SshLikeUrl } from './url.js';
 
 export interface PoolOptions {
@@ -77,6 +77,48 @@ const ASSUMED_RATE = 125e6;
 const SMALL_SLACK = 1024 * 1024;
 /** longest wait for an extra channel or connection before going on without it */
 const OPEN_TIMEOUT_MS = 30_000;
+/**
+ * Round trips an SSH connection takes until it is authenticated: TCP connect, version and
+ * algorithm exchange, key exchange, service request, and a public key offered then signed (one
+ * fewer on a link whose relay answers the TCP connect itself). Its duration divided by this
+ * bounds the round trip from above (the crypto adds a little) before any request is timed.
+ */
+const HANDSHAKE_ROUND_TRIPS = 5;
+
+/**
+ * Channels to ask for the moment a connection is authenticated (its first included), before
+ * any request has been timed: as many as a link of the handshake's round trip needs at the
+ * assumed rate. Asked for alongside the first, they are ready with it: a long link then does
+ * not start on one channel's window and open the others round trips later. A LAN's handshake
+ * is short, and gets one. `lanes`: how many channels the pool still wants (unbounded at first).
+ */
+export function channelsAtConnect(handshakeMs: number, opts: PoolOptions, lanes = Infinity): number {
+  const perConnection = channelsPerConnection(opts);
+  const want = fixedChannels(opts) ?? channelsFor(ASSUMED_RATE * (handshakeMs / HANDSHAKE_ROUND_TRIPS) / 1000, DEFAULT_WINDOW, perConnection);
+  return Math.max(1, Math.min(perConnection, want, lanes));
+}
+
+/** An expert's fixed number of channels in all: connections × channels, each 1 unless given. */
+function fixedChannels(opts: PoolOptions): number | undefined {
+  return opts.connections !== undefined || opts.channels !== undefined ? (opts.connections ?? 1) * (opts.channels ?? 1) : undefined;
+}
+
+/** Channels one connection carries at most: one each when only the connections are given. */
+function channelsPerConnection(opts: PoolOptions): number {
+  return opts.channels ?? (opts.connections !== undefined ? 1 : CHANNELS_PER_CONNECTION);
+}
+
+/** Ask for `n` more SFTP channels on an authenticated connection; a failure is the caller's to see. */
+export function openChannels(client: Client, n: number): Promise<SFTPWrapper>[] {
+  const opening: Promise<SFTPWrapper>[] = [];
+  for (let i = 0; i < n; i++) {
+    const p = new Promise<SFTPWrapper>((resolve, reject) => client.sftp((err, s) => (err ? reject(err) : resolve(s))));
+    // if the caller never gets to wait for it (its connection failed first), not an unhandled rejection
+    p.catch(() => undefined);
+    opening.push(p);
+  }
+  return opening;
+}
 
 export class SftpPool {
   readonly lanes: Lane[] = [];
@@ -86,7 +128,9 @@ export class SftpPool {
   private readonly conns: Connection[] = [];
   private readonly waiting = new Set<Dispatcher>();
   private readonly urgent = new Set<Dispatcher>();
+  /** connections being opened, and the channels they will bring */
   private connecting = 0;
+  private connectingLanes = 0;
   private pumping = false;
   private again = false;
   private wasLimited = false;
@@ -107,12 +151,12 @@ export class SftpPool {
     readonly maxRead: number,
     /** the server offers fsync@openssh.com */
     readonly fsync: boolean,
+    /** further channels asked for on the first connection while it was set up (openChannels) */
+    early: Promise<SFTPWrapper>[] = [],
   ) {
-    this.perConnection = opts.channels ?? CHANNELS_PER_CONNECTION;
+    this.perConnection = channelsPerConnection(opts);
     this.maxConnections = opts.connections ?? MAX_CONNECTIONS;
-    if (opts.connections !== undefined || opts.channels !== undefined) {
-      this.fixedLanes = (opts.connections ?? 1) * (opts.channels ?? 1);
-    }
+    this.fixedLanes = fixedChannels(opts);
     this.maxLanes = this.fixedLanes ?? this.perConnection * this.maxConnections;
     const lane = this.adopt(first, { client: first.client, lanes: [], opening: 0, ended: false }, true);
     this.conns.push(lane.conn);
@@ -120,6 +164,7 @@ export class SftpPool {
       floor: Math.max(FLOOR, 8 * maxWrite),
       ceiling: Math.max(FLOOR, Math.min(CEILING, this.maxLanes * lane.maxBytes)),
     });
+    for (const p of early) void this.addChannel(lane.conn, p);
   }
 
   /** The first error of any channel or connection; every later request fails with it. */
@@ -158,16 +203,21 @@ export class SftpPool {
 
   /**
    * Run one request that is not a WRITE on `lane`, counting it; its round trip feeds the
-   * estimate when nothing else was waiting ahead of it on that channel.
+   * estimate when nothing else was waiting ahead of it on that channel — refused ones too (the
+   * stat of a file not made yet is often the first request), as long as the server answered.
    */
   async op<T>(lane: Lane, ctx: OpContext, start: Parameters<typeof call<T>>[2]): Promise<T> {
     const alone = lane.bytes === 0 && lane.ops === 0;
     lane.ops++;
     const t0 = performance.now();
+    const answered = (): void => { if (alone) this.control.observeRtt(performance.now() - t0); };
     try {
       const v = await call<T>(lane, ctx, start);
-      if (alone) this.control.observeRtt(performance.now() - t0);
+      answered();
       return v;
+    } catch (e) {
+      if (serverAnswered(e)) answered();
+      throw e;
     } finally {
       lane.ops--;
     }
@@ -266,27 +316,30 @@ export class SftpPool {
   /** Open channels until there are `want` (default: what the allowance needs), in the background. */
   private grow(want?: number): void {
     if (this.closing || this.failure) return;
-    const opening = this.conns.reduce((n, c) => n + c.opening, 0) + this.connecting;
+    const opening = this.conns.reduce((n, c) => n + c.opening, 0) + this.connectingLanes;
     const window = this.lanes[0]!.window;
     // one more than the allowance needs: a channel whose window has not reopened yet is no use
     const target = Math.min(this.maxLanes, want ?? this.fixedLanes ?? channelsFor(this.control.allowance, window, this.maxLanes) + 1);
     for (let n = this.lanes.length + opening; n < target; n++) {
       const conn = this.conns.find((c) => c.lanes.length + c.opening < this.perConnection);
       if (conn) {
-        conn.opening++;
-        void this.openChannel(conn);
+        void this.addChannel(conn, openChannels(conn.client, 1)[0]!);
       } else if (this.conns.length + this.connecting < this.maxConnections) {
+        // the new connection asks for its share of the channels still wanted as soon as it is up
+        const share = Math.min(this.perConnection, target - n);
         this.connecting++;
-        void this.openConnection();
+        this.connectingLanes += share;
+        n += share - 1;
+        void this.openConnection(share);
       } else break;
     }
   }
 
-  private async openChannel(conn: Connection): Promise<void> {
+  /** Make a channel being opened on `conn` a lane once it is open. */
+  private async addChannel(conn: Connection, opening: Promise<SFTPWrapper>): Promise<void> {
+    conn.opening++;
     try {
-      const sftp = await withTimeout(new Promise<SFTPWrapper>((resolve, reject) => {
-        conn.client.sftp((err, s) => (err ? reject(err) : resolve(s)));
-      }), (s) => s.end());
+      const sftp = await withTimeout(opening, (s) => s.end());
       const first = this.lanes[0]!;
       const lane = this.adopt({ client: conn.client, sftp, serverSoftware: first.serverSoftware, display: first.display }, conn, false);
       if (this.closing || this.failure) lane.sftp.end();
@@ -299,17 +352,22 @@ export class SftpPool {
     }
   }
 
-  private async openConnection(): Promise<void> {
+  /** Connect once more, for `share` channels: the first, and the rest asked for alongside it. */
+  private async openConnection(share: number): Promise<void> {
     let session: SftpSession;
+    let early: Promise<SFTPWrapper>[] = [];
     try {
-      session = await withTimeout(connectSftp(this.target, { ...this.opts, acceptNewHostKey: false }), (s) => s.client.end());
+      session = await withTimeout(connectSftp(this.target, { ...this.opts, acceptNewHostKey: false },
+        (client) => { early = openChannels(client, share - 1); }), (s) => s.client.end());
     } catch {
       // a server limiting connections (MaxStartups, per-user limits): go on with those we have
       this.connecting--;
+      this.connectingLanes -= share;
       this.maxConnections = Math.max(1, this.conns.length);
       return;
     }
     this.connecting--;
+    this.connectingLanes -= share;
     if (this.closing || this.failure) {
       session.client.end();
       return;
@@ -317,6 +375,7 @@ export class SftpPool {
     const conn: Connection = { client: session.client, lanes: [], opening: 0, ended: false };
     this.conns.push(conn);
     this.adopt(session, conn, true);
+    for (const p of early) void this.addChannel(conn, p);
     // the new connection may carry more channels
     this.grow();
     this.pump();
@@ -375,6 +434,12 @@ export class SftpPool {
     this.failure = reason;
     for (const l of this.lanes) l.broken = reason;
   }
+}
+
+/** a refusal the server sent (a status), not a channel that went away */
+function serverAnswered(e: unknown): boolean {
+  const status = isFurError(e) ? e.fields.status : undefined;
+  return typeof status === 'number' && status !== Status.NO_CONNECTION && status !== Status.CONNECTION_LOST;
 }
 
 function windowOf(sftp: SFTPWrapper): number {

@@ -23,10 +23,16 @@ export interface ServerStats {
   writeRequests: number;
   bytesWritten: number;
   fsyncs: number;
+  /** SFTP sessions started */
+  sessions: number;
+  /** how many sessions had started when the first request (after INIT) came in */
+  sessionsAtFirstRequest?: number;
+  /** requests received, by kind (`STAT`, `OPEN`, …; WRITE is counted in writeRequests) */
+  requests: Record<string, number>;
 }
 
 export function emptyStats(): ServerStats {
-  return { pending: 0, maxPending: 0, writeRequests: 0, bytesWritten: 0, fsyncs: 0 };
+  return { pending: 0, maxPending: 0, writeRequests: 0, bytesWritten: 0, fsyncs: 0, sessions: 0, requests: {} };
 }
 
 export interface ServeOptions {
@@ -61,8 +67,14 @@ export class SftpService {
   private queue: Promise<void> = Promise.resolve();
 
   constructor(private readonly sftp: SFTPWrapper, private readonly opts: ServeOptions) {
+    const stats = opts.stats;
+    stats.sessions++;
     const on = (event: string, run: (id: number, ...args: any[]) => Promise<void>): void => {
-      sftp.on(event, (id: number, ...args: unknown[]) => this.enqueue(id, () => run.call(this, id, ...args)));
+      sftp.on(event, (id: number, ...args: unknown[]) => {
+        stats.sessionsAtFirstRequest ??= stats.sessions;
+        stats.requests[event] = (stats.requests[event] ?? 0) + 1;
+        this.enqueue(id, () => run.call(this, id, ...args));
+      });
     };
     on('OPEN', this.open);
     on('READ', this.read);

@@ -4,12 +4,18 @@ import { FurError } from '../errors.js';
 import type { Capabilities, Destination, RemoteFile, RemoteStat } from './destination.js';
 import { connectSftp, type SftpConnectOptions } from './sftp-connect.js';
 import { SftpFile } from './sftp-file.js';
-import { SftpPool, type Lane, type PoolOptions } from './sftp-pool.js';
+import { channelsAtConnect, openChannels, SftpPool, type Lane, type PoolOptions } from './sftp-pool.js';
 import type { SshLikeUrl } from './url.js';
 
 export interface SftpOptions extends SftpConnectOptions, PoolOptions {
   /** create the destination directory if it is missing (otherwise that is an error) */
   createRoot?: boolean;
+  /**
+   * A path (under the destination directory) the caller will stat first, e.g. the file an
+   * append continues: statted in the same round trip as the directory's check at connect, and
+   * that result answers the first call if it is a stat of this path.
+   */
+  prefetchStat?: string;
 }
 
 // SFTP open flags (draft-ietf-secsh-filexfer-02 §6.3).
@@ -36,6 +42,8 @@ export class SftpDestination implements Destination {
    * meanwhile shows up as the failure of the open that needed it.
    */
   private readonly dirs = new Set<string>();
+  /** a stat sent at connect (SftpOptions.prefetchStat), for the first call only */
+  private prefetched?: { path: string; result: Promise<RemoteStat | null> };
 
   private constructor(
     readonly pool: SftpPool,
@@ -57,18 +65,28 @@ export class SftpDestination implements Destination {
   }
 
   static async connect(target: SshLikeUrl<'sftp'>, opts: SftpOptions = {}): Promise<SftpDestination> {
-    const session = await connectSftp(target, opts);
+    // the channels a long link needs are asked for with the first one (see channelsAtConnect)
+    let early: ReturnType<typeof openChannels> = [];
+    const session = await connectSftp(target, opts, (client, handshakeMs) => {
+      early = openChannels(client, channelsAtConnect(handshakeMs, opts) - 1);
+    });
     try {
       const extensions = serverExtensions(session.sftp);
       const sizes = requestSizes(session.sftp, session.serverSoftware, extensions);
-      const pool = new SftpPool(target, opts, session, sizes.maxWrite, sizes.maxRead, extensions['fsync@openssh.com'] === '1');
+      const pool = new SftpPool(target, opts, session, sizes.maxWrite, sizes.maxRead, extensions['fsync@openssh.com'] === '1', early);
       const lane = pool.lanes[0]!;
       const home = posix.isAbsolute(target.path)
         ? '/'
         : await pool.op<string>(lane, { op: 'resolve', path: '.' }, (cb) => session.sftp.realpath('.', cb));
       const root = append(home, target.path);
       const dest = new SftpDestination(pool, root, extensions);
+      // sent before the directory's check is answered: one round trip for both (read-only, so
+      // nothing is done before that check passes; a failed check discards it)
+      const peek = opts.prefetchStat === undefined ? undefined : dest.resolve(opts.prefetchStat);
+      const peeked = peek === undefined ? undefined : dest.stat(peek);
+      peeked?.catch(() => undefined);
       await dest.checkRoot(opts.createRoot ?? false);
+      if (peek !== undefined) dest.prefetched = { path: peek, result: peeked! };
       // the round trip is known now: open the channels a long link needs while the caller gets ready
       pool.prewarm();
       return dest;
@@ -76,6 +94,13 @@ export class SftpDestination implements Destination {
       session.client.end();
       throw e;
     }
+  }
+
+  /** The stat sent at connect, once: any call after the first must ask the server again. */
+  private takePrefetched(): { path: string; result: Promise<RemoteStat | null> } | undefined {
+    const pre = this.prefetched;
+    this.prefetched = undefined;
+    return pre;
   }
 
   /** the least busy channel, for a request that is not a write */
@@ -107,19 +132,33 @@ export class SftpDestination implements Destination {
     return append(this.root, path);
   }
 
-  async openWrite(path: string, opts: { truncate?: boolean } = {}): Promise<RemoteFile> {
+  async openWrite(path: string, opts: { truncate?: boolean; bulk?: boolean } = {}): Promise<RemoteFile> {
+    this.takePrefetched();
     const abs = this.resolve(path);
-    // READ too: a RemoteFile reads back what it wrote (reopen and append).
-    const flags = READ | WRITE | CREAT | (opts.truncate ? TRUNC : 0);
-    const lane = this.lane;
-    const handle = await this.pool.op<Buffer>(lane, { op: 'open for writing', path: abs }, (cb) =>
+    const open = (lane: Lane, flags: number) => this.pool.op<Buffer>(lane, { op: 'open for writing', path: abs }, (cb) =>
       lane.sftp.open(abs, flags, { mode: 0o644 }, cb));
+    const lane = this.lane;
+    // READ too: a RemoteFile reads back what it wrote (reopen and append).
+    const first = open(lane, READ | WRITE | CREAT | (opts.truncate ? TRUNC : 0));
+    // Bulk: opened on the other open channels in the same round trip. Those opens may reach the
+    // server before the first, so they may create the file but never truncate it; writes start
+    // once the first open is answered, so after its truncation.
+    const others = opts.bulk ? this.pool.lanes.filter((l) => l !== lane).map((l) => ({ lane: l, opening: open(l, READ | WRITE | CREAT) })) : [];
+    let handle: Buffer;
+    try {
+      handle = await first;
+    } catch (e) {
+      for (const o of others) o.opening.then((h) => o.lane.sftp.close(h, () => {}), () => undefined);
+      throw e;
+    }
     const file: SftpFile = new SftpFile(abs, this.pool, { lane, handle }, true, this.pool.fsync, () => this.open.delete(file));
+    for (const o of others) file.addLeg(o.lane, o.opening);
     this.open.add(file);
     return file;
   }
 
   async openRead(path: string): Promise<RemoteFile> {
+    this.takePrefetched();
     const abs = this.resolve(path);
     const lane = this.lane;
     const handle = await this.pool.op<Buffer>(lane, { op: 'open for reading', path: abs }, (cb) =>
@@ -129,6 +168,8 @@ export class SftpDestination implements Destination {
 
   async stat(path: string): Promise<RemoteStat | null> {
     const abs = this.resolve(path);
+    const pre = this.takePrefetched();
+    if (pre?.path === abs) return pre.result;
     try {
       const st = await this.op<Stats>({ op: 'stat', path: abs }, (sftp, cb) => sftp.stat(abs, cb));
       return { size: st.size, mtimeMs: st.mtime * 1000, isDirectory: (st.mode & S_IFMT) === S_IFDIR };
@@ -139,6 +180,7 @@ export class SftpDestination implements Destination {
   }
 
   async mkdirp(path: string): Promise<void> {
+    this.takePrefetched();
     const abs = this.resolve(path);
     // Find the deepest level that exists, then create the missing ones top-down.
     const missing: string[] = [];
@@ -167,6 +209,7 @@ export class SftpDestination implements Destination {
   }
 
   async rename(from: string, to: string): Promise<void> {
+    this.takePrefetched();
     const src = this.resolve(from);
     const dst = this.resolve(to);
     const ctx = { op: `rename to ${dst}`, path: src };
@@ -192,6 +235,7 @@ export class SftpDestination implements Destination {
 
   /** Removes a file or an empty directory; a path that is already gone is not an error. */
   async remove(path: string): Promise<void> {
+    this.takePrefetched();
     const abs = this.resolve(path);
     let st: Stats;
     try {
@@ -216,6 +260,7 @@ export class SftpDestination implements Destination {
   }
 
   async list(dir: string): Promise<string[]> {
+    this.takePrefetched();
     const abs = this.resolve(dir);
     const entries = await this.op<FileEntry[]>({ op: 'list', path: abs }, (sftp, cb) => sftp.readdir(abs, cb));
     return entries.map((e) => e.filename).filter((n) => n !== '.' && n !== '..').sort();

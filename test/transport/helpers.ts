@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { startSftpServer, type SftpServer, type SftpServerOptions } from '../../src/transport/sftp-server.js';
 import type { Destination } from '../../src/transport/destination.js';
@@ -101,3 +102,32 @@ export function randomName(): string {
 }
 
 export type { Destination };
+
+/**
+ * A long link in the process: a TCP relay to 127.0.0.1:`port` that hands each direction's bytes
+ * on `oneWayMs` after they arrive, in order (no rate limit). Its own TCP connect is answered at
+ * once, as the bench's link emulator's is.
+ */
+export async function delayedLink(port: number, oneWayMs: number): Promise<{ port: number; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const forward = (from: Socket, to: Socket): void => {
+    from.on('data', (d: Buffer) => { setTimeout(() => { if (!to.destroyed) to.write(d); }, oneWayMs); });
+    from.on('end', () => { setTimeout(() => to.end(), oneWayMs); });
+    from.on('error', () => to.destroy());
+    from.on('close', () => setTimeout(() => to.destroy(), oneWayMs));
+  };
+  const server = createServer((client) => {
+    const upstream = connect(port, '127.0.0.1');
+    for (const s of [client, upstream]) { sockets.add(s); s.once('close', () => sockets.delete(s)); }
+    forward(client, upstream);
+    forward(upstream, client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as { port: number }).port,
+    close: () => new Promise<void>((resolve) => {
+      for (const s of sockets) s.destroy();
+      server.close(() => resolve());
+    }),
+  };
+}

@@ -2,9 +2,12 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { writeFile } from 'node:fs/promises';
+import { formatKnownHostsLine } from '../../src/transport/known-hosts.js';
 import { openDestination } from '../../src/transport/open.js';
 import type { SftpDestination } from '../../src/transport/sftp.js';
-import { pattern, rejectsWith, rng, sftpFixture, type ServerFixture } from './helpers.js';
+import { channelsAtConnect } from '../../src/transport/sftp-pool.js';
+import { delayedLink, pattern, rejectsWith, rng, sftpFixture, type ServerFixture } from './helpers.js';
 
 /** A destination on the in-process server with a fixed number of connections and channels. */
 async function pooled(fx: ServerFixture, connections: number, channels: number, extra: object = {}): Promise<SftpDestination> {
@@ -135,6 +138,114 @@ describe('sftp pool: the first failure is everyone\'s', () => {
       await rejectsWith(dest.stat('cut.bin'), 'connection-lost');
     } finally {
       await dest.close();
+      await fx.cleanup();
+    }
+  });
+});
+
+describe('sftp: a long link gets its channels at connect', () => {
+  it('asks for as many channels as the handshake\'s round trip needs, with the first', () => {
+    // a LAN's handshake (mostly crypto): one channel
+    assert.equal(channelsAtConnect(20, {}), 1);
+    // 277 ms, measured at 1 Gbit/s x 50 ms: ~55 ms a round trip, 6.9 MB in flight, 2 MiB windows
+    assert.equal(channelsAtConnect(277, {}), 4);
+    // never more than one connection carries, nor more than the pool still wants
+    assert.equal(channelsAtConnect(5000, {}), 4);
+    assert.equal(channelsAtConnect(277, {}, 2), 2);
+    // an expert's fixed channels per connection are asked for at once, whatever the link
+    assert.equal(channelsAtConnect(20, { connections: 2, channels: 3 }), 3);
+    assert.equal(channelsAtConnect(5000, { connections: 2 }), 1);
+  });
+
+  it('over a 60 ms round trip, the other channels are up before the first request, and the file uses them from its open', async () => {
+    const fx = await sftpFixture();
+    const link = await delayedLink(fx.server.port, 30);
+    await writeFile(fx.knownHosts, `${formatKnownHostsLine('127.0.0.1', link.port, fx.server.hostKey)}\n`);
+    const dest = (await openDestination(`sftp://alice@127.0.0.1:${link.port}/`, fx.options)) as SftpDestination;
+    try {
+      // before: the first channel's limits request came in with one session started
+      assert.ok((fx.server.stats.sessionsAtFirstRequest ?? 0) >= 3, `${fx.server.stats.sessionsAtFirstRequest} sessions at the first request`);
+      assert.ok(dest.pool.lanes.length >= 3, `${dest.pool.lanes.length} channels once connected`);
+      const opens = fx.server.stats.requests.OPEN ?? 0;
+      const f = await dest.openWrite('long.bin', { truncate: true, bulk: true });
+      // opened on every channel in one round trip, not as its data queues
+      assert.equal((fx.server.stats.requests.OPEN ?? 0) - opens, dest.pool.lanes.length);
+      const data = pattern(3_000_000, 21);
+      await f.write(0, data);
+      await f.close();
+      assert.ok((await readFile(join(fx.root, 'long.bin'))).equals(data));
+    } finally {
+      await dest.close();
+      await link.close();
+      await fx.cleanup();
+    }
+  });
+});
+
+describe('sftp: expert settings', () => {
+  it('--connections alone means that many connections, one channel each', async () => {
+    const fx = await sftpFixture();
+    const dest = (await openDestination(fx.server.url('alice', '/'), { ...fx.options, connections: 2 })) as SftpDestination;
+    try {
+      for (let i = 0; i < 200 && dest.pool.lanes.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(dest.pool.lanes.length, 2);
+      assert.notEqual(dest.pool.lanes[0]!.conn, dest.pool.lanes[1]!.conn);
+    } finally {
+      await dest.close();
+      await fx.cleanup();
+    }
+  });
+});
+
+describe('sftp: a bulk open', () => {
+  it('truncates an existing file, though its other handles are opened without truncating', async () => {
+    const fx = await sftpFixture();
+    const dest = await pooled(fx, 1, 3);
+    try {
+      for (let i = 0; i < 200 && dest.pool.lanes.length < 3; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(dest.pool.lanes.length, 3);
+      await writeFile(join(fx.root, 'old.bin'), pattern(2_000_000, 1));
+      const opens = fx.server.stats.requests.OPEN ?? 0;
+      const f = await dest.openWrite('old.bin', { truncate: true, bulk: true });
+      assert.equal((fx.server.stats.requests.OPEN ?? 0) - opens, 3);
+      const data = pattern(700_000, 2);
+      await f.write(0, data);
+      await f.close();
+      const got = await readFile(join(fx.root, 'old.bin'));
+      assert.equal(got.length, data.length);
+      assert.ok(got.equals(data));
+    } finally {
+      await dest.close();
+      await fx.cleanup();
+    }
+  });
+});
+
+describe('sftp: the first stat of a file named at connect', () => {
+  it('is asked with the folder\'s check and answered from it once; any other call first discards it', async () => {
+    const fx = await sftpFixture();
+    try {
+      const stats = () => fx.server.stats.requests.STAT ?? 0;
+      // one channel: the folder's stat waits behind the file's, so only the file's (refused:
+      // no such file) is timed alone, and it still gives the round trip
+      let dest = (await openDestination(fx.server.url('alice', '/'), { ...fx.options, connections: 1, channels: 1, prefetchStat: 'run.h5' })) as SftpDestination;
+      assert.equal(stats(), 2);
+      assert.ok(Number.isFinite(dest.pool.rttMs), 'a refused stat still measures the round trip');
+      assert.equal(await dest.stat('run.h5'), null);
+      assert.equal(stats(), 2);
+      assert.equal(await dest.stat('run.h5'), null);
+      assert.equal(stats(), 3);
+      await dest.close();
+
+      dest = (await openDestination(fx.server.url('alice', '/'), { ...fx.options, prefetchStat: 'run.h5' })) as SftpDestination;
+      const f = await dest.openWrite('run.h5', { truncate: true });
+      await f.write(0, Buffer.from('12345'));
+      await f.close();
+      // the file exists now: the answer from connect is gone with the first call
+      assert.equal((await dest.stat('run.h5'))?.size, 5);
+      await dest.close();
+    } finally {
       await fx.cleanup();
     }
   });
