@@ -6,7 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FurError, isFurError } from '../errors.js';
 import type { Destination } from '../transport/destination.js';
-import { run, type RunSpec, type RunSummary } from './run.js';
+import { listFinished, run, type RunSpec, type RunSummary } from './run.js';
 
 /** failures that a later attempt may not meet: the link, the server, a full disk being cleared */
 const TRANSIENT = new Set(['connection-lost', 'connect-failed', 'remote-write-failed', 'io-failed', 'destination-closed', 'file-closed', 'remote-failed']);
@@ -27,8 +27,14 @@ export async function runResilient(spec: ResilientSpec): Promise<RunSummary> {
   const max = spec.maxDelayMs ?? 30_000;
   let attempt = 0;
   let downSince: number | undefined;
+  // a finished folder is listed while the first connection is made; a later attempt lists it
+  // again (files committed meanwhile may have been deleted)
+  let listing = spec.watch ? undefined : listFinished(spec.sourceDir, spec.pattern, spec.options.read);
+  listing?.catch(() => undefined); // its failure is reported by the run, after the connection's
   for (;;) {
     let dest: Destination | undefined;
+    const listed = listing;
+    listing = undefined;
     try {
       const c = await spec.connect();
       dest = c.dest;
@@ -36,7 +42,7 @@ export async function runResilient(spec: ResilientSpec): Promise<RunSummary> {
       downSince = undefined;
       attempt = 0;
       const maxFrames = spec.maxFrames === undefined ? undefined : Math.max(0, spec.maxFrames - spec.progress.frames);
-      return await run({ ...spec, dest, destPath: c.path, maxFrames });
+      return await run({ ...spec, dest, destPath: c.path, maxFrames, listing: listed });
     } catch (e) {
       if (!isTransient(e) || spec.signal?.aborted) throw e;
       downSince ??= Date.now();

@@ -5,7 +5,7 @@
  */
 import { posix } from 'node:path';
 import { FurError, isFurError } from '../errors.js';
-import { readFrames } from '../source/readers/index.js';
+import { pickFormat, preloadDecoder, readFrames } from '../source/readers/index.js';
 import { listCompleted, watchFolder, type CompletedFile, type FolderWatch, type WatchOptions } from '../source/watch.js';
 import type { Destination } from '../transport/destination.js';
 import { AppendTarget } from './append.js';
@@ -25,6 +25,8 @@ export interface RunSpec {
   watch?: WatchOptions;
   /** stop after this many frames */
   maxFrames?: number;
+  /** the finished folder's listing, when the caller started it already (see listFinished) */
+  listing?: Promise<CompletedFile[]>;
   dest: Destination;
   /** file path (append) or folder (files, batches) inside the destination */
   destPath: string;
@@ -81,6 +83,16 @@ async function* fresh(
   }
 }
 
+/**
+ * The completed files of a finished folder; the first one's decoder is loaded meanwhile. Started
+ * before the destination is connected, it is done by the time the first frame is wanted.
+ */
+export function listFinished(dir: string, pattern: string, read: PipelineOptions['read']): Promise<CompletedFile[]> {
+  const listing = listCompleted(dir, pattern);
+  listing.then((l) => { if (l.length > 0) preloadDecoder(pickFormat(l[0]!.path, read)); }, () => undefined);
+  return listing;
+}
+
 /** The method's target at the destination: what a run stores into. */
 async function openTarget(spec: RunSpec, o: PipelineOptions): Promise<Target | FilesTarget> {
   return o.method === 'append'
@@ -105,7 +117,7 @@ export async function run(spec: RunSpec): Promise<RunSummary> {
   let watcher: FolderWatch | undefined;
   let source: AsyncIterable<CompletedFile>;
   // a finished folder is listed while the destination is opened (a round trip or more)
-  const listing = spec.watch ? undefined : listCompleted(spec.sourceDir, spec.pattern);
+  const listing = spec.watch ? undefined : (spec.listing ?? listFinished(spec.sourceDir, spec.pattern, o.read));
   listing?.catch(() => undefined); // awaited below, after the destination's own errors
   const opening = openTarget(spec, o);
   opening.catch(() => undefined);

@@ -36,6 +36,14 @@ export function pickFormat(file: string, opts: ReadOptions = {}): Format {
   return opts.format ?? BY_EXTENSION[extname(file).toLowerCase()] ?? 'bytes';
 }
 
+/**
+ * Load the decoder `format` needs now, in the background: the first file of a capture then does
+ * not wait for it (TIFF's takes ~40 ms to load, most of a round trip on a long link).
+ */
+export function preloadDecoder(format: Format): void {
+  if (format === 'tiff') import('./tiff.js').catch(() => undefined);
+}
+
 export async function readFrames(file: string, opts: ReadOptions = {}): Promise<FrameBlock> {
   const format = pickFormat(file, opts);
   if (format === 'raw' && (!opts.dtype || opts.dtype === 'bytes' || !opts.shape)) {
