@@ -20,11 +20,20 @@ main(process.argv.slice(2)).then(
   (err) => { console.error(`fur: ${err?.message ?? err}`); process.exitCode = 1; },
 ).finally(() => {
   settled = true;
-  // The command is over and has said so; a connection or handle some library failed to close
-  // must not keep the process (and whoever waits for it) running: a last resort, after a grace
-  // long enough for orderly closes, and it does not itself keep the process alive.
+  // The command is over and has said so: every frame is committed or kept, and fur has closed its
+  // side of every connection. Exit once what it printed is out, rather than when the last socket
+  // has closed: the server's side of an SSH connection closes half a round trip or more later,
+  // and ssh2's keepalive timer lives until then (~40 ms per run at 50 ms). A connection or handle
+  // some library failed to close cannot keep the process (and whoever waits for it) running.
+  void Promise.all([flushed(process.stdout), flushed(process.stderr)]).then(() => process.exit());
+  // a last resort, should an output stream never drain; it does not itself keep the process alive
   setTimeout(() => process.exit(), 5000).unref();
 });
+
+/** Resolves once a stream has handed everything written to it to the system. */
+function flushed(stream) {
+  return stream.writableLength === 0 ? Promise.resolve() : new Promise((resolve) => stream.once('drain', resolve));
+}
 
 // Node exits once nothing is left to wait for, even while the command still waits on a promise
 // nothing will settle; it must not then exit 0, as if every frame were committed.
