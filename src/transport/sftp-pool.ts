@@ -10,6 +10,7 @@
  * The first error on any connection or channel poisons the pool: every later request fails
  * with it, as with a single connection, so a run stops and resumes as a whole.
  */
+import type { Socket } from 'node:net';
 import type { Client, SFTPWrapper } from 'ssh2';
 import { FurError, isFurError } from '../errors.js';
 import { channelsFor, InFlightControl } from './pool.js';
@@ -428,8 +429,14 @@ export class SftpPool {
       // a server (or a middlebox) that never closes its side must not keep fur running after its
       // work is done: seen once, three connections left open for good after a finished run
       const bound = setTimeout(() => { c.client.destroy(); resolve(); }, 2000);
-      c.client.once('close', () => { clearTimeout(bound); resolve(); });
+      const done = (): void => { clearTimeout(bound); resolve(); };
+      c.client.once('close', done);
+      const sock = (c.client as unknown as { _sock?: Socket })._sock;
       c.client.end();
+      // Closed on our side once the disconnect has left: every request was answered before, so
+      // the server's own close (half a round trip or more) is not waited for, and the socket no
+      // longer keeps the process alive.
+      sock?.once('finish', () => { sock.unref(); done(); });
     })));
     this.failure = reason;
     for (const l of this.lanes) l.broken = reason;
