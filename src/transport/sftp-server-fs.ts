@@ -29,10 +29,12 @@ export interface ServerStats {
   sessionsAtFirstRequest?: number;
   /** requests received, by kind (`STAT`, `OPEN`, …; WRITE is counted in writeRequests) */
   requests: Record<string, number>;
+  /** public keys offered without a signature (a client asking whether the key would do) */
+  keyQueries: number;
 }
 
 export function emptyStats(): ServerStats {
-  return { pending: 0, maxPending: 0, writeRequests: 0, bytesWritten: 0, fsyncs: 0, sessions: 0, requests: {} };
+  return { pending: 0, maxPending: 0, writeRequests: 0, bytesWritten: 0, fsyncs: 0, sessions: 0, requests: {}, keyQueries: 0 };
 }
 
 export interface ServeOptions {

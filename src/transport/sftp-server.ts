@@ -78,7 +78,10 @@ export async function startSftpServer(opts: SftpServerOptions): Promise<SftpServ
   const quota = opts.writeQuotaBytes !== undefined ? { left: opts.writeQuotaBytes } : undefined;
   const ssh = new ssh2.Server({ hostKeys: hostPrivate }, (client: Connection) => {
     client.on('error', () => {}); // a client that vanishes is its own business
-    client.on('authentication', (ctx) => authenticate(ctx, opts, keys));
+    client.on('authentication', (ctx) => {
+      if (ctx.method === 'publickey' && !ctx.signature) stats.keyQueries++;
+      authenticate(ctx, opts, keys);
+    });
     client.on('ready', () => {
       client.on('session', (accept) => {
         const session = accept();

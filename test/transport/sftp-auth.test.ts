@@ -94,22 +94,36 @@ describe('sftp authentication', () => {
   let keys: { dir: string; cleanup: () => Promise<void> };
   let goodKey: string;
   let badKey: string;
+  let rsaKey: string;
   before(async () => {
     keys = await scratch('fur-keys-');
     const good = generateEd25519();
     const bad = generateEd25519();
+    const rsa = ssh2.utils.generateKeyPairSync('rsa', { bits: 2048 });
     goodKey = join(keys.dir, 'id_good');
     badKey = join(keys.dir, 'id_bad');
+    rsaKey = join(keys.dir, 'id_rsa');
     await writeFile(goodKey, good.private, { mode: 0o600 });
     await writeFile(badKey, bad.private, { mode: 0o600 });
-    fx = await sftpFixture({ authorizedKeys: [good.public], username: 'alice' });
+    await writeFile(rsaKey, rsa.private, { mode: 0o600 });
+    fx = await sftpFixture({ authorizedKeys: [good.public, rsa.public], username: 'alice' });
   });
   after(async () => { await fx.cleanup(); await keys.cleanup(); });
 
-  it('logs in with a private key file', async () => {
+  it('logs in with a private key file, offering it signed at once (no round trip to ask first)', async () => {
+    const queries = fx.server.stats.keyQueries;
     const d = await openDestination(fx.server.url('alice'), { knownHosts: fx.knownHosts, agent: false, identity: goodKey });
     assert.deepEqual(await d.list('/'), []);
     await d.close();
+    assert.equal(fx.server.stats.keyQueries, queries);
+  });
+
+  it('logs in with an RSA key, signed at once with the SHA-2 algorithm the server takes', async () => {
+    const queries = fx.server.stats.keyQueries;
+    const d = await openDestination(fx.server.url('alice'), { knownHosts: fx.knownHosts, agent: false, identity: rsaKey });
+    assert.deepEqual(await d.list('/'), []);
+    await d.close();
+    assert.equal(fx.server.stats.keyQueries, queries);
   });
 
   it('a wrong password fails as auth-failed naming user@host and the methods tried, never the password', async () => {
