@@ -433,9 +433,10 @@ export class SftpPool {
       c.client.once('close', done);
       const sock = (c.client as unknown as { _sock?: Socket })._sock;
       c.client.end();
-      // Closed on our side once the disconnect has left: every request was answered before, so
-      // the server's own close (half a round trip or more) is not waited for, and the socket no
-      // longer keeps the process alive.
+      // Closed on our side once the disconnect has left: nothing more is sent on it, and what it
+      // was owed has been answered or is failed with `reason`. The server's own close (half a
+      // round trip or more later) is not waited for, and the socket no longer keeps the process
+      // alive.
       sock?.once('finish', () => { sock.unref(); done(); });
     })));
     this.failure = reason;

@@ -9,6 +9,11 @@ import type { SftpDestination } from '../../src/transport/sftp.js';
 import { channelsAtConnect } from '../../src/transport/sftp-pool.js';
 import { delayedLink, pattern, rejectsWith, rng, sftpFixture, type ServerFixture } from './helpers.js';
 
+/** Wait until the pool has `n` channels (it opens them in the background), however slow the machine. */
+async function untilLanes(dest: SftpDestination, n: number): Promise<void> {
+  for (let i = 0; i < 200 && dest.pool.lanes.length < n; i++) await new Promise((r) => setTimeout(r, 10));
+}
+
 /** A destination on the in-process server with a fixed number of connections and channels. */
 async function pooled(fx: ServerFixture, connections: number, channels: number, extra: object = {}): Promise<SftpDestination> {
   return (await openDestination(fx.server.url('alice', '/'), { ...fx.options, connections, channels, ...extra })) as SftpDestination;
@@ -26,7 +31,7 @@ describe('sftp: one file over several channels and connections', () => {
 
   it('writes a large file over every channel, and it arrives whole', async () => {
     // the pool opens the channels asked for in the background, right after connecting
-    for (let i = 0; i < 200 && dest.pool.lanes.length < 4; i++) await new Promise((r) => setTimeout(r, 10));
+    await untilLanes(dest, 4);
     assert.equal(dest.pool.lanes.length, 4);
     const data = pattern(6 * 1024 * 1024 + 5, 11);
     const f = await dest.openWrite('spread.bin', { truncate: true });
@@ -187,7 +192,8 @@ describe('sftp: expert settings', () => {
     const fx = await sftpFixture();
     const dest = (await openDestination(fx.server.url('alice', '/'), { ...fx.options, connections: 2 })) as SftpDestination;
     try {
-      for (let i = 0; i < 200 && dest.pool.lanes.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+      await untilLanes(dest, 2);
+      // and no more come
       await new Promise((r) => setTimeout(r, 50));
       assert.equal(dest.pool.lanes.length, 2);
       assert.notEqual(dest.pool.lanes[0]!.conn, dest.pool.lanes[1]!.conn);
@@ -203,7 +209,7 @@ describe('sftp: a bulk open', () => {
     const fx = await sftpFixture();
     const dest = await pooled(fx, 1, 3);
     try {
-      for (let i = 0; i < 200 && dest.pool.lanes.length < 3; i++) await new Promise((r) => setTimeout(r, 10));
+      await untilLanes(dest, 3);
       assert.equal(dest.pool.lanes.length, 3);
       await writeFile(join(fx.root, 'old.bin'), pattern(2_000_000, 1));
       const opens = fx.server.stats.requests.OPEN ?? 0;
