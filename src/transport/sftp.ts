@@ -140,10 +140,14 @@ export class SftpDestination implements Destination {
     const lane = this.lane;
     // READ too: a RemoteFile reads back what it wrote (reopen and append).
     const first = open(lane, READ | WRITE | CREAT | (opts.truncate ? TRUNC : 0));
-    // Bulk: opened on the other open channels in the same round trip. Those opens may reach the
-    // server before the first, so they may create the file but never truncate it; writes start
+    // Bulk: opened on the other open channels in the same round trip. Those opens neither create
+    // nor truncate: one the server does before the first fails (the file is then opened on that
+    // channel later, as data queues), and one it does after the file was renamed or removed
+    // (a stalled channel) must not bring back an empty file under the old name. Writes start
     // once the first open is answered, so after its truncation.
-    const others = opts.bulk ? this.pool.lanes.filter((l) => l !== lane).map((l) => ({ lane: l, opening: open(l, READ | WRITE | CREAT) })) : [];
+    const others = opts.bulk ? this.pool.lanes.filter((l) => l !== lane).map((l) => ({ lane: l, opening: open(l, READ | WRITE) })) : [];
+    // refused before the file exists is expected: seen by addLeg (or dropped with the file)
+    for (const o of others) o.opening.catch(() => undefined);
     let handle: Buffer;
     try {
       handle = await first;

@@ -228,6 +228,34 @@ describe('sftp: a bulk open', () => {
   });
 });
 
+describe('sftp: a bulk open whose other handles arrive late', () => {
+  it('does not bring back a file renamed meanwhile (its other opens create nothing)', async () => {
+    const fx = await sftpFixture();
+    const dest = await pooled(fx, 1, 3);
+    try {
+      await untilLanes(dest, 3);
+      // the other channels' requests leave 200 ms late, as on a stalled channel
+      for (const lane of dest.pool.lanes.slice(1)) {
+        const open = lane.sftp.open.bind(lane.sftp) as (...a: unknown[]) => void;
+        (lane.sftp as unknown as { open: (...a: unknown[]) => void }).open = (...a: unknown[]) => { setTimeout(() => open(...a), 200); };
+      }
+      const f = await dest.openWrite('temp.bin', { truncate: true, bulk: true });
+      const data = pattern(100_000, 4);
+      await f.write(0, data);
+      await f.flush();
+      await dest.rename('temp.bin', 'named.bin');
+      // the late opens reach the server now
+      await new Promise((r) => setTimeout(r, 400));
+      await f.close();
+      assert.ok((await readFile(join(fx.root, 'named.bin'))).equals(data));
+      await assert.rejects(readFile(join(fx.root, 'temp.bin')), { code: 'ENOENT' });
+    } finally {
+      await dest.close();
+      await fx.cleanup();
+    }
+  });
+});
+
 describe('sftp: the first stat of a file named at connect', () => {
   it('is asked with the folder\'s check and answered from it once; any other call first discards it', async () => {
     const fx = await sftpFixture();
