@@ -110,6 +110,23 @@ function normalize(path: string): string {
   return '/' + parts.join('/');
 }
 
+export interface CommitOptions {
+  /** publish whole chunks only: a partial last chunk stays unpublished (an append to S3) */
+  complete?: boolean;
+  /** a dataset whose header is published last, in a round of its own */
+  publishLast?: Dataset;
+  /** state the EOF at the end of the data, with no headroom (the capture's last commit) */
+  trim?: boolean;
+  /** appending may go on (see commitNow) */
+  onSealed?: () => void;
+  /**
+   * This commit's new structures (index nodes, new headers) are written, not yet confirmed or
+   * published: what this file reports of itself (shapes, chunkRefs) is the commit's, and is read
+   * without a round trip. For work that can run alongside the publication rounds.
+   */
+  onStructured?: () => void;
+}
+
 export class H5File {
   private objects = new Map<string, Obj>();
   /** writes not yet settled, and the sink each went to */
@@ -422,7 +439,7 @@ export class H5File {
    * `publishLast` names a dataset whose extent becomes visible only after all others, so it
    * never runs ahead of the datasets that describe its rows.
    */
-  async commit(opts: { complete?: boolean; publishLast?: Dataset; trim?: boolean; onSealed?: () => void } = {}): Promise<void> {
+  async commit(opts: CommitOptions = {}): Promise<void> {
     if (this.closed) throw usageError('file', 'already closed');
     // One commit at a time, in order: a commit seals only once the previous one is published.
     const previous = this.publishing;
@@ -443,7 +460,7 @@ export class H5File {
    * data barrier is asked for before that, so it does not wait for the new rows; its later
    * barriers wait for them too unless the file has a second handle for metadata (metaSink).
    */
-  private async commitNow(opts: { complete?: boolean; publishLast?: Dataset; trim?: boolean; onSealed?: () => void }): Promise<void> {
+  private async commitNow(opts: CommitOptions): Promise<void> {
     if (this.failure) throw this.failure;
     const datasets = [...this.objects.values()].filter((o): o is Dataset => o instanceof Dataset);
     if (!opts.complete) for (const d of datasets) d.flushTail();
@@ -513,6 +530,7 @@ export class H5File {
     }
     const statedHere = root.header.isNew;
     if (statedHere) superblock();
+    opts.onStructured?.();
     await this.barrier(this.meta)();
     if (statedHere) this.eofStatedAt = Date.now();
     this.statedEof = eof;

@@ -1,4 +1,4 @@
-export { H5File, LIVE_TRIM_GRACE_MS, type DatasetOptions, type FileOptions } from './file.js';
+export { H5File, LIVE_TRIM_GRACE_MS, type CommitOptions, type DatasetOptions, type FileOptions } from './file.js';
 export { Dataset } from './dataset.js';
 export { parseDtype, dtypeName, type Datatype, type DtypeSpec } from './datatype.js';
 export type { Filter } from './messages/filter-pipeline.js';

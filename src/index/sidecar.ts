@@ -17,6 +17,16 @@ export async function writeSidecar(dest: Destination, h5Path: string, file: H5Fi
 }
 
 export async function putSidecar(dest: Destination, h5Path: string, refs: References): Promise<number> {
+  return (await stageSidecar(dest, h5Path, refs))();
+}
+
+/**
+ * Write the sidecar under its temporary name; the returned function gives it its name (and
+ * returns its size). Staged while the commit it describes publishes, and named once that commit
+ * is published, the sidecar costs one round trip after it rather than three; until named, no
+ * reader sees it.
+ */
+export async function stageSidecar(dest: Destination, h5Path: string, refs: References): Promise<() => Promise<number>> {
   const bytes = Buffer.from(JSON.stringify(refs));
   const final = sidecarPath(h5Path);
   const temp = `${posix.dirname(final)}/.${posix.basename(final)}.fur-partial`;
@@ -27,6 +37,8 @@ export async function putSidecar(dest: Destination, h5Path: string, refs: Refere
   written.catch(() => {});
   await out.close();
   await written;
-  await dest.rename(temp, final);
-  return bytes.length;
+  return async () => {
+    await dest.rename(temp, final);
+    return bytes.length;
+  };
 }

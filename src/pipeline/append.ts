@@ -8,13 +8,19 @@ import { FurError, isFurError } from '../errors.js';
 import { H5File, LIVE_TRIM_GRACE_MS } from '../hdf5/index.js';
 import type { Destination, RemoteFile } from '../transport/destination.js';
 import { buildReferences, type References } from '../index/kerchunk.js';
-import { fileUrl, putSidecar } from '../index/sidecar.js';
+import { fileUrl, putSidecar, stageSidecar } from '../index/sidecar.js';
 import { FUR_VERSION } from '../version.js';
 import type { BatchStream, SourceItem } from './batch.js';
 import { TEMP_SUFFIX } from './batches.js';
 import { appendBlocks, createFrameDatasets, frameChunks, furMethod, openFrameDatasets, readCommitted, type FrameDatasets } from './layout.js';
 import type { PipelineOptions } from './options.js';
 import type { CommitResult, StreamingTarget } from './target.js';
+
+/** a sidecar read from the index, being written under its temporary name; `named` gives it its name */
+interface StagedSidecar {
+  refs: Promise<References>;
+  named: Promise<() => Promise<number>>;
+}
 
 /** a sidecar larger than this is rewritten at most every SIDECAR_INTERVAL_MS, not at every commit */
 const SIDECAR_SMALL = 1 << 20;
@@ -117,8 +123,11 @@ export class AppendTarget implements StreamingTarget {
       await previous.done;
       if (this.failure !== undefined) throw this.failure;
       // the capture's last batch: its commit states the final EOF (no headroom), so closing needs
-      // no commit of its own and the trim's grace (see H5File.close) runs while this one publishes
-      await this.file!.commit({ publishLast: this.ds!.data, onSealed: sealed, trim: batch.last });
+      // no commit of its own and the trim's grace (see H5File.close) runs while this one
+      // publishes; so does the writing of its sidecar
+      let staged: StagedSidecar | undefined;
+      const onStructured = batch.last ? () => { staged = this.stageSidecar(); } : undefined;
+      await this.file!.commit({ publishLast: this.ds!.data, onSealed: sealed, trim: batch.last, onStructured });
       this.commits++;
       if (this.creating) {
         // the first commit: the file opens now, and takes its name (the open handles follow it)
@@ -128,7 +137,8 @@ export class AppendTarget implements StreamingTarget {
       const frames = this.ds!.data.shape[0];
       // the chunk index beside the file follows every commit while it is small; a big one (a long
       // capture: ~60 bytes per chunk) is rewritten every few seconds, and always at close
-      if (this.sidecarBytes < SIDECAR_SMALL || Date.now() - this.sidecarAt >= SIDECAR_INTERVAL_MS) await this.refreshSidecar();
+      if (staged) await this.nameSidecar(staged);
+      else if (this.sidecarBytes < SIDECAR_SMALL || Date.now() - this.sidecarAt >= SIDECAR_INTERVAL_MS) await this.refreshSidecar();
       return { frames, bytes };
     } catch (e) {
       this.failure ??= e;
@@ -201,9 +211,41 @@ export class AppendTarget implements StreamingTarget {
     const sidecar = { commit: this.commits, refs: await buildReferences(this.file!, fileUrl(this.dest, this.path)), written: false };
     this.sidecar = sidecar;
     this.sidecarAt = Date.now();
-    this.uploading = putSidecar(this.dest, this.path, sidecar.refs)
+    const uploading: Promise<void> = putSidecar(this.dest, this.path, sidecar.refs)
       .then((n) => { this.sidecarBytes = n; sidecar.written = true; }, () => { /* written again at close */ })
-      .finally(() => { this.uploading = undefined; });
+      // a later upload may have taken its place (see stageSidecar)
+      .finally(() => { if (this.uploading === uploading) this.uploading = undefined; });
+    this.uploading = uploading;
+  }
+
+  /**
+   * The last commit's sidecar, read from the index and written under its temporary name while
+   * that commit publishes (called once its structures are written: see CommitOptions).
+   */
+  private stageSidecar(): StagedSidecar {
+    const refs = buildReferences(this.file!, fileUrl(this.dest, this.path));
+    // after any upload still running: both use the same temporary name
+    const before = this.uploading ?? Promise.resolve();
+    const named = Promise.all([refs, before]).then(([r]) => stageSidecar(this.dest, this.path, r));
+    // both are awaited by nameSidecar; a commit that fails first leaves them unawaited
+    refs.catch(() => undefined);
+    named.catch(() => undefined);
+    return { refs, named };
+  }
+
+  /**
+   * The commit is published: name its staged sidecar, in the background as refreshSidecar
+   * uploads one. A failure does not stop the run: close writes the sidecar again.
+   */
+  private async nameSidecar(staged: StagedSidecar): Promise<void> {
+    const sidecar = { commit: this.commits, refs: await staged.refs, written: false };
+    this.sidecar = sidecar;
+    this.sidecarAt = Date.now();
+    const uploading: Promise<void> = staged.named
+      .then((name) => name())
+      .then((n) => { this.sidecarBytes = n; sidecar.written = true; }, () => { /* written again at close */ })
+      .finally(() => { if (this.uploading === uploading) this.uploading = undefined; });
+    this.uploading = uploading;
   }
 
   async close(): Promise<void> {

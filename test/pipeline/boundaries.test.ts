@@ -4,7 +4,7 @@
  * Outcomes are checked by what the destination holds, never by how long something took.
  */
 import assert from 'node:assert/strict';
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { connect } from '../../src/cli/connect.js';
@@ -105,6 +105,50 @@ describe('batch boundaries', () => {
       assertCapture(await readStored(dest, 'append', 'last'), c);
     });
   }
+
+  test('append: the last commit\'s sidecar is written while that commit publishes, and named once it is published', async (t) => {
+    const c: Capture = { format: 'tiff', dtype: 'uint8', shape: [6, 5], seed: 26, frames: 12 };
+    const cam = await scratch(t, 'fur-camera-');
+    const dest = await openDest('file', t);
+    await runCamera({ dir: cam, format: 'tiff', dtype: 'uint8', shape: c.shape, seed: c.seed, frames: c.frames });
+    // the file's barriers (sync calls on either handle) after the superblock stating its final
+    // length, counted when the sidecar's temporary is opened and when it is renamed
+    let finalSuperblock = false;
+    let syncs = 0;
+    const sidecar: { opened: number[]; renamed: number[] } = { opened: [], renamed: [] };
+    const events: RunEvent[] = [];
+    await runTo(dest, 'append', 'staged', { sourceDir: cam }, { batchFrames: 6 }, events, (d) => {
+      const openWrite = d.openWrite.bind(d);
+      d.openWrite = async (p, o) => {
+        if (p.includes('kerchunk')) sidecar.opened.push(syncs);
+        const f = await openWrite(p, o);
+        if (p.includes('kerchunk')) return f;
+        const write = f.write.bind(f);
+        f.write = (offset, data) => {
+          if (offset === 0 && data.length >= 48 && commits(events).length === 1) finalSuperblock = true;
+          return write(offset, data);
+        };
+        const sync = f.sync!.bind(f);
+        f.sync = () => { if (finalSuperblock) syncs++; return sync(); };
+        return f;
+      };
+      const rename = d.rename.bind(d);
+      d.rename = async (from, to) => {
+        if (from.includes('kerchunk')) sidecar.renamed.push(syncs);
+        return rename(from, to);
+      };
+    });
+    assert.deepEqual(commits(events).map((e) => e.frames), [6, 6]);
+    // one sidecar per commit; the last one opened before its commit's later barriers were asked
+    // for (before: after all of them), renamed after them
+    assert.equal(sidecar.opened.length, 2);
+    const [opened, renamed] = [sidecar.opened.at(-1)!, sidecar.renamed.at(-1)!];
+    assert.ok(opened < renamed, `opened after ${opened} barriers, renamed after ${renamed}`);
+    const side = JSON.parse(await readFile(`${dest.local('append', 'staged')}.kerchunk.json`, 'utf8')) as { refs: Record<string, string> };
+    assert.deepEqual(JSON.parse(side.refs['data/.zarray']!).shape, [12, 6, 5], 'the sidecar describes every frame');
+    assertCapture(await readStored(dest, 'append', 'staged'), c);
+    assert.deepEqual((await readdir(join(dest.root))).filter((n) => n.includes('fur-partial')), [], 'no temporary is left');
+  });
 
   for (const refusals of [1, Infinity]) {
     test(`append: a sidecar upload that fails ${refusals === 1 ? 'once is written again at close' : 'every time fails the run, after the file is closed whole'}`, async (t) => {
