@@ -208,10 +208,20 @@ export class AppendTarget implements StreamingTarget {
    */
   private async refreshSidecar(): Promise<void> {
     if (this.uploading) return;
-    const sidecar = { commit: this.commits, refs: await buildReferences(this.file!, fileUrl(this.dest, this.path)), written: false };
+    const refs = await buildReferences(this.file!, fileUrl(this.dest, this.path));
+    this.uploadSidecar(refs, putSidecar(this.dest, this.path, refs));
+  }
+
+  /**
+   * `refs` is this commit's sidecar, and `sending` uploads it (resolving to its size): that
+   * upload runs in the background, until close or the next one. A failed upload does not stop
+   * the run: close writes the sidecar again.
+   */
+  private uploadSidecar(refs: References, sending: Promise<number>): void {
+    const sidecar = { commit: this.commits, refs, written: false };
     this.sidecar = sidecar;
     this.sidecarAt = Date.now();
-    const uploading: Promise<void> = putSidecar(this.dest, this.path, sidecar.refs)
+    const uploading: Promise<void> = sending
       .then((n) => { this.sidecarBytes = n; sidecar.written = true; }, () => { /* written again at close */ })
       // a later upload may have taken its place (see stageSidecar)
       .finally(() => { if (this.uploading === uploading) this.uploading = undefined; });
@@ -233,19 +243,9 @@ export class AppendTarget implements StreamingTarget {
     return { refs, named };
   }
 
-  /**
-   * The commit is published: name its staged sidecar, in the background as refreshSidecar
-   * uploads one. A failure does not stop the run: close writes the sidecar again.
-   */
+  /** The commit is published: name its staged sidecar, in the background as refreshSidecar uploads one. */
   private async nameSidecar(staged: StagedSidecar): Promise<void> {
-    const sidecar = { commit: this.commits, refs: await staged.refs, written: false };
-    this.sidecar = sidecar;
-    this.sidecarAt = Date.now();
-    const uploading: Promise<void> = staged.named
-      .then((name) => name())
-      .then((n) => { this.sidecarBytes = n; sidecar.written = true; }, () => { /* written again at close */ })
-      .finally(() => { if (this.uploading === uploading) this.uploading = undefined; });
-    this.uploading = uploading;
+    this.uploadSidecar(await staged.refs, staged.named.then((name) => name()));
   }
 
   async close(): Promise<void> {
