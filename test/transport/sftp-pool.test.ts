@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { writeFile } from 'node:fs/promises';
+import { after, before, describe, it, type TestContext } from 'node:test';
 import { formatKnownHostsLine } from '../../src/transport/known-hosts.js';
 import { openDestination } from '../../src/transport/open.js';
 import type { SftpDestination } from '../../src/transport/sftp.js';
+import type { SftpServerOptions } from '../../src/transport/sftp-server.js';
 import { channelsAtConnect } from '../../src/transport/sftp-pool.js';
 import { delayedLink, pattern, rejectsWith, rng, sftpFixture, type ServerFixture } from './helpers.js';
 
@@ -17,6 +17,15 @@ async function untilLanes(dest: SftpDestination, n: number): Promise<void> {
 /** A destination on the in-process server with a fixed number of connections and channels. */
 async function pooled(fx: ServerFixture, connections: number, channels: number, extra: object = {}): Promise<SftpDestination> {
   return (await openDestination(fx.server.url('alice', '/'), { ...fx.options, connections, channels, ...extra })) as SftpDestination;
+}
+
+/** A fresh in-process server and a `pooled` destination on it, both closed when test `t` ends. */
+async function pooledServer(t: TestContext, connections: number, channels: number, extra: object = {}, server: Partial<SftpServerOptions> = {}): Promise<{ fx: ServerFixture; dest: SftpDestination }> {
+  const fx = await sftpFixture(server);
+  let dest: SftpDestination | undefined;
+  t.after(async () => { await dest?.close(); await fx.cleanup(); });
+  dest = await pooled(fx, connections, channels, extra);
+  return { fx, dest };
 }
 
 describe('sftp: one file over several channels and connections', () => {
@@ -114,37 +123,25 @@ describe('sftp: one file over several channels and connections', () => {
 });
 
 describe('sftp pool: the first failure is everyone\'s', () => {
-  it('a full disk fails the write, and every later write, flush, sync and close with the same error', async () => {
-    const fx = await sftpFixture({ writeQuotaBytes: 500_000 });
-    const dest = await pooled(fx, 1, 3, { maxInFlightBytes: 128 * 1024 });
-    try {
-      const f = await dest.openWrite('full.bin', { truncate: true });
-      const first = f.write(0, pattern(2_000_000, 1));
-      const err = await rejectsWith(first, 'remote-write-failed');
-      assert.equal(await f.write(0, Buffer.from('x')).catch((e) => e), err);
-      assert.equal(await f.flush().catch((e) => e), err);
-      assert.equal(await f.close().catch((e) => e), err);
-    } finally {
-      await dest.close();
-      await fx.cleanup();
-    }
+  it('a full disk fails the write, and every later write, flush, sync and close with the same error', async (t) => {
+    const { dest } = await pooledServer(t, 1, 3, { maxInFlightBytes: 128 * 1024 }, { writeQuotaBytes: 500_000 });
+    const f = await dest.openWrite('full.bin', { truncate: true });
+    const first = f.write(0, pattern(2_000_000, 1));
+    const err = await rejectsWith(first, 'remote-write-failed');
+    assert.equal(await f.write(0, Buffer.from('x')).catch((e) => e), err);
+    assert.equal(await f.flush().catch((e) => e), err);
+    assert.equal(await f.close().catch((e) => e), err);
   });
 
-  it('a cut connection fails writes in flight on any channel, and the destination stays failed', async () => {
-    const fx = await sftpFixture();
-    const dest = await pooled(fx, 2, 2, { maxInFlightBytes: 128 * 1024 });
-    try {
-      const f = await dest.openWrite('cut.bin', { truncate: true });
-      await f.write(0, pattern(1_000_000, 2));
-      const pending = f.write(1_000_000, pattern(4_000_000, 3));
-      fx.server.dropConnections();
-      await rejectsWith(pending, 'connection-lost');
-      await rejectsWith(f.flush(), 'connection-lost');
-      await rejectsWith(dest.stat('cut.bin'), 'connection-lost');
-    } finally {
-      await dest.close();
-      await fx.cleanup();
-    }
+  it('a cut connection fails writes in flight on any channel, and the destination stays failed', async (t) => {
+    const { fx, dest } = await pooledServer(t, 2, 2, { maxInFlightBytes: 128 * 1024 });
+    const f = await dest.openWrite('cut.bin', { truncate: true });
+    await f.write(0, pattern(1_000_000, 2));
+    const pending = f.write(1_000_000, pattern(4_000_000, 3));
+    fx.server.dropConnections();
+    await rejectsWith(pending, 'connection-lost');
+    await rejectsWith(f.flush(), 'connection-lost');
+    await rejectsWith(dest.stat('cut.bin'), 'connection-lost');
   });
 });
 
@@ -205,54 +202,40 @@ describe('sftp: expert settings', () => {
 });
 
 describe('sftp: a bulk open', () => {
-  it('truncates an existing file, though its other handles are opened without truncating', async () => {
-    const fx = await sftpFixture();
-    const dest = await pooled(fx, 1, 3);
-    try {
-      await untilLanes(dest, 3);
-      assert.equal(dest.pool.lanes.length, 3);
-      await writeFile(join(fx.root, 'old.bin'), pattern(2_000_000, 1));
-      const opens = fx.server.stats.requests.OPEN ?? 0;
-      const f = await dest.openWrite('old.bin', { truncate: true, bulk: true });
-      assert.equal((fx.server.stats.requests.OPEN ?? 0) - opens, 3);
-      const data = pattern(700_000, 2);
-      await f.write(0, data);
-      await f.close();
-      const got = await readFile(join(fx.root, 'old.bin'));
-      assert.equal(got.length, data.length);
-      assert.ok(got.equals(data));
-    } finally {
-      await dest.close();
-      await fx.cleanup();
-    }
+  it('truncates an existing file, though its other handles are opened without truncating', async (t) => {
+    const { fx, dest } = await pooledServer(t, 1, 3);
+    await untilLanes(dest, 3);
+    assert.equal(dest.pool.lanes.length, 3);
+    await writeFile(join(fx.root, 'old.bin'), pattern(2_000_000, 1));
+    const opens = fx.server.stats.requests.OPEN ?? 0;
+    const f = await dest.openWrite('old.bin', { truncate: true, bulk: true });
+    assert.equal((fx.server.stats.requests.OPEN ?? 0) - opens, 3);
+    const data = pattern(700_000, 2);
+    await f.write(0, data);
+    await f.close();
+    const got = await readFile(join(fx.root, 'old.bin'));
+    assert.equal(got.length, data.length);
+    assert.ok(got.equals(data));
   });
-});
 
-describe('sftp: a bulk open whose other handles arrive late', () => {
-  it('does not bring back a file renamed meanwhile (its other opens create nothing)', async () => {
-    const fx = await sftpFixture();
-    const dest = await pooled(fx, 1, 3);
-    try {
-      await untilLanes(dest, 3);
-      // the other channels' requests leave 200 ms late, as on a stalled channel
-      for (const lane of dest.pool.lanes.slice(1)) {
-        const open = lane.sftp.open.bind(lane.sftp) as (...a: unknown[]) => void;
-        (lane.sftp as unknown as { open: (...a: unknown[]) => void }).open = (...a: unknown[]) => { setTimeout(() => open(...a), 200); };
-      }
-      const f = await dest.openWrite('temp.bin', { truncate: true, bulk: true });
-      const data = pattern(100_000, 4);
-      await f.write(0, data);
-      await f.flush();
-      await dest.rename('temp.bin', 'named.bin');
-      // the late opens reach the server now
-      await new Promise((r) => setTimeout(r, 400));
-      await f.close();
-      assert.ok((await readFile(join(fx.root, 'named.bin'))).equals(data));
-      await assert.rejects(readFile(join(fx.root, 'temp.bin')), { code: 'ENOENT' });
-    } finally {
-      await dest.close();
-      await fx.cleanup();
+  it('whose other handles arrive late does not bring back a file renamed meanwhile (its other opens create nothing)', async (t) => {
+    const { fx, dest } = await pooledServer(t, 1, 3);
+    await untilLanes(dest, 3);
+    // the other channels' requests leave 200 ms late, as on a stalled channel
+    for (const lane of dest.pool.lanes.slice(1)) {
+      const open = lane.sftp.open.bind(lane.sftp) as (...a: unknown[]) => void;
+      (lane.sftp as unknown as { open: (...a: unknown[]) => void }).open = (...a: unknown[]) => { setTimeout(() => open(...a), 200); };
     }
+    const f = await dest.openWrite('temp.bin', { truncate: true, bulk: true });
+    const data = pattern(100_000, 4);
+    await f.write(0, data);
+    await f.flush();
+    await dest.rename('temp.bin', 'named.bin');
+    // the late opens reach the server now
+    await new Promise((r) => setTimeout(r, 400));
+    await f.close();
+    assert.ok((await readFile(join(fx.root, 'named.bin'))).equals(data));
+    await assert.rejects(readFile(join(fx.root, 'temp.bin')), { code: 'ENOENT' });
   });
 });
 
