@@ -8,7 +8,8 @@
  *   state        the commit record, rewritten after every batch: upload id, parts (number, offset,
  *                size, ETag, SHA-256), the metadata region, the rows of each dataset not yet in a
  *                whole chunk, and the names of the objects below
- *   spill-…      data written but too small to be a part yet (S3 parts are ≥ 5 MiB)
+ *   spill-…      data written but in no part yet (S3 parts are ≥ 5 MiB, and a part waits until
+ *                every byte of it is written); which spills stay: s3-spills.ts
  *   ledger-…     which source files (and frame hashes) each commit added, and up to which part
  *   progress.json  for people: frames committed so far
  * A batch is committed — and its sources may be deleted — once its parts, spill, ledger and
@@ -29,6 +30,7 @@ import { fileUrl, putSidecar } from '../index/sidecar.js';
 import type { Destination } from '../transport/destination.js';
 import { S3Destination } from '../transport/s3.js';
 import { META_END, S3PartSink, type Extent, type HeldPart, type PartRecord } from '../transport/s3-append.js';
+import { groupExtents, planSpills, type Spill } from './s3-spills.js';
 import { s3Error } from '../transport/s3-errors.js';
 import { FUR_VERSION } from '../version.js';
 import type { Batch } from './batch.js';
@@ -41,9 +43,6 @@ const STATE_VERSION = 1;
 const LEDGER_MERGE = 32;
 /** how far the server's clock may be from ours when matching an upload to its recorded intent */
 const CLOCK_SLACK_MS = 15 * 60_000;
-
-/** A stored batch of extents (bytes written, not yet in a part); `ranges` are the bytes it holds. */
-interface Spill { key: string; ranges: [number, number][] }
 
 interface State {
   fur: 's3-append-state';
@@ -440,16 +439,18 @@ export class S3AppendTarget implements CollectingTarget {
     const sink = this.sink!;
     const { state: done, extents } = await sink.checkpoint();
     const seq = s.seq + 1;
-    // the bytes written since the last record that no part holds yet: one spill object
-    const spills = s.spills.filter((sp) => sp.ranges.some(([a, b]) => sink.unsent(a, b).length > 0));
-    const dropped = s.spills.filter((sp) => !spills.includes(sp));
-    let spilled: Promise<void> = Promise.resolve();
-    if (extents.length) {
-      const key = this.side(`spill-${String(seq).padStart(9, '0')}`);
+    // the bytes written since the last record that no part holds yet, and the live bytes of
+    // spills mostly dead (s3-spills.ts): one spill object per waiting part, one for the tail
+    const plan = planSpills(s.spills, extents.map(rangeOf), done.parts.map((p) => [p.offset, p.offset + p.size]), this.deadLimit());
+    const spills = [...plan.keep];
+    const stored: Promise<void>[] = [];
+    for (const g of groupExtents([...extents, ...sink.extentsOf(plan.again)], done.held, done.tailStart)) {
+      const name = `spill-${String(seq).padStart(9, '0')}${g.part === undefined ? '' : `-part${g.part}`}`;
       // stored beside the ledger; both before the state that names them
-      spilled = this.putSide(key.slice(`${this.key}.fur/`.length), encodeExtents(extents));
-      spilled.catch(() => undefined);
-      spills.push({ key, ranges: extents.map((x) => [x.offset, x.offset + x.bytes.length]) });
+      const put = this.putSide(name, encodeExtents(g.extents));
+      put.catch(() => undefined);
+      stored.push(put);
+      spills.push({ key: this.side(name), ranges: g.extents.map(rangeOf) });
     }
     const end = done.end;
     const framesBefore = s.frames;
@@ -473,7 +474,7 @@ export class S3AppendTarget implements CollectingTarget {
       await this.putSide(ledgerKey.slice(`${this.key}.fur/`.length), gzipSync(JSON.stringify([ledger])));
       ledgers.push(ledgerKey);
     }
-    await spilled;
+    await Promise.all(stored);
     const next: State = {
       ...s, seq, metaCursor: metaRegion(this.file!).cursor, meta: Buffer.from(done.meta).toString('base64'),
       parts: done.parts, held: done.held, tailStart: done.tailStart, end, spills, ledgers,
@@ -489,9 +490,15 @@ export class S3AppendTarget implements CollectingTarget {
     this.learn(ledger);
     await this.progressWrite;
     this.progressWrite = this.putProgress(next);
-    for (const old of [...dropped.map((d) => d.key), ...merged]) {
+    for (const old of [...plan.drop.map((d) => d.key), ...merged]) {
       await this.dest.client.send(new DeleteObjectCommand({ Bucket: this.dest.bucket, Key: old })).catch(() => undefined);
     }
+  }
+
+  /** Dead bytes the spills may keep: one chunk of the frames dataset (the space bound allows two). */
+  private deadLimit(): number {
+    const d = this.ds!.data;
+    return d.chunk![0]! * d.rowBytes;
   }
 
   // ---- ending ----
@@ -609,6 +616,8 @@ function decodeExtents(b: Buffer): Extent[] {
   }
   return out;
 }
+
+const rangeOf = (x: Extent): [number, number] => [x.offset, x.offset + x.bytes.length];
 
 function concat(xs: Uint8Array[]): Uint8Array {
   if (xs.length === 1) return xs[0]!;

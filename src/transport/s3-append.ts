@@ -313,6 +313,14 @@ export class S3PartSink implements RandomAccess {
     return out;
   }
 
+  /** The bytes of unsent ranges, as extents (for a journal that stores them again elsewhere). */
+  extentsOf(ranges: [number, number][]): Extent[] {
+    return ranges.map(([a, b]) => {
+      if (this.unsent(a, b).reduce((n, [x, y]) => n + y - x, 0) !== b - a) throw new FurError('internal', `s3://${this.u.bucket}/${this.key}: bytes ${a}-${b} are in a part already sent (a bug in fur)`, { key: this.key });
+      return { offset: a, bytes: this.bytesAt(a, b) };
+    });
+  }
+
   /** [start, end) from held parts and the tail (unwritten bytes read as zeros) */
   private bytesAt(start: number, end: number): Uint8Array {
     const out = new Uint8Array(end - start);
