@@ -366,6 +366,24 @@ export class S3PartSink implements RandomAccess {
     }
   }
 
+  /**
+   * Whether the upload still exists, asked by sending the next part empty: the one request every
+   * S3 look-alike has and answers with NoSuchUpload for an upload that is gone. The writer sends
+   * that part again when it fills, or leaves it out of the completion.
+   */
+  async exists(): Promise<boolean> {
+    const body = new Uint8Array(0);
+    const n = Math.min(this.nextPart, MAX_PARTS);
+    try {
+      await this.u.client.send(new UploadPartCommand({ Bucket: this.u.bucket, Key: this.key, UploadId: this.uploadId, PartNumber: n, Body: body, ChecksumAlgorithm: 'SHA256', ChecksumSHA256: sha256b64(body) }));
+      return true;
+    } catch (e) {
+      const f = s3Error(e, { op: 'check the pending upload', bucket: this.u.bucket, key: this.key, endpoint: this.u.endpoint });
+      if (f.fields.code === 'NoSuchUpload') return false;
+      throw f;
+    }
+  }
+
   async abort(): Promise<void> {
     this.closed = true;
     this.failure ??= new FurError('upload-aborted', `s3://${this.u.bucket}/${this.key}: the upload was abandoned`, { key: this.key });
