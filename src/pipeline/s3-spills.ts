@@ -32,20 +32,6 @@ export interface SpillPlan {
 
 const size = (rs: [number, number][]) => rs.reduce((n, [a, b]) => n + b - a, 0);
 
-/** `rs` without what `cut` covers. */
-function minus(rs: [number, number][], cut: Ranges): [number, number][] {
-  const out: [number, number][] = [];
-  for (const [a, b] of rs) {
-    let at = a;
-    for (const [s, e] of cut.within(a, b)) {
-      if (s > at) out.push([at, s]);
-      at = Math.max(at, e);
-    }
-    if (at < b) out.push([at, b]);
-  }
-  return out;
-}
-
 /**
  * `spills` in the order they were stored; `fresh` the ranges about to be stored (they win over
  * every spill); `sent` the ranges in acknowledged parts.
@@ -56,7 +42,7 @@ export function planSpills(spills: Spill[], fresh: [number, number][], sent: [nu
   const views: { spill: Spill; live: [number, number][]; dead: number }[] = [];
   for (let i = spills.length - 1; i >= 0; i--) {
     const spill = spills[i]!;
-    const live = minus(spill.ranges, covered);
+    const live = spill.ranges.flatMap(([a, b]) => covered.gaps(a, b));
     for (const [a, b] of spill.ranges) covered.add(a, b);
     views.unshift({ spill, live, dead: size(spill.ranges) - size(live) });
   }

@@ -61,6 +61,17 @@ export class Ranges {
   within(start: number, end: number): [number, number][] {
     return this.list.filter(([s, e]) => e > start && s < end).map(([s, e]) => [Math.max(s, start), Math.min(e, end)]);
   }
+  /** the parts of [start, end) not covered */
+  gaps(start: number, end: number): [number, number][] {
+    const out: [number, number][] = [];
+    let at = start;
+    for (const [s, e] of this.within(start, end)) {
+      if (s > at) out.push([at, s]);
+      at = Math.max(at, e);
+    }
+    if (at < end) out.push([at, end]);
+    return out;
+  }
 }
 
 interface Segment {
@@ -303,14 +314,7 @@ export class S3PartSink implements RandomAccess {
   unsent(start: number, end: number): [number, number][] {
     const sent = new Ranges();
     for (const p of this.done.values()) sent.add(p.offset, p.offset + p.size);
-    const out: [number, number][] = [];
-    let at = start;
-    for (const [s, e] of sent.within(start, end)) {
-      if (s > at) out.push([at, s]);
-      at = Math.max(at, e);
-    }
-    if (at < end) out.push([at, end]);
-    return out;
+    return sent.gaps(start, end);
   }
 
   /** The bytes of unsent ranges, as extents (for a journal that stores them again elsewhere). */
