@@ -4,6 +4,7 @@ import { dirname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { FurError } from '../errors.js';
 import type { Capabilities, Destination, RemoteFile, RemoteStat } from './destination.js';
+import type { Egress } from './egress.js';
 import { WriteTracker } from './inflight.js';
 
 /**
@@ -19,7 +20,7 @@ export class FileDestination implements Destination {
     atomicReplace: true,
   };
 
-  private constructor(readonly root: string) {
+  private constructor(readonly root: string, private readonly egress?: Egress) {
     this.url = pathToFileURL(root).href;
   }
 
@@ -27,7 +28,7 @@ export class FileDestination implements Destination {
    * The root must already exist: when a share is not mounted its mount point is an ordinary local
    * directory (or missing), and creating it would silently fill the local disk instead.
    */
-  static async open(root: string): Promise<FileDestination> {
+  static async open(root: string, egress?: Egress): Promise<FileDestination> {
     const abs = resolve(root);
     const st = await stat(abs).catch((e: NodeJS.ErrnoException) => {
       if (e.code === 'ENOENT') {
@@ -40,7 +41,7 @@ export class FileDestination implements Destination {
     if (!st.isDirectory()) {
       throw new FurError('not-a-directory', `destination ${abs} is not a directory`, { path: abs });
     }
-    return new FileDestination(abs);
+    return new FileDestination(abs, egress);
   }
 
   /** Relative paths are under the root; absolute ones are used as they are. */
@@ -52,7 +53,7 @@ export class FileDestination implements Destination {
     const abs = this.resolve(path);
     const flags = constants.O_RDWR | constants.O_CREAT | (opts.truncate ? constants.O_TRUNC : 0);
     const fh = await open(abs, flags, 0o644).catch((e) => { throw fsError(e, abs, 'open for writing'); });
-    return new LocalFile(abs, fh, true);
+    return new LocalFile(abs, fh, true, this.egress);
   }
 
   async openRead(path: string): Promise<RemoteFile> {
@@ -117,7 +118,7 @@ class LocalFile implements RemoteFile {
   private closed = false;
   private dirSynced: boolean;
 
-  constructor(readonly path: string, private readonly fh: FileHandle, writable: boolean) {
+  constructor(readonly path: string, private readonly fh: FileHandle, writable: boolean, private readonly egress?: Egress) {
     // Files opened for reading need no directory sync; new files need one on first sync.
     this.dirSynced = !writable;
   }
@@ -129,6 +130,8 @@ class LocalFile implements RemoteFile {
   }
 
   private async writeAll(offset: number, data: Uint8Array): Promise<void> {
+    const turn = this.egress?.take(data.length);
+    if (turn) await turn;
     let done = 0;
     // pwrite may write less than asked (signals, some network file systems); finish the rest.
     while (done < data.length) {

@@ -17,6 +17,7 @@ import { FurError } from '../errors.js';
 import type { Capabilities, Destination, RemoteFile, RemoteStat } from './destination.js';
 import { connectFtps, trustContext, type FtpsConnectOptions } from './ftps-connect.js';
 import { ftpError, isConnectionError, type FtpOp } from './ftps-errors.js';
+import { pacedStream, type Egress } from './egress.js';
 import { FtpsPool } from './ftps-pool.js';
 import { StagedFile, type StagedContent } from './ftps-staged.js';
 import { trustedCertificates, type TlsTrustOptions } from './ftps-tls.js';
@@ -34,6 +35,8 @@ export interface FtpsOptions extends Omit<FtpsConnectOptions, 'ca'>, TlsTrustOpt
   stageMemoryLimit?: number;
   /** called with a one-line warning (an upload restarted from the beginning, …) */
   warn?: (message: string) => void;
+  /** where uploads leave: counted, and paced by --bwlimit */
+  egress?: Egress;
 }
 
 export class FtpsDestination implements Destination {
@@ -141,10 +144,10 @@ export class FtpsDestination implements Destination {
             from = 0;
           }
           if (from === 0) {
-            await c.uploadFrom(content.stream(0), abs);
+            await c.uploadFrom(pacedStream(content.stream(0), this.opts.egress), abs);
           } else {
             try {
-              await c.appendFrom(content.stream(from), abs);
+              await c.appendFrom(pacedStream(content.stream(from), this.opts.egress), abs);
             } catch (e) {
               // 500/502/504: unknown command; 550 from a server that forbids appending (vsftpd's cmds_allowed)
               if (!(e instanceof FTPError) || ![500, 502, 504, 550].includes(e.code)) throw e;

@@ -13,6 +13,7 @@
 import type { Socket } from 'node:net';
 import type { Client, SFTPWrapper } from 'ssh2';
 import { FurError, isFurError } from '../errors.js';
+import type { Egress } from './egress.js';
 import { channelsFor, InFlightControl } from './pool.js';
 import { answerPending, connectSftp, type SftpConnectOptions, type SftpSession } from './sftp-connect.js';
 import { call, Status, type OpContext } from './sftp-errors.js';
@@ -27,6 +28,8 @@ export interface PoolOptions {
   maxRequests?: number;
   /** bytes of WRITE data outstanding per channel (default: twice the server's channel window) */
   maxInFlightBytes?: number;
+  /** where WRITE data leaves: counted, and paced by --bwlimit (shared by every pool of a run) */
+  egress?: Egress;
 }
 
 /** One SFTP channel, with what is outstanding on it. */
@@ -135,6 +138,8 @@ export class SftpPool {
   private pumping = false;
   private again = false;
   private wasLimited = false;
+  /** --bwlimit holds WRITEs back until the egress calls again */
+  private paced = false;
   private closing = false;
   private failure?: FurError;
   private perConnection: number;
@@ -229,6 +234,7 @@ export class SftpPool {
    * exceed the allowance a little: they must not wait behind bulk data.
    */
   admit(lane: Lane, len: number, small = false): boolean {
+    if (!this.mayLeave()) return false;
     if (small) return lane.requests < lane.maxRequests + 16 && this.inFlight + len <= this.control.allowance + SMALL_SLACK;
     if (lane.requests >= lane.maxRequests) return false;
     if (lane.bytes > 0 && lane.bytes + len > lane.maxBytes) return false;
@@ -250,7 +256,18 @@ export class SftpPool {
     return best;
   }
 
+  /** --bwlimit: may WRITE data leave now? If not, the pool pumps again once it may. */
+  private mayLeave(): boolean {
+    const egress = this.opts.egress;
+    if (!egress) return true;
+    if (this.paced) return false;
+    if (egress.mayLeave(() => { this.paced = false; this.pump(); })) return true;
+    this.paced = true;
+    return false;
+  }
+
   sent(lane: Lane, len: number): void {
+    this.opts.egress?.left(len);
     lane.bytes += len;
     lane.requests++;
     this.inFlight += len;
@@ -267,6 +284,8 @@ export class SftpPool {
 
   /** The writes waiting could not all go: the limit (allowance or channels) is binding. */
   limited(): void {
+    // held back by --bwlimit, not by the channels: more channels would not help
+    if (this.paced) return;
     // noted once per pump: with hundreds of files waiting this is called for each
     this.wasLimited = true;
   }
