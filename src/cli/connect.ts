@@ -2,6 +2,7 @@
 import { FurError } from '../errors.js';
 import { splitTarget } from '../pipeline/run.js';
 import type { Destination } from '../transport/destination.js';
+import type { Egress } from '../transport/egress.js';
 import { openDestination, type OpenOptions } from '../transport/open.js';
 import { parseDestinationUrl } from '../transport/url.js';
 
@@ -24,6 +25,8 @@ export interface ConnectionFlags {
   channels?: string;
   /** one-line warnings from the destination */
   warn?: (message: string) => void;
+  /** where the run's bytes leave (counted, paced by --bwlimit) */
+  egress?: Egress;
 }
 
 export function openOptions(f: ConnectionFlags): OpenOptions {
@@ -41,6 +44,7 @@ export function openOptions(f: ConnectionFlags): OpenOptions {
     connections: count(f.connections, '--connections'),
     channels: count(f.channels, '--channels'),
     warn: f.warn,
+    egress: f.egress,
   };
 }
 

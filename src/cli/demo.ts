@@ -51,15 +51,16 @@ export async function demo(o: DemoOptions): Promise<number> {
   try {
     const camera = runCamera({ dir: camDir, frames: o.frames, format: 'tiff', dtype: o.dtype, shape: o.shape, fps: o.fps, seed: SEED, write: 'rename', stopFile: 'capture.done' });
     const { dest, path } = await connect(url, o.method, flags);
-    const emit = renderer({ json: o.json, tty: process.stderr.isTTY ?? false });
+    const out = renderer({ json: o.json, tty: process.stderr.isTTY ?? false });
     let summary;
     try {
       summary = await run({
         sourceDir: camDir, pattern: 'frame*.tif', watch: { completion: 'rename', stopFile: 'capture.done' },
-        dest, destPath: path, progress: new Progress(emit),
+        dest, destPath: path, progress: new Progress(out.emit, { watch: true, deleteSource: true }),
         options: { ...DEFAULTS, method: o.method, batchFrames: Math.max(1, Math.round(o.fps)), batchSeconds: 2, deleteSource: true },
       });
     } finally {
+      out.end();
       await dest.close();
     }
     await camera;

@@ -5,7 +5,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { FurError, isFurError } from '../errors.js';
-import { DEFAULTS, parseCompression, type PipelineOptions } from '../pipeline/options.js';
+import { DEFAULTS, parseCompression, validate, type PipelineOptions } from '../pipeline/options.js';
 import { Progress } from '../pipeline/progress.js';
 import { runResilient } from '../pipeline/resilient.js';
 import { parseDtype, parseShape } from '../source/frame.js';
@@ -21,7 +21,14 @@ import { encodeNpy } from '../source/writers/npy.js';
 import type { NumericDtype } from '../source/frame.js';
 import type { Destination } from '../transport/destination.js';
 import { FUR_VERSION } from '../version.js';
-import { printable, renderer } from './render.js';
+import { printable } from './render.js';
+import { applyConfig, configurable, loadConfig, masked, type Origin } from './config.js';
+import { addRunControls, controls, runRenderer, type ControlFlags } from './run-controls.js';
+import { stat } from 'node:fs/promises';
+import { Egress } from '../transport/egress.js';
+import { InstrumentMeter } from '../source/instrument.js';
+import { compileGlob } from '../source/sequence.js';
+import type { WatchOptions } from '../source/watch.js';
 
 interface CommonFlags extends ConnectionFlags {
   method: string;
@@ -43,7 +50,7 @@ interface CommonFlags extends ConnectionFlags {
   json?: boolean;
 }
 
-interface WatchFlags extends CommonFlags {
+interface WatchFlags extends CommonFlags, ControlFlags {
   count?: string;
   idle?: string;
   stopFile?: string;
@@ -54,7 +61,14 @@ interface WatchFlags extends CommonFlags {
 
 function int(text: string, setting: string): number {
   const n = Number(text);
-  if (!Number.isFinite(n)) throw new FurError('bad-option', `${setting} '${text}': not a number`, { setting, value: text });
+  if (!Number.isFinite(n) || text.trim() === '') throw new FurError('bad-option', `${setting} '${text}': not a number`, { setting, value: text });
+  return n;
+}
+
+/** a duration in seconds, > 0 */
+function seconds(text: string, setting: string): number {
+  const n = int(text, setting);
+  if (!(n > 0)) throw new FurError('bad-option', `${setting} '${text}': must be a number of seconds > 0`, { setting, value: text });
   return n;
 }
 
@@ -91,6 +105,7 @@ function pipelineOptions(f: CommonFlags): PipelineOptions {
 /** how to reach and trust the destination: every command that connects takes these */
 function addConnection(c: Command): Command {
   return c
+    .option('--config <file>', 'settings from a TOML file (keys named like the long options; default $FUR_CONFIG); options given here win')
     .option('--identity <keyfile>', 'SSH private key')
     .option('--password-env <VAR>', 'environment variable holding the SSH or FTP password')
     .option('--known-hosts <file>', 'known_hosts file (default ~/.ssh/known_hosts)')
@@ -105,7 +120,7 @@ function addConnection(c: Command): Command {
 }
 
 function addCommon(c: Command): Command {
-  return addConnection(c)
+  return addRunControls(addConnection(c))
     .addOption(new Option('--method <method>', 'append | batches | files').choices(['append', 'batches', 'files']).default('append'))
     .option('--pattern <glob>', 'which files in SRC are frames (matched on names; ordered by the number in the name)', '*')
     .option('--dtype <type>', 'element type of raw files (uint8, int16, float32, …; bytes = opaque files)')
@@ -126,11 +141,33 @@ function addCommon(c: Command): Command {
     .option('--json', 'print one JSON status event per line instead of a status line');
 }
 
+/** The source folder must be there: a typo must not become a capture that waits forever. */
+async function checkSource(src: string): Promise<void> {
+  const st = await stat(src).catch(() => undefined);
+  if (!st) throw new FurError('bad-source', `${src}: no such folder; give the folder the instrument writes into`, { path: src });
+  if (!st.isDirectory()) throw new FurError('bad-source', `${src}: not a folder; give the folder that holds the files`, { path: src });
+}
+
 async function doRun(src: string, destUrl: string, f: WatchFlags, watch: boolean): Promise<number> {
-  const options = pipelineOptions(f);
+  // every setting is checked before anything connects or is written
+  const options = validate(pipelineOptions(f));
   checkMethod(destUrl, options.method);
-  const emit = renderer({ json: f.json ?? false, tty: process.stderr.isTTY ?? false });
-  const progress = new Progress(emit);
+  compileGlob(f.pattern, '--pattern');
+  const ctl = controls(f);
+  const giveUpAfter = int(f.giveUpAfter, '--give-up-after');
+  if (giveUpAfter < 0) throw new FurError('bad-option', `--give-up-after '${f.giveUpAfter}': must be a number of seconds ≥ 0 (0: no reconnecting)`, { setting: '--give-up-after', value: f.giveUpAfter });
+  const watchOptions = watch ? watchSettings(f) : undefined;
+  const maxFrames = f.count === undefined ? undefined : count(f.count, '--count');
+  await checkSource(src);
+  if (f.dryRun) return (await import('./dry-run.js')).dryRun({ src, destUrl, pattern: f.pattern, options, flags: f, watch, json: f.json ?? false });
+  const egress = new Egress(ctl.schedule);
+  const out = runRenderer(f, ctl);
+  const meter = watch ? new InstrumentMeter(src, f.pattern, (name) => name === f.stopFile) : undefined;
+  const progress = new Progress(out.emit, {
+    watch, deleteSource: options.deleteSource, maxFrames,
+    sent: () => egress.sent, limit: () => egress.limit(),
+    local: meter && ((isDone) => meter.sample(isDone)),
+  });
   const warn = (message: string) => progress.event({ type: 'warning', tag: 'destination', message });
   const controller = new AbortController();
   let interrupts = 0;
@@ -143,25 +180,42 @@ async function doRun(src: string, destUrl: string, f: WatchFlags, watch: boolean
   process.on('SIGTERM', onSignal);
   try {
     const summary = await runResilient({
-      connect: () => connect(destUrl, options.method, { ...f, warn }),
-      giveUpAfterMs: int(f.giveUpAfter, '--give-up-after') * 1000,
+      connect: () => connect(destUrl, options.method, { ...f, warn, egress }),
+      giveUpAfterMs: giveUpAfter * 1000,
       sourceDir: src,
       pattern: f.pattern,
-      watch: watch ? {
-        completion: f.completion as 'quiet' | 'marker' | 'rename',
-        quietMs: f.quietPeriod === undefined ? undefined : int(f.quietPeriod, '--quiet-period') * 1000,
-        idleMs: f.idle === undefined ? undefined : int(f.idle, '--idle') * 1000,
-        stopFile: f.stopFile,
-        markerSuffix: f.marker,
-      } : undefined,
-      maxFrames: f.count === undefined ? undefined : int(f.count, '--count'),
+      watch: watchOptions,
+      maxFrames,
       options, progress, signal: controller.signal,
     });
     return summary.rejected.length ? 3 : 0;
   } finally {
+    out.end();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+}
+
+/** a whole number ≥ 1 */
+function count(text: string, setting: string): number {
+  const n = int(text, setting);
+  if (!Number.isInteger(n) || n < 1) throw new FurError('bad-option', `${setting} '${text}': must be a whole number ≥ 1`, { setting, value: text });
+  return n;
+}
+
+/** watch's folder settings, checked as the user typed them */
+function watchSettings(f: WatchFlags): WatchOptions {
+  const quietMs = f.quietPeriod === undefined ? undefined : seconds(f.quietPeriod, '--quiet-period') * 1000;
+  const idleMs = f.idle === undefined ? undefined : seconds(f.idle, '--idle') * 1000;
+  if (idleMs !== undefined && f.completion === 'quiet' && idleMs <= (quietMs ?? 2000)) {
+    throw new FurError('bad-option', `--idle ${f.idle}: must be longer than --quiet-period (${(quietMs ?? 2000) / 1000} s), or files still being written would be left behind`, { setting: '--idle', value: f.idle });
+  }
+  for (const [setting, name] of [['--stop-file', f.stopFile], ['--marker', f.marker]] as const) {
+    if (name !== undefined && (name === '' || /[/\\]/.test(name))) {
+      throw new FurError('bad-option', `${setting} ${JSON.stringify(name)}: a file name inside SRC, without a folder`, { setting, value: name });
+    }
+  }
+  return { completion: f.completion as 'quiet' | 'marker' | 'rename', quietMs, idleMs, stopFile: f.stopFile, markerSuffix: f.marker };
 }
 
 export function program(): Command {
@@ -318,18 +372,92 @@ Examples:
         dtype: numericDtype(f.dtype), method: f.method, keep: f.keep ?? false, json: f.json ?? false,
       }));
     });
+  p.command('config')
+    .description('check a config file')
+    .command('check').argument('[FILE]', 'the TOML file (default $FUR_CONFIG)')
+    .description('check a config file and print the settings each command would use, secrets masked')
+    .addHelpText('after', `
+Examples:
+  fur config check /etc/fur/lab.toml
+  FUR_CONFIG=~/fur.toml fur config check`)
+    .action(function (this: Command, file: string | undefined) {
+      const path = file ?? process.env.FUR_CONFIG;
+      if (!path) throw new FurError('bad-option', 'fur config check: give the FILE, or set FUR_CONFIG', { setting: 'FILE' });
+      process.stdout.write(configCheck(path));
+      this.setOptionValue('_code', 0);
+    });
+
+  // settings from --config / $FUR_CONFIG, under what the command line gave
+  p.hook('preAction', (_p, action) => {
+    const path = (action.opts() as { config?: string }).config ?? process.env.FUR_CONFIG;
+    if (path === undefined || !action.options.some((o) => o.long === '--config')) return;
+    origins = applyConfig(action, loadConfig(path), p);
+  });
   return p;
 }
 
+/** where settings taken from a config file came from, for messages */
+let origins = new Map<string, Origin>();
+
+/**
+ * `fur config check`: every setting of every command that takes a config, from the file or by
+ * default, as TOML (secrets masked), after the checks a run makes before connecting.
+ */
+function configCheck(path: string): string {
+  const cfg = loadConfig(path);
+  const prog = program();
+  const out = [`# settings from ${path}; options given on the command line win over these`];
+  for (const cmd of configurable(prog)) {
+    const from = applyConfig(cmd, cfg, prog);
+    const f = cmd.opts() as WatchFlags;
+    try {
+      if (cmd.name() === 'upload' || cmd.name() === 'watch') {
+        validate(pipelineOptions(f));
+        controls(f);
+        compileGlob(f.pattern, '--pattern');
+        if (cmd.name() === 'watch') watchSettings(f);
+      }
+    } catch (e) {
+      throw isFurError(e) ? withOrigin(e, from) : e;
+    }
+    out.push('', `[${cmd.name()}]`);
+    const seen = new Set<string>();
+    for (const o of cmd.options) {
+      const attr = o.attributeName();
+      const key = o.long?.replace(/^--(no-)?/, '');
+      const value = cmd.getOptionValue(attr);
+      if (!key || seen.has(attr) || value === undefined || key === 'config') continue;
+      seen.add(attr);
+      const origin = from.get(`--${key}`);
+      const shown = masked(key, value);
+      const toml = typeof shown === 'string' && /^\d+(\.\d+)?$/.test(shown) ? shown : JSON.stringify(shown);
+      out.push(`${`${key} = ${toml}`.padEnd(40)} # ${origin ? `line ${origin.line}` : 'default'}`);
+    }
+  }
+  return out.join('\n') + '\n';
+}
+
+/** A setting's error, told with the config file line it came from. */
+function withOrigin(e: FurError, from: Map<string, Origin>): FurError {
+  const setting = e.fields.setting;
+  const origin = typeof setting === 'string' ? from.get(setting) : undefined;
+  if (!origin) return e;
+  return new FurError(e.tag, `${e.message} (set in ${origin.path} line ${origin.line})`, e.fields, { cause: e });
+}
+
+/** errors in what the user typed: exit 2 */
+const USAGE = new Set(['bad-option', 'bad-url', 'unknown-dtype', 'bad-shape', 'bad-pattern', 'bad-source', 'bad-config']);
+
 export async function main(argv: string[]): Promise<number> {
+  origins = new Map();
   const p = program();
   try {
     await p.parseAsync(argv, { from: 'user' });
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
     if (isFurError(e)) {
-      process.stderr.write(`fur: ${printable(e.message)}\n`);
-      return e.tag === 'bad-option' || e.tag === 'bad-url' || e.tag === 'unknown-dtype' || e.tag === 'bad-shape' ? 2 : 1;
+      process.stderr.write(`fur: ${printable(withOrigin(e, origins).message)}\n`);
+      return USAGE.has(e.tag) ? 2 : 1;
     }
     process.stderr.write(`fur: ${(e as Error)?.stack ?? e}\n`);
     return 1;

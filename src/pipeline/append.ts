@@ -33,6 +33,15 @@ const BACKLOG_BYTES = 8 << 20;
 const COMMIT_BYTES = 64 << 20;
 const SIDECAR_INTERVAL_MS = 10_000;
 
+/** Frames an append commit holds at most, for frames like `block`'s (see AppendTarget.batchFrames). */
+export function commitFrames(block: Pick<SourceItem['block'], 'dtype' | 'shape' | 'count' | 'data'>, o: PipelineOptions, chunkFrames?: number): number {
+  if (block.dtype === 'bytes') return o.batchFrames;
+  const frameBytes = block.data.length / Math.max(1, block.count);
+  const chunk = chunkFrames ?? frameChunks({ dtype: block.dtype, shape: block.shape }, o)[0]!;
+  const chunks = Math.max(1, Math.floor(COMMIT_BYTES / Math.max(1, chunk * frameBytes)));
+  return Math.min(o.batchFrames, chunks * chunk);
+}
+
 export class AppendTarget implements StreamingTarget {
   readonly committed = new Map<string, number>();
   readonly hashes = new Map<string, Uint8Array[]>();
@@ -156,12 +165,7 @@ export class AppendTarget implements StreamingTarget {
    * send them again. Fewer frames per commit cost nothing in the file.
    */
   batchFrames(first: SourceItem): number {
-    const block = first.block;
-    if (block.dtype === 'bytes') return this.o.batchFrames;
-    const frameBytes = block.data.length / Math.max(1, block.count);
-    const chunk = this.ds ? this.ds.data.chunk?.[0] ?? 1 : frameChunks({ dtype: block.dtype, shape: block.shape }, this.o)[0]!;
-    const chunks = Math.max(1, Math.floor(COMMIT_BYTES / Math.max(1, chunk * frameBytes)));
-    return Math.min(this.o.batchFrames, chunks * chunk);
+    return commitFrames(first.block, this.o, this.ds?.data.chunk?.[0]);
   }
 
   /** Add a batch's rows (not yet committed), each file's frames as they are read. */

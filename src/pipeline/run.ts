@@ -74,11 +74,14 @@ async function* fresh(
     }
     if (stored) {
       counts.files++;
+      spec.progress.alreadyStored(f.name, f.size);
       spec.progress.event({ type: 'skipped', file: f.name, reason: 'already committed at the destination' });
-      if (spec.options.deleteSource) await deleteSources([f], (m) => spec.progress.event({ type: 'warning', tag: 'delete-failed', message: m }));
+      if (spec.options.deleteSource) {
+        const n = await deleteSources([f], (m) => spec.progress.event({ type: 'warning', tag: 'delete-failed', message: m }));
+        spec.progress.event({ type: 'deleted', files: n, names: [f.name], reason: 'already committed at the destination by an earlier run' });
+      }
       continue;
     }
-    spec.progress.seen(f.name, f.size);
     yield f;
   }
 }
@@ -133,7 +136,7 @@ export async function run(spec: RunSpec): Promise<RunSummary> {
       await opening.then(abandon, () => undefined);
       throw e;
     }
-    progress.totalBytes = listed.reduce((n, f) => n + f.size, 0);
+    progress.listed(listed);
     source = (async function* () { for (const f of listed) { if (spec.signal?.aborted) return; yield f; } })();
   }
   const target = await opening;
@@ -149,7 +152,7 @@ export async function run(spec: RunSpec): Promise<RunSummary> {
   const reject = (r: Rejected) => {
     rejected.push(r);
     progress.rejected++;
-    progress.settled(r.file.name);
+    progress.kept(r.file.name, r.file.size);
     progress.event({ type: 'rejected', file: r.file.path, tag: r.error.tag, message: r.error.message });
   };
   try {
@@ -163,7 +166,7 @@ export async function run(spec: RunSpec): Promise<RunSummary> {
         // with --on-mismatch stop the error ends the run and is reported once, as the run's error
         if (o.onMismatch !== 'stop') reject(r);
       }, o.onMismatch);
-      const limited = limitFrames(items, spec.maxFrames, () => { countReached = true; watcher?.stop(); });
+      const limited = limitFrames(taking(items, progress), spec.maxFrames, () => { countReached = true; watcher?.stop(); });
       // Up to `concurrency` commits at once (a long link stays busy while one publishes). Each
       // result is taken as soon as its commit is durable, in batch order: only then are the
       // batch's sources deleted; after a failure no later result is taken.
@@ -172,18 +175,18 @@ export async function run(spec: RunSpec): Promise<RunSummary> {
       let results: Promise<void> = Promise.resolve();
       // what is kept of a batch until its result is taken: what it took (complete once its commit
       // is done), not its frames, which may go once sent
-      const settle = async (index: number, taken: BatchStream['taken'], result: Promise<CommitResult>): Promise<void> => {
+      const settle = async (batch: BatchStream, result: Promise<CommitResult>): Promise<void> => {
         const r = await result;
-        progress.committed(index, taken.files, taken.frames, r.bytes, r.frames);
+        const { index, taken } = batch;
+        progress.committed(index, taken.files, taken.frames, r.bytes, r.frames, commitReason(batch, o));
         if (o.deleteSource) {
           const n = await deleteSources(taken.files, warn);
-          progress.event({ type: 'deleted', files: n });
+          progress.event({ type: 'deleted', files: n, names: taken.files.map((f) => f.name), reason: `committed in batch ${index}` });
         }
       };
       // A batch's frames are let go of as they are written: nothing here keeps the batch itself.
       // A target that stores frames as they come takes the stream; others, the collected batch.
       const start = (batch: BatchStream) => {
-        const { index, taken } = batch;
         const commit = async (): Promise<CommitResult> => {
           try {
             return 'commitStream' in target ? await target.commitStream(batch) : await target.commit(await collect(batch));
@@ -193,7 +196,7 @@ export async function run(spec: RunSpec): Promise<RunSummary> {
         };
         const result = commit();
         result.catch(() => undefined); // taken in order below
-        results = results.then(() => settle(index, taken, result));
+        results = results.then(() => settle(batch, result));
         // taken below, but maybe only once the next batch is complete: until then a failed
         // commit must not count as unhandled (node would end the process on it)
         results.catch(() => undefined);
@@ -227,7 +230,8 @@ export async function run(spec: RunSpec): Promise<RunSummary> {
   await target.close();
   const seconds = (Date.now() - started) / 1000;
   const summary = { files: progress.files, frames: progress.frames, bytes: progress.bytes, rejected, endReason, seconds };
-  progress.event({ type: 'done', files: summary.files, frames: summary.frames, bytes: summary.bytes, seconds: Number(seconds.toFixed(2)), mbPerSec: Number((summary.bytes / 1e6 / Math.max(seconds, 1e-3)).toFixed(2)), rejected: rejected.length, endReason });
+  await progress.sample();
+  progress.event({ type: 'done', files: summary.files, frames: summary.frames, bytes: summary.bytes, seconds: Number(seconds.toFixed(2)), mbPerSec: Number((summary.bytes / 1e6 / Math.max(seconds, 1e-3)).toFixed(2)), rejected: rejected.length, endReason, progress: progress.snapshot() });
   return summary;
 }
 
@@ -251,6 +255,21 @@ async function storedUnderName(target: Target, f: CompletedFile, o: PipelineOpti
   return new FurError('name-reused',
     `${f.path}: ${dest.url} already holds other frames from a file of this name; a capture that reuses file names needs a new destination`,
     { file: f.path });
+}
+
+/** Items as the batches take them: the progress figures' frames seen. */
+async function* taking<T extends { file: CompletedFile; block: { count: number } }>(items: AsyncIterable<T>, progress: Progress): AsyncGenerator<T> {
+  for await (const it of items) {
+    progress.took(it.file.name, it.file.size, it.block.count);
+    yield it;
+  }
+}
+
+/** Why a batch was committed when it was, for the log. */
+function commitReason(batch: BatchStream, o: PipelineOptions): string {
+  if (batch.taken.frames >= batch.want) return `${batch.want} frames (${batch.want === o.batchFrames ? '--batch' : 'the most one commit holds'})`;
+  if (batch.last) return 'the source ended';
+  return `--batch-seconds (${o.batchSeconds} s) passed`;
 }
 
 async function* limitFrames<T extends { block: { count: number } }>(items: AsyncIterable<T>, max: number | undefined, stop: () => void): AsyncGenerator<T> {
@@ -289,9 +308,10 @@ async function uploadFiles(files: AsyncIterable<CompletedFile>, target: FilesTar
     const index = batch++;
     held += weight(f);
     const p = (async () => {
+      spec.progress.took(f.name, f.size, 1);
       const bytes = await target.upload(f);
-      spec.progress.committed(index, [f], 1, bytes, 0);
-      if (spec.options.deleteSource) spec.progress.event({ type: 'deleted', files: await deleteSources([f], warn) });
+      spec.progress.committed(index, [f], 1, bytes, 0, 'uploaded and renamed into place');
+      if (spec.options.deleteSource) spec.progress.event({ type: 'deleted', files: await deleteSources([f], warn), names: [f.name], reason: 'uploaded and renamed into place' });
     })().catch((e) => { failure ??= e; }).finally(() => {
       held -= weight(f);
       inflight.delete(p);

@@ -4,8 +4,10 @@
  * channel and reconnection of a run, so the limit holds for the run as a whole.
  *
  * Pacing is a token bucket that may go into debt: a write goes as soon as the bucket is not in
- * debt and takes its bytes from it, however large, so writes of any size keep the average rate;
- * the bucket holds at most BURST_SECONDS of the rate, so an idle spell does not buy a burst.
+ * debt and takes its bytes from it, however large, so writes of any size keep the average rate.
+ * The bucket starts empty (a run does not start with a burst) and saves up at most BURST_SECONDS
+ * of the rate: a pause as long (a commit's fsync, a round trip) is made up for afterwards,
+ * a longer idle spell does not buy a longer burst.
  */
 import { Transform, type Readable } from 'node:stream';
 import type { BandwidthSchedule, Rate } from './bwlimit.js';
@@ -22,8 +24,8 @@ export const systemClock: Clock = {
   sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
 };
 
-/** what the bucket may save up: a tenth of a second at the rate, and a 64 KiB write at least */
-const BURST_SECONDS = 0.1;
+/** what the bucket may save up: half a second at the rate, and a 64 KiB write at least */
+const BURST_SECONDS = 0.5;
 const MIN_BURST = 64 * 1024;
 
 export class Egress {
@@ -40,7 +42,6 @@ export class Egress {
   constructor(private readonly schedule?: BandwidthSchedule, private readonly clock: Clock = systemClock) {
     this.at = clock.now();
     this.rate = schedule?.rateAt(this.at);
-    this.tokens = this.burst();
   }
 
   /** The limit in force now, bytes/s (undefined: none). */

@@ -119,7 +119,7 @@ export class SftpDestination implements Destination {
     if (st === null) {
       if (create) return this.mkdirp(this.root);
       throw new FurError('not-found',
-        `remote directory ${this.root} does not exist on ${this.url}; create it or allow creating it (createRoot)`,
+        `remote directory ${this.root} does not exist on ${this.url}; create it first`,
         { url: this.url, path: this.root });
     }
     if (!st.isDirectory) {

@@ -31,7 +31,7 @@ describe('runResilient', () => {
         return { dest: await FileDestination.open(remote), path: 'run.h5' };
       },
       giveUpAfterMs: 60_000, initialDelayMs: 1, sourceDir: src, pattern: '*',
-      options: { ...DEFAULTS, method: 'append' }, progress: new Progress((e) => events.push(e), 60_000),
+      options: { ...DEFAULTS, method: 'append' }, progress: new Progress((e) => events.push(e), { sampleMs: 60_000 }),
     });
     assert.equal(attempts, 2);
     assert.equal(summary.frames, 4);
