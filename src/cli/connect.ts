@@ -1,4 +1,5 @@
 /** From CLI text to an open destination and the path inside it. */
+import { statSync, type Stats } from 'node:fs';
 import { FurError } from '../errors.js';
 import { splitTarget } from '../pipeline/run.js';
 import type { Destination } from '../transport/destination.js';
@@ -46,6 +47,35 @@ export function openOptions(f: ConnectionFlags): OpenOptions {
     warn: f.warn,
     egress: f.egress,
   };
+}
+
+/**
+ * The connection settings as typed, checked before anything connects: files that must exist,
+ * a password variable that must be set, numbers in range, an endpoint that is a URL.
+ */
+export function checkConnection(f: ConnectionFlags): void {
+  const bad = (setting: string, value: string, why: string) => new FurError('bad-option', `${setting} ${value}: ${why}`, { setting, value });
+  for (const [setting, file] of [['--identity', f.identity], ['--ca-file', f.caFile]] as const) {
+    if (file === undefined) continue;
+    const st = statOrUndefined(file);
+    if (!st) throw bad(setting, file, 'no such file');
+    if (!st.isFile()) throw bad(setting, file, 'not a file');
+  }
+  if (f.knownHosts !== undefined && statOrUndefined(f.knownHosts)?.isDirectory()) throw bad('--known-hosts', f.knownHosts, 'a folder, not a known_hosts file');
+  if (f.passwordEnv !== undefined && process.env[f.passwordEnv] === undefined) {
+    throw bad('--password-env', f.passwordEnv, `the environment variable ${f.passwordEnv} is not set; export the password in it`);
+  }
+  count(f.connections, '--connections');
+  count(f.channels, '--channels');
+  if (f.endpoint !== undefined) {
+    let u: URL | undefined;
+    try { u = new URL(f.endpoint); } catch { u = undefined; }
+    if (!u || (u.protocol !== 'https:' && u.protocol !== 'http:')) throw bad('--endpoint', f.endpoint, 'not an https:// (or http://) URL');
+  }
+}
+
+function statOrUndefined(path: string): Stats | undefined {
+  try { return statSync(path); } catch { return undefined; }
 }
 
 /** an expert's fixed number (≥ 1), or undefined for automatic */

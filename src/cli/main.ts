@@ -10,7 +10,9 @@ import { Progress } from '../pipeline/progress.js';
 import { runResilient } from '../pipeline/resilient.js';
 import { parseDtype, parseShape } from '../source/frame.js';
 import type { ReadOptions } from '../source/readers/index.js';
-import { checkMethod, connect, type ConnectionFlags } from './connect.js';
+import { checkConnection, checkMethod, connect, type ConnectionFlags } from './connect.js';
+import { dirname } from 'node:path';
+import { parseSlice } from '../index/slice.js';
 import { writeFile } from 'node:fs/promises';
 import { H5File, dtypeName } from '../hdf5/index.js';
 import { buildReferences } from '../index/kerchunk.js';
@@ -22,6 +24,7 @@ import type { NumericDtype } from '../source/frame.js';
 import type { Destination } from '../transport/destination.js';
 import { FUR_VERSION } from '../version.js';
 import { printable } from './render.js';
+import { plural } from './status-line.js';
 import { applyConfig, configurable, loadConfig, masked, type Origin } from './config.js';
 import { addRunControls, controls, runRenderer, type ControlFlags } from './run-controls.js';
 import { stat } from 'node:fs/promises';
@@ -141,6 +144,16 @@ function addCommon(c: Command): Command {
     .option('--json', 'print one JSON status event per line instead of a status line');
 }
 
+function checkDataset(path: string): void {
+  if (!/^(\/[^/\0]+)+$/.test(path)) throw new FurError('bad-option', `--dataset ${JSON.stringify(path)}: must be an absolute HDF5 path like /data or /entry/data`, { setting: '--dataset', value: path });
+}
+
+/** An output file's folder must be there: found out after the work, it would be lost. */
+async function checkOutput(path: string): Promise<void> {
+  const dir = dirname(path);
+  if (!(await stat(dir).catch(() => undefined))?.isDirectory()) throw new FurError('bad-option', `--output ${path}: no folder ${dir} to write it in`, { setting: '--output', value: path });
+}
+
 /** The source folder must be there: a typo must not become a capture that waits forever. */
 async function checkSource(src: string): Promise<void> {
   const st = await stat(src).catch(() => undefined);
@@ -150,6 +163,7 @@ async function checkSource(src: string): Promise<void> {
 
 async function doRun(src: string, destUrl: string, f: WatchFlags, watch: boolean): Promise<number> {
   // every setting is checked before anything connects or is written
+  checkConnection(f);
   const options = validate(pipelineOptions(f));
   checkMethod(destUrl, options.method);
   compileGlob(f.pattern, '--pattern');
@@ -194,6 +208,13 @@ async function doRun(src: string, destUrl: string, f: WatchFlags, watch: boolean
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+}
+
+/** a number > 0 */
+function positive(text: string, setting: string): number {
+  const n = int(text, setting);
+  if (!(n > 0)) throw new FurError('bad-option', `${setting} '${text}': must be > 0`, { setting, value: text });
+  return n;
 }
 
 /** a whole number ≥ 1 */
@@ -274,6 +295,11 @@ Examples:
   v.action(async function (this: Command, first: string, second: string | undefined) {
     const f = this.opts() as CommonFlags;
     const [src, destUrl] = second === undefined ? [undefined, first] : [first, second];
+    checkConnection(f);
+    compileGlob(f.pattern, '--pattern');
+    checkDataset(f.dataset);
+    const read = readOptions(f);
+    if (src !== undefined) await checkSource(src);
     const { dest, path } = await connect(destUrl, f.method, f);
     try {
       const method = f.method as PipelineOptions['method'];
@@ -281,11 +307,12 @@ Examples:
       const { verify, verifySelf } = await import('../pipeline/verify.js');
       const r = src === undefined
         ? await verifySelf({ dest, destPath: path, method, dataset: f.dataset })
-        : await verify({ sourceDir: src, pattern: f.pattern, dest, destPath: path, method, dataset: f.dataset, read: readOptions(f) });
+        : await verify({ sourceDir: src, pattern: f.pattern, dest, destPath: path, method, dataset: f.dataset, read });
       const ok = r.different.length === 0 && r.missing.length === 0 && r.damaged.length === 0;
       if (f.json) process.stdout.write(JSON.stringify({ type: 'verify', ok, ...r }) + '\n');
       else {
-        process.stderr.write(`fur verify: ${r.equal} equal, ${r.different.length} different, ${r.missing.length} files missing at the destination, ${r.remoteOnly} remote frames without a local source\n`);
+        process.stderr.write(`fur verify: ${r.equal} equal, ${r.different.length} different, ${plural(r.missing.length, 'file')} missing at the destination` +
+          (src === undefined ? ' (checked against the SHA-256 recorded for each frame)' : `, ${plural(r.remoteOnly, 'remote frame')} without a local source`) + '\n');
         for (const d of r.different.slice(0, 20)) process.stderr.write(`  differs: ${printable(d.file)} frame ${d.frame}\n`);
         for (const m of r.missing.slice(0, 20)) process.stderr.write(`  missing: ${printable(m)}\n`);
         for (const d of r.damaged.slice(0, 20)) process.stderr.write(`  checksum failed: ${printable(d.file)} ${d.dataset} rows ${d.rows[0]}-${d.rows[1] - 1} (the stored chunk changed after it was written)\n`);
@@ -304,6 +331,9 @@ Examples:
   fur index sftp://me@archive.lab/data/run42.h5 --url https://archive.lab/data/run42.h5`)
     .action(async function (this: Command, target: string) {
       const f = this.opts();
+      checkConnection(f);
+      if (f.url !== undefined && !URL.canParse(f.url)) throw new FurError('bad-option', `--url ${f.url}: not a URL; give the address readers will fetch the file from`, { setting: '--url', value: f.url });
+      if (f.output !== undefined) await checkOutput(f.output);
       const { dest, path } = await connect(target, 'append', f);
       try {
         const file = await H5File.open(await dest.openRead(path), { readOnly: true });
@@ -330,6 +360,11 @@ Examples:
   fur get sftp://me@archive.lab/data/run42.h5 --dataset /frame_name --slice 0:5`)
     .action(async function (this: Command, url: string) {
       const f = this.opts();
+      checkConnection(f);
+      checkDataset(f.dataset);
+      // the syntax now, before anything is fetched; the ranges once the shape is known
+      if (f.slice !== undefined) parseSlice(f.slice, f.slice.split(',').map(() => Number.MAX_SAFE_INTEGER));
+      if (f.output !== undefined) await checkOutput(f.output);
       let dest: Destination | undefined;
       let bytes: RemoteBytes;
       if (isHttp(url)) bytes = httpBytes(url);
@@ -368,7 +403,7 @@ Examples:
     .action(async function (this: Command) {
       const f = this.opts();
       this.setOptionValue('_code', await (await import('./demo.js')).demo({
-        frames: int(f.frames, '--frames'), fps: int(f.fps, '--fps'), shape: parseShape(f.shape, '--shape'),
+        frames: count(f.frames, '--frames'), fps: positive(f.fps, '--fps'), shape: parseShape(f.shape, '--shape'),
         dtype: numericDtype(f.dtype), method: f.method, keep: f.keep ?? false, json: f.json ?? false,
       }));
     });
@@ -446,7 +481,7 @@ function withOrigin(e: FurError, from: Map<string, Origin>): FurError {
 }
 
 /** errors in what the user typed: exit 2 */
-const USAGE = new Set(['bad-option', 'bad-url', 'unknown-dtype', 'bad-shape', 'bad-pattern', 'bad-source', 'bad-config']);
+const USAGE = new Set(['bad-option', 'bad-url', 'unknown-dtype', 'bad-shape', 'bad-pattern', 'bad-source', 'bad-config', 'bad-slice']);
 
 export async function main(argv: string[]): Promise<number> {
   origins = new Map();

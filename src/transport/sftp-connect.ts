@@ -63,7 +63,7 @@ export async function connectSftp(
   const methods = authMethods(target, opts);
   if (methods.length === 0) {
     throw new FurError('auth-failed',
-      `no way to authenticate as ${where}: pass an identity file, run ssh-agent (SSH_AUTH_SOCK), or name a password variable (passwordEnv)`,
+      `no way to authenticate as ${where}: give a key (--identity), run ssh-agent (SSH_AUTH_SOCK), or name a variable holding the password (--password-env)`,
       { user: target.user, host: target.host, port: target.port, tried: [] });
   }
   const knownHostsFile = opts.knownHosts ?? join(homedir(), '.ssh', 'known_hosts');
@@ -96,7 +96,7 @@ export async function connectSftp(
       case 'unknown':
         if (!opts.acceptNewHostKey) {
           hostKeyError = new FurError('unknown-host-key',
-            `host ${name} is not in ${knownHostsFile} (it offers ${fp}); check that fingerprint with the server's administrator, then connect once with acceptNewHostKey (--accept-new-host-key) or add it with ssh-keyscan`,
+            `host ${name} is not in ${knownHostsFile} (it offers ${fp}); check that fingerprint with the server's administrator, then connect once with --accept-new-host-key or add it with ssh-keyscan`,
             fields);
           return verify(false);
         }
@@ -272,7 +272,7 @@ function authMethods(target: SshLikeUrl<'sftp'>, opts: SftpConnectOptions): Auth
     const password = process.env[opts.passwordEnv];
     if (password === undefined) {
       throw new FurError('missing-password',
-        `environment variable ${opts.passwordEnv} (passwordEnv) is not set; export the password for ${target.user}@${target.host} in it`,
+        `environment variable ${opts.passwordEnv} (--password-env) is not set; export the password for ${target.user}@${target.host} in it`,
         { variable: opts.passwordEnv });
     }
     methods.push({
@@ -300,7 +300,7 @@ function loadIdentity(file: string, opts: SftpConnectOptions, explicit: boolean)
     data = readFileSync(file);
   } catch (e) {
     if (!explicit) return undefined;
-    throw new FurError('bad-identity', `cannot read identity file ${file}: ${(e as Error).message}; check the path (identity)`,
+    throw new FurError('bad-identity', `cannot read identity file ${file}: ${(e as Error).message}; check the path (--identity)`,
       { file }, { cause: e });
   }
   const passphrase = opts.passphraseEnv !== undefined ? process.env[opts.passphraseEnv] : undefined;
@@ -309,7 +309,7 @@ function loadIdentity(file: string, opts: SftpConnectOptions, explicit: boolean)
     if (!explicit) return undefined;
     const encrypted = /encrypted|passphrase/i.test(parsed.message);
     const hint = encrypted
-      ? (opts.passphraseEnv ? `check the passphrase in $${opts.passphraseEnv}` : 'it is encrypted: name a variable holding its passphrase (passphraseEnv) or load it into ssh-agent')
+      ? (opts.passphraseEnv ? `check the passphrase in $${opts.passphraseEnv}` : 'it is encrypted: load it into ssh-agent (ssh-add) and leave out --identity')
       : 'it must be an OpenSSH or PEM private key';
     throw new FurError('bad-identity', `identity file ${file} cannot be used: ${parsed.message}; ${hint}`, { file }, { cause: parsed });
   }

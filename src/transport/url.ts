@@ -83,7 +83,7 @@ function parseFile(text: string, url: URL): DestinationUrl {
 function parseSshLike<S extends 'sftp' | 'ftps'>(text: string, url: URL, scheme: S): SshLikeUrl<S> {
   if (url.password !== '') {
     // Refuse rather than silently use it: URLs end up in logs, shell history and process lists.
-    throw bad(text, 'it contains a password; remove it and name an environment variable that holds it (passwordEnv)');
+    throw bad(text, 'it contains a password; remove it and name an environment variable that holds it (--password-env)');
   }
   if (url.hostname === '') throw bad(text, 'the host is missing');
   if (url.search !== '' || url.hash !== '') throw bad(text, 'query strings and fragments are not used');
