@@ -148,8 +148,9 @@ export async function dryRun(spec: DryRunSpec): Promise<number> {
   } finally {
     await dest?.close().catch(() => undefined);
   }
-  const shown = o.method === 'append' ? posix.basename(parseDestinationUrl(spec.destUrl).display) : '';
-  for (const p of planned) say(`  ${printable(p.name)}  ${mb(p.size)}  → ${printable(o.method === 'append' ? `${shown}${p.to}` : p.to || '.')}${o.method === 'files' ? '' : `  (batch ${p.batch})`}`);
+  // where each goes, under the last name of the URL given (the file, or the folder)
+  const shown = posix.basename(parseDestinationUrl(spec.destUrl).display.replace(/\/+$/, ''));
+  for (const p of planned) say(`  ${printable(p.name)}  ${mb(p.size)}  → ${printable(o.method === 'append' ? `${shown}${p.to}` : `${shown}/${p.to}`)}${o.method === 'files' ? '' : `  (batch ${p.batch})`}`);
   if (missing.length) say(`would create ${missing.map(printable).join(', ')}`);
   if (writable) say(`destination ${printable(where)}: reachable and writable (an empty probe file was created and removed); nothing written`);
   else {
