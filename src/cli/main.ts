@@ -41,15 +41,15 @@ interface CommonFlags extends ConnectionFlags {
   parallel?: string;
   giveUpAfter: string;
   json?: boolean;
+  stopFile?: string;
+  marker?: string;
 }
 
 interface WatchFlags extends CommonFlags {
   count?: string;
   idle?: string;
-  stopFile?: string;
   quietPeriod?: string;
   completion: string;
-  marker?: string;
 }
 
 function int(text: string, setting: string): number {
@@ -82,7 +82,7 @@ function pipelineOptions(f: CommonFlags): PipelineOptions {
     checksum: f.checksum,
     dataset: f.dataset,
     deleteSource: f.deleteSource ?? false,
-    onMismatch: f.onMismatch === 'skip' ? 'skip' : 'stop',
+    onMismatch: f.onMismatch === 'stop' ? 'stop' : 'skip',
     read: readOptions(f),
     parallelFiles: f.parallel === undefined ? undefined : int(f.parallel, '--parallel'),
   };
@@ -120,10 +120,20 @@ function addCommon(c: Command): Command {
     .option('--no-checksum', 'no Fletcher-32 checksum, also for --method append')
     .option('--dataset <path>', 'HDF5 dataset path of the frames', DEFAULTS.dataset)
     .option('--delete-source', 'delete each local file once its batch is committed remotely')
-    .addOption(new Option('--on-mismatch <what>', 'a file whose frames differ from the first file: stop the run, or skip (keep) it').choices(['stop', 'skip']).default('stop'))
+    .addOption(new Option('--on-mismatch <what>', 'a file that cannot be used (unreadable, truncated, or frames unlike the first file\'s): skip it — keep it in place, report it, go on, exit 3 — or stop the run').choices(['stop', 'skip']).default('skip'))
     .option('--parallel <n>', 'files in flight for --method files (default: as many as keep the link busy, up to 256)')
     .option('--give-up-after <seconds>', 'keep reconnecting this long before exiting with an error', '600')
     .option('--json', 'print one JSON status event per line instead of a status line');
+}
+
+/**
+ * The files of SRC that are not frames, for every command that reads SRC: the same flags then
+ * say the same thing to watch, to an upload of what a watch left, and to verify.
+ */
+function addNotFrames(c: Command, stopFile: string): Command {
+  return c
+    .option('--stop-file <name>', stopFile)
+    .option('--marker <suffix>', 'companion marker suffix, e.g. .done (markers are never frames)');
 }
 
 async function doRun(src: string, destUrl: string, f: WatchFlags, watch: boolean): Promise<number> {
@@ -154,6 +164,7 @@ async function doRun(src: string, destUrl: string, f: WatchFlags, watch: boolean
         stopFile: f.stopFile,
         markerSuffix: f.marker,
       } : undefined,
+      notFrames: { stopFile: f.stopFile, markerSuffix: f.marker },
       maxFrames: f.count === undefined ? undefined : int(f.count, '--count'),
       options, progress, signal: controller.signal,
     });
@@ -181,7 +192,8 @@ Exit codes: 0 every frame committed (or verified), 1 the run failed, 2 bad usage
 3 the run ended but some files were kept unused or some frames did not verify.
 Run fur COMMAND --help for a command's options.`);
 
-  addCommon(p.command('upload').argument('<SRC>', 'folder with a finished capture').argument('<DEST>', 'sftp://user@host[:port]/path, ftps://user@host[:port]/path, s3://bucket/prefix or file:///path'))
+  addNotFrames(addCommon(p.command('upload').argument('<SRC>', 'folder with a finished capture').argument('<DEST>', 'sftp://user@host[:port]/path, ftps://user@host[:port]/path, s3://bucket/prefix or file:///path')),
+    'the capture\'s stop file (e.g. capture.done): never a frame')
     .description('upload a finished capture')
     .addHelpText('after', `
 Examples:
@@ -190,14 +202,13 @@ Examples:
   fur upload ./raw sftp://me@archive/data/run.h5 --dtype uint16 --shape 2048x2048 --pattern 'img_*.raw'`)
     .action(async function (this: Command, src: string, dest: string) { this.setOptionValue('_code', await doRun(src, dest, this.opts(), false)); });
 
-  addCommon(p.command('watch').argument('<SRC>', 'folder the instrument writes into').argument('<DEST>', 'sftp://user@host[:port]/path, ftps://user@host[:port]/path, s3://bucket/prefix or file:///path'))
+  const w = addCommon(p.command('watch').argument('<SRC>', 'folder the instrument writes into').argument('<DEST>', 'sftp://user@host[:port]/path, ftps://user@host[:port]/path, s3://bucket/prefix or file:///path'))
     .description('upload frames continuously while the instrument captures')
     .option('--count <n>', 'stop after this many frames')
     .option('--idle <seconds>', 'stop when no new file came for this long')
-    .option('--stop-file <name>', 'stop when a file of this name appears in SRC')
     .option('--quiet-period <seconds>', 'a file is complete when unchanged this long (default 2)')
-    .addOption(new Option('--completion <mode>', 'how a file is known complete: quiet period, marker file, or rename into place').choices(['quiet', 'marker', 'rename']).default('quiet'))
-    .option('--marker <suffix>', 'companion marker suffix, e.g. .done')
+    .addOption(new Option('--completion <mode>', 'how a file is known complete: quiet period, marker file, or rename into place').choices(['quiet', 'marker', 'rename']).default('quiet'));
+  addNotFrames(w, 'stop when a file of this name appears in SRC (it is never a frame)')
     .addHelpText('after', `
 Ends on --count, --stop-file, --idle, or Ctrl-C / SIGTERM — always after committing what is queued.
 Examples:
@@ -212,6 +223,7 @@ Examples:
     .option('--dtype <type>', 'element type of raw files').option('--shape <dims>', 'frame shape of raw files').option('--format <fmt>', 'raw | npy | tiff | bytes')
     .option('--dataset <path>', 'HDF5 dataset path of the frames', DEFAULTS.dataset)
     .option('--json', 'print the report as JSON');
+  addNotFrames(v, 'the capture\'s stop file (e.g. capture.done): never a frame');
   v.addHelpText('after', `
 Examples:
   fur verify ./run42 sftp://me@archive.lab/data/run42.h5
@@ -227,14 +239,15 @@ Examples:
       const { verify, verifySelf } = await import('../pipeline/verify.js');
       const r = src === undefined
         ? await verifySelf({ dest, destPath: path, method, dataset: f.dataset })
-        : await verify({ sourceDir: src, pattern: f.pattern, dest, destPath: path, method, dataset: f.dataset, read: readOptions(f) });
-      const ok = r.different.length === 0 && r.missing.length === 0 && r.damaged.length === 0;
+        : await verify({ sourceDir: src, pattern: f.pattern, notFrames: { stopFile: f.stopFile, markerSuffix: f.marker }, dest, destPath: path, method, dataset: f.dataset, read: readOptions(f) });
+      const ok = r.different.length === 0 && r.missing.length === 0 && r.damaged.length === 0 && r.unreadable.length === 0;
       if (f.json) process.stdout.write(JSON.stringify({ type: 'verify', ok, ...r }) + '\n');
       else {
         process.stderr.write(`fur verify: ${r.equal} equal, ${r.different.length} different, ${r.missing.length} files missing at the destination, ${r.remoteOnly} remote frames without a local source\n`);
         for (const d of r.different.slice(0, 20)) process.stderr.write(`  differs: ${printable(d.file)} frame ${d.frame}\n`);
         for (const m of r.missing.slice(0, 20)) process.stderr.write(`  missing: ${printable(m)}\n`);
         for (const d of r.damaged.slice(0, 20)) process.stderr.write(`  checksum failed: ${printable(d.file)} ${d.dataset} rows ${d.rows[0]}-${d.rows[1] - 1} (the stored chunk changed after it was written)\n`);
+        for (const u of r.unreadable.slice(0, 20)) process.stderr.write(`  not compared: ${printable(u.message)}\n`);
       }
       this.setOptionValue('_code', ok ? 0 : 3);
     } finally { await dest.close(); }

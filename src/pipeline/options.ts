@@ -25,7 +25,11 @@ export interface PipelineOptions {
   /** dataset path of the frames in `append` and `batches` files */
   dataset: string;
   deleteSource: boolean;
-  /** what to do with a file whose frames do not match the first file's dtype/shape */
+  /**
+   * what to do with a file that cannot be used — unreadable, truncated, or frames unlike the first
+   * file's dtype/shape: skip it (keep it in place and report it; the run goes on and ends with it
+   * listed) or end the run
+   */
   onMismatch: OnMismatch;
   read: ReadOptions;
   /**
@@ -42,7 +46,7 @@ export const DEFAULTS: PipelineOptions = {
   shuffle: false,
   dataset: '/data',
   deleteSource: false,
-  onMismatch: 'stop',
+  onMismatch: 'skip',
   read: {},
 };
 

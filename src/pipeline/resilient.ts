@@ -29,7 +29,7 @@ export async function runResilient(spec: ResilientSpec): Promise<RunSummary> {
   let downSince: number | undefined;
   // a finished folder is listed while the first connection is made; a later attempt lists it
   // again (files committed meanwhile may have been deleted)
-  let listing = spec.watch ? undefined : listFinished(spec.sourceDir, spec.pattern, spec.options.read);
+  let listing = spec.watch ? undefined : listFinished(spec.sourceDir, spec.pattern, spec.options.read, spec.notFrames);
   listing?.catch(() => undefined); // its failure is reported by the run, after the connection's
   for (;;) {
     let dest: Destination | undefined;

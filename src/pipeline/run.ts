@@ -6,7 +6,7 @@
 import { posix } from 'node:path';
 import { FurError, isFurError } from '../errors.js';
 import { pickFormat, preloadDecoder, readFrames } from '../source/readers/index.js';
-import { listCompleted, watchFolder, type CompletedFile, type FolderWatch, type WatchOptions } from '../source/watch.js';
+import { listCompleted, settled, watchFolder, type CompletedFile, type FolderWatch, type WatchOptions } from '../source/watch.js';
 import type { Destination } from '../transport/destination.js';
 import { AppendTarget } from './append.js';
 import { batchStreams, collect, readAhead, type BatchStream, type Rejected } from './batch.js';
@@ -23,6 +23,8 @@ export interface RunSpec {
   pattern: string;
   /** watch the folder (continuous capture); absent = upload what is there now */
   watch?: WatchOptions;
+  /** names in a finished folder that are not frames (a watch has its own) */
+  notFrames?: Pick<WatchOptions, 'stopFile' | 'markerSuffix'>;
   /** stop after this many frames */
   maxFrames?: number;
   /** the finished folder's listing, when the caller started it already (see listFinished) */
@@ -56,9 +58,13 @@ export function unsafeName(name: string): string | undefined {
 
 async function* fresh(
   files: AsyncIterable<CompletedFile>, isCommitted: (f: CompletedFile) => Promise<boolean | FurError>,
-  spec: RunSpec, counts: { files: number }, onRejected: (r: Rejected) => void,
+  spec: RunSpec, counts: { files: number }, onRejected: (r: Rejected) => void, onRetried: (f: CompletedFile) => void,
 ): AsyncGenerator<CompletedFile> {
   for await (const f of files) {
+    if (f.retried) {
+      onRetried(f);
+      spec.progress.event({ type: 'retried', file: f.path });
+    }
     const unsafe = unsafeName(f.name);
     if (unsafe) {
       // the name becomes a remote path: never let it point outside the destination folder
@@ -87,8 +93,8 @@ async function* fresh(
  * The completed files of a finished folder; the first one's decoder is loaded meanwhile. Started
  * before the destination is connected, it is done by the time the first frame is wanted.
  */
-export function listFinished(dir: string, pattern: string, read: PipelineOptions['read']): Promise<CompletedFile[]> {
-  const listing = listCompleted(dir, pattern);
+export function listFinished(dir: string, pattern: string, read: PipelineOptions['read'], notFrames: RunSpec['notFrames'] = {}): Promise<CompletedFile[]> {
+  const listing = listCompleted(dir, pattern, notFrames);
   listing.then((l) => { if (l.length > 0) preloadDecoder(pickFormat(l[0]!.path, read)); }, () => undefined);
   return listing;
 }
@@ -113,11 +119,12 @@ async function abandon(target: Target | FilesTarget): Promise<void> {
 export async function run(spec: RunSpec): Promise<RunSummary> {
   const o = validate(spec.options);
   const progress = spec.progress;
-  const rejected: Rejected[] = [];
+  // files kept and why, by path: a kept file that changes and is then committed leaves the list
+  const kept = new Map<string, Rejected>();
   let watcher: FolderWatch | undefined;
   let source: AsyncIterable<CompletedFile>;
   // a finished folder is listed while the destination is opened (a round trip or more)
-  const listing = spec.watch ? undefined : (spec.listing ?? listFinished(spec.sourceDir, spec.pattern, o.read));
+  const listing = spec.watch ? undefined : (spec.listing ?? listFinished(spec.sourceDir, spec.pattern, o.read, spec.notFrames));
   listing?.catch(() => undefined); // awaited below, after the destination's own errors
   const opening = openTarget(spec, o);
   opening.catch(() => undefined);
@@ -147,22 +154,28 @@ export async function run(spec: RunSpec): Promise<RunSummary> {
   // --count stops the watcher, which then reports 'stopped'; the run knows better
   let countReached = false;
   const reject = (r: Rejected) => {
-    rejected.push(r);
-    progress.rejected++;
+    kept.set(r.file.path, r);
+    progress.rejected = kept.size;
     progress.settled(r.file.name);
     progress.event({ type: 'rejected', file: r.file.path, tag: r.error.tag, message: r.error.message });
   };
+  const retried = (f: CompletedFile) => {
+    kept.delete(f.path);
+    progress.rejected = kept.size;
+  };
+  // a file that changed since it was completed is still being written: waited for, not judged
+  const reconsider = watcher ? (f: CompletedFile) => watcher!.reconsider(f) : (f: CompletedFile) => settled(f, { signal: spec.signal });
   try {
     if (target instanceof FilesTarget) {
-      const files = fresh(source, (f) => target.has(f), spec, resumed, reject);
+      const files = fresh(source, (f) => target.has(f), spec, resumed, reject, retried);
       countReached = await uploadFiles(files, target, spec, warn);
     } else {
-      const files = fresh(source, (f) => storedUnderName(target, f, o, spec.dest), spec, resumed, reject);
+      const files = fresh(source, (f) => storedUnderName(target, f, o, spec.dest), spec, resumed, reject, retried);
       // read ahead enough to keep the upload fed, not a batch more: commits in flight hold batches already
       const items = readAhead(files, o.read, { files: 64, bytes: 8 << 20 }, (r) => {
         // with --on-mismatch stop the error ends the run and is reported once, as the run's error
         if (o.onMismatch !== 'stop') reject(r);
-      }, o.onMismatch);
+      }, o.onMismatch, reconsider);
       const limited = limitFrames(items, spec.maxFrames, () => { countReached = true; watcher?.stop(); });
       // Up to `concurrency` commits at once (a long link stays busy while one publishes). Each
       // result is taken as soon as its commit is durable, in batch order: only then are the
@@ -226,8 +239,13 @@ export async function run(spec: RunSpec): Promise<RunSummary> {
   watcher?.stop();
   await target.close();
   const seconds = (Date.now() - started) / 1000;
+  const rejected = [...kept.values()];
   const summary = { files: progress.files, frames: progress.frames, bytes: progress.bytes, rejected, endReason, seconds };
-  progress.event({ type: 'done', files: summary.files, frames: summary.frames, bytes: summary.bytes, seconds: Number(seconds.toFixed(2)), mbPerSec: Number((summary.bytes / 1e6 / Math.max(seconds, 1e-3)).toFixed(2)), rejected: rejected.length, endReason });
+  progress.event({
+    type: 'done', files: summary.files, frames: summary.frames, bytes: summary.bytes, seconds: Number(seconds.toFixed(2)),
+    mbPerSec: Number((summary.bytes / 1e6 / Math.max(seconds, 1e-3)).toFixed(2)), rejected: rejected.length, endReason,
+    kept: rejected.map((r) => ({ file: r.file.path, tag: r.error.tag, message: r.error.message })),
+  });
   return summary;
 }
 

@@ -164,6 +164,48 @@ export function runKilledAfter(args: string[], commits: number, opts: { delayMs?
   });
 }
 
+/** `fur … --json` running as a child process, its events readable while it runs. */
+export interface LiveFur {
+  /** the events so far */
+  events: Array<Record<string, unknown> & { type: string }>;
+  /** resolves with the first event (so far or to come) that `match` accepts; fails if fur exits first */
+  event(match: (e: Record<string, unknown> & { type: string }) => boolean, what: string): Promise<Record<string, unknown> & { type: string }>;
+  /** the exit code and stderr once fur has ended */
+  exited: Promise<{ code: number | null; stderr: string }>;
+}
+
+/** `fur … --json` as the real binary, followed event by event (the test acts on what fur reports, not on the clock). */
+export function liveFur(args: string[], t: { after: (fn: () => Promise<void>) => void }): LiveFur {
+  const child = spawn(process.execPath, [FUR_BIN, ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const events: LiveFur['events'] = [];
+  const waiters = new Set<() => void>();
+  let partial = '';
+  let stderr = '';
+  let ended = false;
+  child.stdout.setEncoding('utf8').on('data', (s: string) => {
+    const lines = (partial + s).split('\n');
+    partial = lines.pop()!;
+    events.push(...jsonLines(lines.join('\n')));
+    for (const w of waiters) w();
+  });
+  child.stderr.setEncoding('utf8').on('data', (s: string) => { stderr += s; });
+  const exited = new Promise<{ code: number | null; stderr: string }>((resolve) => child.on('close', (code) => {
+    ended = true;
+    for (const w of waiters) w();
+    resolve({ code, stderr });
+  }));
+  t.after(async () => { if (!ended) child.kill('SIGKILL'); await exited; });
+  const event: LiveFur['event'] = (match, what) => new Promise((resolve, reject) => {
+    const check = () => {
+      const e = events.find(match);
+      if (e) { waiters.delete(check); resolve(e); } else if (ended) { waiters.delete(check); reject(new Error(`fur exited before ${what}: ${stderr}`)); }
+    };
+    waiters.add(check);
+    check();
+  });
+  return { events, event, exited };
+}
+
 /** JSON lines of stdout, each checked to be one object with a `type`. */
 export function jsonLines(stdout: Buffer | string): Array<Record<string, unknown> & { type: string }> {
   const text = stdout.toString();
