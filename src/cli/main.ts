@@ -5,12 +5,15 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { FurError, isFurError } from '../errors.js';
-import { DEFAULTS, parseCompression, type PipelineOptions } from '../pipeline/options.js';
+import { DEFAULTS, parseCompression, validate, type PipelineOptions } from '../pipeline/options.js';
 import { Progress } from '../pipeline/progress.js';
-import { runResilient } from '../pipeline/resilient.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS, runResilient } from '../pipeline/resilient.js';
+import { DEFAULT_QUIET_MS } from '../source/watch.js';
 import { parseDtype, parseShape } from '../source/frame.js';
 import type { ReadOptions } from '../source/readers/index.js';
 import { checkMethod, connect, type ConnectionFlags } from './connect.js';
+import { duration } from './duration.js';
+import { parseDestinationUrl } from '../transport/url.js';
 import { writeFile } from 'node:fs/promises';
 import { H5File, dtypeName } from '../hdf5/index.js';
 import { buildReferences } from '../index/kerchunk.js';
@@ -75,7 +78,7 @@ function pipelineOptions(f: CommonFlags): PipelineOptions {
     ...DEFAULTS,
     method: f.method as PipelineOptions['method'],
     batchFrames: int(f.batch, '--batch'),
-    batchSeconds: int(f.batchSeconds, '--batch-seconds'),
+    batchSeconds: duration(f.batchSeconds, '--batch-seconds'),
     chunkFrames: f.chunkFrames === undefined ? undefined : int(f.chunkFrames, '--chunk-frames'),
     gzipLevel: f.compression === undefined ? undefined : parseCompression(f.compression),
     shuffle: f.shuffle ?? false,
@@ -101,7 +104,8 @@ function addConnection(c: Command): Command {
     .option('--region <region>', 'S3: the bucket\'s region (default $AWS_REGION, the profile\'s, or us-east-1)')
     .option('--profile <name>', 'S3: a profile of ~/.aws/config and ~/.aws/credentials (default $AWS_PROFILE)')
     .option('--connections <n>', 'SFTP: SSH connections to use (default: as many as the link needs; expert setting)')
-    .option('--channels <n>', 'SFTP: channels on each connection (default: as many as the link needs, up to 4; expert setting)');
+    .option('--channels <n>', 'SFTP: channels on each connection (default: as many as the link needs, up to 4; expert setting)')
+    .option('--connect-timeout <seconds>', 'give up connecting after this long: one attempt, and all attempts until a first connection has worked (a mistyped host or port fails fast)', String(DEFAULT_CONNECT_TIMEOUT_MS / 1000));
 }
 
 function addCommon(c: Command): Command {
@@ -136,9 +140,24 @@ function addNotFrames(c: Command, stopFile: string): Command {
     .option('--marker <suffix>', 'companion marker suffix, e.g. .done (markers are never frames)');
 }
 
+/** The watch's timing, checked before anything connects. */
+function watchOptions(f: WatchFlags) {
+  const quietMs = f.quietPeriod === undefined ? undefined : duration(f.quietPeriod, '--quiet-period') * 1000;
+  const idleMs = f.idle === undefined ? undefined : duration(f.idle, '--idle') * 1000;
+  if (f.completion === 'quiet' && idleMs !== undefined && idleMs <= (quietMs ?? DEFAULT_QUIET_MS)) {
+    throw new FurError('bad-option', `--idle ${f.idle} must be longer than --quiet-period (${(quietMs ?? DEFAULT_QUIET_MS) / 1000} s), or files would be left behind as incomplete`, { setting: '--idle' });
+  }
+  return { completion: f.completion as 'quiet' | 'marker' | 'rename', quietMs, idleMs, stopFile: f.stopFile, markerSuffix: f.marker };
+}
+
 async function doRun(src: string, destUrl: string, f: WatchFlags, watch: boolean): Promise<number> {
-  const options = pipelineOptions(f);
+  // every setting is checked before anything connects: a typo costs no connection, and no wait
+  const options = validate(pipelineOptions(f));
   checkMethod(destUrl, options.method);
+  const giveUpAfterMs = duration(f.giveUpAfter, '--give-up-after') * 1000;
+  const connectTimeoutMs = duration(f.connectTimeout ?? String(DEFAULT_CONNECT_TIMEOUT_MS / 1000), '--connect-timeout') * 1000;
+  const watching = watch ? watchOptions(f) : undefined;
+  const maxFrames = f.count === undefined ? undefined : int(f.count, '--count');
   const emit = renderer({ json: f.json ?? false, tty: process.stderr.isTTY ?? false });
   const progress = new Progress(emit);
   const warn = (message: string) => progress.event({ type: 'warning', tag: 'destination', message });
@@ -154,18 +173,14 @@ async function doRun(src: string, destUrl: string, f: WatchFlags, watch: boolean
   try {
     const summary = await runResilient({
       connect: () => connect(destUrl, options.method, { ...f, warn }),
-      giveUpAfterMs: int(f.giveUpAfter, '--give-up-after') * 1000,
+      giveUpAfterMs,
+      connectTimeoutMs,
+      display: parseDestinationUrl(destUrl).display,
       sourceDir: src,
       pattern: f.pattern,
-      watch: watch ? {
-        completion: f.completion as 'quiet' | 'marker' | 'rename',
-        quietMs: f.quietPeriod === undefined ? undefined : int(f.quietPeriod, '--quiet-period') * 1000,
-        idleMs: f.idle === undefined ? undefined : int(f.idle, '--idle') * 1000,
-        stopFile: f.stopFile,
-        markerSuffix: f.marker,
-      } : undefined,
+      watch: watching,
       notFrames: { stopFile: f.stopFile, markerSuffix: f.marker },
-      maxFrames: f.count === undefined ? undefined : int(f.count, '--count'),
+      maxFrames,
       options, progress, signal: controller.signal,
     });
     return summary.rejected.length ? 3 : 0;
@@ -206,7 +221,7 @@ Examples:
     .description('upload frames continuously while the instrument captures')
     .option('--count <n>', 'stop after this many frames')
     .option('--idle <seconds>', 'stop when no new file came for this long')
-    .option('--quiet-period <seconds>', 'a file is complete when unchanged this long (default 2)')
+    .option('--quiet-period <seconds>', `a file is complete when unchanged this long (default ${DEFAULT_QUIET_MS / 1000})`)
     .addOption(new Option('--completion <mode>', 'how a file is known complete: quiet period, marker file, or rename into place').choices(['quiet', 'marker', 'rename']).default('quiet'));
   addNotFrames(w, 'stop when a file of this name appears in SRC (it is never a frame)')
     .addHelpText('after', `

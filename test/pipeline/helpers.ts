@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { cameraFileName, encodeFile, expectedFrame, type CameraFormat } from '../../src/source/camera.js';
-import { main as _main, program } from '../../src/cli/main.js';
+import { main as _main } from '../../src/cli/main.js';
 import type { Dtype } from '../../src/source/frame.js';
 import { readFrames, type ReadOptions } from '../../src/source/readers/index.js';
 import { sortSequence } from '../../src/source/sequence.js';
@@ -381,10 +381,9 @@ export async function writeFrames(dir: string, c: Capture, from: number, to: num
 }
 
 /**
- * Flags that make a run give up at the first transient failure (a full disk is retried like a
- * lost link when the CLI reconnects); none when this CLI does not retry.
+ * Flags that make a run give up soon after a transient failure (a full disk is retried like a
+ * lost link when the CLI reconnects): one more attempt at most, since a zero limit is refused.
  */
 export function noRetry(): string[] {
-  const watch = program().commands.find((c) => c.name() === 'upload');
-  return watch?.options.some((o) => o.long === '--give-up-after') ? ['--give-up-after', '0'] : [];
+  return ['--give-up-after', '0.01'];
 }
