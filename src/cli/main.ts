@@ -175,7 +175,8 @@ async function doRun(src: string, destUrl: string, f: WatchFlags, watch: boolean
       connect: () => connect(destUrl, options.method, { ...f, warn }),
       giveUpAfterMs,
       connectTimeoutMs,
-      display: parseDestinationUrl(destUrl).display,
+      // an S3 destination is reached at its endpoint: name both
+      display: `${parseDestinationUrl(destUrl).display}${f.endpoint ? ` (${f.endpoint})` : ''}`,
       sourceDir: src,
       pattern: f.pattern,
       watch: watching,

@@ -64,15 +64,17 @@ describe('before any connection has worked', () => {
     assert.match(r.stderr, /retrying in/, 'a refused connection is retried (a server may be restarting)');
   });
 
+  // a shorter --connect-timeout than the default, to keep the suite short; long enough for a
+  // loaded machine to load the S3 SDK and hear the refusal within the first attempt
   test('FTPS and S3, a closed port: exit 1 naming the host and the option', async (t) => {
     useTestAwsEnv();
     const cam = await capture(t);
     const ftps = await openFtpsDest(t);
     const port = await closedPort();
-    const f = await furBin(['upload', cam, `ftps://lab@127.0.0.1:${port}/run`, '--method', 'batches', '--connect-timeout', '3', '--delete-source', ...readFlags(C), ...ftps.flags]);
+    const f = await furBin(['upload', cam, `ftps://lab@127.0.0.1:${port}/run`, '--method', 'batches', '--connect-timeout', '10', '--delete-source', ...readFlags(C), ...ftps.flags]);
     triedFor(await assertRefused(f, cam, `127.0.0.1:${port}`, 'connection refused', '--connect-timeout'));
     const s3 = await openS3Dest(t);
-    const s = await furBin(['upload', cam, s3.url('append', 'run'), '--endpoint', `https://127.0.0.1:${port}`, '--ca-file', s3.caFile, '--connect-timeout', '3', '--delete-source', ...readFlags(C)]);
+    const s = await furBin(['upload', cam, s3.url('append', 'run'), '--endpoint', `https://127.0.0.1:${port}`, '--ca-file', s3.caFile, '--connect-timeout', '10', '--delete-source', ...readFlags(C)]);
     triedFor(await assertRefused(s, cam, `https://127.0.0.1:${port}`, 'connection refused', '--endpoint', '--connect-timeout'));
     assert.deepEqual(s3.server.keys(s3.bucket), []);
   });
