@@ -43,7 +43,7 @@ export class SftpDestination implements Destination {
    */
   private readonly dirs = new Set<string>();
   /** opens for writing sent and not yet answered, by path (see overwriteRefused) */
-  private readonly opening = new Map<string, number>();
+  private readonly opening = new Map<string, Set<Promise<Buffer>>>();
   /** a stat sent at connect (SftpOptions.prefetchStat), for the first call only */
   private prefetched?: { path: string; result: Promise<RemoteStat | null> };
 
@@ -151,16 +151,16 @@ export class SftpDestination implements Destination {
     // refused before the file exists is expected: seen by addLeg (or dropped with the file)
     for (const o of others) o.opening.catch(() => undefined);
     let handle: Buffer;
-    this.opening.set(abs, (this.opening.get(abs) ?? 0) + 1);
+    const pending = this.opening.get(abs) ?? new Set<Promise<Buffer>>();
+    this.opening.set(abs, pending.add(first));
     try {
       handle = await first;
     } catch (e) {
       for (const o of others) o.opening.then((h) => o.lane.sftp.close(h, () => {}), () => undefined);
-      throw this.overwriteRefused(e, abs) ?? e;
+      throw (await this.overwriteRefused(e, abs, first)) ?? e;
     } finally {
-      const n = this.opening.get(abs)! - 1;
-      if (n) this.opening.set(abs, n);
-      else this.opening.delete(abs);
+      pending.delete(first);
+      if (pending.size === 0 && this.opening.get(abs) === pending) this.opening.delete(abs);
     }
     const file: SftpFile = new SftpFile(abs, this.pool, { lane, handle }, true, this.pool.fsync, () => this.open.delete(file));
     for (const o of others) file.addLeg(o.lane, o.opening);
@@ -169,14 +169,16 @@ export class SftpDestination implements Destination {
   }
 
   /**
-   * Permission to open a file for writing refused while this destination opens or holds it open
-   * for writing itself is the server's policy, not the file's owner or mode: ProFTPD with
-   * AllowOverwrite off (its default) lets nobody open a file that exists for writing. An append
-   * writes its commit metadata through a second handle, and reopens its file to resume.
+   * Permission to open a file for writing refused while this destination holds it open for
+   * writing itself (or opens it, and that open succeeds) is the server's policy, not the file's
+   * owner or mode: ProFTPD with AllowOverwrite off (its default) lets nobody open a file that
+   * exists for writing. An append writes its commit metadata through a second handle.
    */
-  private overwriteRefused(e: unknown, abs: string): FurError | undefined {
-    const mine = (this.opening.get(abs) ?? 0) > 1 || [...this.open].some((f) => f.path === abs);
-    if (!isFurError(e, 'permission-denied') || !mine) return undefined;
+  private async overwriteRefused(e: unknown, abs: string, refused: Promise<Buffer>): Promise<FurError | undefined> {
+    if (!isFurError(e, 'permission-denied')) return undefined;
+    const others = [...(this.opening.get(abs) ?? [])].filter((p) => p !== refused);
+    const opened = (await Promise.allSettled(others)).some((r) => r.status === 'fulfilled');
+    if (!opened && ![...this.open].some((f) => f.path === abs)) return undefined;
     return new FurError('overwrite-refused',
       `open for writing ${abs} on ${this.url}: the server refuses to open a file for writing once it exists (ProFTPD: AllowOverwrite off); --method append needs that: have it allowed (AllowOverwrite on), or use --method batches`,
       { url: this.url, path: abs }, { cause: e });
