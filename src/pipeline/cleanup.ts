@@ -8,7 +8,7 @@ import { FurError } from '../errors.js';
 import type { CompletedFile } from '../source/watch.js';
 import type { Destination } from '../transport/destination.js';
 import type { PipelineOptions } from './options.js';
-import { CommittedFrames, intactInBatch, sameFile, type StoredRows } from './readback.js';
+import { CommittedFrames, intactInBatch, sameFile, unreadable, type StoredRows } from './readback.js';
 
 export async function deleteSources(files: CompletedFile[], warn: (message: string) => void): Promise<number> {
   let n = 0;
@@ -71,15 +71,23 @@ export class SourceCleanup {
   /** The sources of a committed batch, whose frames are rows `stored` of a file at the destination. */
   async batch(files: CompletedFile[], stored: StoredRows | undefined): Promise<number> {
     if (!this.readBack) return deleteSources(files, this.warn);
-    const intact = stored ? await intactInBatch(this.dest, stored, this.o.dataset) : new Set<string>();
-    return this.deleteIntact(files, (f) => intact.has(f.name), 'its frames read back from');
+    if (!stored) return this.deleteIntact(files, () => false, `its frames cannot be read back from ${this.dest.url}`);
+    let intact: Set<string>;
+    try {
+      intact = await intactInBatch(this.dest, stored, this.o.dataset);
+    } catch (e) {
+      // the file does not read back at all: its sources stay, and the capture goes on
+      if (!unreadable(e)) throw e;
+      return this.deleteIntact(files, () => false, `${stored.path} does not read back from ${this.dest.url} (${(e as Error).message})`);
+    }
+    return this.deleteIntact(files, (f) => intact.has(f.name), `its frames read back from ${this.dest.url} differ from what was sent`);
   }
 
   /** A file the `files` method stored under its own name in the destination folder. */
   async file(f: CompletedFile): Promise<number> {
     if (!this.readBack) return deleteSources([f], this.warn);
     const same = await sameFile(this.dest, posix.join(this.destPath, f.name), f.path);
-    return this.deleteIntact([f], () => same, 'the copy read back from');
+    return this.deleteIntact([f], () => same, `the copy read back from ${this.dest.url} differs from it`);
   }
 
   /**
@@ -90,7 +98,7 @@ export class SourceCleanup {
     if (!this.readBack || this.o.method === 'files') return deleteSources(files, this.warn);
     this.committedBefore ??= new CommittedFrames(this.dest, this.o.method, this.destPath, this.o.dataset);
     const intact = await this.committedBefore.intact(files.map((f) => f.name));
-    return this.deleteIntact(files, (f) => intact.has(f.name), 'its frames read back from');
+    return this.deleteIntact(files, (f) => intact.has(f.name), `its frames read back from ${this.dest.url} differ from what was sent`);
   }
 
   /** lets go of the files opened to read earlier runs' frames back */
@@ -98,11 +106,10 @@ export class SourceCleanup {
     await this.committedBefore?.close();
   }
 
-  private async deleteIntact(files: CompletedFile[], intact: (f: CompletedFile) => boolean, what: string): Promise<number> {
+  /** Deletes the sources that read back intact; the others are kept, `why` said of each. */
+  private async deleteIntact(files: CompletedFile[], intact: (f: CompletedFile) => boolean, why: string): Promise<number> {
     for (const f of files.filter((f) => !intact(f))) {
-      this.keep(f, new FurError('read-back-differs',
-        `${f.path}: ${what} ${this.dest.url} differ from what was sent, so it is not deleted; fur verify SRC DEST shows what differs`,
-        { file: f.path }));
+      this.keep(f, new FurError('read-back-differs', `${f.path}: ${why}, so it is not deleted; fur verify SRC DEST shows what differs`, { file: f.path }));
     }
     return deleteSources(files.filter(intact), this.warn);
   }

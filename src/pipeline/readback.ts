@@ -24,6 +24,11 @@ interface RowCheck { name: string; page: number; ok: boolean }
 
 /** chunks read at once: a long link stays busy without holding many chunks in memory */
 const CHUNKS_IN_FLIGHT = 4;
+/**
+ * Opens of a file being appended to: one that spans the next batch's commit can read the file's
+ * size and its superblock from either side of it and be refused once (docs/hdf5-layout.md).
+ */
+const OPEN_TRIES = 3;
 /** pieces of a `files` comparison held at once */
 const PIECE = 4 << 20;
 
@@ -42,6 +47,14 @@ export function intactSources(rows: RowCheck[]): Set<string> {
   return new Set([...seen].filter(([, s]) => s.ok).map(([n]) => n));
 }
 
+/** What a file's per-frame datasets say of some rows: source names, pages, SHA-256 (32 bytes a row). */
+interface Recorded { names: string[]; pages: Uint32Array; hashes: Uint8Array }
+
+/** The file does not read as one of fur's (or not now: see OPEN_TRIES). */
+export function unreadable(e: unknown): boolean {
+  return isFurError(e, 'hdf5-format') || isFurError(e, 'hdf5-usage') || e instanceof RangeError;
+}
+
 /** An HDF5 file of fur's at the destination, opened read-only for reading frames back. */
 class StoredFile {
   /** rows read back so far, and whether each matched its recorded hash */
@@ -50,6 +63,16 @@ class StoredFile {
   private constructor(private file: H5File, private data: Dataset, private dataset: string) {}
 
   static async open(dest: Destination, path: string, dataset: string): Promise<StoredFile> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await StoredFile.openOnce(dest, path, dataset);
+      } catch (e) {
+        if (attempt >= OPEN_TRIES || !unreadable(e)) throw e;
+      }
+    }
+  }
+
+  private static async openOnce(dest: Destination, path: string, dataset: string): Promise<StoredFile> {
     const remote = await dest.openRead(path);
     let file: H5File | undefined;
     try {
@@ -64,7 +87,7 @@ class StoredFile {
   get rows(): number { return this.data.shape[0]; }
 
   /** rows [start, end): each one's source file name, its frame within that file, and its recorded SHA-256 */
-  async recorded(start: number, end: number): Promise<{ names: string[]; pages: Uint32Array; hashes: Uint8Array }> {
+  async recorded(start: number, end: number): Promise<Recorded> {
     end = Math.min(end, this.rows);
     if (end <= start) return { names: [], pages: new Uint32Array(0), hashes: new Uint8Array(0) };
     const [names, pages, hashes] = await Promise.all([
@@ -122,7 +145,7 @@ class StoredFile {
 }
 
 /** Rows of one file read back: what `check` found for each, as intactSources takes them. */
-async function checkRows(file: StoredFile, rows: number[], recorded: { names: string[]; pages: Uint32Array; hashes: Uint8Array }, from: number): Promise<RowCheck[]> {
+async function checkRows(file: StoredFile, rows: number[], recorded: Recorded, from: number): Promise<RowCheck[]> {
   const ok = await file.check(rows, recorded.hashes, from);
   return rows.map((r, i) => ({ name: recorded.names[r - from]!, page: recorded.pages[r - from]!, ok: ok[i]! }));
 }
@@ -146,7 +169,7 @@ export async function intactInBatch(dest: Destination, stored: StoredRows, datas
  * what they held then does not change.
  */
 export class CommittedFrames {
-  private opened?: Promise<Map<string, { file: StoredFile; recorded: Awaited<ReturnType<StoredFile['recorded']>> }>>;
+  private opened?: Promise<Map<string, { file: StoredFile; recorded: Recorded }>>;
   private index = new Map<string, { path: string; rows: number[] }>();
 
   constructor(private dest: Destination, private method: Exclude<Method, 'files'>, private destPath: string, private dataset: string) {}
@@ -169,18 +192,18 @@ export class CommittedFrames {
     return new Set(names.filter((n) => intact.has(n)));
   }
 
-  private async open(): Promise<Map<string, { file: StoredFile; recorded: Awaited<ReturnType<StoredFile['recorded']>> }>> {
+  private async open(): Promise<Map<string, { file: StoredFile; recorded: Recorded }>> {
     const paths = this.method === 'append'
       ? [this.destPath]
       : (await this.dest.list(this.destPath)).filter((n) => n.endsWith('.h5')).map((n) => posix.join(this.destPath, n));
-    const files = new Map<string, { file: StoredFile; recorded: Awaited<ReturnType<StoredFile['recorded']>> }>();
+    const files = new Map<string, { file: StoredFile; recorded: Recorded }>();
     for (const path of paths) {
       let file: StoredFile;
       try {
         file = await StoredFile.open(this.dest, path, this.dataset);
       } catch (e) {
         // not one of fur's files (or not laid out with this dataset): it holds none of these frames
-        if (isFurError(e, 'hdf5-format') || isFurError(e, 'hdf5-usage') || e instanceof RangeError) continue;
+        if (unreadable(e)) continue;
         throw e;
       }
       const recorded = await file.recorded(0, file.rows);

@@ -101,6 +101,23 @@ describe('a server without fsync@openssh.com: --delete-source reads frames back 
     });
   }
 
+  test('batches: a batch file that does not read back at all keeps its sources, and the run goes on', async (t) => {
+    const cam = await capture(t);
+    const dest = await openDest('sftp', t, { extensions: false });
+    const r = await cli(['upload', cam, dest.url('batches', 'run'), '--method', 'batches', '--batch', '100', ...READ, ...dest.flags]);
+    assert.equal(r.code, 0, r.stderr);
+    const stored = join(dest.local('batches', 'run'), 'frame000.h5');
+    await writeFile(stored, (await readFile(stored)).subarray(0, 600));
+    const { d, path } = await open(dest, 'batches', t);
+    const kept: Array<{ file: string; error: FurError }> = [];
+    const cleanup = new SourceCleanup(d, path, { ...DEFAULTS, method: 'batches', deleteSource: true }, (m) => assert.fail(m), (f, error) => kept.push({ file: f.name, error }));
+    const files = Array.from({ length: FRAMES }, (_, i) => completed(cam, i));
+    assert.equal(await cleanup.batch(files, { path: 'frame000.h5', rows: [0, FRAMES] }), 0);
+    assert.deepEqual(kept.map((k) => k.file), files.map((f) => f.name));
+    assert.match(kept[0]!.error.message, /: frame000\.h5 does not read back from sftp:\/\/.* \(.*\), so it is not deleted; fur verify SRC DEST shows what differs$/);
+    assert.equal((await readdir(cam)).length, FRAMES);
+  });
+
   test('files: a stored copy changed on the server keeps its source', async (t) => {
     const cam = await capture(t);
     const dest = await openDest('sftp', t, { extensions: false });
