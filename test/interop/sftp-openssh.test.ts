@@ -6,13 +6,15 @@ import { describe } from 'node:test';
 import { serverMatrix } from './support/server-matrix.js';
 import { startSshd } from './support/sshd.js';
 
-describe('OpenSSH', () => serverMatrix(async () => {
-  const sshd = await startSshd();
-  return {
-    name: 'OpenSSH',
-    root: sshd.root,
-    url: (path: string) => `sftp://${sshd.user}@${sshd.host}:${sshd.port}${path}`,
-    flags: ['--identity', sshd.identityFile, '--known-hosts', sshd.knownHostsFile],
-    dispose: () => sshd.dispose(),
-  };
-}, { durable: true }));
+describe('OpenSSH', () => {
+  serverMatrix(async () => {
+    const sshd = await startSshd();
+    return {
+      name: 'OpenSSH',
+      root: sshd.root,
+      url: (path: string) => `sftp://${sshd.user}@${sshd.host}:${sshd.port}${path}`,
+      flags: ['--identity', sshd.identityFile, '--known-hosts', sshd.knownHostsFile],
+      dispose: () => sshd.dispose(),
+    };
+  }, { durable: true });
+});

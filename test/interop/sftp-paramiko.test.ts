@@ -21,9 +21,18 @@ import { sortSequence } from '../../src/source/sequence.js';
 import { furBin, type Method } from '../pipeline/helpers.js';
 import { h5pyFrames, python } from './support/h5py.js';
 import { serverMatrix } from './support/server-matrix.js';
-import { startParamiko, type SftpServer } from './support/sftp-servers.js';
+import { announced, startParamiko, type SftpServer } from './support/sftp-servers.js';
 
-describe('Paramiko SFTP server', () => serverMatrix(() => startParamiko(), { durable: false }));
+describe('Paramiko SFTP server', () => {
+  const server = serverMatrix(() => startParamiko(), { durable: false });
+
+  test('no fsync@openssh.com, no limits@openssh.com (32 KiB requests), no posix-rename announced', async () => {
+    const { capabilities } = await announced(server());
+    assert.equal(capabilities.fsync, false);
+    assert.ok(capabilities.maxWriteSize! <= 32 * 1024, `${capabilities.maxWriteSize} bytes a request`);
+    assert.equal(capabilities.atomicReplace, false);
+  });
+});
 
 const MARKER = Buffer.from('FUR-MANGLE-ME-16');
 const MANGLED = Buffer.from('FUR-MANGLED!!-16');

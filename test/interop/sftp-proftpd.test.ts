@@ -15,9 +15,18 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { furBin, readFlags, writeFrames, type Capture } from '../pipeline/helpers.js';
 import { serverMatrix } from './support/server-matrix.js';
-import { startProftpdSftp, type SftpServer } from './support/sftp-servers.js';
+import { announced, startProftpdSftp, type SftpServer } from './support/sftp-servers.js';
 
-describe('ProFTPD mod_sftp', () => serverMatrix(() => startProftpdSftp(), { durable: true }));
+describe('ProFTPD mod_sftp', () => {
+  const server = serverMatrix(() => startProftpdSftp(), { durable: true });
+
+  test('without limits@openssh.com, fur writes 32 KiB requests; fsync@openssh.com and posix-rename are used', async () => {
+    const { capabilities } = await announced(server());
+    assert.ok(capabilities.maxWriteSize! <= 32 * 1024, `${capabilities.maxWriteSize} bytes a request`);
+    assert.equal(capabilities.fsync, true);
+    assert.equal(capabilities.atomicReplace, true);
+  });
+});
 
 describe('ProFTPD mod_sftp with AllowOverwrite off', () => {
   const c: Capture = { format: 'tiff', dtype: 'uint8', shape: [16, 16], seed: 402, frames: 6 };

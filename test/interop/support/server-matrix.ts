@@ -68,10 +68,13 @@ async function assertStoredOnce(method: Method, target: string): Promise<void> {
   for (const f of files) assert.deepEqual(f.shape.slice(1), CAPTURE.shape);
 }
 
-/** Registers the matrix for one server, started once for all its cases. */
-export function serverMatrix(start: () => Promise<MatrixServer>, opts: MatrixOptions): void {
+/**
+ * Registers the matrix for one server, started once for all its cases (and those the caller adds
+ * in the same suite: the returned function gives the server while they run).
+ */
+export function serverMatrix<S extends MatrixServer>(start: () => Promise<S>, opts: MatrixOptions): () => S {
   const methods = opts.methods ?? ['append', 'batches', 'files'];
-  let server: MatrixServer;
+  let server: S;
   let work: string;
   before(async () => {
     work = mkdtempSync(join(tmpdir(), 'fur-matrix-'));
@@ -128,4 +131,5 @@ export function serverMatrix(start: () => Promise<MatrixServer>, opts: MatrixOpt
       });
     });
   }
+  return () => server;
 }

@@ -10,6 +10,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
+import type { Capabilities } from '../../../src/transport/destination.js';
+import { openDestination } from '../../../src/transport/open.js';
+import type { SftpDestination } from '../../../src/transport/sftp.js';
 import { runOk } from '../../support/run.js';
 import { PYTHON, SUPPORT_DIR } from './h5py.js';
 import { bannerArrives, freePort, stopServer, tail } from './sshd.js';
@@ -121,6 +124,16 @@ async function launch(l: Launch, user: string, identityFile: string): Promise<Sf
       rmSync(l.dir, { recursive: true, force: true });
     },
   };
+}
+
+/** What fur makes of a server's announcements: the capabilities of a destination on it, and its channels' window. */
+export async function announced(server: SftpServer): Promise<{ capabilities: Capabilities; window: number }> {
+  const dest = (await openDestination(server.url(server.root), { identity: server.identityFile, knownHosts: server.knownHostsFile })) as SftpDestination;
+  try {
+    return { capabilities: dest.capabilities, window: dest.pool.lanes[0]!.window };
+  } finally {
+    await dest.close();
+  }
 }
 
 /** A folder for a server with a client key in it. */
