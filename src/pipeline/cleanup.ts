@@ -2,7 +2,7 @@
  * Deleting local sources — only ever for files whose frames are committed at the destination,
  * and where the destination cannot make a commit durable, only once they read back intact.
  */
-import { rm } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { FurError } from '../errors.js';
 import type { CompletedFile } from '../source/watch.js';
@@ -14,6 +14,13 @@ export async function deleteSources(files: CompletedFile[], warn: (message: stri
   let n = 0;
   for (const f of files) {
     try {
+      // what was committed is the file as fur read it: one that grew or was rewritten since (an
+      // instrument that paused mid-file longer than the quiet period) holds bytes not committed
+      const now = await stat(f.path);
+      if (now.size !== f.size || now.mtimeMs !== f.mtimeMs || (f.ino !== undefined && now.ino !== f.ino)) {
+        warn(`${f.path}: committed, but changed since it was read (${f.size} → ${now.size} bytes); kept`);
+        continue;
+      }
       await rm(f.path);
       n++;
       if (f.marker) await rm(f.marker, { force: true });
