@@ -6,6 +6,7 @@ import type { Destination } from '../transport/destination.js';
 import type { Egress } from '../transport/egress.js';
 import { openDestination, type OpenOptions } from '../transport/open.js';
 import { parseDestinationUrl } from '../transport/url.js';
+import { duration } from './duration.js';
 
 export interface ConnectionFlags {
   identity?: string;
@@ -24,6 +25,8 @@ export interface ConnectionFlags {
   connections?: string;
   /** SFTP: channels on each connection (default: as many as the link needs, up to 4) */
   channels?: string;
+  /** seconds a connection may take to be made (see --connect-timeout) */
+  connectTimeout?: string;
   /** one-line warnings from the destination */
   warn?: (message: string) => void;
   /** where the run's bytes leave (counted, paced by --bwlimit) */
@@ -44,6 +47,7 @@ export function openOptions(f: ConnectionFlags): OpenOptions {
     implicitTls: f.implicitTls,
     connections: count(f.connections, '--connections'),
     channels: count(f.channels, '--channels'),
+    connectTimeoutMs: f.connectTimeout === undefined ? undefined : duration(f.connectTimeout, '--connect-timeout') * 1000,
     warn: f.warn,
     egress: f.egress,
   };
@@ -67,6 +71,7 @@ export function checkConnection(f: ConnectionFlags): void {
   }
   count(f.connections, '--connections');
   count(f.channels, '--channels');
+  if (f.connectTimeout !== undefined) duration(f.connectTimeout, '--connect-timeout');
   if (f.endpoint !== undefined) {
     let u: URL | undefined;
     try { u = new URL(f.endpoint); } catch { u = undefined; }

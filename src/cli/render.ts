@@ -19,6 +19,14 @@ export function printable(text: string): string {
 }
 const ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
 
+/** kept files listed at the end of a run; --json lists every one */
+const KEPT_LISTED = 50;
+
+/** `path: why` (reader messages start with the file's path already) */
+function keptLine(e: { file: string; message: string }): string {
+  return printable(e.message.startsWith(`${e.file}: `) ? e.message : `${e.file}: ${e.message}`);
+}
+
 export interface RenderOptions {
   json: boolean;
   /** stderr is a terminal */
@@ -141,8 +149,10 @@ export function renderer(opts: RenderOptions): Renderer {
           if (verbosity > 0 && e.files > 0) say(`fur: deleted ${plural(e.files, 'local file')} (${e.reason})`);
           return;
         case 'rejected':
-          // reader messages start with the file's path already
-          folded(`kept ${e.tag}`, `fur: kept ${printable(e.message.startsWith(`${e.file}: `) ? e.message : `${e.file}: ${e.message}`)}`, true);
+          folded(`kept ${e.tag}`, `fur: kept ${keptLine(e)}`, true);
+          return;
+        case 'retried':
+          say(`fur: ${printable(e.file)} changed after it was kept; reading it again`);
           return;
         case 'disconnected':
           say(`fur: destination unreachable for ${e.downSec} s (${printable(e.message)}); retrying in ${e.retryInSec} s (attempt ${e.attempt})`);
@@ -157,10 +167,16 @@ export function renderer(opts: RenderOptions): Renderer {
           live?.clear();
           snapshot = undefined;
           sayFolds();
+          // the kept files again, all together: the first reports may have scrolled away hours ago
+          if (e.kept.length) {
+            say(`fur: ${plural(e.kept.length, 'file')} kept in place, not uploaded:`);
+            for (const k of e.kept.slice(0, KEPT_LISTED)) say(`  ${keptLine(k)}`);
+            if (e.kept.length > KEPT_LISTED) say(`  … and ${e.kept.length - KEPT_LISTED} more (--json lists them all)`);
+          }
           if (verbosity >= 0) {
-            out.write(`fur: ${plural(e.frames, 'frame')} from ${plural(e.files, 'file')}, ${mb(e.bytes)} in ${e.seconds.toFixed(1)} s (${rate(e.bytes / Math.max(e.seconds, 1e-3))})` +
+            say(`fur: ${plural(e.frames, 'frame')} from ${plural(e.files, 'file')}, ${mb(e.bytes)} in ${e.seconds.toFixed(1)} s (${rate(e.bytes / Math.max(e.seconds, 1e-3))})` +
               (e.progress.reconnects ? `, ${plural(e.progress.reconnects, 'reconnection')}` : '') +
-              (e.rejected ? `, ${plural(e.rejected, 'file')} kept because ${e.rejected === 1 ? 'it' : 'they'} could not be used` : '') + ` [${e.endReason}]\n`);
+              (e.rejected ? `, ${plural(e.rejected, 'file')} kept because ${e.rejected === 1 ? 'it' : 'they'} could not be used` : '') + ` [${e.endReason}]`);
           }
           return;
       }

@@ -16,11 +16,16 @@ export type RunEvent =
   | ({ type: 'status' } & ProgressSnapshot)
   | { type: 'skipped'; file: string; reason: string }
   | { type: 'rejected'; file: string; tag: string; message: string }
+  /** a kept file changed, and is complete again: it is read again (and leaves the kept list if good) */
+  | { type: 'retried'; file: string }
   | { type: 'deleted'; files: number; names: string[]; reason: string }
   | { type: 'warning'; tag: string; message: string }
   | { type: 'disconnected'; tag: string; message: string; retryInSec: number; attempt: number; downSec: number }
   | { type: 'reconnected'; afterSec: number }
-  | { type: 'done'; files: number; frames: number; bytes: number; seconds: number; mbPerSec: number; rejected: number; endReason: string; progress: ProgressSnapshot };
+  | { type: 'done'; files: number; frames: number; bytes: number; seconds: number; mbPerSec: number; rejected: number; endReason: string;
+      /** the files kept unused at the end, each with why (rejected is their count) */
+      kept: { file: string; tag: string; message: string }[];
+      progress: ProgressSnapshot };
 
 export interface ProgressSnapshot {
   /** a capture still being written (watch), or a finished one (upload) */
@@ -112,6 +117,8 @@ export class Progress {
   private doneBefore = 0;
   private committedSource = 0;
   private keptBytes = 0;
+  /** names kept unused → bytes (a kept file that changes is read again) */
+  private readonly keptNames = new Map<string, number>();
   private readonly samples: RateSample[] = [];
   private local?: LocalState;
   private timer?: NodeJS.Timeout;
@@ -157,6 +164,8 @@ export class Progress {
 
   /** A file kept unused (it could not be read, or does not fit). */
   kept(name: string, size: number): void {
+    if (this.keptNames.has(name)) return;
+    this.keptNames.set(name, size);
     this.rejected++;
     this.keptBytes += size;
     this.done.add(name);
@@ -167,6 +176,16 @@ export class Progress {
       this.takenBytes -= taken[0];
       this.takenFrames -= taken[1];
     }
+  }
+
+  /** A kept file changed and is read again: no longer done with. */
+  unkept(name: string): void {
+    const size = this.keptNames.get(name);
+    if (size === undefined) return;
+    this.keptNames.delete(name);
+    this.rejected--;
+    this.keptBytes -= size;
+    this.done.delete(name);
   }
 
   committed(batch: number, files: { name: string; size: number }[], frames: number, bytes: number, totalFrames: number, reason: string): void {

@@ -9,8 +9,8 @@ import { parseDestinationUrl, type DestinationUrl } from './url.js';
 
 /** Everything any destination may need; each kind uses what applies to it. */
 export interface OpenOptions extends SftpOptions,
-  Pick<FtpsOptions, 'implicitTls' | 'caFile' | 'connections' | 'warn'>,
-  Pick<S3Options, 'endpoint' | 'region' | 'profile' | 'partSize'> {
+  Pick<FtpsOptions, 'implicitTls' | 'caFile' | 'connections' | 'warn' | 'connectTimeoutMs'>,
+  Pick<S3Options, 'endpoint' | 'region' | 'profile' | 'partSize' | 'connectTimeoutMs'> {
   /** where the run's bytes leave: counted, and paced by --bwlimit (every kind of destination) */
   egress?: Egress;
 }

@@ -35,6 +35,7 @@ const BAD: Record<string, string[] | null> = {
   '--profile': null, // resolved by the AWS SDK's credential chain at the first request
   '--connections': ['0'],
   '--channels': ['65'],
+  '--connect-timeout': ['0'],
   '--pattern': ['a/b'],
   '--dtype': ['complex7'],
   '--shape': ['0x-1'],
