@@ -4,7 +4,6 @@
  * status line every --stats interval; or, with --json, one JSON object per line on stdout.
  * A message repeated for many files is shown once, and folded into one line with a count.
  */
-import type { WriteStream } from 'node:tty';
 import type { ProgressSnapshot, RunEvent } from '../pipeline/progress.js';
 import type { EventLog } from './log.js';
 import { mb, plural, rate, statusLine } from './status-line.js';
@@ -38,7 +37,7 @@ export interface RenderOptions {
   /** --log-file */
   log?: EventLog;
   /** where text goes (default process.stderr) */
-  stream?: NodeJS.WritableStream & Partial<Pick<WriteStream, 'columns' | 'on' | 'off'>>;
+  stream?: NodeJS.WritableStream & { columns?: number };
   now?: () => number;
 }
 
@@ -46,6 +45,23 @@ export interface Renderer {
   emit(e: RunEvent): void;
   /** Say what was folded, and let go of the terminal. */
   end(): void;
+}
+
+/**
+ * `line` broken between words into lines of at most `width` columns, continuations indented
+ * (a word longer than the width, a long path, stays whole).
+ */
+export function wrap(line: string, width: number): string {
+  if (line.length <= width) return line;
+  const out: string[] = [];
+  let cur = '';
+  for (const word of line.split(' ')) {
+    const next = cur === '' ? word : `${cur} ${word}`;
+    if (next.length <= width || cur.trim() === '') cur = next;
+    else { out.push(cur); cur = `  ${word}`; }
+  }
+  out.push(cur);
+  return out.join('\n');
 }
 
 /** One live line at the bottom of a terminal: other lines print above it. */
@@ -96,9 +112,12 @@ export function renderer(opts: RenderOptions): Renderer {
     };
   }
   const live = opts.tty && verbosity >= 0 ? new LiveLine(out) : undefined;
-  const say = (line: string) => (live ? live.print(line) : out.write(line + '\n'));
-  let snapshot: ProgressSnapshot | undefined;
   const width = () => Math.max(20, (out.columns ?? 80) - 1);
+  // on a terminal, fur's lines break between words to fit its width (a line the terminal wraps
+  // itself would scroll the live line away)
+  const fit = (line: string) => (opts.tty ? wrap(line, width()) : line);
+  const say = (line: string) => (live ? live.print(fit(line)) : out.write(fit(line) + '\n'));
+  let snapshot: ProgressSnapshot | undefined;
   const redraw = () => { if (live && snapshot) live.show(statusLine(snapshot, width())); };
   // the terminal was resized (SIGWINCH): node has the new width already
   out.on?.('resize', redraw);
