@@ -48,17 +48,25 @@ export interface Renderer {
 }
 
 /**
- * `line` broken between words into lines of at most `width` columns, continuations indented
- * (a word longer than the width, a long path, stays whole).
+ * `line` broken between words into lines of at most `width` columns, continuations indented; a
+ * word longer than a line (a long path) is broken where the line ends, as the terminal would.
  */
 export function wrap(line: string, width: number): string {
   if (line.length <= width) return line;
+  const indent = /^ */.exec(line)![0].slice(0, width >> 2);
+  const more = `${indent}  `;
   const out: string[] = [];
-  let cur = '';
-  for (const word of line.split(' ')) {
-    const next = cur === '' ? word : `${cur} ${word}`;
-    if (next.length <= width || cur.trim() === '') cur = next;
-    else { out.push(cur); cur = `  ${word}`; }
+  let cur = indent;
+  let empty = true;
+  for (const word of line.trimStart().split(' ')) {
+    const next = empty ? cur + word : `${cur} ${word}`;
+    if (next.length <= width) { cur = next; empty = false; continue; }
+    if (!empty) { out.push(cur); cur = more + word; } else cur = next;
+    empty = false;
+    while (cur.length > width) {
+      out.push(cur.slice(0, width));
+      cur = more + cur.slice(width);
+    }
   }
   out.push(cur);
   return out.join('\n');

@@ -46,7 +46,7 @@ export interface ProgressSnapshot {
   rate: { current: number; average: number };
   /** from the current rate and what remains, when the total is known and the rate is not 0 */
   etaSec?: number;
-  /** local files waiting to be committed */
+  /** local files waiting: in watch, not yet read for sending; in upload, not yet committed */
   backlog: { files: number; bytes: number };
   /** watch: how fast the instrument writes, and whether fur keeps up */
   instrument?: { rate: number; keepingUp: boolean; behindBy: number };
@@ -238,7 +238,9 @@ export class Progress {
     if (this.sampling) return;
     this.sampling = true;
     try {
-      if (this.o.local) this.local = await this.o.local((name) => this.done.has(name));
+      // waiting: not yet read by the pipeline (a batch being sent is not a backlog, and a backlog
+      // that grows means the instrument writes faster than fur sends)
+      if (this.o.local) this.local = await this.o.local((name) => this.done.has(name) || this.taken.has(name));
     } finally {
       this.sampling = false;
     }
@@ -277,8 +279,10 @@ export class Progress {
     if (this.o.watch && this.local) {
       const written = this.rateOf('written', KEEP_UP_WINDOW_MS);
       const growth = this.rateOf('backlog', KEEP_UP_WINDOW_MS);
-      // the backlog grows: fur sends less than the instrument writes (a quiet period's worth waiting is normal)
-      const behind = growth > Math.max(0.05 * written, 100_000);
+      // the backlog grows: fur sends less than the instrument writes (a quiet period's worth waiting
+      // is normal); judged once the samples span a third of the window, not on a run's first files
+      const span = (this.samples[this.samples.length - 1]?.t ?? 0) - (this.samples[0]?.t ?? 0);
+      const behind = span >= KEEP_UP_WINDOW_MS / 3 && growth > Math.max(0.05 * written, 100_000);
       s.instrument = { rate: Math.round(written), keepingUp: !behind, behindBy: Math.round(behind ? growth : 0) };
       if (this.local.free !== undefined) {
         // the disk fills with what the instrument writes, less what fur deletes once committed

@@ -13,7 +13,7 @@ const STAT_AT_ONCE = 32;
 export interface LocalState {
   /** bytes the instrument has written into the folder since the first sample (files that matched) */
   written: number;
-  /** files and bytes present now that `isDone` does not count as committed */
+  /** files and bytes present now that `isDone` does not count as taken */
   waiting: { files: number; bytes: number };
   /** free space on the folder's file system for an unprivileged user, bytes (undefined: unknown) */
   free?: number;

@@ -63,7 +63,7 @@ describe('renderer', () => {
     test(`a terminal of ${columns} columns: no line wider, the summary replaces the live line`, () => {
       const t = tty(columns);
       const r = renderer({ json: false, tty: true, stream: t.stream });
-      r.emit({ type: 'start', method: 'append', source: 'src', destination: 'sftp://me@archive.lab/data/run42.h5', resumed: { files: 0, frames: 0 } });
+      r.emit({ type: 'start', method: 'append', source: 'src', destination: 'file:///mnt/instrument-share/beamline-7/2026-12-07/run-000042/frames.h5', resumed: { files: 0, frames: 0 } });
       for (const s of SNAPSHOTS) r.emit({ type: 'status', ...s });
       r.emit({ type: 'warning', tag: 'destination', message: 'the server does not offer fsync@openssh.com; each source is read back before it is deleted, which costs a second transfer' });
       r.emit({ type: 'status', ...SNAPSHOTS[2]! });

@@ -120,6 +120,10 @@ describe('progress model', () => {
     const free = 1e9;
     const m = model({ watch: true, deleteSource: true, local: () => ({ written, waiting: { files: Math.round(waiting / 1e6), bytes: waiting }, free }) });
     await m.p.sample();
+    // the first files wait before any is sent: not yet a sign of falling behind
+    for (let s = 0; s < 3; s++) { written += 1e7; waiting += 1e7; await m.second(0); }
+    assert.equal(m.p.snapshot().instrument?.keepingUp, true, 'judged over more than the first seconds');
+    waiting = 0;
     // 20 s at 10 MB/s written and 10 MB/s sent: a steady backlog of one file
     waiting = 1e6;
     for (let s = 0; s < 20; s++) { written += 1e7; await m.second(1e7); }
