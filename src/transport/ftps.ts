@@ -14,7 +14,8 @@ import { posix } from 'node:path';
 import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FurError } from '../errors.js';
-import type { Capabilities, Destination, RemoteFile, RemoteStat } from './destination.js';
+import type { Capabilities, Destination, ExclusiveRecord, RemoteFile, RemoteStat } from './destination.js';
+import { ClaimsRecord } from './exclusive.js';
 import { connectFtps, trustContext, type FtpsConnectOptions } from './ftps-connect.js';
 import { ftpError, isConnectionError, type FtpOp } from './ftps-errors.js';
 import { FtpsPool } from './ftps-pool.js';
@@ -264,6 +265,15 @@ export class FtpsDestination implements Destination {
         if ((await this.stat(dir))?.isDirectory !== true) throw e;
       }
     }
+  }
+
+  /**
+   * FTP has no exclusive create: STOR and APPE replace or extend, RNTO replaces on most servers,
+   * and even MKD is not refused for an existing directory everywhere (ftp-srv's is recursive). A
+   * listing of one server's directory is consistent, which is all claims need (exclusive.ts).
+   */
+  exclusive(path: string): ExclusiveRecord {
+    return new ClaimsRecord(this, path);
   }
 
   async rename(from: string, to: string): Promise<void> {

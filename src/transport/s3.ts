@@ -14,7 +14,8 @@ import {
 } from '@aws-sdk/client-s3';
 import { posix } from 'node:path';
 import { FurError } from '../errors.js';
-import type { Capabilities, Destination, RemoteFile, RemoteStat } from './destination.js';
+import type { Capabilities, Destination, ExclusiveRecord, RemoteFile, RemoteStat } from './destination.js';
+import { s3Record } from './s3-exclusive.js';
 import { StagedFile, type StagedContent } from './ftps-staged.js';
 import { makeS3Client, type S3ClientOptions } from './s3-client.js';
 import { s3Error } from './s3-errors.js';
@@ -159,6 +160,10 @@ export class S3Destination implements Destination {
     } catch (e) {
       throw s3Error(e, this.ctx('stat', key));
     }
+  }
+
+  exclusive(path: string): ExclusiveRecord {
+    return s3Record(this, path);
   }
 
   /** Prefixes need no creating. */
