@@ -6,6 +6,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { FurError, isFurError } from '../errors.js';
 import { DEFAULTS, parseCompression, type PipelineOptions } from '../pipeline/options.js';
+import { DEFAULT_LEASE_TTL_MS, leaseTicket } from '../pipeline/lease.js';
 import { Progress } from '../pipeline/progress.js';
 import { runResilient } from '../pipeline/resilient.js';
 import { parseDtype, parseShape } from '../source/frame.js';
@@ -40,6 +41,8 @@ interface CommonFlags extends ConnectionFlags {
   onMismatch: string;
   parallel?: string;
   giveUpAfter: string;
+  takeOver?: boolean;
+  leaseTtl: string;
   json?: boolean;
 }
 
@@ -55,6 +58,13 @@ interface WatchFlags extends CommonFlags {
 function int(text: string, setting: string): number {
   const n = Number(text);
   if (!Number.isFinite(n)) throw new FurError('bad-option', `${setting} '${text}': not a number`, { setting, value: text });
+  return n;
+}
+
+/** a duration that must be positive */
+function seconds(text: string, setting: string): number {
+  const n = int(text, setting);
+  if (!(n > 0)) throw new FurError('bad-option', `${setting} '${text}': must be more than 0 seconds`, { setting, value: text });
   return n;
 }
 
@@ -123,6 +133,8 @@ function addCommon(c: Command): Command {
     .addOption(new Option('--on-mismatch <what>', 'a file whose frames differ from the first file: stop the run, or skip (keep) it').choices(['stop', 'skip']).default('stop'))
     .option('--parallel <n>', 'files in flight for --method files (default: as many as keep the link busy, up to 256)')
     .option('--give-up-after <seconds>', 'keep reconnecting this long before exiting with an error', '600')
+    .option('--take-over', 'take the destination\'s lease even though another fur run seems to hold it (only when that run is gone)')
+    .option('--lease-ttl <seconds>', 'the lease on the destination expires this long after its last renewal (renewed every third of it)', String(DEFAULT_LEASE_TTL_MS / 1000))
     .option('--json', 'print one JSON status event per line instead of a status line');
 }
 
@@ -156,6 +168,7 @@ async function doRun(src: string, destUrl: string, f: WatchFlags, watch: boolean
       } : undefined,
       maxFrames: f.count === undefined ? undefined : int(f.count, '--count'),
       options, progress, signal: controller.signal,
+      lease: leaseTicket({ takeOver: f.takeOver ?? false, ttlMs: seconds(f.leaseTtl, '--lease-ttl') * 1000 }),
     });
     return summary.rejected.length ? 3 : 0;
   } finally {
