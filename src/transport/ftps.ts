@@ -249,7 +249,9 @@ export class FtpsDestination implements Destination {
     const abs = this.resolve(path);
     const missing: string[] = [];
     for (let dir = abs; ; dir = posix.dirname(dir)) {
-      const st = await this.stat(dir);
+      let st = await this.stat(dir);
+      // stat is CWD, then SIZE: a directory another client made between the two looks like a file
+      if (st !== null && !st.isDirectory) st = await this.stat(dir);
       if (st !== null) {
         if (!st.isDirectory) throw new FurError('not-a-directory', `cannot create ${abs} on ${this.url}: ${dir} is a file`, { url: this.url, path: dir });
         break;

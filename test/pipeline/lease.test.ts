@@ -10,7 +10,11 @@ import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { FurError, isFurError } from '../../src/errors.js';
+import { Lease, leaseTicket } from '../../src/pipeline/lease.js';
 import { cameraFileName } from '../../src/source/camera.js';
+import type { Destination } from '../../src/transport/destination.js';
+import { FileDestination } from '../../src/transport/file.js';
 import {
   assertCapture, FUR_BIN, furBin, jsonLines, localFrames, METHODS, openDest, readFlags, readStored, runKilledAfter, scratch, until,
   watchFlags, writeFrames, type Capture, type Method, type Stored,
@@ -136,6 +140,32 @@ describe('stale leases', () => {
     });
   }
 
+  test('two runs restarted together after a crash: exactly one takes over the dead run\'s lease', async (t) => {
+    const d = await where(t, 'sftp');
+    const cam = await scratch(t, 'fur-camera-');
+    await writeFrames(cam, A, 0, A.frames);
+    const args = ['watch', cam, d.url('append', 'run'), '--batch', '4', '--delete-source', ...readFlags(A), ...watchFlags(), ...d.flags];
+    const killed = await runKilledAfter(args, 1);
+    assert.ok(killed.killed, 'killed while watching');
+    assert.equal((await d.leases()).length, 1);
+    // the operator restarts it, twice
+    const runs = [start(args), start(args)];
+    try {
+      const first = await Promise.race(runs.map((r, i) => r.exited.then((code) => ({ i, code }))));
+      assert.equal(first.code, 1, runs[first.i]!.stderr());
+      const winner = runs[1 - first.i]!;
+      assert.match(lastLine(runs[first.i]!.stderr()), new RegExp(`(is in use by another fur run \\(host ${hostname()}, pid ${winner.child.pid},|another fur run \\(host ${hostname()}, pid ${winner.child.pid}, .*\\) is taking over the lease)`));
+      await until(() => winner.stderr().includes('took over the lease'), 60_000, 'the takeover');
+      await writeFile(join(cam, 'capture.done'), '');
+      assert.equal(await winner.exited, 0, winner.stderr());
+    } finally {
+      for (const r of runs) r.child.kill('SIGKILL');
+    }
+    assertCapture(await d.stored('append', 'run'), A);
+    assert.deepEqual(await localFrames(cam), []);
+    assert.deepEqual(await d.leases(), []);
+  });
+
   test('a lease another host stopped renewing is watched for its time to live, then taken over', async (t) => {
     const d = await openDest('file', t);
     const cam = await scratch(t, 'fur-camera-');
@@ -192,7 +222,7 @@ describe('a run that loses its lease', () => {
     const d = await openDest('file', t);
     const cam = await scratch(t, 'fur-camera-');
     await writeFrames(cam, A, 0, 4);
-    const run = start(['watch', cam, d.url('append', 'run'), '--batch', '4', '--delete-source', '--lease-ttl', '3', '--json', ...readFlags(A), ...watchFlags()]);
+    const run = start(['watch', cam, d.url('append', 'run'), '--batch', '4', '--delete-source', '--lease-ttl', '6', '--json', ...readFlags(A), ...watchFlags()]);
     try {
       await until(() => run.stdout().includes('"type":"deleted"'), 60_000, 'the first commit');
       // another run takes the lease (as --take-over would)
@@ -235,6 +265,86 @@ describe('a destination that cannot be written', () => {
       assert.equal(r.code, 1, r.stderr);
       assert.match(lastLine(r.stderr), new RegExp(`^fur: cannot write to ${url.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: .*(permission denied|access denied)`, 'i'));
       assert.equal((await localFrames(cam)).length, 3);
+    });
+  }
+});
+
+/** A folder destination whose lease record can be made unreachable, as a link that went down. */
+async function flaky(dir: string): Promise<{ dest: Destination; down: { on: boolean } }> {
+  const dest = await FileDestination.open(dir);
+  const down = { on: false };
+  const fail = () => Promise.reject(new FurError('connection-lost', 'the link is down (test)', {}));
+  return {
+    down,
+    dest: new Proxy(dest, {
+      get(target, prop) {
+        if (prop !== 'exclusive') { const v = Reflect.get(target, prop); return typeof v === 'function' ? v.bind(target) : v; }
+        return (path: string) => {
+          const r = target.exclusive(path);
+          return {
+            create: (b: Uint8Array) => (down.on ? fail() : r.create(b)),
+            read: () => (down.on ? fail() : r.read()),
+            replace: (b: Uint8Array) => (down.on ? fail() : r.replace(b)),
+            remove: () => (down.on ? fail() : r.remove()),
+          };
+        };
+      },
+    }),
+  };
+}
+
+describe('Lease', () => {
+  const quiet = () => undefined;
+
+  test('one that cannot be renewed within its time to live fences the run (lease-expired), and is left for the next run', async (t) => {
+    const dir = await scratch(t, 'fur-lease-');
+    const { dest, down } = await flaky(dir);
+    const ticket = leaseTicket({ ttlMs: 3000 });
+    const lease = await Lease.acquire(dest, '.run.h5.fur-lease', { where: 'here', ticket, notice: quiet });
+    lease.check();
+    down.on = true;
+    // the lease's timer does not keep a process alive (a run's own work does): this test's wait does
+    const alive = setInterval(() => undefined, 1000);
+    const why = await lease.fenced.finally(() => clearInterval(alive));
+    assert.equal(why.tag, 'lease-expired');
+    assert.throws(() => lease.check(), (e: unknown) => isFurError(e, 'lease-expired') && /^here: could not renew this run's lease within 3 s.*; stopped before the next commit/.test(e.message));
+    down.on = false;
+    await lease.release();
+    assert.deepEqual(await readdir(dir), ['.run.h5.fur-lease'], 'past its time it may be another run\'s: not removed');
+    // the same run, reconnected: its own record, no longer vouched for, is taken back at once
+    const notices: string[] = [];
+    const again = await Lease.acquire(dest, '.run.h5.fur-lease', { where: 'here', ticket, notice: (m) => notices.push(m) });
+    again.check();
+    assert.match(notices.join('\n'), /took over the lease of host .* \(this run, before it lost its connection\)/);
+    await again.release();
+    assert.deepEqual(await readdir(dir), []);
+  });
+
+  test('a run that reconnects within its time to live carries on with its own lease', async (t) => {
+    const dir = await scratch(t, 'fur-lease-');
+    const dest = await FileDestination.open(dir);
+    const ticket = leaseTicket({ ttlMs: 60_000 });
+    const first = await Lease.acquire(dest, '.fur-lease', { where: 'here', ticket, notice: quiet });
+    // the connection is lost (nothing released); the next attempt of the same run
+    const notices: string[] = [];
+    const second = await Lease.acquire(dest, '.fur-lease', { where: 'here', ticket, notice: (m) => notices.push(m) });
+    second.check();
+    assert.deepEqual(notices, []);
+    // another run is refused meanwhile
+    await assert.rejects(Lease.acquire(dest, '.fur-lease', { where: 'here', ticket: leaseTicket(), notice: quiet }), (e: unknown) => isFurError(e, 'lease-held'));
+    await second.release();
+    await first.release();
+    assert.deepEqual(await readdir(dir), []);
+  });
+});
+
+describe('--lease-ttl', () => {
+  for (const bad of ['0', '-5', 'soon']) {
+    test(`'${bad}' is bad usage: exit 2, naming the option`, async (t) => {
+      const cam = await scratch(t, 'fur-camera-');
+      const r = await furBin(['upload', cam, `file://${cam}/out.h5`, '--lease-ttl', bad]);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(lastLine(r.stderr), /^fur: --lease-ttl/);
     });
   }
 });
