@@ -28,6 +28,22 @@ const MAX_RECORD = 64 << 10;
  */
 export type RecordOpen = (mode: 'create' | 'existing') => Promise<RemoteFile>;
 
+/** A record's bytes, or null when it is not there. */
+async function readRecord(dest: Destination, path: string): Promise<Uint8Array | null> {
+  let f: RemoteFile;
+  try {
+    f = await dest.openRead(path);
+  } catch (e) {
+    if (isFurError(e, 'not-found')) return null;
+    throw e;
+  }
+  try {
+    return await f.read(0, MAX_RECORD);
+  } finally {
+    await f.close().catch(() => undefined);
+  }
+}
+
 export class PlainRecord implements ExclusiveRecord {
   constructor(private readonly dest: Destination, readonly path: string, private readonly open: RecordOpen) {}
 
@@ -49,19 +65,8 @@ export class PlainRecord implements ExclusiveRecord {
     return true;
   }
 
-  async read(): Promise<Uint8Array | null> {
-    let f: RemoteFile;
-    try {
-      f = await this.dest.openRead(this.path);
-    } catch (e) {
-      if (isFurError(e, 'not-found')) return null;
-      throw e;
-    }
-    try {
-      return await f.read(0, MAX_RECORD);
-    } finally {
-      await f.close().catch(() => undefined);
-    }
+  read(): Promise<Uint8Array | null> {
+    return readRecord(this.dest, this.path);
   }
 
   async replace(data: Uint8Array): Promise<boolean> {
@@ -131,18 +136,8 @@ export class ClaimsRecord implements ExclusiveRecord {
     const dated = await Promise.all(names.map(async (n) => ({ n, at: (await this.dest.stat(posix.join(this.path, n)))?.mtimeMs ?? Infinity })));
     dated.sort((a, b) => a.at - b.at || (a.n < b.n ? -1 : 1));
     this.seen = posix.join(this.path, dated[0]!.n);
-    let f: RemoteFile;
-    try {
-      f = await this.dest.openRead(this.seen);
-    } catch (e) {
-      if (isFurError(e, 'not-found')) return new Uint8Array(0); // withdrawn as it was listed
-      throw e;
-    }
-    try {
-      return await f.read(0, MAX_RECORD);
-    } finally {
-      await f.close().catch(() => undefined);
-    }
+    // gone: withdrawn as it was listed
+    return (await readRecord(this.dest, this.seen)) ?? new Uint8Array(0);
   }
 
   async replace(data: Uint8Array): Promise<boolean> {
