@@ -87,17 +87,20 @@ export class PlainRecord implements ExclusiveRecord {
 
   /** write, make durable where the destination can, close */
   private async fill(f: RemoteFile, data: Uint8Array): Promise<void> {
+    const written = f.write(0, data);
+    written.catch(() => undefined); // the sync or close that follows reports it
+    const sync = this.dest.capabilities.fsync && f.sync ? f.sync() : undefined;
+    sync?.catch(() => undefined);
     try {
-      const written = f.write(0, data);
-      written.catch(() => undefined); // the sync or close that follows reports it
-      if (this.dest.capabilities.fsync && f.sync) await f.sync();
-      else await f.flush();
-      await written;
+      // where requests keep their order (SFTP), write, fsync and close go out back to back: one round trip
+      if (!this.dest.capabilities.ordered) await (sync ?? f.flush());
     } catch (e) {
       await f.close().catch(() => undefined);
       throw e;
     }
     await f.close();
+    await sync;
+    await written;
   }
 }
 
