@@ -112,7 +112,11 @@ export class ClaimsRecord implements ExclusiveRecord {
   private own?: string;
   private seen?: string;
 
-  constructor(private readonly dest: Destination, readonly path: string) {}
+  /**
+   * `store` writes a claim whole, where the destination's own openWrite would do more than that
+   * (S3's first write sweeps abandoned uploads, which a run that may be refused must not do)
+   */
+  constructor(private readonly dest: Destination, readonly path: string, private readonly store?: (path: string, data: Uint8Array) => Promise<void>) {}
 
   async create(data: Uint8Array): Promise<boolean> {
     const mine = posix.join(this.path, randomBytes(8).toString('hex'));
@@ -159,6 +163,7 @@ export class ClaimsRecord implements ExclusiveRecord {
   }
 
   private async write(claim: string, data: Uint8Array): Promise<void> {
+    if (this.store) return this.store(claim, data);
     const f = await this.dest.openWrite(claim, { truncate: true });
     try {
       await f.write(0, data);

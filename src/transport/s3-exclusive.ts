@@ -12,6 +12,7 @@ import { posix } from 'node:path';
 import type { ExclusiveRecord } from './destination.js';
 import { ClaimsRecord } from './exclusive.js';
 import { s3Error } from './s3-errors.js';
+import { putObject } from './s3-upload.js';
 import type { S3Destination } from './s3.js';
 
 const honours = new WeakMap<S3Destination, Promise<boolean>>();
@@ -23,7 +24,9 @@ const unknown = (e: unknown) => (e as SdkError)?.$metadata?.httpStatusCode === 5
 
 export function s3Record(dest: S3Destination, path: string): ExclusiveRecord {
   let record: Promise<ExclusiveRecord> | undefined;
-  const pick = () => (record ??= honoursIfNoneMatch(dest, dest.key(path)).then((yes) => (yes ? new ConditionalRecord(dest, dest.key(path)) : new ClaimsRecord(dest, path))));
+  // a claim is put as it is: S3Destination's own first write would sweep abandoned uploads first
+  const store = async (p: string, data: Uint8Array) => { await putObject(dest.uploader, dest.key(p), { size: data.length, read: async (o, n) => data.subarray(o, o + n) }); };
+  const pick = () => (record ??= honoursIfNoneMatch(dest, dest.key(path)).then((yes) => (yes ? new ConditionalRecord(dest, dest.key(path)) : new ClaimsRecord(dest, path, store))));
   return {
     create: async (data) => (await pick()).create(data),
     read: async () => (await pick()).read(),

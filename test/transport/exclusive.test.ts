@@ -6,11 +6,13 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { CreateMultipartUploadCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { Destination } from '../../src/transport/destination.js';
 import { FileDestination } from '../../src/transport/file.js';
 import { FtpsDestination } from '../../src/transport/ftps.js';
 import { S3Destination } from '../../src/transport/s3.js';
-import { startS3Server } from '../../src/transport/s3-server.js';
+import { startS3Server, type S3Server } from '../../src/transport/s3-server.js';
+import { markerKey } from '../../src/transport/s3-upload.js';
 import { SftpDestination } from '../../src/transport/sftp.js';
 import { parseDestinationUrl, type SshLikeUrl } from '../../src/transport/url.js';
 import { startFtpsServer } from './ftps-server.js';
@@ -19,7 +21,7 @@ import { scratch, sftpFixture } from './helpers.js';
 interface Kind {
   name: string;
   /** `n` destinations on one store, as `n` runs would each connect; the store's cleanup; S3: its keys */
-  open(n: number): Promise<{ dests: Destination[]; cleanup(): Promise<void>; keys?: () => string[] }>;
+  open(n: number): Promise<{ dests: Destination[]; cleanup(): Promise<void>; keys?: () => string[]; s3?: S3Server }>;
 }
 
 const FTPS_ENV = 'FUR_TEST_EXCLUSIVE_FTPS_PASSWORD';
@@ -63,7 +65,7 @@ const KINDS: Kind[] = [
       await writeFile(caFile, server.certificate!.cert);
       const dests = await Promise.all(Array.from({ length: n }, () =>
         S3Destination.connect({ bucket: 'lab', prefix: 'runs', params: {} }, { endpoint: server.endpoint, caFile, credentials: server.credentials })));
-      return { dests, cleanup: async () => { await server.close(); await cleanup(); }, keys: () => server.keys('lab') };
+      return { dests, cleanup: async () => { await server.close(); await cleanup(); }, keys: () => server.keys('lab'), s3: server };
     },
   })),
 ];
@@ -113,3 +115,26 @@ for (const kind of KINDS) {
     });
   });
 }
+
+describe('s3: a run trying for the record', () => {
+  for (const conditionalWrites of [true, false]) {
+    it(`(${conditionalWrites ? 'conditional PUT' : 'claims'}) leaves the holder's multipart uploads alone: no sweep before it holds anything`, async () => {
+      const kind = KINDS.find((k) => k.name === `s3 (${conditionalWrites ? 'honours' : 'ignores'} If-None-Match)`)!;
+      const { dests: [holder, late], cleanup, s3 } = await kind.open(2);
+      try {
+        assert.equal(await holder!.exclusive('.fur-lease').create(bytes('holder')), true);
+        // the holder's upload in progress, recorded as fur records its own
+        const client = (holder as S3Destination).client;
+        const up = await client.send(new CreateMultipartUploadCommand({ Bucket: 'lab', Key: 'runs/run.h5' }));
+        await client.send(new PutObjectCommand({ Bucket: 'lab', Key: markerKey('runs/run.h5', up.UploadId!), Body: JSON.stringify({ key: 'runs/run.h5', uploadId: up.UploadId }) }));
+        assert.equal(await late!.exclusive('.fur-lease').create(bytes('late')), false);
+        assert.equal(text(await late!.exclusive('.fur-lease').read()), 'holder');
+        assert.deepEqual(s3!.uploads('lab').map((u) => u.uploadId), [up.UploadId]);
+      } finally {
+        await holder!.close();
+        await late!.close();
+        await cleanup();
+      }
+    });
+  }
+});
