@@ -222,7 +222,7 @@ describe('a run that loses its lease', () => {
     const d = await openDest('file', t);
     const cam = await scratch(t, 'fur-camera-');
     await writeFrames(cam, A, 0, 4);
-    const run = start(['watch', cam, d.url('append', 'run'), '--batch', '4', '--delete-source', '--lease-ttl', '6', '--json', ...readFlags(A), ...watchFlags()]);
+    const run = start(['watch', cam, d.url('append', 'run'), '--batch', '4', '--delete-source', '--lease-ttl', '15', '--json', ...readFlags(A), ...watchFlags()]);
     try {
       await until(() => run.stdout().includes('"type":"deleted"'), 60_000, 'the first commit');
       // another run takes the lease (as --take-over would)
@@ -299,7 +299,7 @@ describe('Lease', () => {
   test('one that cannot be renewed within its time to live fences the run (lease-expired), and is left for the next run', async (t) => {
     const dir = await scratch(t, 'fur-lease-');
     const { dest, down } = await flaky(dir);
-    const ticket = leaseTicket({ ttlMs: 3000 });
+    const ticket = leaseTicket({ ttlMs: 6000 });
     const lease = await Lease.acquire(dest, '.run.h5.fur-lease', { where: 'here', ticket, notice: quiet });
     lease.check();
     down.on = true;
@@ -307,7 +307,7 @@ describe('Lease', () => {
     const alive = setInterval(() => undefined, 1000);
     const why = await lease.fenced.finally(() => clearInterval(alive));
     assert.equal(why.tag, 'lease-expired');
-    assert.throws(() => lease.check(), (e: unknown) => isFurError(e, 'lease-expired') && /^here: could not renew this run's lease within 3 s.*; stopped before the next commit/.test(e.message));
+    assert.throws(() => lease.check(), (e: unknown) => isFurError(e, 'lease-expired') && /^here: could not renew this run's lease within 6 s.*; stopped before the next commit/.test(e.message));
     down.on = false;
     await lease.release();
     assert.deepEqual(await readdir(dir), ['.run.h5.fur-lease'], 'past its time it may be another run\'s: not removed');
