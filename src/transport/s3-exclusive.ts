@@ -22,11 +22,15 @@ interface SdkError { name?: string; $metadata?: { httpStatusCode?: number } }
 const refused = (e: unknown) => [409, 412].includes((e as SdkError)?.$metadata?.httpStatusCode ?? 0);
 const unknown = (e: unknown) => (e as SdkError)?.$metadata?.httpStatusCode === 501 || (e as SdkError)?.name === 'NotImplemented';
 
-export function s3Record(dest: S3Destination, path: string): ExclusiveRecord {
+export function s3Record(main: S3Destination, path: string): ExclusiveRecord {
   let record: Promise<ExclusiveRecord> | undefined;
-  // a claim is put as it is: S3Destination's own first write would sweep abandoned uploads first
-  const store = async (p: string, data: Uint8Array) => { await putObject(dest.uploader, dest.key(p), { size: data.length, read: async (o, n) => data.subarray(o, o + n) }); };
-  const pick = () => (record ??= honoursIfNoneMatch(dest, dest.key(path)).then((yes) => (yes ? new ConditionalRecord(dest, dest.key(path)) : new ClaimsRecord(dest, path, store))));
+  const pick = (): Promise<ExclusiveRecord> => (record ??= (async () => {
+    // its own connections: the lease's requests do not queue behind the run's uploads
+    const dest = await main.leaseView();
+    // a claim is put as it is: S3Destination's own first write would sweep abandoned uploads first
+    const store = async (p: string, data: Uint8Array) => { await putObject(dest.uploader, dest.key(p), { size: data.length, read: async (o, n) => data.subarray(o, o + n) }); };
+    return await honoursIfNoneMatch(main, dest, dest.key(path)) ? new ConditionalRecord(dest, dest.key(path)) : new ClaimsRecord(dest, path, store);
+  })());
   return {
     create: async (data) => (await pick()).create(data),
     read: async () => (await pick()).read(),
@@ -36,12 +40,12 @@ export function s3Record(dest: S3Destination, path: string): ExclusiveRecord {
 }
 
 /** Whether the store refuses a conditional PUT onto an existing key: found out once per destination. */
-function honoursIfNoneMatch(dest: S3Destination, near: string): Promise<boolean> {
-  let h = honours.get(dest);
+function honoursIfNoneMatch(main: S3Destination, dest: S3Destination, near: string): Promise<boolean> {
+  let h = honours.get(main);
   if (!h) {
     h = probe(dest, near);
-    honours.set(dest, h);
-    h.catch(() => honours.delete(dest)); // a failed probe (a lost link) is tried again
+    honours.set(main, h);
+    h.catch(() => honours.delete(main)); // a failed probe (a lost link) is tried again
   }
   return h;
 }
