@@ -1,7 +1,8 @@
 /**
  * One writer per destination against real servers: two `fur watch` processes started together on
  * one destination — Debian's OpenSSH server (its sftp-server's OPEN with CREAT|EXCL), vsftpd with
- * TLS (claims: FTP has no exclusive create) and a file:// folder — for every method each supports.
+ * TLS (claims: FTP has no exclusive create), a file:// folder, and fur's S3 test server honouring
+ * If-None-Match and ignoring it (claims) — for every method each supports.
  * Exactly one writes; the other exits 1 naming it, having written and deleted nothing; h5py
  * (HDF5 1.10.8) reads every frame the winner stored, equal to its camera's; every frame of both
  * cameras is stored intact or still on the local disk.
@@ -10,11 +11,12 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { sortSequence } from '../../src/source/sequence.js';
 import { openDestination } from '../../src/transport/open.js';
+import { startS3Server, type S3Server } from '../../src/transport/s3-server.js';
 import { FUR_BIN, localFrames, writeFrames, type Method } from '../pipeline/helpers.js';
 import { assertFiles, assertFrames, pattern, type Cam } from './ftps-s3-check.js';
 import { startVsftpd, type Vsftpd } from './ftps-vsftpd.js';
@@ -24,11 +26,29 @@ import { startSshd, type Sshd } from './support/sshd.js';
 const work = mkdtempSync(join(tmpdir(), 'fur-interop-lease-'));
 let sshd: Sshd;
 let ftp: Vsftpd;
-before(async () => { [sshd, ftp] = await Promise.all([startSshd({ root: join(work, 'sftp') }), startVsftpd()]); });
+/** fur's S3 test server honouring If-None-Match, and one ignoring it */
+const s3 = {} as Record<'conditional' | 'claims', S3Server>;
+const S3_KEYS = { accessKeyId: 'FURINTEROPLEASEKEY01', secretAccessKey: 'fur/interop/lease/secret/0123456789abcdef' };
+const caOf = (k: 'conditional' | 'claims') => join(work, `${k}-ca.pem`);
+before(async () => {
+  [sshd, ftp, s3.conditional, s3.claims] = await Promise.all([startSshd({ root: join(work, 'sftp') }), startVsftpd(),
+    startS3Server({ root: join(work, 's3-conditional'), buckets: ['lab'], credentials: [S3_KEYS] }),
+    startS3Server({ root: join(work, 's3-claims'), buckets: ['lab'], credentials: [S3_KEYS], conditionalWrites: false })]);
+  for (const k of ['conditional', 'claims'] as const) writeFileSync(caOf(k), s3[k].certificate!.cert);
+});
 after(async () => {
   await sshd?.dispose();
   await ftp?.stop();
+  await s3.conditional?.close();
+  await s3.claims?.close();
   rmSync(work, { recursive: true, force: true });
+});
+
+/** fur's environment: for S3 the test keys, nothing of the machine's AWS setup */
+const env = (): NodeJS.ProcessEnv => ({
+  ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_'))),
+  AWS_ACCESS_KEY_ID: S3_KEYS.accessKeyId, AWS_SECRET_ACCESS_KEY: S3_KEYS.secretAccessKey, AWS_REGION: 'us-east-1',
+  AWS_CONFIG_FILE: '/nonexistent', AWS_SHARED_CREDENTIALS_FILE: '/nonexistent', AWS_EC2_METADATA_DISABLED: 'true',
 });
 
 const CAM = (seed: number): Cam => ({ format: 'tiff', dtype: 'uint8', shape: [96, 128, 3], frames: 60, fps: 0, seed });
@@ -36,10 +56,21 @@ const CAM = (seed: number): Cam => ({ format: 'tiff', dtype: 'uint8', shape: [96
 interface Server {
   name: string;
   methods: Method[];
-  /** the URL of a destination named `name`, and the local folder its content lands in */
+  /** the URL of a destination named `name` */
   url(method: Method, name: string): string;
-  local(method: Method, name: string): string;
+  /** the file (append) or folder with what is stored there, on this machine (S3: copied from the store) */
+  local(method: Method, name: string): Promise<string>;
   flags(): string[];
+}
+
+/** A test S3 server's objects of a destination, copied into a fresh local folder. */
+async function mirror(kind: 'conditional' | 'claims', key: string): Promise<string> {
+  const root = mkdtempSync(join(work, 'mirror-'));
+  for (const k of s3[kind].keys('lab').filter((x) => x === key || x.startsWith(`${key}/`))) {
+    mkdirSync(dirname(join(root, k)), { recursive: true });
+    writeFileSync(join(root, k), (await s3[kind].object('lab', k))!);
+  }
+  return join(root, key);
 }
 
 const target = (m: Method, n: string) => (m === 'append' ? `${n}.h5` : n);
@@ -47,25 +78,31 @@ const SERVERS: Server[] = [
   {
     name: 'OpenSSH', methods: ['append', 'batches', 'files'],
     url: (m, n) => `sftp://${sshd.user}@${sshd.host}:${sshd.port}${join(sshd.root, target(m, n))}`,
-    local: (m, n) => join(sshd.root, target(m, n)),
+    local: async (m, n) => join(sshd.root, target(m, n)),
     flags: () => ['--identity', sshd.identityFile, '--known-hosts', sshd.knownHostsFile],
   },
   {
     name: 'vsftpd', methods: ['batches', 'files'],
     url: (m, n) => ftp.url(target(m, n)),
-    local: (m, n) => join(ftp.home, target(m, n)),
+    local: async (m, n) => join(ftp.home, target(m, n)),
     flags: () => ['--password-env', ftp.passwordEnv, '--ca-file', ftp.caFile],
   },
   {
     name: 'file://', methods: ['append', 'batches', 'files'],
     url: (m, n) => pathToFileURL(join(work, 'share', target(m, n))).href,
-    local: (m, n) => join(work, 'share', target(m, n)),
+    local: async (m, n) => join(work, 'share', target(m, n)),
     flags: () => [],
   },
+  ...(['conditional', 'claims'] as const).map((k): Server => ({
+    name: `S3 (${k === 'conditional' ? 'honours' : 'ignores'} If-None-Match)`, methods: ['append', 'batches', 'files'],
+    url: (m, n) => `s3://lab/${target(m, n)}`,
+    local: (m, n) => mirror(k, target(m, n)),
+    flags: () => ['--endpoint', s3[k].endpoint, '--ca-file', caOf(k)],
+  })),
 ];
 
 function fur(args: string[]): { pid: number; exited: Promise<number | null>; stderr: () => string } {
-  const child = spawn(process.execPath, [FUR_BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [FUR_BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: env() });
   let err = '';
   child.stderr.setEncoding('utf8').on('data', (s: string) => { err += s; });
   const timer = setTimeout(() => child.kill('SIGKILL'), 300_000);
@@ -93,7 +130,7 @@ describe('two fur runs started together on one destination', () => {
         assert.equal(await runs[winner]!.exited, 0, runs[winner]!.stderr());
 
         const won = cams[winner]!;
-        const stored = server.local(method, name);
+        const stored = await server.local(method, name);
         if (method === 'files') {
           const names = sortSequence(readdirSync(stored).filter((n) => !n.startsWith('.')));
           assertFiles(names, (n) => readFileSync(join(stored, n)), won);
@@ -105,6 +142,10 @@ describe('two fur runs started together on one destination', () => {
         assert.equal((await localFrames(dirs[loser]!)).length, cams[loser]!.frames, 'the refused run deleted nothing');
         const folder = method === 'append' ? join(stored, '..') : stored;
         assert.deepEqual(readdirSync(folder).filter((n) => n.includes('fur-lease')), [], 'the lease is released');
+        if (server.name.startsWith('S3')) {
+          const k = server.name.includes('honours') ? 'conditional' : 'claims';
+          assert.deepEqual(s3[k].keys('lab').filter((x) => x.includes('fur-lease') || x.includes('fur-probe')), [], 'the lease and the probe are gone');
+        }
       });
     }
   }
