@@ -26,6 +26,8 @@ export interface VerifyReport {
   remoteOnly: number;
   /** stored chunks whose Fletcher-32 fails (their frames are still compared, unchecked) */
   damaged: { file: string; dataset: string; rows: [number, number] }[];
+  /** local files that could not be read as frames (an upload kept them too): not compared */
+  unreadable: { file: string; message: string }[];
 }
 
 /**
@@ -67,23 +69,39 @@ async function storedPaths(spec: { dest: Destination; destPath: string; method: 
 /** Source files decoded on demand; a few kept, since a file's frames sit in neighbouring rows. */
 class Sources {
   private readonly cache = new Map<string, Promise<FrameBlock>>();
-  /** frames in each source file decoded so far */
-  readonly counts = new Map<string, number>();
+  /** source files that could not be read as frames, with the reason: their rows are not compared */
+  readonly failed = new Map<string, string>();
   constructor(private readonly files: Map<string, CompletedFile>, private readonly read: ReadOptions) {}
 
   has(name: string): boolean { return this.files.has(name); }
 
-  /** frame `page` of source `name` as stored (a `bytes` file is its one frame), or undefined past its end */
-  async frame(name: string, page: number): Promise<Uint8Array | undefined> {
+  /** source `name` decoded, or undefined if it cannot be read as frames (an upload kept it too) */
+  private async block(name: string): Promise<FrameBlock | undefined> {
+    if (this.failed.has(name)) return undefined;
     let block = this.cache.get(name);
     if (!block) {
       block = readFrames(this.files.get(name)!.path, this.read);
       this.cache.set(name, block);
       if (this.cache.size > 8) this.cache.delete(this.cache.keys().next().value!);
     }
-    const b = await block;
-    this.counts.set(name, b.count);
-    if (page >= b.count) return undefined;
+    try {
+      return await block;
+    } catch (e) {
+      if (!isFurError(e)) throw e;
+      this.failed.set(name, e.message);
+      return undefined;
+    }
+  }
+
+  /** frames in source `name`, or undefined if it cannot be read */
+  async count(name: string): Promise<number | undefined> {
+    return (await this.block(name))?.count;
+  }
+
+  /** frame `page` of source `name` as stored (a `bytes` file is its one frame); undefined past its end or if unreadable */
+  async frame(name: string, page: number): Promise<Uint8Array | undefined> {
+    const b = await this.block(name);
+    if (!b || page >= b.count) return undefined;
     const size = b.dtype === 'bytes' ? b.data.length : b.data.length / b.count;
     return b.data.subarray(page * size, (page + 1) * size);
   }
@@ -91,9 +109,11 @@ class Sources {
 
 export async function verify(spec: {
   sourceDir: string; pattern: string; dest: Destination; destPath: string; method: Method; dataset: string; read: ReadOptions;
+  /** names in the folder that are not frames: the stop file, companion markers */
+  notFrames?: { stopFile?: string; markerSuffix?: string };
 }): Promise<VerifyReport> {
-  const report: VerifyReport = { equal: 0, different: [], missing: [], remoteOnly: 0, damaged: [] };
-  const local = await listCompleted(spec.sourceDir, spec.pattern);
+  const report: VerifyReport = { equal: 0, different: [], missing: [], remoteOnly: 0, damaged: [], unreadable: [] };
+  const local = await listCompleted(spec.sourceDir, spec.pattern, spec.notFrames);
   if (spec.method === 'files') {
     for (const f of local) {
       const path = posix.join(spec.destPath, f.name);
@@ -136,10 +156,11 @@ export async function verify(spec: {
     }
   }
   for (const f of local) {
+    const count = await sources.count(f.name);
+    if (count === undefined) { report.unreadable.push({ file: f.name, message: sources.failed.get(f.name)! }); continue; }
     const pages = verdict.get(f.name);
-    const count = sources.counts.get(f.name) ?? 0;
     for (let page = 0; page < count; page++) {
-      const ok = pages!.get(page);
+      const ok = pages?.get(page);
       if (ok === true) report.equal++;
       else if (ok === false) report.different.push({ file: f.name, frame: page });
     }
@@ -166,7 +187,7 @@ async function eachBlock(s: Stored, report: VerifyReport, visit: (row: number, b
  * file has them) and hashed, compared with the SHA-256 recorded when it was packaged.
  */
 export async function verifySelf(spec: { dest: Destination; destPath: string; method: Method; dataset: string }): Promise<VerifyReport> {
-  const report: VerifyReport = { equal: 0, different: [], missing: [], remoteOnly: 0, damaged: [] };
+  const report: VerifyReport = { equal: 0, different: [], missing: [], remoteOnly: 0, damaged: [], unreadable: [] };
   if (spec.method === 'files') {
     throw new FurError('needs-sources', 'the files method stores files as they are, with no frame hashes: give the source folder too (fur verify SRC DEST --method files)', {});
   }
