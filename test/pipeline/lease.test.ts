@@ -16,7 +16,7 @@ import { cameraFileName } from '../../src/source/camera.js';
 import type { Destination } from '../../src/transport/destination.js';
 import { FileDestination } from '../../src/transport/file.js';
 import {
-  assertCapture, FUR_BIN, furBin, jsonLines, localFrames, METHODS, openDest, readFlags, readStored, runKilledAfter, scratch, until,
+  assertCapture, FUR_BIN, furBin, jsonLines, localFrames, METHODS, noRetry, openDest, readFlags, readStored, runKilledAfter, scratch, until,
   watchFlags, writeFrames, type Capture, type Method, type Stored,
 } from './helpers.js';
 import { openFtpsDest, openS3Dest, useTestAwsEnv } from './s3-dest.js';
@@ -261,7 +261,7 @@ describe('a destination that cannot be written', () => {
         flags = d.flags;
       }
       // no --idle, no stop file: only a failure at start ends this run
-      const r = await furBin(['watch', cam, url, '--delete-source', '--give-up-after', '0', ...readFlags(A), ...flags]);
+      const r = await furBin(['watch', cam, url, '--delete-source', ...noRetry(), ...readFlags(A), ...flags]);
       assert.equal(r.code, 1, r.stderr);
       assert.match(lastLine(r.stderr), new RegExp(`^fur: cannot write to ${url.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: .*(permission denied|access denied)`, 'i'));
       assert.equal((await localFrames(cam)).length, 3);
