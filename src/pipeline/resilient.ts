@@ -10,10 +10,14 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FurError, isFurError } from '../errors.js';
 import type { Destination } from '../transport/destination.js';
+import { leaseTicket } from './lease.js';
 import { listFinished, run, type RunSpec, type RunSummary } from './run.js';
 
-/** failures that a later attempt may not meet: the link, the server, a full disk being cleared */
-const TRANSIENT = new Set(['connection-lost', 'connect-failed', 'remote-write-failed', 'io-failed', 'destination-closed', 'file-closed', 'remote-failed']);
+/**
+ * failures that a later attempt may not meet: the link, the server, a full disk being cleared; a
+ * lease that could not be renewed in time (the next attempt takes it back, unless another run has)
+ */
+const TRANSIENT = new Set(['connection-lost', 'connect-failed', 'remote-write-failed', 'io-failed', 'destination-closed', 'file-closed', 'remote-failed', 'lease-expired']);
 
 export function isTransient(e: unknown): boolean {
   return isFurError(e) && TRANSIENT.has(e.tag);
@@ -57,6 +61,8 @@ export async function runResilient(spec: ResilientSpec): Promise<RunSummary> {
   // again (files committed meanwhile may have been deleted)
   let listing = spec.watch ? undefined : listFinished(spec.sourceDir, spec.pattern, spec.options.read, spec.notFrames);
   listing?.catch(() => undefined); // its failure is reported by the run, after the connection's
+  // one lease for every attempt: a reconnected run takes back its own
+  const lease = spec.lease ?? leaseTicket();
   for (;;) {
     let dest: Destination | undefined;
     const listed = listing;
@@ -71,7 +77,7 @@ export async function runResilient(spec: ResilientSpec): Promise<RunSummary> {
       if (!connected) downSince = undefined; // from now on, the clock starts at a failure
       connected = true;
       const maxFrames = spec.maxFrames === undefined ? undefined : Math.max(0, spec.maxFrames - spec.progress.frames);
-      return await run({ ...spec, dest, destPath: c.path, maxFrames, listing: listed });
+      return await run({ ...spec, dest, destPath: c.path, maxFrames, listing: listed, lease });
     } catch (e) {
       if (!isTransient(e) || spec.signal?.aborted) throw e;
       if (!connected && answeredForGood(e)) throw e;

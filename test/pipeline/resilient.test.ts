@@ -64,7 +64,10 @@ describe('runResilient', () => {
       get(target, key, receiver) {
         const v = Reflect.get(target, key, receiver);
         if (typeof v !== 'function' || key === 'close') return v;
-        return async () => { throw new FurError(tag, `${String(key)}: the link went down for the test`, {}); };
+        const fail = async () => { throw new FurError(tag, `${String(key)}: the link went down for the test`, {}); };
+        // the lease's record is made here, and fails at its first request
+        if (key === 'exclusive') return () => ({ create: fail, read: fail, replace: fail, remove: fail });
+        return fail;
       },
     });
   }
