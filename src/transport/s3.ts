@@ -13,7 +13,7 @@ import {
   CopyObjectCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, type S3Client,
 } from '@aws-sdk/client-s3';
 import { posix } from 'node:path';
-import { FurError } from '../errors.js';
+import { FurError, remoteFields } from '../errors.js';
 import type { Capabilities, Destination, RemoteFile, RemoteStat } from './destination.js';
 import { StagedFile, type StagedContent } from './ftps-staged.js';
 import { makeS3Client, type S3ClientOptions } from './s3-client.js';
@@ -74,7 +74,7 @@ export class S3Destination implements Destination {
       client.destroy();
       const f = s3Error(e, { op: 'list the destination', bucket: target.bucket, key: root, endpoint });
       if (f.tag === 'permission-denied') {
-        throw new FurError('permission-denied', `s3://${target.bucket}/${root}: access denied listing the prefix; fur needs s3:ListBucket there to resume and to skip what is stored`, f.fields, { cause: e });
+        throw new FurError('permission-denied', `s3://${target.bucket}/${root}: access denied listing the prefix; fur needs s3:ListBucket there to resume and to skip what is stored`, remoteFields(f), { cause: e });
       }
       throw f;
     }
@@ -156,7 +156,7 @@ export class S3Destination implements Destination {
       return { size: h.ContentLength ?? 0, mtimeMs: h.LastModified?.getTime() ?? 0, isDirectory: false };
     } catch (e) {
       const f = s3Error(e, this.ctx('stat', key));
-      if (f.tag !== 'not-found' || f.fields.code === 'NoSuchBucket') throw f;
+      if (f.tag !== 'not-found' || remoteFields(f).code === 'NoSuchBucket') throw f;
     }
     // a "directory" is a prefix other keys share
     try {
