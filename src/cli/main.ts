@@ -11,9 +11,11 @@ import { Progress } from '../pipeline/progress.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, runResilient } from '../pipeline/resilient.js';
 import { DEFAULT_QUIET_MS } from '../source/watch.js';
 import { parseDtype, parseShape } from '../source/frame.js';
+import { compileGlob } from '../source/sequence.js';
 import type { ReadOptions } from '../source/readers/index.js';
 import { checkMethod, connect, type ConnectionFlags } from './connect.js';
 import { duration } from './duration.js';
+import { exitCodeOf } from './exit.js';
 import { parseDestinationUrl } from '../transport/url.js';
 import { writeFile } from 'node:fs/promises';
 import { H5File, dtypeName } from '../hdf5/index.js';
@@ -180,6 +182,7 @@ async function doRun(src: string, destUrl: string, f: WatchFlags, watch: boolean
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
+    compileGlob(f.pattern, '--pattern'); // refused as typed, before anything connects
     const summary = await runResilient({
       connect: () => connect(destUrl, options.method, { ...f, warn }),
       giveUpAfterMs,
@@ -258,6 +261,7 @@ Examples:
   v.action(async function (this: Command, first: string, second: string | undefined) {
     const f = this.opts() as CommonFlags;
     const [src, destUrl] = second === undefined ? [undefined, first] : [first, second];
+    if (src !== undefined) compileGlob(f.pattern, '--pattern'); // refused as typed, before anything connects
     const { dest, path } = await connect(destUrl, f.method, f);
     try {
       const method = f.method as PipelineOptions['method'];
@@ -370,7 +374,10 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
     if (isFurError(e)) {
       process.stderr.write(`fur: ${printable(e.message)}\n`);
-      return e.tag === 'bad-option' || e.tag === 'bad-url' || e.tag === 'unknown-dtype' || e.tag === 'bad-shape' ? 2 : 1;
+      const code = exitCodeOf(e.tag);
+      // a program reading --json decides on the tag and its fields, not on the English line
+      if (argv.includes('--json')) process.stdout.write(JSON.stringify({ type: 'error', tag: e.tag, message: e.message, fields: e.fields, exitCode: code }) + '\n');
+      return code;
     }
     process.stderr.write(`fur: ${(e as Error)?.stack ?? e}\n`);
     return 1;

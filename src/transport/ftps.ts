@@ -13,7 +13,7 @@ import { FTPError } from 'basic-ftp';
 import { posix } from 'node:path';
 import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { FurError } from '../errors.js';
+import { FurError, remoteFields } from '../errors.js';
 import type { Capabilities, Destination, ExclusiveRecord, RemoteFile, RemoteStat } from './destination.js';
 import { ClaimsRecord } from './exclusive.js';
 import { connectFtps, trustContext, type FtpsConnectOptions } from './ftps-connect.js';
@@ -298,7 +298,7 @@ export class FtpsDestination implements Destination {
       const f = e as FurError;
       if (f.tag === 'ftp-unsupported') {
         throw new FurError('rename-unsupported',
-          `${this.url}: the server does not rename files (${String(f.fields.code)} ${String(f.fields.reply)}); fur publishes files by renaming them into place so no half-written file ever shows, and cannot work without it`,
+          `${this.url}: the server does not rename files (${String(remoteFields(f).code)} ${String(remoteFields(f).reply)}); fur publishes files by renaming them into place so no half-written file ever shows, and cannot work without it`,
           { url: this.url, path: src }, { cause: e });
       }
       if (f.tag === 'connection-lost') {

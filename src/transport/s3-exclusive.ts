@@ -12,6 +12,7 @@ import { posix } from 'node:path';
 import type { ExclusiveRecord } from './destination.js';
 import { ClaimsRecord } from './exclusive.js';
 import { s3Error } from './s3-errors.js';
+import { remoteFields } from '../errors.js';
 import { putObject } from './s3-upload.js';
 import type { S3Destination } from './s3.js';
 
@@ -118,7 +119,7 @@ class ConditionalRecord implements ExclusiveRecord {
   /** null for a missing object; anything else is thrown */
   private absent(e: unknown, op: string): null {
     const f = s3Error(e, this.ctx(op));
-    if (f.tag === 'not-found' && f.fields.code !== 'NoSuchBucket') return null;
+    if (f.tag === 'not-found' && remoteFields(f).code !== 'NoSuchBucket') return null;
     throw f;
   }
 }

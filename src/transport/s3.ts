@@ -13,7 +13,7 @@ import {
   CopyObjectCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, type S3Client,
 } from '@aws-sdk/client-s3';
 import { posix } from 'node:path';
-import { FurError } from '../errors.js';
+import { FurError, remoteFields } from '../errors.js';
 import type { Capabilities, Destination, ExclusiveRecord, RemoteFile, RemoteStat } from './destination.js';
 import { s3Record } from './s3-exclusive.js';
 import { StagedFile, type StagedContent } from './ftps-staged.js';
@@ -80,7 +80,7 @@ export class S3Destination implements Destination {
       client.destroy();
       const f = s3Error(e, { op: 'list the destination', bucket: target.bucket, key: root, endpoint });
       if (f.tag === 'permission-denied') {
-        throw new FurError('permission-denied', `s3://${target.bucket}/${root}: access denied listing the prefix; fur needs s3:ListBucket there to resume and to skip what is stored`, f.fields, { cause: e });
+        throw new FurError('permission-denied', `s3://${target.bucket}/${root}: access denied listing the prefix; fur needs s3:ListBucket there to resume and to skip what is stored`, remoteFields(f), { cause: e });
       }
       throw f;
     }
@@ -162,7 +162,7 @@ export class S3Destination implements Destination {
       return { size: h.ContentLength ?? 0, mtimeMs: h.LastModified?.getTime() ?? 0, isDirectory: false };
     } catch (e) {
       const f = s3Error(e, this.ctx('stat', key));
-      if (f.tag !== 'not-found' || f.fields.code === 'NoSuchBucket') throw f;
+      if (f.tag !== 'not-found' || remoteFields(f).code === 'NoSuchBucket') throw f;
     }
     // a "directory" is a prefix other keys share
     try {
