@@ -19,8 +19,8 @@ export interface ConfigFile {
 /** Where a setting came from: the line of its key in a config file. */
 export interface Origin { path: string; line: number }
 
-function bad(path: string, line: number | undefined, message: string): FurError<'bad-config'> {
-  return new FurError('bad-config', `${path}${line ? ` line ${line}` : ''}: ${message}`, { path, line });
+function bad(path: string, line: number | undefined, message: string): FurError<'config-file'> {
+  return new FurError('config-file', `${path}${line ? ` line ${line}` : ''}: ${message}`, { path, line });
 }
 
 export function loadConfig(path: string): ConfigFile {
@@ -28,7 +28,7 @@ export function loadConfig(path: string): ConfigFile {
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
-    throw new FurError('bad-config', `--config ${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { path });
+    throw new FurError('config-file', `--config ${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, { path });
   }
   try {
     return { path, text, data: parse(text) as Record<string, unknown> };

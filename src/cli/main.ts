@@ -6,15 +6,18 @@
 import { Command, CommanderError, Option } from 'commander';
 import { FurError, isFurError } from '../errors.js';
 import { DEFAULTS, parseCompression, validate, type PipelineOptions } from '../pipeline/options.js';
+import { DEFAULT_LEASE_TTL_MS, leaseTicket } from '../pipeline/lease.js';
 import { Progress } from '../pipeline/progress.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, runResilient } from '../pipeline/resilient.js';
 import { DEFAULT_QUIET_MS } from '../source/watch.js';
 import { parseDtype, parseShape } from '../source/frame.js';
+import { compileGlob } from '../source/sequence.js';
 import type { ReadOptions } from '../source/readers/index.js';
 import { checkConnection, checkMethod, connect, type ConnectionFlags } from './connect.js';
 import { dirname } from 'node:path';
 import { parseSlice } from '../index/slice.js';
 import { duration } from './duration.js';
+import { exitCodeOf } from './exit.js';
 import { parseDestinationUrl } from '../transport/url.js';
 import { writeFile } from 'node:fs/promises';
 import { H5File, dtypeName } from '../hdf5/index.js';
@@ -33,7 +36,6 @@ import { addRunControls, controls, runRenderer, type ControlFlags } from './run-
 import { stat } from 'node:fs/promises';
 import { Egress } from '../transport/egress.js';
 import { InstrumentMeter } from '../source/instrument.js';
-import { compileGlob } from '../source/sequence.js';
 import type { WatchOptions } from '../source/watch.js';
 
 interface CommonFlags extends ConnectionFlags {
@@ -54,6 +56,8 @@ interface CommonFlags extends ConnectionFlags {
   onMismatch: string;
   parallel?: string;
   giveUpAfter: string;
+  takeOver?: boolean;
+  leaseTtl: string;
   json?: boolean;
   stopFile?: string;
   marker?: string;
@@ -141,6 +145,8 @@ function addCommon(c: Command): Command {
     .addOption(new Option('--on-mismatch <what>', 'a file that cannot be used (unreadable, truncated, or frames unlike the first file\'s): skip it — keep it in place, report it, go on, exit 3 — or stop the run').choices(['stop', 'skip']).default('skip'))
     .option('--parallel <n>', 'files in flight for --method files (default: as many as keep the link busy, up to 256)')
     .option('--give-up-after <seconds>', 'keep reconnecting this long before exiting with an error', '600')
+    .option('--take-over', 'take the destination\'s lease even though another fur run seems to hold it (only when that run is gone)')
+    .option('--lease-ttl <seconds>', 'the lease on the destination expires this long after its last renewal (renewed every third of it)', String(DEFAULT_LEASE_TTL_MS / 1000))
     .option('--json', 'print one JSON status event per line instead of a status line');
 }
 
@@ -182,6 +188,7 @@ async function doRun(src: string, destUrl: string, f: WatchFlags, watch: boolean
   const connectTimeoutMs = duration(f.connectTimeout ?? String(DEFAULT_CONNECT_TIMEOUT_MS / 1000), '--connect-timeout') * 1000;
   checkNotFrames(f);
   const watchOptions = watch ? watchSettings(f) : undefined;
+  const lease = leaseTicket({ takeOver: f.takeOver ?? false, ttlMs: duration(f.leaseTtl, '--lease-ttl') * 1000 });
   const maxFrames = f.count === undefined ? undefined : count(f.count, '--count');
   await checkSource(src);
   if (f.dryRun) return (await import('./dry-run.js')).dryRun({ src, destUrl, pattern: f.pattern, options, flags: f, watch, json: f.json ?? false });
@@ -204,6 +211,7 @@ async function doRun(src: string, destUrl: string, f: WatchFlags, watch: boolean
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
+    compileGlob(f.pattern, '--pattern'); // refused as typed, before anything connects
     const summary = await runResilient({
       connect: () => connect(destUrl, options.method, { ...f, warn, egress }),
       giveUpAfterMs,
@@ -216,6 +224,7 @@ async function doRun(src: string, destUrl: string, f: WatchFlags, watch: boolean
       notFrames: { stopFile: f.stopFile, markerSuffix: f.marker },
       maxFrames,
       options, progress, signal: controller.signal,
+      lease,
     });
     return summary.rejected.length ? 3 : 0;
   } finally {
@@ -332,8 +341,9 @@ Examples:
       const ok = r.different.length === 0 && r.missing.length === 0 && r.damaged.length === 0 && r.unreadable.length === 0;
       if (f.json) process.stdout.write(JSON.stringify({ type: 'verify', ok, ...r }) + '\n');
       else {
+        // without sources, "equal" can only mean: equal to the hash recorded beside the frame
         process.stderr.write(`fur verify: ${r.equal} equal, ${r.different.length} different, ${plural(r.missing.length, 'file')} missing at the destination` +
-          (src === undefined ? ' (checked against the SHA-256 recorded for each frame)' : `, ${plural(r.remoteOnly, 'remote frame')} without a local source`) + '\n');
+          (src === undefined ? ' (no sources given: each frame compared with the SHA-256 recorded when it was stored)' : `, ${plural(r.remoteOnly, 'remote frame')} without a local source`) + '\n');
         for (const d of r.different.slice(0, 20)) process.stderr.write(`  differs: ${printable(d.file)} frame ${d.frame}\n`);
         for (const m of r.missing.slice(0, 20)) process.stderr.write(`  missing: ${printable(m)}\n`);
         for (const d of r.damaged.slice(0, 20)) process.stderr.write(`  checksum failed: ${printable(d.file)} ${d.dataset} rows ${d.rows[0]}-${d.rows[1] - 1} (the stored chunk changed after it was written)\n`);
@@ -496,15 +506,13 @@ function configCheck(path: string): string {
 }
 
 /** A setting's error, told with the config file line it came from. */
-function withOrigin(e: FurError, from: Map<string, Origin>): FurError {
-  const setting = e.fields.setting;
+function withOrigin<E extends FurError>(e: E, from: Map<string, Origin>): E {
+  const setting = (e.fields as { setting?: unknown }).setting;
   const origin = typeof setting === 'string' ? from.get(setting) : undefined;
   if (!origin) return e;
-  return new FurError(e.tag, `${e.message} (set in ${origin.path} line ${origin.line})`, e.fields, { cause: e });
+  return new FurError(e.tag, `${e.message} (set in ${origin.path} line ${origin.line})`, e.fields as never, { cause: e }) as E;
 }
 
-/** errors in what the user typed: exit 2 */
-const USAGE = new Set(['bad-option', 'bad-url', 'unknown-dtype', 'bad-shape', 'bad-pattern', 'bad-source', 'bad-config', 'bad-slice']);
 
 export async function main(argv: string[]): Promise<number> {
   origins = new Map();
@@ -515,7 +523,10 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
     if (isFurError(e)) {
       process.stderr.write(`fur: ${printable(withOrigin(e, origins).message)}\n`);
-      return USAGE.has(e.tag) ? 2 : 1;
+      const code = exitCodeOf(e.tag);
+      // a program reading --json decides on the tag and its fields, not on the English line
+      if (argv.includes('--json')) process.stdout.write(JSON.stringify({ type: 'error', tag: e.tag, message: e.message, fields: e.fields, exitCode: code }) + '\n');
+      return code;
     }
     process.stderr.write(`fur: ${(e as Error)?.stack ?? e}\n`);
     return 1;
