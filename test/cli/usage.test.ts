@@ -36,6 +36,7 @@ const BAD: Record<string, string[] | null> = {
   '--connections': ['0'],
   '--channels': ['65'],
   '--connect-timeout': ['0'],
+  '--lease-ttl': ['0'],
   '--pattern': ['a/b'],
   '--dtype': ['complex7'],
   '--shape': ['0x-1'],
