@@ -179,7 +179,7 @@ export class AppendTarget implements StreamingTarget {
       this.remote = remote;
       // EOF headroom for a few batches: the superblock's EOF then moves every few commits, not at each
       const eofHeadroom = Math.min(256 << 20, Math.max(1 << 20, 4 * batch.want * (batch.first.fileBytes / Math.max(1, batch.first.frames))));
-      this.file = await H5File.create(this.remote, { durable: this.dest.capabilities.fsync, metaReserve: 1 << 20, metaSink: meta, eofHeadroom, deferFirstCommit: true });
+      this.file = await H5File.create(this.remote, { durable: this.dest.capabilities.fsync, metaReserve: 1 << 20, metaSink: meta, eofHeadroom, deferFirstCommit: true, spaceRecord: true });
       this.file.setAttr('/', 'fur_version', FUR_VERSION);
       this.file.setAttr('/', 'fur_method', 'append');
       // named once the first batch is committed in it (see commitStream): its frames need not

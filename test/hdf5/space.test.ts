@@ -1,0 +1,184 @@
+/**
+ * No wasted space in a file that is appended to, interrupted and resumed (docs/hdf5-layout.md,
+ * "Space"): the file stays within its data, its metadata region and two chunks, however many
+ * commits rewrite a partial filtered chunk row and wherever a writer is dropped. A writer is
+ * dropped by cutting its stream of writes (both handles, as append opens the file twice, commits
+ * overlapping the next batch as append does) after any write; the next writer reopens what the
+ * cut left and appends the rest, as a restarted run does.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { H5File, MemorySink, type Filter, type RandomAccess, type Sink } from '../../src/hdf5/index.js';
+import { dataset, h5wasmRead, valueBytes, valueStrings } from '../support/h5wasm.js';
+import { spaceAccount } from '../support/space.js';
+
+const FRAME = [8, 6];
+const ROW = FRAME[0]! * FRAME[1]!;
+const CHUNK = 8; // rows per chunk: batches end inside chunks
+const TOTAL = 40;
+
+function rowValue(row: number): number { return (row * 37 + 11) % 251; }
+function rowsOf(first: number, n: number): Uint8Array {
+  const b = new Uint8Array(n * ROW);
+  for (let r = 0; r < n; r++) b.fill(rowValue(first + r), r * ROW, (r + 1) * ROW);
+  return b;
+}
+
+/** A file in memory that logs every write, in the order made, whichever handle made it. */
+class Journal extends MemorySink {
+  readonly log: Array<{ offset: number; bytes: Uint8Array }> = [];
+  override async write(offset: number, data: Uint8Array): Promise<void> {
+    this.log.push({ offset, bytes: data.slice() });
+    return super.write(offset, data);
+  }
+  /** a second handle on the same file (append's handle for commit metadata) */
+  handle(): Sink {
+    return { write: (o, d) => this.write(o, d), flush: async () => {}, sync: async () => {}, close: async () => {} };
+  }
+  static async from(bytes: Uint8Array): Promise<Journal> {
+    const j = new Journal();
+    await MemorySink.prototype.write.call(j, 0, bytes);
+    return j;
+  }
+}
+
+const VARIANTS: Array<{ name: string; filters: Filter[] }> = [
+  { name: 'Fletcher-32 (rows written in place)', filters: [{ id: 'fletcher32' }] },
+  { name: 'shuffle + deflate + Fletcher-32', filters: [{ id: 'shuffle' }, { id: 'deflate', level: 4 }, { id: 'fletcher32' }] },
+];
+
+/**
+ * What a run of `append` does with the file, in little: reopen it (or start it), bring the names
+ * back to the frames' count, append `batches` rows at a time up to `total` — each batch's rows
+ * while the previous commit publishes — and close.
+ */
+async function writeRun(file: Journal, filters: Filter[], batches: number[], total = TOTAL): Promise<void> {
+  let f: H5File;
+  const meta = file.handle();
+  if (await file.size() > 0) {
+    try {
+      f = await H5File.open(file, { metaSink: meta, eofHeadroom: 4096 });
+    } catch {
+      // cut before the first commit was whole: start over, as append does with its temporary
+      await file.truncate(0);
+      f = await H5File.create(file, { spaceRecord: true, metaReserve: 4096, eofHeadroom: 4096, metaSink: meta });
+    }
+  } else f = await H5File.create(file, { spaceRecord: true, metaReserve: 4096, eofHeadroom: 4096, metaSink: meta });
+  if (!f.has('/data')) {
+    f.createDataset('/data', { dtype: 'uint8', shape: [0, ...FRAME], maxshape: [null, ...FRAME], chunks: [CHUNK, ...FRAME], filters });
+    f.createDataset('/frame_name', { dtype: 'vlen-str', shape: [0], maxshape: [null], chunks: [16] });
+  }
+  const frames = f.dataset('/data');
+  const names = f.dataset('/frame_name');
+  await names.truncate(frames.shape[0]);
+  let n = frames.shape[0];
+  let sealed: Promise<void> = Promise.resolve();
+  const commits: Promise<void>[] = [];
+  for (let b = 0; n < total; b++) {
+    const k = Math.min(batches[b % batches.length]!, total - n);
+    await sealed;
+    await frames.append(rowsOf(n, k), k);
+    await names.appendVlen(Array.from({ length: k }, (_, i) => `f${n + i}`));
+    n += k;
+    let onSealed!: () => void;
+    sealed = new Promise<void>((r) => { onSealed = r; });
+    commits.push(f.commit({ publishLast: frames, onSealed }));
+  }
+  await Promise.all(commits);
+  await f.close();
+}
+
+/** the file holds rows [0, rows) of the capture, names beside them (fur's reader) */
+async function assertRows(file: RandomAccess, rows: number | 'whole batches', what: string): Promise<number> {
+  const f = await H5File.open(file, { readOnly: true });
+  try {
+    if (!f.has('/data')) return 0;
+    const d = f.dataset('/data');
+    const n = d.shape[0];
+    if (rows !== 'whole batches') assert.equal(n, rows, `${what}: rows`);
+    const values = await d.read(0, n);
+    for (let r = 0; r < n; r++) assert.equal(values[r * ROW], rowValue(r), `${what}: row ${r}`);
+    const names = await f.dataset('/frame_name').readVlen(0, n);
+    assert.deepEqual(names.map((b) => Buffer.from(b).toString()), Array.from({ length: n }, (_, r) => `f${r}`), `${what}: names`);
+    return n;
+  } finally {
+    await f.close();
+  }
+}
+
+async function assertWithinBound(file: Journal, what: string): Promise<void> {
+  const a = await spaceAccount(file);
+  assert.ok(a.chunk > 0, `${what}: a filtered dataset`);
+  assert.ok(a.dead <= 2 * a.chunk, `${what}: ${a.dead} dead bytes, more than two chunks (${2 * a.chunk}); dead: ${JSON.stringify(a.gaps)}`);
+  assert.ok(a.size <= a.bound, `${what}: ${a.size} bytes > data ${a.data} + metadata region ${a.metaRegion} + two chunks ${2 * a.chunk}`);
+}
+
+/** a deterministic generator of cut points */
+function lcg(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; return s / 2 ** 32; };
+}
+
+describe('space: an append file stays within data + metadata region + two chunks', () => {
+  for (const v of VARIANTS) {
+    it(`${v.name}: a partial chunk row rewritten at each of 60 commits leaves no copy per commit`, async () => {
+      const file = new Journal();
+      await writeRun(file, v.filters, [1, 2, 1, 3], 100);
+      await assertRows(file, 100, 'after 60 commits');
+      await assertWithinBound(file, 'after 60 commits');
+      // and libhdf5 reads every row and name
+      const doc = await h5wasmRead(file.bytes());
+      assert.ok(Buffer.from(valueBytes(dataset(doc, '/data'))).equals(Buffer.from(rowsOf(0, 100))), 'h5wasm reads the rows written');
+      assert.deepEqual(valueStrings(dataset(doc, '/frame_name')), Array.from({ length: 100 }, (_, r) => `f${r}`));
+    });
+
+    it(`${v.name}: a writer dropped after any write, and resumed, leaves every row once and no more than two chunks`, async () => {
+      const whole = new Journal();
+      await writeRun(whole, v.filters, [3, 2, 5, 1]);
+      await assertWithinBound(whole, 'uninterrupted');
+      let resumed = 0;
+      for (let cut = 1; cut < whole.log.length; cut++) {
+        const file = new Journal();
+        for (const w of whole.log.slice(0, cut)) await MemorySink.prototype.write.call(file, w.offset, w.bytes);
+        // what the cut left opens and shows whole batches (when it opens at all)
+        let committed = 0;
+        try { committed = await assertRows(file, 'whole batches', `cut ${cut}`); } catch (e) { if (!/superblock|signature|truncated/.test(String(e))) throw e; }
+        await writeRun(file, v.filters, [2, 4, 1]);
+        await assertRows(file, TOTAL, `cut ${cut} (${committed} rows committed), resumed`);
+        await assertWithinBound(file, `cut ${cut}, resumed`);
+        if (cut % 25 === 0) {
+          const doc = await h5wasmRead(file.bytes());
+          assert.ok(Buffer.from(valueBytes(dataset(doc, '/data'))).equals(Buffer.from(rowsOf(0, TOTAL))), `cut ${cut}: h5wasm reads every row`);
+        }
+        resumed++;
+      }
+      assert.ok(resumed > 100, `${resumed} cuts resumed`);
+    });
+
+    it(`${v.name}: writers dropped again and again (while resuming, too) leave every row once and no more than two chunks`, async () => {
+      for (let seq = 0; seq < 12; seq++) {
+        const rand = lcg(seq * 7919 + v.filters.length);
+        let bytes: Uint8Array = new Uint8Array(0);
+        const cuts: number[] = [];
+        for (let round = 0; round < 6; round++) {
+          // the run this round would make, from what the rounds before left; cut it somewhere
+          const run = await Journal.from(bytes);
+          await writeRun(run, v.filters, [1 + Math.floor(rand() * 4), 1 + Math.floor(rand() * 3)]);
+          const cut = Math.floor(rand() * run.log.length);
+          cuts.push(cut);
+          const file = await Journal.from(bytes);
+          for (const w of run.log.slice(0, cut)) await MemorySink.prototype.write.call(file, w.offset, w.bytes);
+          bytes = file.bytes();
+        }
+        const file = await Journal.from(bytes);
+        await writeRun(file, v.filters, [3]);
+        const what = `sequence ${seq} (cuts ${cuts.join(', ')})`;
+        await assertRows(file, TOTAL, what);
+        await assertWithinBound(file, what);
+        const doc = await h5wasmRead(file.bytes());
+        assert.ok(Buffer.from(valueBytes(dataset(doc, '/data'))).equals(Buffer.from(rowsOf(0, TOTAL))), `${what}: h5wasm reads every row`);
+        assert.deepEqual(valueStrings(dataset(doc, '/frame_name')), Array.from({ length: TOTAL }, (_, r) => `f${r}`));
+      }
+    });
+  }
+});
