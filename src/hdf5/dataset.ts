@@ -88,6 +88,8 @@ export class Dataset {
   private slots?: { address: number; chunkSize: number };
   /** the slot (0 or 1) the last published commit's partial chunk row is in, if it is in one */
   private publishedSlot?: number;
+  /** which chunk row each slot holds, and how many of its rows (as this writer wrote it) */
+  private slotHeld: ({ row: number; rows: number } | undefined)[] = [];
   /** the last chunk row's entries when partial, as the sealed commit and the published one show it */
   private sealedTail: ChunkEntry[] = [];
   private publishedTail: ChunkEntry[] = [];
@@ -357,7 +359,7 @@ export class Dataset {
     const partial = this.growable && rows < this.chunk![0];
     this.chain = Promise.all([this.chain, encoded]).then(([, encs]) => {
       this.encoding--;
-      ix.putRow(row, partial ? this.placeInSlot(encs) : encs.map((bytes) => this.placeFresh(bytes)));
+      ix.putRow(row, partial ? this.placeInSlot(encs, row, rows) : encs.map((bytes) => this.placeFresh(bytes)));
     }).catch((e) => { this.encoding--; this.failure ??= e; });
   }
 
@@ -426,17 +428,28 @@ export class Dataset {
   }
 
   /**
-   * Place a partial chunk row's encoded chunks in the tail slot the last published commit does
-   * not point to (this runs after that commit published: see H5File.commit).
+   * Place chunk row `row`'s encoded chunks, holding its first `rows` rows, in the tail slot the
+   * last published commit does not point to (this runs after that commit published: see
+   * H5File.commit). A checksummed-only chunk is stored as it is, so when the slot already holds
+   * fewer rows of the same chunk row only the rows it lacks and the checksum are written: each
+   * row goes to each slot once, not once per commit.
    */
-  private placeInSlot(encs: Uint8Array[]): ChunkEntry[] {
+  private placeInSlot(encs: Uint8Array[], row: number, rows: number): ChunkEntry[] {
     const size = this.slots?.chunkSize ?? this.slotChunkBytes;
     if (encs.some((b) => b.length > size)) return encs.map((b) => this.placeFresh(b));
     this.slots ??= { address: this.host.allocData(2 * encs.length * size), chunkSize: size };
-    const base = this.slots.address + (this.publishedSlot === 0 ? 1 : 0) * encs.length * size;
+    const slot = this.publishedSlot === 0 ? 1 : 0;
+    const base = this.slots.address + slot * encs.length * size;
+    const held = this.slotHeld[slot];
+    const from = this.checksumInPlace && held?.row === row && held.rows <= rows ? held.rows * this.rowBytes : undefined;
+    this.slotHeld[slot] = { row, rows };
     return encs.map((bytes, c) => {
       const address = base + c * size;
-      this.host.write(address, bytes);
+      if (from === undefined) this.host.write(address, bytes);
+      else {
+        this.host.write(address + from, bytes.subarray(from, rows * this.rowBytes));
+        this.host.write(address + this.chunkBytes, bytes.subarray(this.chunkBytes));
+      }
       return { address, size: bytes.length, mask: 0 };
     });
   }
@@ -511,8 +524,16 @@ export class Dataset {
    */
   async rollback(rows: number, tail: ChunkEntry[]): Promise<void> {
     if (!this.growable || !this.index) throw usageError(this.path, 'only growable datasets can be rolled back');
+    await this.reopenAt(rows, tail);
+  }
+
+  /**
+   * Continue from `rows` rows of the committed index (the last chunk row's entries replaced by
+   * `tail` when given): its last nodes and the header are written again by the next commit.
+   */
+  private async reopenAt(rows: number, tail: ChunkEntry[]): Promise<void> {
     const c0 = this.chunk![0];
-    this.index = await ChunkIndex.open(this.host.read, this.index.root(), this.chunk!, this.frameShape, Math.ceil(rows / c0));
+    this.index = await ChunkIndex.open(this.host.read, this.index!.root(), this.chunk!, this.frameShape, Math.ceil(rows / c0));
     if (rows % c0 && tail.length === this.index.perRow) this.index.putRow(Math.floor(rows / c0), tail);
     this.index.touchLast();
     this.indexLevelCounts = this.index.levelCounts();
@@ -521,6 +542,8 @@ export class Dataset {
     this.tailRows = 0;
     this.tailWrittenRows = 0;
     this.chunkCache = undefined;
+    // what a slot holds of a chunk row may be rows given up now
+    this.slotHeld = [];
     await this.restore(rows);
     this.header.dirty = true;
   }
@@ -567,17 +590,7 @@ export class Dataset {
   async truncate(rows: number): Promise<void> {
     if (!this.growable || !this.index) throw usageError(this.path, 'only growable datasets can be truncated');
     if (rows >= this.shape[0] && rows >= this.length) return;
-    const root = this.index.root();
-    this.index = await ChunkIndex.open(this.host.read, root, this.chunk!, this.frameShape, Math.ceil(rows / this.chunk![0]));
-    this.indexLevelCounts = this.index.levelCounts();
-    this.tail = undefined;
-    this.summing = undefined;
-    this.tailRows = 0;
-    this.tailWrittenRows = 0;
-    this.chunkCache = undefined;
-    await this.restore(rows);
-    this.publishedRows = -1;
-    this.header.dirty = true;
+    await this.reopenAt(rows, []);
   }
 
   /** Restore the tail of a reopened dataset: `rows` rows are committed. */

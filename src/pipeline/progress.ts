@@ -9,6 +9,8 @@ export type RunEvent =
   | { type: 'skipped'; file: string; reason: string }
   | { type: 'rejected'; file: string; tag: string; message: string }
   | { type: 'deleted'; files: number }
+  | { type: 'sweeping'; done: number; of: number }
+  | { type: 'swept'; files: number; bytes: number }
   | { type: 'warning'; tag: string; message: string }
   | { type: 'disconnected'; tag: string; message: string; retryInSec: number; attempt: number; downSec: number }
   | { type: 'reconnected'; afterSec: number }

@@ -13,6 +13,7 @@ import { batchStreams, collect, readAhead, type BatchStream, type Rejected } fro
 import { BatchesTarget } from './batches.js';
 import { deleteSources } from './cleanup.js';
 import { FilesTarget } from './files.js';
+import { sweepTemporaries } from './sweep.js';
 import { sameFrames } from './layout.js';
 import { validate, type PipelineOptions } from './options.js';
 import type { Progress } from './progress.js';
@@ -140,6 +141,13 @@ export async function run(spec: RunSpec): Promise<RunSummary> {
 
   const resumed = { files: 0, frames: [...target.committed.values()].reduce((a, b) => a + b, 0) };
   progress.event({ type: 'start', method: o.method, source: spec.sourceDir, destination: `${spec.dest.url.replace(/\/$/, '')}${spec.destPath === '.' ? '' : '/' + spec.destPath}`, resumed });
+  try {
+    const swept = await sweepTemporaries(spec.dest, o.method, spec.destPath, { progress: (done, of) => progress.event({ type: 'sweeping', done, of }) });
+    if (swept.files) progress.event({ type: 'swept', ...swept });
+  } catch (e) {
+    await abandon(target);
+    throw e;
+  }
   progress.start();
   const warn = (m: string) => progress.event({ type: 'warning', tag: 'delete-failed', message: m });
   const started = Date.now();
