@@ -93,6 +93,14 @@ export class ChunkIndex {
 
   get dirty(): boolean { return this.dirtyLeaves.size > 0; }
 
+  /** every node's address */
+  nodeAddresses(): number[] { return this.levels.flat(); }
+
+  /** forget spare nodes whose space is no longer this index's to take (see H5File.open) */
+  dropSpares(freed: (address: number) => boolean): void {
+    this.spare = this.spare.map((level) => level.filter((a) => !freed(a)));
+  }
+
   /** rewrite the last chunk row's leaves (and the nodes above them) at the next commit */
   touchLast(): void {
     if (this.rows > 0) for (const l of this.leavesOfRow(this.rows - 1)) this.dirtyLeaves.add(l);

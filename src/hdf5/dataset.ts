@@ -217,7 +217,8 @@ export class Dataset {
    * Rows of a growable dataset whose only filter is Fletcher-32 go where they belong as they
    * arrive, the checksum summed over them on the way; the 4 checksum bytes follow once the chunk
    * is full. No chunk buffer is filled or allocated. A commit that must show a partial chunk
-   * copies its rows into a tail (flushTail), which is placed like any filtered chunk.
+   * publishes a copy of its rows from a tail slot (flushTail); the rows that follow still go to
+   * their place here.
    */
   private appendChecksummed(bytes: Uint8Array, n: number): void {
     const c0 = this.chunk![0];
@@ -235,16 +236,7 @@ export class Dataset {
       this.tailRows += take;
       at += take;
       if (this.tailRows === c0) {
-        const trailer = new Uint8Array(4);
-        new DataView(trailer.buffer).setUint32(0, s.sum.digest(), true);
-        this.host.write(s.address + size, trailer);
-        const row = this.chunkRowsDone;
-        const entries = [{ address: s.address, size: size + 4, mask: 0 }];
-        // indexed behind everything already on the chain (a tail placed before, still encoding,
-        // and chunks indexed this way behind it), so rows go in in order. Deciding by whether
-        // something is still encoding is not enough: an encode can finish while a row deferred
-        // behind it is not yet indexed, and the next row would then overtake it.
-        this.chain = this.chain.then(() => { this.index!.putRow(row, entries); });
+        this.indexInPlace(s);
         this.chunkRowsDone++;
         this.tailRows = 0;
         this.tailWrittenRows = 0;
@@ -385,6 +377,21 @@ export class Dataset {
     this.tailWrittenRows = rows;
   }
 
+  /** The chunk filled in place is whole: its checksum goes after it, and it takes its place in the index. */
+  private indexInPlace(s: { address: number; sum: Fletcher32 }): void {
+    const size = this.chunkBytes;
+    const trailer = new Uint8Array(4);
+    new DataView(trailer.buffer).setUint32(0, s.sum.digest(), true);
+    this.host.write(s.address + size, trailer);
+    const row = this.chunkRowsDone;
+    const entries = [{ address: s.address, size: size + 4, mask: 0 }];
+    // indexed behind everything already on the chain (a tail placed before, still encoding,
+    // and chunks indexed this way behind it), so rows go in in order. Deciding by whether
+    // something is still encoding is not enough: an encode can finish while a row deferred
+    // behind it is not yet indexed, and the next row would then overtake it.
+    this.chain = this.chain.then(() => { this.index!.putRow(row, entries); });
+  }
+
   /** the rows of the chunk being filled in place, copied into a chunk buffer (fill value after them) */
   private summedRows(): Uint8Array {
     const tail = this.newTail();
@@ -400,17 +407,11 @@ export class Dataset {
    */
   private publishInPlace(): void {
     const s = this.summing!;
-    const size = this.chunkBytes;
     const from = this.tailRows * this.rowBytes;
     const rest = this.chunkBuffer().subarray(from);
     this.host.write(s.address + from, rest);
     s.sum.update(rest);
-    const trailer = new Uint8Array(4);
-    new DataView(trailer.buffer).setUint32(0, s.sum.digest(), true);
-    this.host.write(s.address + size, trailer);
-    const row = this.chunkRowsDone;
-    const entries = [{ address: s.address, size: size + 4, mask: 0 }];
-    this.chain = this.chain.then(() => { this.index!.putRow(row, entries); });
+    this.indexInPlace(s);
     this.tail = this.summedRows();
     this.summing = undefined;
     this.tailWrittenRows = this.tailRows;

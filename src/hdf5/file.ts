@@ -160,8 +160,8 @@ export class H5File {
   private statedEof = 0;
   /** when a barrier last confirmed a superblock stating a new EOF (ms, Date.now) */
   private eofStatedAt = 0;
-  /** the space record: where its two copies are, the last one written, and that commit's end */
-  private space?: { area: number; seq: number; prevEnd: number };
+  /** the space record: where its two copies are, the last one written, and that commit's end and metadata region */
+  private space?: { area: number; seq: number; prevEnd: number; prevMeta: { cursor: number; end: number; regionSize: number } };
 
   private constructor(private sink: Sink & Partial<RandomAccess>, private alloc: Allocator, physicalEnd: number, opts: FileOptions) {
     this.physicalEnd = physicalEnd;
@@ -183,7 +183,7 @@ export class H5File {
     const reserve = (opts.metaReserve ?? 16384) + (opts.spaceRecord ? RECORD_AREA : 0);
     const alloc = new Allocator(SUPERBLOCK_SIZE + reserve, SUPERBLOCK_SIZE, SUPERBLOCK_SIZE + reserve, reserve);
     const f = new H5File(sink, alloc, 0, opts);
-    if (opts.spaceRecord) f.space = { area: alloc.meta(RECORD_AREA), seq: 0, prevEnd: alloc.end };
+    if (opts.spaceRecord) f.space = { area: alloc.meta(RECORD_AREA), seq: 0, prevEnd: alloc.end, prevMeta: alloc.metaState() };
     const root = new Group('/');
     f.placeHeader(root, root.messages());
     f.objects.set('/', root);
@@ -194,16 +194,18 @@ export class H5File {
   /** Reopen a file fur wrote, to read it or continue appending. */
   static async open(sink: RandomAccess, opts: FileOptions = {}): Promise<H5File> {
     const size = await sink.size();
-    const sb = decodeSuperblock(await sink.read(0, SUPERBLOCK_SIZE));
+    // a writer reads the space record with the superblock, in the same request
+    const head = await sink.read(0, SUPERBLOCK_SIZE + (opts.readOnly ? 0 : RECORD_AREA));
+    const sb = decodeSuperblock(head.subarray(0, SUPERBLOCK_SIZE));
     if (size < sb.eof) throw formatError('file', `truncated: ${size} bytes, superblock says ${sb.eof}`);
     // Everything committed lies below the stated EOF; bytes past it belong to a commit that never
-    // published, so new data may reuse that space. New metadata goes to a fresh region at the end
-    // (the first region's free space is not tracked in the file).
+    // published, so new data may reuse that space. New metadata goes to a fresh region at the end.
+    // A file with a space record says better (resumeSpace).
     const reserve = opts.metaReserve ?? 16384;
     const f = new H5File(sink, new Allocator(sb.eof, sb.eof, sb.eof, reserve), size, opts);
     f.statedEof = sb.eof;
     await f.load('/', sb.rootAddress);
-    if (!f.readOnly) await f.resumeSpace(sb.eof);
+    if (!f.readOnly) await f.resumeSpace(latestRecord(head.subarray(SUPERBLOCK_SIZE)), sb.eof);
     return f;
   }
 
@@ -213,11 +215,9 @@ export class H5File {
    * header), the datasets go back to the commit before it and a first commit writes their index
    * and headers as that commit left them; only then is the space the lost commit used free.
    */
-  private async resumeSpace(eof: number): Promise<void> {
-    if (!this.sink.read) return;
-    const rec = latestRecord(await this.sink.read(SUPERBLOCK_SIZE, RECORD_AREA));
+  private async resumeSpace(rec: SpaceRecord | undefined, eof: number): Promise<void> {
     if (!rec) return;
-    this.space = { area: SUPERBLOCK_SIZE, seq: rec.seq, prevEnd: this.alloc.end };
+    this.space = { area: SUPERBLOCK_SIZE, seq: rec.seq, prevEnd: this.alloc.end, prevMeta: this.alloc.metaState() };
     if (rec.incomplete) return;
     const byHeader = new Map<number, Dataset>();
     for (const o of this.objects.values()) if (o instanceof Dataset) byHeader.set(o.header.address, o);
@@ -230,13 +230,22 @@ export class H5File {
       && found.every(({ d, ds }) => !ds || ds.shape[0] >= d.prev.rows);
     if (!plausible) return;
     let end = rec.end;
+    let meta = rec.meta;
     if (!published) {
       for (const { d, ds } of found) if (ds) await ds.rollback(d.prev.rows, d.prev.tail);
       // a metadata region opened by the lost commit lies among its data: that space stays used
       if (rec.meta.end - rec.meta.regionSize < rec.prevEnd) end = rec.prevEnd;
+      // the metadata the lost commit added (index nodes, headers) is free too, unless something
+      // published points to it: a header a first publication round wrote, say
+      const freed = (a: number) => a >= rec.prevMeta.cursor && a < rec.meta.cursor;
+      if (rec.prevMeta.end === rec.meta.end && !this.structureAddresses().some(freed)) {
+        meta = rec.prevMeta;
+        for (const { ds } of found) ds?.index?.dropSpares(freed);
+      }
     }
-    this.alloc = Allocator.resume(end, rec.meta);
+    this.alloc = Allocator.resume(end, meta);
     this.space.prevEnd = end;
+    this.space.prevMeta = meta;
     for (const { d, ds } of found) {
       if (!ds) continue;
       const state = published ? d.next : d.prev;
@@ -546,7 +555,8 @@ export class H5File {
     if (this.physicalEnd < eof) this.write(eof - 1, new Uint8Array(1));
     // the space record goes with the data: durable before any structure of this commit is written
     const seq = this.space ? this.space.seq + 1 : 0;
-    if (this.space) this.write(recordAddress(this.space.area, seq), encodeRecord(this.spaceRecord(seq, end)));
+    const sealedMeta = this.alloc.metaState();
+    if (this.space) this.write(recordAddress(this.space.area, seq), encodeRecord(this.spaceRecord(seq, end, sealedMeta)));
     const root = this.objects.get('/')!;
     const superblock = () => meta(0, encodeSuperblock({ eof, rootAddress: root.header.address }));
     // An EOF that only shrinks (the trim at close) goes out now, with the data barrier, at no
@@ -605,17 +615,33 @@ export class H5File {
       obj.header.dirty = false;
     }
     for (const d of datasets) d.published();
-    if (this.space) this.space = { ...this.space, seq, prevEnd: end };
+    if (this.space) this.space = { ...this.space, seq, prevEnd: end, prevMeta: sealedMeta };
+  }
+
+  /** where every structure reachable from the objects lies: headers, continuations, attribute heaps, index nodes */
+  private structureAddresses(): number[] {
+    const out: number[] = [];
+    for (const o of this.objects.values()) {
+      out.push(o.header.address);
+      if (o.header.continuation) out.push(o.header.continuation.address);
+      for (const a of o.attrs) {
+        if (a.type.class !== 'vlen-str') continue;
+        const r = new ByteReader(a.data);
+        for (let at = 4; at + 12 <= a.data.length; at += 16) { r.pos = at; out.push(r.u64()); }
+      }
+      if (o instanceof Dataset && o.index) out.push(...o.index.nodeAddresses());
+    }
+    return out;
   }
 
   /** the space record of the commit being sealed: every growable dataset's state before and after it */
-  private spaceRecord(seq: number, end: number): SpaceRecord {
+  private spaceRecord(seq: number, end: number, meta: SpaceRecord['meta']): SpaceRecord {
     const datasets: SpaceRecord['datasets'] = [];
     for (const o of this.objects.values()) {
       const s = o instanceof Dataset ? o.space() : undefined;
       if (s) datasets.push({ header: o.header.address, ...s });
     }
-    return { seq, end, prevEnd: this.space!.prevEnd, meta: this.alloc.metaState(), datasets };
+    return { seq, end, prevEnd: this.space!.prevEnd, meta, prevMeta: this.space!.prevMeta, datasets };
   }
 
   /** Where every stored chunk of a dataset is (offsets in elements), for chunk indexes and range reads. */

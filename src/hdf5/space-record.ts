@@ -53,6 +53,8 @@ export interface SpaceRecord {
   /** the same for the commit before */
   prevEnd: number;
   meta: { cursor: number; end: number; regionSize: number };
+  /** the same for the commit before */
+  prevMeta: { cursor: number; end: number; regionSize: number };
   datasets: DatasetSpace[];
   /** true when the datasets did not fit: the record only says that nothing may be reused */
   incomplete?: boolean;
@@ -83,7 +85,8 @@ export function encodeRecord(rec: SpaceRecord): Uint8Array {
   const body = (datasets: DatasetSpace[], flags: number) => {
     const w = new ByteWriter(512);
     w.ascii(MAGIC).u8(VERSION).u8(flags).u16(0).u32(0); // length, patched below
-    w.u64(rec.seq).u64(rec.end).u64(rec.prevEnd).u64(rec.meta.cursor).u64(rec.meta.end).u64(rec.meta.regionSize);
+    w.u64(rec.seq).u64(rec.end).u64(rec.prevEnd);
+    for (const m of [rec.meta, rec.prevMeta]) w.u64(m.cursor).u64(m.end).u64(m.regionSize);
     w.u32(datasets.length);
     for (const d of datasets) {
       w.u64(d.header);
@@ -118,6 +121,7 @@ function decode(b: Uint8Array): SpaceRecord | undefined {
   const end = r.u64();
   const prevEnd = r.u64();
   const meta = { cursor: r.u64(), end: r.u64(), regionSize: r.u64() };
+  const prevMeta = { cursor: r.u64(), end: r.u64(), regionSize: r.u64() };
   const n = r.u32();
   const datasets: DatasetSpace[] = [];
   for (let i = 0; i < n; i++) {
@@ -128,10 +132,10 @@ function decode(b: Uint8Array): SpaceRecord | undefined {
     const chunkSize = r.u64();
     datasets.push({ header, next, prev, slots: address === UNDEF_ADDR ? undefined : { address, chunkSize } });
   }
-  return { seq, end, prevEnd, meta, datasets, incomplete: (b[5]! & FLAG_INCOMPLETE) !== 0 };
+  return { seq, end, prevEnd, meta, prevMeta, datasets, incomplete: (b[5]! & FLAG_INCOMPLETE) !== 0 };
 }
 
-/** The newer of the two copies that are intact, if any. */
+/** The newer of the two copies that are intact, if any (`area`: the bytes after the superblock). */
 export function latestRecord(area: Uint8Array): SpaceRecord | undefined {
   const copies = [decodeRecord(area.subarray(0, RECORD_BYTES)), decodeRecord(area.subarray(RECORD_BYTES, RECORD_AREA))];
   return copies.reduce<SpaceRecord | undefined>((best, c) => (c && (!best || c.seq > best.seq) ? c : best), undefined);

@@ -18,12 +18,20 @@ export interface SpaceAccount {
   size: number;
   /** stored chunks (as their index lists them) and global heap collections */
   data: number;
+  /** of which global heap collections (variable-length elements: frame names, opaque frames) */
+  heaps: number;
   /** object headers, continuation blocks, index nodes, the superblock */
   structure: number;
   /** the metadata regions (structure lies in them), the space record's area included */
   metaRegion: number;
   /** bytes neither data nor in a metadata region: dead copies, lost space */
   dead: number;
+  /**
+   * bytes of the metadata region in use (below its cursor, as the space record says) that no
+   * structure takes, beyond the 8-byte alignment of each: metadata lost (undefined without a
+   * space record)
+   */
+  metaLost?: number;
   /** the largest chunk a filtered growable dataset can take, with its filters' overhead: one tail slot */
   chunk: number;
   /** the bound: data + metadata region + two chunks */
@@ -83,7 +91,9 @@ export async function spaceAccount(file: Uint8Array | RandomAccess): Promise<Spa
     const head = await read(at, 16);
     return { at, size: new DataView(head.buffer, head.byteOffset).getUint32(8, true) };
   };
-  for (const at of heaps) data.push(await collection(at));
+  const heapExtents: Extent[] = [];
+  for (const at of heaps) heapExtents.push(await collection(at));
+  data.push(...heapExtents);
   for (const at of attrHeaps) structure.push(await collection(at));
   await f.close();
 
@@ -95,17 +105,28 @@ export async function spaceAccount(file: Uint8Array | RandomAccess): Promise<Spa
   const rec = latestRecord(await read(SUPERBLOCK_SIZE, RECORD_AREA));
   if (rec && rec.meta.end - rec.meta.regionSize > firstData) regions.push({ at: rec.meta.end - rec.meta.regionSize, size: rec.meta.regionSize });
   const metaRegion = regions.reduce((n, r) => n + r.size, 0);
+  let metaLost: number | undefined;
+  if (rec) {
+    // the region in use, from its start (the first one: after the superblock) to its cursor
+    const start = rec.meta.end - rec.meta.regionSize;
+    const inUse = { at: start, size: rec.meta.cursor - start };
+    const inside = [...structure, { at: SUPERBLOCK_SIZE, size: RECORD_AREA }].filter((x) => x.at >= inUse.at && x.at < inUse.at + inUse.size);
+    const padded = inside.map((x) => ({ at: x.at, size: (x.size + 7) & ~7 }));
+    metaLost = gaps(padded, inUse.at + inUse.size, inUse.at).reduce((n, g) => n + g.size, 0);
+  }
   const dataBytes = union(data);
   const outsideRegions = union([...data, ...structure, ...regions]);
   return {
     size,
     data: dataBytes,
+    heaps: union(heapExtents),
     structure: union(structure),
     metaRegion,
     dead: size - outsideRegions,
     chunk,
     bound: dataBytes + metaRegion + 2 * chunk,
     gaps: gaps([...data, ...structure, ...regions], size),
+    metaLost,
   };
 }
 
@@ -121,10 +142,10 @@ function heapIds(ids: Uint8Array): number[] {
   return out;
 }
 
-/** the extents of [0, size) no extent covers */
-function gaps(xs: Extent[], size: number): Extent[] {
+/** the extents of [from, size) no extent covers */
+function gaps(xs: Extent[], size: number, from = 0): Extent[] {
   const out: Extent[] = [];
-  let end = 0;
+  let end = from;
   for (const x of [...xs].sort((a, b) => a.at - b.at)) {
     if (x.at > end) out.push({ at: end, size: x.at - end });
     end = Math.max(end, x.at + x.size);
