@@ -53,6 +53,8 @@ type Kind = 'sftp' | 'file';
 interface LaneReport {
   lane: string;
   kills: number;
+  /** commits that ended inside a chunk of the frames dataset (its partial chunk written again) */
+  partial: number;
   frames: number;
   size: number;
   unaccounted: number;
@@ -65,7 +67,7 @@ interface LaneReport {
  * no commit to wait for, `delayMs` after it started), or when it has run `deadlineMs`. Resolves
  * whether the kill came while it ran.
  */
-async function runAndKill(args: string[], commits: number, delayMs: number, deadlineMs: number): Promise<{ killed: boolean; code: number | null; stderr: string }> {
+async function runAndKill(args: string[], commits: number, delayMs: number, deadlineMs: number): Promise<{ killed: boolean; code: number | null; stdout: string; stderr: string }> {
   const p = new FurProcess(FUR_BIN, args);
   let timer: NodeJS.Timeout | undefined;
   const deadline = setTimeout(() => p.kill(), deadlineMs);
@@ -77,7 +79,7 @@ async function runAndKill(args: string[], commits: number, delayMs: number, dead
   clearTimeout(deadline);
   clearInterval(watch);
   clearTimeout(timer);
-  return { killed: exit.signal === 'SIGKILL', code: exit.code, stderr: exit.stderr };
+  return { killed: exit.signal === 'SIGKILL', code: exit.code, stdout: exit.stdout, stderr: exit.stderr };
 }
 
 function h5statSummary(text: string): { metadata: number; raw: number; unaccounted: number; total: number } {
@@ -114,12 +116,21 @@ async function soak(command: Command, kind: Kind, rng: Rng): Promise<LaneReport>
   }
 
   let kills = 0;
+  let partial = 0;
+  const chunk = command === 'watch' ? 6 : 8;
+  const countPartial = (stdout: string) => {
+    for (const l of stdout.split('\n')) {
+      const m = /"type":"commit".*"totalFrames":(\d+)/.exec(l);
+      if (m && Number(m[1]) % chunk !== 0) partial++;
+    }
+  };
   for (let attempt = 0; kills < KILLS; attempt++) {
     assert.ok(attempt < KILLS * 3, `${lane}: only ${kills} kills landed in ${attempt} starts`);
     // a kill before the first commit of a start (start-up, sweep, reopening), or a few commits in
     const commits = rng.chance(0.3) ? 0 : rng.int(1, 2);
     const delay = commits === 0 ? rng.int(50, 800) : rng.int(0, 200);
     const r = await runAndKill(args, commits, delay, 8000);
+    countPartial(r.stdout);
     if (r.killed) { kills++; continue; }
     assert.equal(command, 'upload', `${lane}: fur watch ended by itself (${r.code}):\n${r.stderr}`);
     assert.fail(`${lane}: fur upload finished (${r.code}) after ${kills} kills; the capture needs more frames:\n${r.stderr}`);
@@ -135,6 +146,8 @@ async function soak(command: Command, kind: Kind, rng: Rng): Promise<LaneReport>
   const frames = camera ? (await camera).frames : UPLOAD_FRAMES;
   const last = await run(process.execPath, [FUR_BIN, ...args], { timeoutMs: 180_000 });
   assert.equal(last.code, 0, `${lane}: the last run exited ${last.code ?? last.signal}:\n${last.stderr}`);
+  countPartial(last.stdout.toString());
+  assert.ok(partial >= 5, `${lane}: only ${partial} commits ended inside a chunk`);
 
   // every frame once, in order, equal to the camera's
   const [f] = await h5pyFrames([remote]);
@@ -163,7 +176,7 @@ async function soak(command: Command, kind: Kind, rng: Rng): Promise<LaneReport>
   // heap collections, the metadata region's free part and the dead bytes, no more
   assert.equal(s.raw, a.data - a.heaps, `${lane}: h5stat's raw data`);
   assert.ok(s.unaccounted <= a.heaps + a.metaRegion + a.dead, `${lane}: h5stat unaccounted ${s.unaccounted} > heaps ${a.heaps} + metadata region ${a.metaRegion} + dead ${a.dead}`);
-  return { lane, kills, frames, size: a.size, unaccounted: s.unaccounted, dead: a.dead, bound: a.bound };
+  return { lane, kills, partial, frames, size: a.size, unaccounted: s.unaccounted, dead: a.dead, bound: a.bound };
 }
 
 describe(`kill -9 and resume, ${KILLS} kills per lane (seed ${SEED})`, () => {
@@ -171,7 +184,7 @@ describe(`kill -9 and resume, ${KILLS} kills per lane (seed ${SEED})`, () => {
   after(() => {
     for (const r of reports) {
       const data = r.frames * FRAME_BYTES;
-      process.stderr.write(`# ${r.lane}: ${r.kills} kills, ${r.frames} frames (${data} bytes of frames); file ${r.size} bytes, ratio ${(r.size / data).toFixed(3)}; `
+      process.stderr.write(`# ${r.lane}: ${r.kills} kills, ${r.partial} commits inside a chunk, ${r.frames} frames (${data} bytes of frames); file ${r.size} bytes, ratio ${(r.size / data).toFixed(3)}; `
         + `h5stat unaccounted ${r.unaccounted} bytes; dead ${r.dead} bytes (bound ${r.bound})\n`);
     }
   });
