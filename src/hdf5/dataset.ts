@@ -96,6 +96,8 @@ export class Dataset {
   /** the chunk a partial row is written into in place (checksummed-only), at those two commits */
   private sealedInPlace?: { row: number; address: number };
   private publishedInPlace?: { row: number; address: number };
+  /** a reopened partial chunk row's place, taken up (its rows written back there) by the next append */
+  private reservedInPlace?: { row: number; address: number };
 
   constructor(private host: DatasetHost, s: DatasetState) {
     this.path = s.path;
@@ -146,6 +148,7 @@ export class Dataset {
       throw usageError(this.path, `dataset holds ${this.shape[0]} rows; cannot append ${n} after ${this.length}`);
     }
     const c0 = this.chunk![0];
+    if (this.reservedInPlace) this.takeUpInPlace();
     if (this.writesInPlace) { this.appendInPlace(bytes, n); return; }
     if (this.growable && this.checksumInPlace && !this.tail) { this.appendChecksummed(bytes, n); return; }
     let at = 0;
@@ -316,8 +319,11 @@ export class Dataset {
     return out;
   }
 
-  /** write chunk row `row` holding `rows` rows of `buf`; rows before `from` were written before */
-  private emitRow(row: number, buf: Uint8Array, rows: number, from: number): void {
+  /**
+   * write chunk row `row` holding `rows` rows of `buf`; rows before `from` were written before.
+   * `final`: no rows will follow this partial chunk row.
+   */
+  private emitRow(row: number, buf: Uint8Array, rows: number, from: number, final = false): void {
     const ix = this.index!;
     this.chunkCache = undefined;
     const previous = ix.rowEntries(row);
@@ -348,10 +354,12 @@ export class Dataset {
     const encoded = Promise.all(this.chunksOf(buf, rows).map((b) => encodeChunk(b, this.filters, this.type.size, room && b === buf)));
     this.encoding++;
     // a partial chunk row of a growable dataset is written again at the next commit: a tail slot
+    // (unless none will follow and the dataset has no slots yet: its encoded size then suffices)
     const partial = this.growable && rows < this.chunk![0];
     this.chain = Promise.all([this.chain, encoded]).then(([, encs]) => {
       this.encoding--;
-      ix.putRow(row, partial ? this.placeInSlot(encs, row, rows) : encs.map((bytes) => this.placeFresh(bytes)));
+      const slot = partial && !(final && !this.slots);
+      ix.putRow(row, slot ? this.placeInSlot(encs, row, rows) : encs.map((bytes) => this.placeFresh(bytes)));
     }).catch((e) => { this.encoding--; this.failure ??= e; });
   }
 
@@ -373,7 +381,7 @@ export class Dataset {
     const rows = this.tailRows;
     // a filtered chunk is encoded from a snapshot: the live tail keeps filling
     const buf = this.filters.length ? this.tail.slice() : this.tail;
-    this.emitRow(this.chunkRowsDone, buf, rows, this.tailWrittenRows);
+    this.emitRow(this.chunkRowsDone, buf, rows, this.tailWrittenRows, final);
     this.tailWrittenRows = rows;
   }
 
@@ -487,7 +495,7 @@ export class Dataset {
     if (this.shape[0] !== this.publishedRows || this.index?.dirty) this.header.dirty = true;
     if (this.index) {
       this.sealedTail = this.lastRowEntries(this.shape[0]);
-      this.sealedInPlace = this.summing ? { row: this.chunkRowsDone, address: this.summing.address } : undefined;
+      this.sealedInPlace = this.summing ? { row: this.chunkRowsDone, address: this.summing.address } : this.reservedInPlace;
     }
   }
   published(): void {
@@ -543,6 +551,7 @@ export class Dataset {
     this.tailRows = 0;
     this.tailWrittenRows = 0;
     this.chunkCache = undefined;
+    this.reservedInPlace = undefined;
     // what a slot holds of a chunk row may be rows given up now
     this.slotHeld = [];
     await this.restore(rows);
@@ -551,21 +560,26 @@ export class Dataset {
 
   /**
    * Take up the tail slots and the chunk filled in place that a space record names (see
-   * H5File.open). The restored partial row goes back to its place, so the rows that follow
-   * complete it there.
+   * H5File.open). The restored partial row goes back to its place when rows follow it, so they
+   * complete it there; opening writes nothing.
    */
   adoptSpace(slots: { address: number; chunkSize: number } | undefined, inPlace: { row: number; address: number } | undefined): void {
     if (!this.index) return;
     this.slots = slots;
     this.publishedSlot = this.slotOf(this.publishedTail);
-    const partial = this.tailRows * this.rowBytes;
-    if (inPlace && this.tail && this.checksumInPlace && this.growable && partial > 0 && inPlace.row === this.chunkRowsDone) {
-      const rows = this.tail.subarray(0, partial);
-      this.host.write(inPlace.address, rows);
-      this.summing = { address: inPlace.address, pieces: [rows], sum: new Fletcher32().update(rows) };
-      this.tail = undefined;
-      this.publishedInPlace = this.sealedInPlace = { ...inPlace };
+    if (inPlace && this.tail && this.checksumInPlace && this.growable && this.tailRows > 0 && inPlace.row === this.chunkRowsDone) {
+      this.reservedInPlace = this.publishedInPlace = this.sealedInPlace = { ...inPlace };
     }
+  }
+
+  /** the restored partial row goes back to its place (reservedInPlace), and is summed from there on */
+  private takeUpInPlace(): void {
+    const at = this.reservedInPlace!;
+    this.reservedInPlace = undefined;
+    const rows = this.tail!.subarray(0, this.tailRows * this.rowBytes);
+    this.host.write(at.address, rows);
+    this.summing = { address: at.address, pieces: [rows], sum: new Fletcher32().update(rows) };
+    this.tail = undefined;
   }
 
   messages(): Message[] {

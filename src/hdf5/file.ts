@@ -554,9 +554,12 @@ export class H5File {
     // later rows may land on that byte, and one handle keeps overlapping writes in order)
     if (this.physicalEnd < eof) this.write(eof - 1, new Uint8Array(1));
     // the space record goes with the data: durable before any structure of this commit is written
-    const seq = this.space ? this.space.seq + 1 : 0;
+    // (a commit that changes nothing writes nothing: a file opened only to be read stays as it is)
+    const changed = this.unsynced.size > 0 || encoded.length > 0 || indexWrites.length > 0 || eof !== this.statedEof;
+    const record = this.space !== undefined && changed;
+    const seq = record ? this.space!.seq + 1 : this.space?.seq ?? 0;
     const sealedMeta = this.alloc.metaState();
-    if (this.space) this.write(recordAddress(this.space.area, seq), encodeRecord(this.spaceRecord(seq, end, sealedMeta)));
+    if (record) this.write(recordAddress(this.space!.area, seq), encodeRecord(this.spaceRecord(seq, end, sealedMeta)));
     const root = this.objects.get('/')!;
     const superblock = () => meta(0, encodeSuperblock({ eof, rootAddress: root.header.address }));
     // An EOF that only shrinks (the trim at close) goes out now, with the data barrier, at no
@@ -615,7 +618,7 @@ export class H5File {
       obj.header.dirty = false;
     }
     for (const d of datasets) d.published();
-    if (this.space) this.space = { ...this.space, seq, prevEnd: end, prevMeta: sealedMeta };
+    if (record) this.space = { ...this.space!, seq, prevEnd: end, prevMeta: sealedMeta };
   }
 
   /** where every structure reachable from the objects lies: headers, continuations, attribute heaps, index nodes */

@@ -11,6 +11,8 @@ import { describe, it } from 'node:test';
 import { H5File, MemorySink, type Filter, type RandomAccess, type Sink } from '../../src/hdf5/index.js';
 import { dataset, h5wasmRead, valueBytes, valueStrings } from '../support/h5wasm.js';
 import { spaceAccount } from '../support/space.js';
+import { RECORD_AREA } from '../../src/hdf5/space-record.js';
+import { SUPERBLOCK_SIZE } from '../../src/hdf5/superblock.js';
 
 const FRAME = [8, 6];
 const ROW = FRAME[0]! * FRAME[1]!;
@@ -78,7 +80,8 @@ async function writeRun(file: Journal, filters: Filter[], batches: number[], tot
     n += k;
     let onSealed!: () => void;
     sealed = new Promise<void>((r) => { onSealed = r; });
-    commits.push(f.commit({ publishLast: frames, onSealed }));
+    // the capture's last commit trims the EOF headroom, as append's does
+    commits.push(f.commit({ publishLast: frames, onSealed, trim: n >= total }));
   }
   await Promise.all(commits);
   await f.close();
@@ -127,6 +130,40 @@ describe('space: an append file stays within data + metadata region + two chunks
       const doc = await h5wasmRead(file.bytes());
       assert.ok(Buffer.from(valueBytes(dataset(doc, '/data'))).equals(Buffer.from(rowsOf(0, 100))), 'h5wasm reads the rows written');
       assert.deepEqual(valueStrings(dataset(doc, '/frame_name')), Array.from({ length: 100 }, (_, r) => `f${r}`));
+    });
+
+    it(`${v.name}: a capture whose only partial chunk row is its last takes no tail slots`, async () => {
+      // whole chunks at every commit but the last (44 rows in chunks of 8): nothing is written twice
+      const file = new Journal();
+      await writeRun(file, v.filters, [CHUNK], TOTAL + 4);
+      await assertRows(file, TOTAL + 4, 'closed');
+      await assertWithinBound(file, 'closed');
+      const a = await spaceAccount(file);
+      assert.equal(a.dead, 0, `dead bytes: ${JSON.stringify(a.gaps)}`);
+    });
+
+    it(`${v.name}: a file reopened and closed with nothing appended keeps its data and structure as they were`, async () => {
+      const closed = new Journal();
+      await writeRun(closed, v.filters, [3, 2], 21);
+      // dropped right after a commit that ended inside a chunk row: its rows are restored at
+      // open, and go back to their place only when rows follow
+      const dropped = new Journal();
+      const f = await H5File.create(dropped, { spaceRecord: true, metaReserve: 4096, eofHeadroom: 4096 });
+      const d = f.createDataset('/data', { dtype: 'uint8', shape: [0, ...FRAME], maxshape: [null, ...FRAME], chunks: [CHUNK, ...FRAME], filters: v.filters });
+      for (const n of [3, 7, 2]) { await d.append(rowsOf(d.shape[0], n), n); await f.commit(); }
+      // a closed file gets no write at all; a dropped one only its EOF trimmed (the superblock
+      // and the space record)
+      for (const [what, file, allowed] of [['closed', closed, 0], ['dropped after a commit', dropped, SUPERBLOCK_SIZE + RECORD_AREA]] as const) {
+        const writes = file.log.length;
+        const g = await H5File.open(file, { metaSink: file.handle(), eofHeadroom: 4096 });
+        await g.close();
+        const outside = file.log.slice(writes).filter((w) => w.offset + w.bytes.length > allowed).map((w) => [w.offset, w.bytes.length]);
+        assert.deepEqual(outside, [], `${what}: writes`);
+        const r = await H5File.open(file, { readOnly: true });
+        const rows = r.dataset('/data');
+        assert.ok(Buffer.from(await rows.read(0, rows.shape[0])).equals(Buffer.from(rowsOf(0, file === closed ? 21 : 12))), `${what}: rows`);
+        await r.close();
+      }
     });
 
     it(`${v.name}: a writer dropped after any write, and resumed, leaves every row once and no more than two chunks`, async () => {
