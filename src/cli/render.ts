@@ -187,6 +187,12 @@ export function renderer(opts: RenderOptions): Renderer {
         case 'reconnected':
           say(`fur: reconnected after ${e.afterSec} s; resuming after the last commit`);
           return;
+        case 'sweeping':
+          if (live) live.show(`removing temporary files an interrupted run left: ${e.done} of ${e.of}`.slice(0, width()));
+          return;
+        case 'swept':
+          if (e.files) say(`fur: removed ${plural(e.files, 'temporary file')} an interrupted run left (${mb(e.bytes)})`);
+          return;
         case 'warning':
           folded(e.tag === 'delete-failed' ? `warn ${e.tag}` : `warn ${e.message}`, `fur: warning: ${printable(e.message)}`, false);
           return;

@@ -14,6 +14,7 @@ import { BatchesTarget } from './batches.js';
 import { SourceCleanup, unsyncedNotice } from './cleanup.js';
 import { FilesTarget } from './files.js';
 import { Lease, leasePath, leaseTicket, type LeaseTicket } from './lease.js';
+import { sweepTemporaries } from './sweep.js';
 import { sameFrames } from './layout.js';
 import { validate, type PipelineOptions } from './options.js';
 import type { Progress } from './progress.js';
@@ -179,6 +180,15 @@ async function runHeld(spec: RunSpec, o: PipelineOptions, lease: Lease): Promise
 
   const resumed = { files: 0, frames: [...target.committed.values()].reduce((a, b) => a + b, 0) };
   progress.event({ type: 'start', method: o.method, source: spec.sourceDir, destination: where(spec), resumed });
+  try {
+    // under the lease: what is swept is no other run's work in progress
+    lease.check();
+    const swept = await sweepTemporaries(spec.dest, o.method, spec.destPath, { progress: (done, of) => progress.event({ type: 'sweeping', done, of }) });
+    if (swept.files) progress.event({ type: 'swept', ...swept });
+  } catch (e) {
+    await abandon(target);
+    throw e;
+  }
   const notice = unsyncedNotice(spec.dest, o);
   if (notice) progress.event({ type: 'warning', tag: 'not-durable', message: notice });
   progress.start();
