@@ -45,6 +45,7 @@ interface CommonFlags extends ConnectionFlags {
   parallel?: string;
   giveUpAfter: string;
   json?: boolean;
+  serve?: string;
   stopFile?: string;
   marker?: string;
 }
@@ -130,7 +131,8 @@ function addCommon(c: Command): Command {
     .addOption(new Option('--on-mismatch <what>', 'a file that cannot be used (unreadable, truncated, or frames unlike the first file\'s): skip it — keep it in place, report it, go on, exit 3 — or stop the run').choices(['stop', 'skip']).default('skip'))
     .option('--parallel <n>', 'files in flight for --method files (default: as many as keep the link busy, up to 256)')
     .option('--give-up-after <seconds>', 'keep reconnecting this long before exiting with an error', '600')
-    .option('--json', 'print one JSON status event per line instead of a status line');
+    .option('--json', 'print one JSON status event per line instead of a status line')
+    .option('--serve <[host:]port>', 'a live web page of the capture (frames, rates, backlog, errors) at http://127.0.0.1:PORT; another host needs the token in the printed URL');
 }
 
 /**
@@ -161,8 +163,10 @@ async function doRun(src: string, destUrl: string, f: WatchFlags, watch: boolean
   const connectTimeoutMs = duration(f.connectTimeout ?? String(DEFAULT_CONNECT_TIMEOUT_MS / 1000), '--connect-timeout') * 1000;
   const watching = watch ? watchOptions(f) : undefined;
   const maxFrames = f.count === undefined ? undefined : int(f.count, '--count');
+  const serveAt = f.serve === undefined ? undefined : (await import('../serve/address.js')).parseServe(f.serve);
+  const live = serveAt && await (await import('../serve/cli.js')).startLiveView(serveAt, watch ? 'watch' : 'upload', destUrl, options, f);
   const emit = renderer({ json: f.json ?? false, tty: process.stderr.isTTY ?? false });
-  const progress = new Progress(emit);
+  const progress = new Progress(live ? live.tee(emit) : emit);
   const warn = (message: string) => progress.event({ type: 'warning', tag: 'destination', message });
   const controller = new AbortController();
   let interrupts = 0;
@@ -185,9 +189,13 @@ async function doRun(src: string, destUrl: string, f: WatchFlags, watch: boolean
       watch: watching,
       notFrames: { stopFile: f.stopFile, markerSuffix: f.marker },
       maxFrames,
-      options, progress, signal: controller.signal,
+      options, progress, signal: controller.signal, view: live?.tap,
     });
+    await live?.close();
     return summary.rejected.length ? 3 : 0;
+  } catch (e) {
+    await live?.close(e);
+    throw e;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

@@ -35,6 +35,8 @@ export interface RunSpec {
   options: PipelineOptions;
   progress: Progress;
   signal?: AbortSignal;
+  /** a live view (src/serve): shown each batch as it starts, told when its commit is durable */
+  view?: { batch(b: BatchStream): void; committed(index: number, r: CommitResult): void };
 }
 
 export interface RunSummary {
@@ -191,11 +193,13 @@ export async function run(spec: RunSpec): Promise<RunSummary> {
       const settle = async (index: number, taken: BatchStream['taken'], result: Promise<CommitResult>): Promise<void> => {
         const r = await result;
         progress.committed(index, taken.files, taken.frames, r.bytes, r.frames);
+        spec.view?.committed(index, r);
         if (o.deleteSource) progress.event({ type: 'deleted', files: await cleanup.batch(taken.files, r.stored) });
       };
       // A batch's frames are let go of as they are written: nothing here keeps the batch itself.
       // A target that stores frames as they come takes the stream; others, the collected batch.
       const start = (batch: BatchStream) => {
+        spec.view?.batch(batch);
         const { index, taken } = batch;
         const commit = async (): Promise<CommitResult> => {
           try {
