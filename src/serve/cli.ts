@@ -19,7 +19,7 @@ export async function startLiveView(at: ServeAddress, command: 'watch' | 'upload
     ...(o.checksum ?? o.method === 'append' ? ['Fletcher-32'] : []),
   ];
   const view = await LiveView.start(at, {
-    command, method: o.method, dataset: o.dataset, filters,
+    command, method: o.method, dataset: o.dataset, filters, deleteSource: o.deleteSource,
     destination: parseDestinationUrl(destUrl).display, ...(f.endpoint ? { endpoint: f.endpoint } : {}),
   }, secretValues(process.env, [f.passwordEnv]));
   if (f.json) process.stdout.write(JSON.stringify({ type: 'serve', url: view.url, time: new Date().toISOString() }) + '\n');

@@ -7,6 +7,7 @@
 import type { BatchStream, SourceItem } from '../pipeline/batch.js';
 import type { CommitResult } from '../pipeline/target.js';
 import type { FrameBlock } from '../source/frame.js';
+import type { SourceCommitted } from './figures.js';
 
 export interface CommittedFrames {
   /** increases with every commit that brings a frame to show */
@@ -33,15 +34,24 @@ export interface RunView {
 
 export class FrameTap implements RunView {
   private readonly lastOf = new Map<number, SourceItem>();
+  /** each batch in flight: its source files so far (sizes as the instrument wrote them) */
+  private readonly taken = new Map<number, SourceCommitted>();
   latest?: CommittedFrames;
+  /** the source files whose batches are committed: what the instrument made that is safe */
+  readonly source: SourceCommitted = { files: 0, bytes: 0, frames: 0 };
   private seq = 0;
 
   batch(b: BatchStream): void {
     const items = b.items;
     const lastOf = this.lastOf;
+    const taken: SourceCommitted = { files: 0, bytes: 0, frames: 0 };
+    this.taken.set(b.index, taken);
     b.items = (async function* () {
       for await (const item of items) {
         lastOf.set(b.index, item);
+        taken.files++;
+        taken.bytes += item.file.size;
+        taken.frames += item.block.count;
         yield item;
       }
     })();
@@ -49,9 +59,14 @@ export class FrameTap implements RunView {
 
   committed(index: number, r: CommitResult): void {
     const item = this.lastOf.get(index);
-    this.lastOf.delete(index);
+    const taken = this.taken.get(index);
+    if (taken) {
+      this.source.files += taken.files;
+      this.source.bytes += taken.bytes;
+      this.source.frames += taken.frames;
+    }
     // a batch is committed after every earlier one: any kept for those are stale
-    for (const k of this.lastOf.keys()) if (k < index) this.lastOf.delete(k);
+    for (const m of [this.lastOf, this.taken]) for (const k of m.keys()) if (k <= index) m.delete(k);
     if (!item) return;
     this.latest = {
       seq: ++this.seq, name: item.file.name, block: item.block, firstRow: r.frames - item.block.count,

@@ -4,6 +4,7 @@
  * kept files, the destination and how to open it, and the latest committed frame's details.
  * `status()` is the JSON of /status and of every update the page gets.
  */
+import { statfsSync } from 'node:fs';
 import type { RunEvent } from '../pipeline/progress.js';
 import { FUR_VERSION } from '../version.js';
 import { FigureReader, type Figures } from './figures.js';
@@ -19,11 +20,15 @@ export interface LiveSetup {
   /** the destination URL without secrets (the form every message uses), and an S3 endpoint */
   destination: string;
   endpoint?: string;
+  /** --delete-source: committed files leave the local disk */
+  deleteSource: boolean;
 }
 
 /** points kept for the chart; past this every other one is dropped and sampling halves */
 const MAX_POINTS = 1800;
 const MAX_ERRORS = 50;
+/** the local disk is looked at no more often than this, however many ask */
+const DISK_MS = 1000;
 
 export interface Chart {
   /** seconds since the start */
@@ -55,6 +60,7 @@ export class LiveState {
   readonly chart: Chart = { t: [], upload: [], instrument: [], uploadFps: [], instrumentFps: [], version: 0 };
   private stride = 1;
   private ticks = 0;
+  private disk?: { at: number; free?: number };
   /** called after every change a page should see at once (a commit, an error, the end) */
   onChange?: () => void;
 
@@ -67,7 +73,8 @@ export class LiveState {
         this.source = e.source;
         return;
       case 'status':
-        this.figures = this.reader.read(e, this.reconnects, this.kept.size);
+        this.figures = this.reader.read(e, this.reconnects, this.kept.size, this.setup.method === 'files' ? { files: e.files, bytes: e.bytes, frames: e.frames } : this.frames.source,
+          this.frames.latest?.block.count ?? 1, this.setup.command === 'watch');
         if (this.ticks++ % this.stride === 0) this.point(this.figures);
         return;
       case 'commit':
@@ -116,12 +123,13 @@ export class LiveState {
 
   private point(f: Figures): void {
     const c = this.chart;
-    const perFrame = this.bytesPerFrame();
+    // bytes a frame takes on the wire (all commits so far)
+    const wire = f.frames.committed ? f.bytes.committed / f.frames.committed : undefined;
     c.t.push(f.elapsedSec);
     c.upload.push(f.rate.current);
     c.instrument.push(f.instrument?.rate ?? null);
-    c.uploadFps.push(perFrame.wire ? f.rate.current / perFrame.wire : null);
-    c.instrumentFps.push(f.instrument && perFrame.source ? f.instrument.rate / perFrame.source : null);
+    c.uploadFps.push(wire ? Number((f.rate.current / wire).toFixed(2)) : null);
+    c.instrumentFps.push(f.instrument?.fps ?? null);
     if (c.t.length > MAX_POINTS) {
       // the whole run stays on the chart: keep every other point, sample half as often
       for (const k of ['t', 'upload', 'instrument', 'uploadFps', 'instrumentFps'] as const) {
@@ -132,14 +140,26 @@ export class LiveState {
     }
   }
 
-  /** bytes a frame takes at the source (the latest committed file) and on the wire (all commits so far) */
-  private bytesPerFrame(): { source?: number; wire?: number } {
-    const b = this.frames.latest?.block;
-    const f = this.figures;
-    return {
-      source: b && b.count ? b.data.length / b.count : undefined,
-      wire: f && f.frames.committed ? f.bytes.committed / f.frames.committed : undefined,
-    };
+  /**
+   * The figures with the source folder's disk: its free bytes, and when it is full at the rate
+   * the instrument fills it (less the rate committed files leave it, with --delete-source).
+   * Looked at when someone asks, at most once a second.
+   */
+  private withDisk(f: Figures): Figures {
+    const now = Date.now();
+    if (this.source && (!this.disk || now - this.disk.at >= DISK_MS)) {
+      let free: number | undefined;
+      try {
+        const s = statfsSync(this.source);
+        free = s.bavail * s.bsize;
+      } catch { /* a source that is not a folder (or is gone): no disk figure */ }
+      this.disk = { at: now, free };
+    }
+    const free = this.disk?.free;
+    if (free === undefined) return f;
+    const i = f.instrument;
+    const filling = i ? (this.setup.deleteSource ? i.behindBy : i.rate) : 0;
+    return { ...f, disk: { free, ...(filling > 0 ? { fullInSec: Math.round(free / filling) } : {}) } };
   }
 
   status(withChart = true): LiveStatus {
@@ -158,7 +178,7 @@ export class LiveState {
         ...(this.fileBytes !== undefined ? { fileBytes: this.fileBytes } : {}),
         ...(s.method === 'files' ? {} : { sidecar: `${s.method === 'append' ? s.destination : `${s.destination.replace(/\/$/, '')}/<batch>.h5`}.kerchunk.json` }),
       },
-      figures: this.figures ?? null,
+      figures: this.figures ? this.withDisk(this.figures) : null,
       commits: this.commits,
       ...(this.lastCommitAt !== undefined ? { lastCommitAt: new Date(this.lastCommitAt).toISOString() } : {}),
       reconnects: this.reconnects,

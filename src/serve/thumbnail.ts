@@ -3,7 +3,8 @@
  * longer side is at most MAX_SIDE), then 8-bit RGB as it is, and anything else scaled between
  * its 0.5th and 99.5th percentiles so a detector's few hot pixels do not turn the rest black.
  * Defined exactly (the browser test repeats it with numpy on the frame read back from the file):
- *   lo, hi = the sorted finite samples at ranks floor(0.005 (n-1)) and ceil(0.995 (n-1))
+ *   lo, hi = the sorted finite samples at ranks floor(0.005 (n-1) + 1e-9) and ceil(0.995 (n-1) - 1e-9)
+ *            (the 1e-9: 0.995 * 200 is 199.00000000000003 in floating point, and means 199)
  *   grey   = clamp(floor((v - lo) * 255 / (hi - lo) + 0.5), 0, 255)   (hi = lo: 255 above lo, else 0)
  * A frame of more than three dimensions, or three whose last is not 3 or 4 (colour samples),
  * shows its first plane.
@@ -55,8 +56,8 @@ export function thumbnail(block: Pick<FrameBlock, 'dtype' | 'shape' | 'count' | 
   }
   const finite = sampled.filter(Number.isFinite).sort();
   const n = finite.length;
-  const lo = n ? finite[Math.floor(LOW * (n - 1))]! : 0;
-  const hi = n ? finite[Math.ceil(HIGH * (n - 1))]! : 0;
+  const lo = n ? finite[Math.floor(LOW * (n - 1) + 1e-9)]! : 0;
+  const hi = n ? finite[Math.ceil(HIGH * (n - 1) - 1e-9)]! : 0;
   for (let i = 0; i < sampled.length; i++) {
     const v = sampled[i]!;
     if (!Number.isFinite(v)) out[i] = 0;

@@ -31,7 +31,7 @@ s = max(1, -(-max(a.shape[0], a.shape[1]) // 512))
 t = a[::s, ::s]
 v = np.sort(t[np.isfinite(t)].ravel())
 n = v.size
-lo, hi = v[int(np.floor(0.005 * (n - 1)))], v[int(np.ceil(0.995 * (n - 1)))]
+lo, hi = v[int(np.floor(0.005 * (n - 1) + 1e-9))], v[int(np.ceil(0.995 * (n - 1) - 1e-9))]
 out = np.clip(np.floor((t - lo) * 255 / (hi - lo) + 0.5), 0, 255).astype(np.uint8)
 print(json.dumps({'frames': int(d.shape[0]), 'height': out.shape[0], 'width': out.shape[1], 'grey': out.ravel().tolist()}))
 `;
@@ -150,6 +150,11 @@ describe('live view in chromium', () => {
     assert.ok(pair.page.points >= 3, `chart points: ${pair.page.points}`);
     assert.ok(await page.locator('#chart canvas').count() >= 1, 'uPlot drew a canvas');
     assert.ok(s.chart.t.length >= pair.page.points - 1 && s.chart.upload.some((v: number) => v > 0), 'the upload rate was above 0 on the chart');
+    // the camera's rate (4 frames a second while it wrote; never more than all its frames in a second) is on the chart beside the upload's
+    const instrumentFps = s.chart.instrumentFps.filter((v: number | null) => v !== null && v > 0);
+    assert.ok(instrumentFps.length > 0 && Math.max(...instrumentFps) <= FRAMES, `instrument frames/s: ${s.chart.instrumentFps.join(' ')}`);
+    assert.ok(s.figures.disk.free > 0, `local disk free: ${JSON.stringify(s.figures.disk)}`);
+    assert.match(await page.locator('#disk-free').textContent() ?? '', /[0-9.]+ [kMGT]?B/);
 
     // the snippet opens the file as shown
     const opened = await python(`${s.open.h5py}\nprint(frames.shape[0])`);

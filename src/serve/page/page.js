@@ -157,15 +157,15 @@
       const lastFps = chart.uploadFps.length ? chart.uploadFps[chart.uploadFps.length - 1] : null;
       text('rate-current-fps', lastFps == null ? '' : fps(lastFps));
       text('rate-average', rate(f.rate.average));
-      text('limit', f.limit ? `limit ${rate(f.limit)}` : 'no --bwlimit');
+      text('limit', f.limit ? `limit ${rate(f.limit)}` : 'since the start');
       if (f.instrument) {
         text('instrument-rate', rate(f.instrument.rate));
         const k = $('keeping-up');
         k.className = `s ${f.instrument.keepingUp ? 'ok' : 'behind'}`;
-        text('keeping-up', f.instrument.keepingUp ? 'fur keeps up' : `falling behind by ${rate(f.instrument.behindBy)}`);
+        text('keeping-up', `${fps(f.instrument.fps)} · ${f.instrument.keepingUp ? 'fur keeps up' : `behind by ${rate(f.instrument.behindBy)}`}`);
       } else {
         text('instrument-rate', '–');
-        text('keeping-up', s.command === 'watch' ? 'not measured' : 'a finished capture');
+        text('keeping-up', s.command === 'watch' ? 'measured after a second or two' : 'a finished capture');
       }
       text('backlog-files', String(f.backlog.files));
       text('backlog-bytes', bytes(f.backlog.bytes));
