@@ -73,8 +73,7 @@ export class LiveState {
         this.source = e.source;
         return;
       case 'status':
-        this.figures = this.reader.read(e, this.reconnects, this.kept.size, this.setup.method === 'files' ? { files: e.files, bytes: e.bytes, frames: e.frames } : this.frames.source,
-          this.frames.latest?.block.count ?? 1, this.setup.command === 'watch');
+        this.figures = this.read(e);
         if (this.ticks++ % this.stride === 0) this.point(this.figures);
         return;
       case 'commit':
@@ -101,12 +100,23 @@ export class LiveState {
         break;
       case 'done':
         this.state = 'finished';
+        // the last status event may precede the last commit: the end's own counts are final
+        this.figures = this.read({
+          type: 'status', files: e.files, frames: e.frames, bytes: e.bytes, mbPerSec: e.mbPerSec, backlogFiles: 0, backlogBytes: 0,
+          etaSec: null, elapsedSec: Math.max(e.seconds, this.figures?.elapsedSec ?? 0),
+        });
         this.ended = { endReason: e.endReason, seconds: e.seconds, at: new Date().toISOString() };
         break;
       default:
         return;
     }
     this.onChange?.();
+  }
+
+  private read(e: Extract<RunEvent, { type: 'status' }>): Figures {
+    // --method files: the files committed are the sources themselves (the frame tap sees no batches)
+    const source = this.setup.method === 'files' ? { files: e.files, bytes: e.bytes, frames: e.frames } : this.frames.source;
+    return this.reader.read(e, this.reconnects, this.kept.size, source, this.frames.latest?.block.count ?? 1, this.setup.command === 'watch');
   }
 
   /** the run ended with an error (no done event) */

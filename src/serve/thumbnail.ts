@@ -11,6 +11,7 @@
  */
 import type { FrameBlock } from '../source/frame.js';
 import { itemsize } from '../source/frame.js';
+import { halfValue } from '../source/pattern.js';
 import type { Pixels } from './png.js';
 
 export const MAX_SIDE = 512;
@@ -82,18 +83,9 @@ function elements(block: Pick<FrameBlock, 'dtype' | 'data'>, first: number, coun
     case 'int32': return (i) => view.getInt32(i * 4, true);
     case 'uint64': return (i) => Number(view.getBigUint64(i * 8, true));
     case 'int64': return (i) => Number(view.getBigInt64(i * 8, true));
-    case 'float16': return (i) => half(view.getUint16(i * 2, true));
+    case 'float16': return (i) => halfValue(view.getUint16(i * 2, true));
     case 'float32': return (i) => view.getFloat32(i * 4, true);
     case 'float64': return (i) => view.getFloat64(i * 8, true);
     default: throw new RangeError(`frame data: ${block.dtype} is not numeric`);
   }
-}
-
-function half(bits: number): number {
-  const sign = bits & 0x8000 ? -1 : 1;
-  const exp = (bits >> 10) & 0x1f;
-  const frac = bits & 0x3ff;
-  if (exp === 0) return sign * frac * 2 ** -24;
-  if (exp === 31) return frac ? NaN : sign * Infinity;
-  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
 }

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { FigureReader, WINDOW_SEC } from '../../src/serve/figures.js';
+import { FrameTap } from '../../src/serve/frames.js';
+import { LiveState } from '../../src/serve/state.js';
 
 /** a status event: `frames` committed (one a file, 100 wire bytes each), `backlog` files of 80 source bytes waiting */
 function status(at: number, frames: number, backlog: number) {
@@ -32,4 +34,17 @@ test('instrument and upload rates over the last seconds; keeping up while the ba
   assert.deepEqual(f.backlog, { files: 35, bytes: 35 * 80 });
   // a finished capture (upload): no instrument
   assert.equal(new FigureReader().read(status(1, 5, 5), 0, 0, committed(5), 1, false).instrument, undefined);
+});
+
+test('the end\'s counts are the final figures, though the last status event came before the last commit', () => {
+  const live = new LiveState({ command: 'watch', method: 'append', dataset: '/data', filters: [], destination: 'file:///tmp/x.h5', deleteSource: false }, new FrameTap());
+  live.observe({ type: 'start', method: 'append', source: '/nonexistent-fur-source', destination: 'file:///tmp/x.h5', resumed: { files: 0, frames: 0 } });
+  live.observe(status(1, 5, 3));
+  live.observe({ type: 'commit', batch: 1, files: 3, frames: 3, bytes: 300, totalFrames: 8 });
+  live.observe({ type: 'done', files: 8, frames: 8, bytes: 800, seconds: 1.4, mbPerSec: 0, rejected: 0, endReason: 'stop-file', kept: [] });
+  const s = live.status();
+  assert.equal(s.state, 'finished');
+  assert.equal(s.commits, 1);
+  assert.deepEqual([s.figures!.frames.committed, s.figures!.bytes.committed, s.figures!.backlog.files], [8, 800, 0]);
+  assert.equal(s.figures!.disk, undefined, 'no disk figure for a source that is not there');
 });
