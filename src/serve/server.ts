@@ -16,8 +16,12 @@ import type { LiveState } from './state.js';
 import type { Thumbnails } from './thumbnails.js';
 
 const TICK_MS = 1000;
-/** changes (commits, errors) reach pages at once, but not more often than this */
-const CHANGE_MS = 250;
+/**
+ * changes (commits, errors) reach pages at once, but not more often than this: a fast upload
+ * commits many times a second, and every update costs the browser a repaint (on the instrument's
+ * own machine, CPU the capture would use)
+ */
+const CHANGE_MS = 1000;
 
 const HEADERS = {
   'Cache-Control': 'no-store',

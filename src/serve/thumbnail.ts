@@ -9,7 +9,7 @@
  * A frame of more than three dimensions, or three whose last is not 3 or 4 (colour samples),
  * shows its first plane.
  */
-import type { FrameBlock } from '../source/frame.js';
+import type { Dtype, FrameBlock } from '../source/frame.js';
 import { itemsize } from '../source/frame.js';
 import { halfValue } from '../source/pattern.js';
 import type { Pixels } from './png.js';
@@ -55,10 +55,7 @@ export function thumbnail(block: Pick<FrameBlock, 'dtype' | 'shape' | 'count' | 
     for (let i = 0; i < sampled.length; i++) out[i] = sampled[i]!;
     return { width: w, height: h, channels: 3, data: out };
   }
-  const finite = sampled.filter(Number.isFinite).sort();
-  const n = finite.length;
-  const lo = n ? finite[Math.floor(LOW * (n - 1) + 1e-9)]! : 0;
-  const hi = n ? finite[Math.ceil(HIGH * (n - 1) - 1e-9)]! : 0;
+  const [lo, hi] = percentiles(sampled, block.dtype);
   for (let i = 0; i < sampled.length; i++) {
     const v = sampled[i]!;
     if (!Number.isFinite(v)) out[i] = 0;
@@ -67,6 +64,34 @@ export function thumbnail(block: Pick<FrameBlock, 'dtype' | 'shape' | 'count' | 
   }
   return { width: w, height: h, channels: channels as 1 | 3, data: out };
 }
+
+/** the samples' values at ranks LOW and HIGH of the finite ones ([0, 0] when none is) */
+function percentiles(sampled: Float64Array, dtype: Dtype): [number, number] {
+  const n = sampled.length;
+  const ranks = (count: number) => [Math.floor(LOW * (count - 1) + 1e-9), Math.ceil(HIGH * (count - 1) - 1e-9)] as const;
+  const small = SMALL_INTEGERS[dtype as keyof typeof SMALL_INTEGERS];
+  if (small !== undefined) {
+    // 8 and 16-bit integers: counted, not sorted (the same ranks, for a tenth of the time)
+    const counts = new Uint32Array(1 << small.bits);
+    for (let i = 0; i < n; i++) counts[sampled[i]! - small.min]!++;
+    const [a, b] = ranks(n);
+    const at = (rank: number) => {
+      let seen = 0;
+      for (let v = 0; v < counts.length; v++) if ((seen += counts[v]!) > rank) return v + small.min;
+      return 0;
+    };
+    return n ? [at(a), at(b)] : [0, 0];
+  }
+  const finite = new Float64Array(n);
+  let k = 0;
+  for (let i = 0; i < n; i++) if (Number.isFinite(sampled[i])) finite[k++] = sampled[i]!;
+  if (!k) return [0, 0];
+  const sorted = finite.subarray(0, k).sort();
+  const [a, b] = ranks(k);
+  return [sorted[a]!, sorted[b]!];
+}
+
+const SMALL_INTEGERS = { uint8: { bits: 8, min: 0 }, int8: { bits: 8, min: -128 }, uint16: { bits: 16, min: 0 }, int16: { bits: 16, min: -32768 } } as const;
 
 /** element i (from `first`) of a block's little-endian data, as a number */
 function elements(block: Pick<FrameBlock, 'dtype' | 'data'>, first: number, count: number): (i: number) => number {

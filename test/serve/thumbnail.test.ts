@@ -6,7 +6,7 @@ import { MAX_SIDE, thumbnail } from '../../src/serve/thumbnail.js';
 import type { NumericDtype } from '../../src/source/frame.js';
 
 function block(dtype: NumericDtype, shape: number[], values: number[], count = 1) {
-  const T = { uint8: Uint8Array, uint16: Uint16Array, int16: Int16Array, float32: Float32Array, float64: Float64Array }[dtype as 'uint8'];
+  const T = { uint8: Uint8Array, int8: Int8Array, uint16: Uint16Array, int16: Int16Array, float32: Float32Array, float64: Float64Array }[dtype as 'uint8'];
   const data = new Uint8Array(new T(values).buffer);
   return { dtype, shape, count, data };
 }
@@ -65,4 +65,22 @@ test('PNG: signature, header, and the rows behind filter bytes', () => {
   assert.equal(png.subarray(37, 41).toString('latin1'), 'IDAT');
   assert.deepEqual([...inflateSync(png.subarray(41, 41 + idatLength))], [0, 1, 2, 3, 0, 4, 5, 6]);
   assert.equal(png.subarray(png.length - 8, png.length - 4).toString('latin1'), 'IEND');
+});
+
+test('8 and 16-bit integers counted, not sorted: the same percentiles as the rule sorts out', () => {
+  let seed = 99;
+  const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  for (const [dtype, min, span] of [['uint16', 0, 65536], ['int16', -32768, 65536], ['uint8', 0, 256], ['int8', -128, 256]] as const) {
+    for (const n of [1, 2, 7, 201, 3000]) {
+      // mostly a narrow band, a few values anywhere (hot and cold pixels)
+      const values = Array.from({ length: n }, () => (next() < 0.02 ? min + Math.floor(next() * span) : min + Math.floor(span / 2 + next() * 40)));
+      const px = thumbnail(block(dtype, n > 500 ? [n / 50, 50] : [1, n], values), 0); // no side above MAX_SIDE: every value drawn
+      assert.ok(typeof px !== 'string');
+      const sorted = [...values].sort((a, b) => a - b);
+      const lo = sorted[Math.floor(0.005 * (n - 1) + 1e-9)]!;
+      const hi = sorted[Math.ceil(0.995 * (n - 1) - 1e-9)]!;
+      const want = values.map((v) => (hi <= lo ? (v > lo ? 255 : 0) : Math.min(255, Math.max(0, Math.floor(((v - lo) * 255) / (hi - lo) + 0.5)))));
+      assert.deepEqual([...px.data], want, `${dtype}, ${n} values`);
+    }
+  }
 });

@@ -121,7 +121,12 @@
   addEventListener('resize', () => { if (plot) plot.setSize({ width: Math.max(200, $('chart').clientWidth), height: 240 }); });
 
   // ---- the figures
+  const listed = {};
   function list(id, items, line) {
+    // rebuilt only when it changed: a repaint per update costs the machine the capture runs on
+    const key = JSON.stringify(items);
+    if (listed[id] === key) return;
+    listed[id] = key;
     const ul = $(id);
     ul.replaceChildren(...(items.length ? items.slice().reverse().map(line) : [Object.assign(document.createElement('li'), { className: 'muted', textContent: 'none' })]));
   }
