@@ -165,6 +165,8 @@ export interface FurErrorFields {
   'read-back-differs': { file: string };
 
   // fur's own servers (the demo's SFTP server) and fur's own bugs
+  /** the live view (--serve) could not listen where asked */
+  'serve-failed': SettingFields;
   'bad-config': Record<string, never>;
   'bad-key': Record<string, never>;
   'internal': RemoteFields;

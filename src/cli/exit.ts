@@ -13,7 +13,7 @@ export function exitCodeOf(tag: FurErrorTag): 1 | 2 {
     // what the user typed: an option, a URL, a pattern, a shape, a file a setting names
     case 'bad-option': case 'bad-setting': case 'bad-pattern': case 'bad-shape': case 'unknown-dtype':
     case 'bad-url': case 'bad-slice': case 'bad-identity': case 'missing-password': case 'method-unsupported':
-    case 'raw-needs-layout': case 'needs-sources':
+    case 'raw-needs-layout': case 'needs-sources': case 'serve-failed':
       return EXIT.usage;
     case 'unsafe-name': case 'name-reused':
     case 'unreadable-dir': case 'unreadable-file': case 'empty-file': case 'empty-frame': case 'frame-mismatch':

@@ -50,6 +50,7 @@ interface CommonFlags extends ConnectionFlags {
   takeOver?: boolean;
   leaseTtl: string;
   json?: boolean;
+  serve?: string;
   stopFile?: string;
   marker?: string;
 }
@@ -137,7 +138,8 @@ function addCommon(c: Command): Command {
     .option('--give-up-after <seconds>', 'keep reconnecting this long before exiting with an error', '600')
     .option('--take-over', 'take the destination\'s lease even though another fur run seems to hold it (only when that run is gone)')
     .option('--lease-ttl <seconds>', 'the lease on the destination expires this long after its last renewal (renewed every third of it)', String(DEFAULT_LEASE_TTL_MS / 1000))
-    .option('--json', 'print one JSON status event per line instead of a status line');
+    .option('--json', 'print one JSON status event per line instead of a status line')
+    .option('--serve <[host:]port>', 'a live web page of the capture (frames, rates, backlog, errors) at http://127.0.0.1:PORT; another host needs the token in the printed URL');
 }
 
 /**
@@ -169,8 +171,10 @@ async function doRun(src: string, destUrl: string, f: WatchFlags, watch: boolean
   const watching = watch ? watchOptions(f) : undefined;
   const lease = leaseTicket({ takeOver: f.takeOver ?? false, ttlMs: duration(f.leaseTtl, '--lease-ttl') * 1000 });
   const maxFrames = f.count === undefined ? undefined : int(f.count, '--count');
+  const serveAt = f.serve === undefined ? undefined : (await import('../serve/address.js')).parseServe(f.serve);
+  const live = serveAt && await (await import('../serve/cli.js')).startLiveView(serveAt, watch ? 'watch' : 'upload', destUrl, options, f);
   const emit = renderer({ json: f.json ?? false, tty: process.stderr.isTTY ?? false });
-  const progress = new Progress(emit);
+  const progress = new Progress(live ? live.tee(emit) : emit);
   const warn = (message: string) => progress.event({ type: 'warning', tag: 'destination', message });
   const controller = new AbortController();
   let interrupts = 0;
@@ -194,10 +198,14 @@ async function doRun(src: string, destUrl: string, f: WatchFlags, watch: boolean
       watch: watching,
       notFrames: { stopFile: f.stopFile, markerSuffix: f.marker },
       maxFrames,
-      options, progress, signal: controller.signal,
+      options, progress, signal: controller.signal, view: live?.tap,
       lease,
     });
+    await live?.close();
     return summary.rejected.length ? 3 : 0;
+  } catch (e) {
+    await live?.close(e);
+    throw e;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

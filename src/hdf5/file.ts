@@ -173,6 +173,9 @@ export class H5File {
     this.meta = opts.metaSink ?? sink;
   }
 
+  /** bytes the file spans now: its data and metadata, and the headroom its EOF states */
+  get size(): number { return Math.max(this.physicalEnd, this.statedEof); }
+
   private headroom(end: number): number {
     if (this.eofHeadroom !== undefined) return this.eofHeadroom;
     return Math.min(64 << 20, Math.max(1 << 20, Math.floor(end / 8)));

@@ -147,7 +147,7 @@ export class AppendTarget implements StreamingTarget {
       // capture: ~60 bytes per chunk) is rewritten every few seconds, and always at close
       if (staged) await this.nameSidecar(staged);
       else if (this.sidecarBytes < SIDECAR_SMALL || Date.now() - this.sidecarAt >= SIDECAR_INTERVAL_MS) await this.refreshSidecar();
-      return { frames, bytes, stored: { path: this.path, rows } };
+      return { frames, bytes, fileBytes: this.file!.size, stored: { path: this.path, rows } };
     } catch (e) {
       this.failure ??= e;
       throw e;

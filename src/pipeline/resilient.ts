@@ -43,7 +43,7 @@ export function isTransientTag(tag: FurErrorTag): boolean {
     case 'upload-mismatch': case 'bad-upload-record': case 'object-complete': case 'metadata-full':
     case 'hdf5-format': case 'hdf5-usage': case 'checksum-mismatch': case 'layout-mismatch': case 'not-a-fur-file':
     case 'not-a-file': case 'no-dataset': case 'no-hashes': case 'read-back-differs':
-    case 'bad-config': case 'bad-key': case 'internal':
+    case 'bad-config': case 'bad-key': case 'internal': case 'serve-failed':
       return false;
     default:
       return unreachable(tag);

@@ -39,6 +39,8 @@ export interface RunSpec {
   signal?: AbortSignal;
   /** the lease the run holds on its target (lease.ts); kept across reconnections, fresh when absent */
   lease?: LeaseTicket;
+  /** a live view (src/serve): shown each batch as it starts, told when its commit is durable */
+  view?: { batch(b: BatchStream): void; committed(index: number, r: CommitResult): void };
 }
 
 export interface RunSummary {
@@ -232,12 +234,14 @@ async function runHeld(spec: RunSpec, o: PipelineOptions, lease: Lease): Promise
         progress.committed(index, taken.files, taken.frames, r.bytes, r.frames);
         // a commit made after the lease was lost or expired is not one this run can vouch for
         if (o.deleteSource) lease.check();
+        spec.view?.committed(index, r);
         if (o.deleteSource) progress.event({ type: 'deleted', files: await cleanup.batch(taken.files, r.stored) });
       };
       // A batch's frames are let go of as they are written: nothing here keeps the batch itself.
       // A target that stores frames as they come takes the stream; others, the collected batch.
       const start = (stream: BatchStream) => {
         const batch = fenced(stream, lease);
+        spec.view?.batch(batch);
         const { index, taken } = batch;
         const commit = async (): Promise<CommitResult> => {
           try {
