@@ -377,7 +377,8 @@ export class H5File {
     for (const [path, o] of this.objects) {
       if (o instanceof Group) for (const l of o.links) if (isSoft(l)) out.push({ path: path === '/' ? `/${l.name}` : `${path}/${l.name}`, target: l.target });
     }
-    return out;
+    // by path: the same file lists them alike however it was loaded
+    return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   }
 
   /** Add a soft link at `path` naming `target` (an absolute path, which need not exist yet). */
@@ -590,10 +591,10 @@ export class H5File {
     for (const d of planned) d.index!.plan((n) => this.alloc.meta(n));
     for (const d of datasets) d.prepareCommit(opts.complete);
     const dirty = [...this.objects.values()].filter((o) => o.header.dirty);
-    const encoded = dirty.map((o) => ({
-      obj: o,
-      enc: encodeHeader(this.headerMessages(o), o.header.capacity, (n) => this.alloc.meta(n), o.header.continuation),
-    }));
+    const encoded = dirty.map((o) => {
+      const msgs = this.headerMessages(o);
+      return { obj: o, msgs, enc: encodeHeader(msgs, o.header.capacity, (n) => this.alloc.meta(n), o.header.continuation) };
+    });
     const end = this.alloc.end;
     let eof = this.statedEof;
     if (opts.trim) eof = end;
@@ -661,16 +662,19 @@ export class H5File {
     const last = encoded.find(({ obj }) => obj === opts.publishLast && !obj.header.isNew);
     if (last) { meta(last.obj.header.address, last.enc.chunk0); await this.barrier(this.meta)(); }
 
-    for (const { obj, enc } of encoded) {
+    for (const { obj, enc, msgs } of encoded) {
       obj.header.continuation = enc.continuation;
       obj.header.isNew = false;
-      obj.header.dirty = false;
+      // a header changed while this commit published (an attribute, or a compact value, set as the
+      // next batch was appended) is not what this commit wrote: it stays dirty for the next one
+      obj.header.dirty = !sameMessages(msgs, this.headerMessages(obj));
     }
     for (const d of datasets) d.published();
   }
 
   /** Where every stored chunk of a dataset is (offsets in elements), for chunk indexes and range reads. */
   async chunkRefs(path: string): Promise<{ offset: number[]; address: number; size: number }[]> {
+    if (this.compact(path)) return []; // its value is in its header
     const ds = this.dataset(path);
     if (ds.contiguous) {
       return ds.contiguous.size && ds.contiguous.address !== UNDEF_ADDR ? [{ offset: ds.shape.map(() => 0), ...ds.contiguous }] : [];
@@ -771,6 +775,10 @@ export class H5File {
     const results = await Promise.allSettled(closes);
     for (const r of results) if (r.status === 'rejected') throw r.reason;
   }
+}
+
+function sameMessages(a: Message[], b: Message[]): boolean {
+  return a.length === b.length && a.every((m, i) => m.type === b[i]!.type && Buffer.compare(m.body, b[i]!.body) === 0);
 }
 
 export { Dataset, Group };

@@ -114,6 +114,19 @@ describe('files that describe themselves (writer)', () => {
     assert.equal(await again.readAttribute(again.attributes('/').find((a) => a.name === 'name_39')!), 'value 39');
   });
 
+  it('publishes at the next commit a value or attribute changed while a commit publishes (the next batch being appended)', async () => {
+    const sink = new MemorySink();
+    const f = await H5File.create(sink);
+    f.writeCompact('/entry/end_time', 'one');
+    f.setAttr('/entry', 'note', 'one');
+    await f.commit({ onSealed: () => { f.writeCompact('/entry/end_time', 'two'); f.setAttr('/entry', 'note', 'two'); } });
+    await f.commit();
+    await f.close();
+    const g = await H5File.open(sink, { readOnly: true });
+    assert.equal(Buffer.from(g.compact('/entry/end_time')!.data).toString('utf8').replace(/\0+$/, ''), 'two');
+    assert.equal(await g.readAttribute(g.attributes('/entry').find((a) => a.name === 'note')!), 'two');
+  });
+
   it('adds the Attribute Info message to a header written without one when the file is continued', async () => {
     const sink = new MemorySink();
     let f = await H5File.create(sink);
