@@ -5,7 +5,8 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { FurError, isFurError } from '../errors.js';
-import { DEFAULTS, parseCompression, type PipelineOptions } from '../pipeline/options.js';
+import { parseAttr, readMetadataFile } from '../pipeline/metadata.js';
+import { DEFAULTS, parseCompression, validate, type PipelineOptions } from '../pipeline/options.js';
 import { Progress } from '../pipeline/progress.js';
 import { runResilient } from '../pipeline/resilient.js';
 import { parseDtype, parseShape } from '../source/frame.js';
@@ -36,6 +37,9 @@ interface CommonFlags extends ConnectionFlags {
   shuffle?: boolean;
   checksum?: boolean;
   dataset: string;
+  layout: string;
+  attr: string[];
+  metadata?: string;
   deleteSource?: boolean;
   onMismatch: string;
   parallel?: string;
@@ -70,7 +74,9 @@ function readOptions(f: CommonFlags): ReadOptions {
   return r;
 }
 
-function pipelineOptions(f: CommonFlags): PipelineOptions {
+async function pipelineOptions(f: CommonFlags): Promise<PipelineOptions> {
+  // the file first: an --attr of the same name replaces its value
+  const metadata = [...(f.metadata === undefined ? [] : await readMetadataFile(f.metadata)), ...f.attr.map(parseAttr)];
   return {
     ...DEFAULTS,
     method: f.method as PipelineOptions['method'],
@@ -81,6 +87,8 @@ function pipelineOptions(f: CommonFlags): PipelineOptions {
     shuffle: f.shuffle ?? false,
     checksum: f.checksum,
     dataset: f.dataset,
+    layout: f.layout as PipelineOptions['layout'],
+    metadata,
     deleteSource: f.deleteSource ?? false,
     onMismatch: f.onMismatch === 'skip' ? 'skip' : 'stop',
     read: readOptions(f),
@@ -116,9 +124,12 @@ function addCommon(c: Command): Command {
     .option('--chunk-frames <n>', 'frames per HDF5 chunk (default: 1-8 MiB chunks)')
     .option('--compression <gzip[:level]>', 'deflate each chunk (gzip = level 4)')
     .option('--shuffle', 'byte-shuffle before compressing')
-    .option('--checksum', 'Fletcher-32 checksum on every chunk (default for --method append)')
+    .option('--checksum', 'Fletcher-32 checksum on every chunk of numeric frames (default for --method append); bytes frames (JPEG, …) are covered by their SHA-256 in frame_sha256, which fur verify checks')
     .option('--no-checksum', 'no Fletcher-32 checksum, also for --method append')
-    .option('--dataset <path>', 'HDF5 dataset path of the frames', DEFAULTS.dataset)
+    .addOption(new Option('--layout <layout>', 'a new file\'s layout: nexus (/entry/data/data, NXdata, dimension scales; /data links to the frames) or flat (/data and the per-frame datasets at the root); a continued file keeps its own').choices(['nexus', 'flat']).default(DEFAULTS.layout))
+    .option('--dataset <path>', 'HDF5 dataset path of the frames (nexus layout: the link to them)', DEFAULTS.dataset)
+    .option('--attr <NAME=VALUE>', 'an attribute of the capture, under /entry (flat: the root); repeatable. Numbers are stored as numbers; \'NAME=VALUE UNIT\' adds NAME_units; NAME may be a path (sample/name, /entry/instrument/detector/description)', (v: string, all: string[]) => [...all, v], [] as string[])
+    .option('--metadata <file.json>', 'attributes from a JSON object: nested objects become groups under /entry (or where a key starting with / says), {"value": V, "units": U} a value with its unit')
     .option('--delete-source', 'delete each local file once its batch is committed remotely')
     .addOption(new Option('--on-mismatch <what>', 'a file whose frames differ from the first file: stop the run, or skip (keep) it').choices(['stop', 'skip']).default('stop'))
     .option('--parallel <n>', 'files in flight for --method files (default: as many as keep the link busy, up to 256)')
@@ -127,7 +138,7 @@ function addCommon(c: Command): Command {
 }
 
 async function doRun(src: string, destUrl: string, f: WatchFlags, watch: boolean): Promise<number> {
-  const options = pipelineOptions(f);
+  const options = validate(await pipelineOptions(f));
   checkMethod(destUrl, options.method);
   const emit = renderer({ json: f.json ?? false, tty: process.stderr.isTTY ?? false });
   const progress = new Progress(emit);

@@ -10,7 +10,7 @@ import { readFrames, type ReadOptions } from '../source/readers/index.js';
 import { listCompleted } from '../source/watch.js';
 import type { Destination } from '../transport/destination.js';
 import { FurError, isFurError } from '../errors.js';
-import { sha256, siblingPath } from './layout.js';
+import { framesPath, sha256, siblingPath } from './layout.js';
 import type { Method } from './options.js';
 
 export interface VerifyReport {
@@ -47,7 +47,8 @@ async function readRows(data: Dataset, start: number, end: number, file: string,
 
 interface Located { data: Dataset; row: number; file: string }
 
-async function index(file: H5File, path: string, dataset: string, into: Map<string, Located[]>): Promise<number> {
+async function index(file: H5File, path: string, datasetPath: string, into: Map<string, Located[]>): Promise<number> {
+  const dataset = framesPath(file, datasetPath);
   const data = file.dataset(dataset);
   const names = await file.dataset(siblingPath(dataset, 'frame_name')).readVlen(0, data.shape[0]);
   const pages = new Uint32Array((await file.dataset(siblingPath(dataset, 'frame_page')).read(0, data.shape[0])).slice().buffer);
@@ -133,11 +134,12 @@ export async function verifySelf(spec: { dest: Destination; destPath: string; me
   for (const p of paths) {
     const file = await H5File.open(await spec.dest.openRead(p), { readOnly: true });
     try {
-      const data = file.dataset(spec.dataset);
-      const hashPath = siblingPath(spec.dataset, 'frame_sha256');
+      const frames = framesPath(file, spec.dataset);
+      const data = file.dataset(frames);
+      const hashPath = siblingPath(frames, 'frame_sha256');
       if (!file.has(hashPath)) throw new FurError('no-hashes', `${p}: no ${hashPath} dataset; verify it against its sources instead (fur verify SRC DEST)`, { path: p });
-      const names = await file.dataset(siblingPath(spec.dataset, 'frame_name')).readVlen(0, data.shape[0]);
-      const pages = new Uint32Array((await file.dataset(siblingPath(spec.dataset, 'frame_page')).read(0, data.shape[0])).slice().buffer);
+      const names = await file.dataset(siblingPath(frames, 'frame_name')).readVlen(0, data.shape[0]);
+      const pages = new Uint32Array((await file.dataset(siblingPath(frames, 'frame_page')).read(0, data.shape[0])).slice().buffer);
       const hashes = await file.dataset(hashPath).read(0, data.shape[0]);
       const step = Math.max(1, data.chunk?.[0] ?? 64);
       for (let start = 0; start < data.shape[0]; start += step) {
