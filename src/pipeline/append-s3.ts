@@ -32,7 +32,7 @@ import { META_END, S3PartSink, type Extent, type HeldPart, type PartRecord } fro
 import { s3Error } from '../transport/s3-errors.js';
 import { FUR_VERSION } from '../version.js';
 import type { Batch } from './batch.js';
-import { appendBlocks, createFrameDatasets, datasetsOf, framesPath, mapDatasets, openFrameDatasets, readCommitted, type FrameDatasets, type FrameLayout } from './layout.js';
+import { appendBlocks, checkFrameDatasets, createFrameDatasets, datasetsOf, framesPath, mapDatasets, openFrameDatasets, readCommitted, type FrameDatasets, type FrameLayout } from './layout.js';
 import type { PipelineOptions } from './options.js';
 import type { CollectingTarget, CommitResult } from './target.js';
 
@@ -382,7 +382,7 @@ export class S3AppendTarget implements CollectingTarget {
       this.state!.layout = layout;
     } else if (this.state!.layout) {
       // same check as a reopened append file: the frames must fit the datasets
-      openFrameDatasets(this.file!, layout, this.o, this.where);
+      checkFrameDatasets(this.file!, layout, this.o, this.where);
     }
     const hashes: Uint8Array[] = [];
     const bytes = await appendBlocks(recording(this.ds, this.tails, (h) => hashes.push(h)), batch.items.map((i) => i.block));

@@ -37,10 +37,12 @@ export interface FrameDatasets {
   index?: Dataset;
   /** NeXus layout: each frame's acquisition time as its source records it (TIFF DateTime), NaN where it does not */
   time?: Dataset;
-  /** NeXus layout: the earliest and latest frame time so far (ms since 1970), for /entry/start_time and end_time */
-  span?: { start: number; end: number };
-  /** the first source file's descriptive tags are still to be written (a new file) */
-  describe: boolean;
+  /**
+   * What appending keeps track of, shared by every view of these datasets (see mapDatasets): the
+   * first source file's tags are still to be written (a new file); in the NeXus layout, the
+   * earliest and latest frame time so far (ms since 1970), for /entry/start_time and end_time
+   */
+  state: { describe: boolean; span?: { start: number; end: number } };
 }
 
 export const PER_FRAME = ['frame_name', 'frame_page', 'frame_mtime', 'frame_sha256'] as const;
@@ -127,7 +129,7 @@ export function createFrameDatasets(file: H5File, layout: FrameLayout, o: Pipeli
   const perFrame = (name: string, type: DtypeSpec, frame: number[] = []) =>
     file.createDataset(siblingPath(frames, name), { dtype: type, shape: [0, ...frame], maxshape: [null, ...frame], chunks: [PER_FRAME_CHUNK, ...frame] });
   const ds: FrameDatasets = {
-    file, data, describe: true,
+    file, data, state: { describe: true },
     name: perFrame('frame_name', 'vlen-str'), page: perFrame('frame_page', 'uint32'),
     mtime: perFrame('frame_mtime', 'float64'), sha256: perFrame('frame_sha256', 'uint8', [32]),
   };
@@ -200,11 +202,21 @@ function createNexus(file: H5File, ds: FrameDatasets, layout: FrameLayout, o: Pi
   describe(ds.time, 'acquisition time the source file records (TIFF DateTime, local time), NaN where it records none', EPOCH_UNITS);
   describe(ds.sha256, 'SHA-256 of the frame as stored (fur verify checks it)');
   if (o.dataset !== FRAMES) file.softLink(o.dataset, FRAMES);
-  ds.span = { start: Infinity, end: -Infinity };
+  ds.state.span = { start: Infinity, end: -Infinity };
 }
 
-/** The frame datasets of an existing file, checked against the frames about to be added. */
+/**
+ * The frame datasets of an existing file, checked against the frames about to be added; the
+ * user's metadata given to this run is written too (replacing values of the same name).
+ */
 export function openFrameDatasets(file: H5File, layout: FrameLayout, o: PipelineOptions, where: string): FrameDatasets {
+  const ds = checkFrameDatasets(file, layout, o, where);
+  applyMetadata(file, ds.data.path === FRAMES ? ENTRY : '/', o.metadata);
+  return ds;
+}
+
+/** openFrameDatasets without writing anything: a check that the frames fit the file. */
+export function checkFrameDatasets(file: H5File, layout: FrameLayout, o: PipelineOptions, where: string): FrameDatasets {
   const frames = framesPath(file, o.dataset);
   const need = [frames, ...PER_FRAME.map((n) => siblingPath(frames, n))];
   for (const p of need) {
@@ -222,17 +234,15 @@ export function openFrameDatasets(file: H5File, layout: FrameLayout, o: Pipeline
       { where });
   }
   const ds: FrameDatasets = {
-    file, data, describe: false,
+    file, data, state: { describe: false },
     name: file.dataset(need[1]!), page: file.dataset(need[2]!), mtime: file.dataset(need[3]!), sha256: file.dataset(need[4]!),
   };
   const time = siblingPath(frames, 'frame_time');
   if (frames === FRAMES && file.has('/frame') && file.has(time)) {
     ds.index = file.dataset('/frame');
     ds.time = file.dataset(time);
-    ds.span = { start: entryTime(file, 'start_time') ?? Infinity, end: entryTime(file, 'end_time') ?? -Infinity };
+    ds.state.span = { start: entryTime(file, 'start_time') ?? Infinity, end: entryTime(file, 'end_time') ?? -Infinity };
   }
-  // the user's metadata given to this run too (replacing values of the same name)
-  applyMetadata(file, frames === FRAMES ? ENTRY : '/', o.metadata);
   return ds;
 }
 
@@ -254,7 +264,7 @@ export function perFrameOf(ds: FrameDatasets): Dataset[] {
   return [ds.name, ds.page, ds.mtime, ds.sha256, ...(ds.index ? [ds.index] : []), ...(ds.time ? [ds.time] : [])];
 }
 
-/** The same datasets, each replaced by `wrap(d)` (S3 append notes what is appended to each). */
+/** The same datasets, each replaced by `wrap(d)` (S3 append notes what is appended to each); the state is shared. */
 export function mapDatasets(ds: FrameDatasets, wrap: (d: Dataset) => Dataset): FrameDatasets {
   const out: FrameDatasets = { ...ds, data: wrap(ds.data), name: wrap(ds.name), page: wrap(ds.page), mtime: wrap(ds.mtime), sha256: wrap(ds.sha256) };
   if (ds.index) out.index = wrap(ds.index);
@@ -264,20 +274,21 @@ export function mapDatasets(ds: FrameDatasets, wrap: (d: Dataset) => Dataset): F
 
 /** What the first source file says about itself (TIFF tags), as attributes of the frames. */
 function describeSource(ds: FrameDatasets, block: FrameBlock): void {
-  ds.describe = false;
+  ds.state.describe = false;
   // numbers (resolutions: rationals) as float64 even when whole
   for (const [name, value] of Object.entries(block.source?.tags ?? {})) ds.file.setAttr(ds.data.path, name, typeof value === 'number' ? { dtype: 'float64', shape: [], data: [value] } : value);
 }
 
 /** /entry/start_time and end_time (ISO 8601, UTC) follow the earliest and latest frame time. */
 function recordSpan(ds: FrameDatasets, times: number[]): void {
-  const span = ds.span!;
+  const span = ds.state.span!;
   const start = Math.min(span.start, ...times);
   const end = Math.max(span.end, ...times);
   if (!Number.isFinite(start)) return;
   if (start !== span.start) ds.file.writeCompact(`${ENTRY}/start_time`, new Date(start).toISOString());
   if (end !== span.end) ds.file.writeCompact(`${ENTRY}/end_time`, new Date(end).toISOString());
-  ds.span = { start, end };
+  span.start = start;
+  span.end = end;
 }
 
 /**
@@ -296,7 +307,7 @@ export async function appendBlocks(ds: FrameDatasets, blocks: FrameBlock[] | Asy
   // a block is hashed while its frames go out, a slice at a time (see hashBlock)
   let hashing: Promise<void> = Promise.resolve();
   for await (const block of Array.isArray(blocks) ? drain(blocks) : blocks) {
-    if (ds.describe) describeSource(ds, block);
+    if (ds.state.describe) describeSource(ds, block);
     const k = hashes.length;
     hashes.push(new Uint8Array(0));
     hashing = hashing.then(async () => { hashes[k] = await hashBlock(block); });
@@ -323,7 +334,7 @@ export async function appendBlocks(ds: FrameDatasets, blocks: FrameBlock[] | Asy
   }
   if (ds.time) await ds.time.append(Float64Array.from(acquired));
   // a frame's time: when it was acquired where the source says, else when its file was completed
-  if (ds.span) recordSpan(ds, acquired.map((t, i) => 1000 * (Number.isNaN(t) ? mtimes[i]! : t)));
+  if (ds.state.span) recordSpan(ds, acquired.map((t, i) => 1000 * (Number.isNaN(t) ? mtimes[i]! : t)));
   return bytes;
 }
 

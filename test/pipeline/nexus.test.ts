@@ -14,6 +14,9 @@ import { encodeTiff, type TiffTags } from '../../src/source/writers/tiff.js';
 import { expectedFrame } from '../../src/source/camera.js';
 import { dataset, FILTER, h5wasmRead, valueBytes, valueStrings, type H5Doc, type H5Group } from '../support/h5wasm.js';
 import { assertCapture, cli, openDest, readFlags, readH5, readStored, scratch, writeFrames, type Capture, type Method } from './helpers.js';
+import { openS3Dest, useTestAwsEnv } from './s3-dest.js';
+
+useTestAwsEnv();
 
 const SHAPE = [6, 8];
 
@@ -94,6 +97,19 @@ describe('the NeXus layout', () => {
       assert.equal(row, 5);
     });
   }
+
+  test('append to S3: the entry spans every commit\'s frames, the first file\'s tags are written once', async (t) => {
+    const cam = await scratch(t, 'fur-camera-');
+    const d = await openS3Dest(t);
+    const { taken } = await tiffCapture(cam, 10);
+    const r = await cli(['upload', cam, d.url('append', 'run'), '--batch', '4', ...d.flags]);
+    assert.equal(r.code, 0, r.stderr);
+    const doc = await h5wasmRead(await d.download(d.key('append', 'run')));
+    assert.deepEqual(valueStrings(dataset(doc, '/entry/start_time')), [new Date(taken[0]! * 1000).toISOString()]);
+    assert.deepEqual(valueStrings(dataset(doc, '/entry/end_time')), [new Date(taken[9]! * 1000).toISOString()]);
+    assert.deepEqual(floats(valueBytes(dataset(doc, '/entry/data/frame_time'))), taken);
+    assert.equal(dataset(doc, '/data').attrs.tiff_datetime!.value, '2024:06:01 12:34:10');
+  });
 
   test('colour frames are IMAGE_TRUECOLOR with a channel axis', async (t) => {
     const cam = await scratch(t, 'fur-camera-');
