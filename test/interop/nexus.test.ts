@@ -137,6 +137,19 @@ describe('NeXus files read by the tools of the field (HDF5 1.10.8)', () => {
     }
   });
 
+  test('the kerchunk sidecar follows the layout: xarray through it sees /entry/data with the frames and their dimensions', async () => {
+    for (const f of files) {
+      const out = await python(`
+import sys, json, fsspec, xarray as xr, numpy as np
+m = fsspec.filesystem('reference', fo=sys.argv[1]).get_mapper('')
+with xr.open_dataset(m, engine='zarr', group='entry/data', consolidated=False) as ds:
+    print(json.dumps({'dims': list(ds['data'].dims), 'equal': bool(np.array_equal(ds['data'].values, np.load(sys.argv[2]))),
+                      'mtime': ds['frame_mtime'].dims[0]}))
+`, [`${f.file}.kerchunk.json`, f.frames]);
+      assert.deepEqual(JSON.parse(out.trim().split('\n').pop()!), { dims: ['frame', 'y', 'x'], equal: true, mtime: 'frame' }, f.what);
+    }
+  });
+
   test('h5repack and h5repack -L keep every attribute and link', async () => {
     for (const f of files) {
       const before = await describeAttributes(f.file);
