@@ -37,7 +37,16 @@ export interface PipelineOptions {
   /** the user's metadata (--attr, --metadata), written into each new file (and a continued one) */
   metadata: MetadataItem[];
   deleteSource: boolean;
-  /** what to do with a file whose frames do not match the first file's dtype/shape */
+  /**
+   * With deleteSource, where the destination cannot make a commit durable (no fsync@openssh.com,
+   * FTP): delete sources once committed without reading their frames back first (the risk accepted)
+   */
+  deleteUnsynced?: boolean;
+  /**
+   * what to do with a file that cannot be used — unreadable, truncated, or frames unlike the first
+   * file's dtype/shape: skip it (keep it in place and report it; the run goes on and ends with it
+   * listed) or end the run
+   */
   onMismatch: OnMismatch;
   read: ReadOptions;
   /**
@@ -56,7 +65,7 @@ export const DEFAULTS: PipelineOptions = {
   layout: 'nexus',
   metadata: [],
   deleteSource: false,
-  onMismatch: 'stop',
+  onMismatch: 'skip',
   read: {},
 };
 
@@ -80,6 +89,9 @@ export function validate(o: PipelineOptions): PipelineOptions {
     throw bad('--dataset', o.dataset, `the NeXus layout keeps the frames at ${FRAMES} and uses this path itself; choose another link name (default /data) or --layout flat`);
   }
   checkMetadata(o.metadata, o.layout === 'nexus' ? ENTRY : '/');
+  if (o.deleteUnsynced && !o.deleteSource) {
+    throw new FurError('bad-option', '--delete-unsynced only changes when --delete-source deletes a source; add --delete-source', { setting: '--delete-unsynced' });
+  }
   if (o.parallelFiles !== undefined && (!Number.isInteger(o.parallelFiles) || o.parallelFiles < 1)) throw bad('--parallel', o.parallelFiles, 'must be a whole number ≥ 1');
   return o;
 }
