@@ -316,7 +316,7 @@ Examples:
     .addHelpText('after', `
 Examples:
   fur get https://archive.lab/data/run42.h5 --slice 100:110 -o frames.npy --stats
-  fur get sftp://me@archive.lab/data/run42.h5 --dataset /frame_name --slice 0:5`)
+  fur get sftp://me@archive.lab/data/run42.h5 --dataset /entry/data/frame_name --slice 0:5`)
     .action(async function (this: Command, url: string) {
       const f = this.opts();
       let dest: Destination | undefined;
