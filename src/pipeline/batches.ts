@@ -11,7 +11,7 @@ import { buildReferences, type References } from '../index/kerchunk.js';
 import { fileUrl, putSidecar, sidecarPath } from '../index/sidecar.js';
 import { FUR_VERSION } from '../version.js';
 import type { Batch } from './batch.js';
-import { appendBlocks, createFrameDatasets, furMethod, readCommitted } from './layout.js';
+import { appendBlocks, createFrameDatasets, framesPath, furMethod, readCommitted } from './layout.js';
 import type { PipelineOptions } from './options.js';
 import type { CollectingTarget, CommitResult } from './target.js';
 
@@ -49,8 +49,9 @@ export class BatchesTarget implements CollectingTarget {
       let refs: References | undefined;
       try {
         const file = await H5File.open(remote);
-        if (await furMethod(file) !== 'batches' || !file.has(this.o.dataset)) continue;
-        const rows = file.dataset(this.o.dataset).shape[0];
+        const frames = framesPath(file, this.o.dataset);
+        if (await furMethod(file) !== 'batches' || !file.has(frames)) continue;
+        const rows = file.dataset(frames).shape[0];
         await readCommitted(file, this.o.dataset, rows, this.committed, this.hashes);
         this.frames += rows;
         // a run stopped between a batch's rename and its sidecar left the batch without one

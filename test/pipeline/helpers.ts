@@ -17,7 +17,7 @@ import type { Dtype } from '../../src/source/frame.js';
 import { readFrames, type ReadOptions } from '../../src/source/readers/index.js';
 import { sortSequence } from '../../src/source/sequence.js';
 import { startSftpServer, type SftpServer, type SftpServerOptions } from '../../src/transport/sftp-server.js';
-import { dataset, h5wasmRead, valueBytes, valueStrings, valueVlenBytes, type H5Dataset, type H5Doc } from '../support/h5wasm.js';
+import { dataset, h5wasmRead, resolvePath, valueBytes, valueStrings, valueVlenBytes, type H5Dataset, type H5Doc } from '../support/h5wasm.js';
 import { run, type RunOptions, type RunResult } from '../support/run.js';
 
 export type Method = 'append' | 'batches' | 'files';
@@ -275,7 +275,9 @@ function framesOf(ds: H5Dataset): Uint8Array[] {
 export async function readH5(path: string, datasetPath = '/data'): Promise<Stored> {
   const doc = await h5wasmRead(path);
   const data = dataset(doc, datasetPath);
-  const dir = datasetPath.slice(0, datasetPath.lastIndexOf('/'));
+  // the per-frame datasets are beside the frames (in a NeXus file, /data links to /entry/data/data)
+  const framesAt = resolvePath(doc, datasetPath);
+  const dir = framesAt.slice(0, framesAt.lastIndexOf('/'));
   const names = valueStrings(dataset(doc, `${dir}/frame_name`));
   const pagesDs = dataset(doc, `${dir}/frame_page`);
   const pages = Array.from(new Uint32Array(valueBytes(pagesDs).slice().buffer));
