@@ -146,17 +146,17 @@ describe('sftp pool: the first failure is everyone\'s', () => {
 });
 
 describe('sftp: a long link gets its channels at connect', () => {
-  it('asks for as many channels as the handshake\'s round trip needs, with the first', () => {
-    // a LAN's handshake (mostly crypto): one channel
-    assert.equal(channelsAtConnect(20, {}), 1);
-    // 277 ms, measured at 1 Gbit/s x 50 ms: ~55 ms a round trip, 6.9 MB in flight, 2 MiB windows
-    assert.equal(channelsAtConnect(277, {}), 4);
+  it('asks for as many channels as the handshake\'s bound on the round trip needs, with the first', () => {
+    // a LAN's handshake (mostly crypto, 20 ms: at most 4 ms a round trip): one channel
+    assert.equal(channelsAtConnect(4, {}), 1);
+    // a 277 ms handshake, measured at 1 Gbit/s x 50 ms: ~55 ms a round trip, 6.9 MB in flight, 2 MiB windows
+    assert.equal(channelsAtConnect(55.4, {}), 4);
     // never more than one connection carries, nor more than the pool still wants
-    assert.equal(channelsAtConnect(5000, {}), 4);
-    assert.equal(channelsAtConnect(277, {}, 2), 2);
+    assert.equal(channelsAtConnect(1000, {}), 4);
+    assert.equal(channelsAtConnect(55.4, {}, 2), 2);
     // an expert's fixed channels per connection are asked for at once, whatever the link
-    assert.equal(channelsAtConnect(20, { connections: 2, channels: 3 }), 3);
-    assert.equal(channelsAtConnect(5000, { connections: 2 }), 1);
+    assert.equal(channelsAtConnect(4, { connections: 2, channels: 3 }), 3);
+    assert.equal(channelsAtConnect(1000, { connections: 2 }), 1);
   });
 
   it('over a 60 ms round trip, the other channels are up before the first request, and the file uses them from its open', async () => {
