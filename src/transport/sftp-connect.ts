@@ -5,7 +5,7 @@ import { join } from 'node:path';
 // ssh2 is CommonJS: its classes are reachable through the default export only.
 import ssh2, { type AuthenticationType, type Client, type ConnectConfig } from 'ssh2';
 import { FurError } from '../errors.js';
-import { algorithmsFor, appendHostKey, hostName, judgeHostKey, keyTypeOf, knownKeyTypes, readKnownHosts } from './known-hosts.js';
+import { algorithmsFor, appendHostKey, hostKeyChangedError, hostName, judgeHostKey, keyTypeOf, knownKeyTypes, readKnownHosts, unknownHostKeyError } from './known-hosts.js';
 import { watchSession, type SftpSession, type SshClient } from './sftp-channel.js';
 import { Ssh2Channel, Ssh2Client } from './sftp-ssh2.js';
 import type { SshLikeUrl } from './url.js';
@@ -62,7 +62,7 @@ export async function connectSftp(
   const methods = authMethods(target, opts);
   if (methods.length === 0) {
     throw new FurError('auth-failed',
-      `no way to authenticate as ${where}: pass an identity file, run ssh-agent (SSH_AUTH_SOCK), or name a password variable (passwordEnv)`,
+      `no way to authenticate as ${where}: pass a key with --identity, run ssh-agent (SSH_AUTH_SOCK), or name a password variable with --password-env`,
       { user: target.user, host: target.host, port: target.port, tried: [] });
   }
   const knownHostsFile = opts.knownHosts ?? join(homedir(), '.ssh', 'known_hosts');
@@ -83,9 +83,7 @@ export async function connectSftp(
       case 'known':
         return verify(true);
       case 'changed':
-        hostKeyError = new FurError('host-key-changed',
-          `host key of ${name} changed (now ${fp}), which may mean someone is intercepting the connection; if the change is expected, delete line ${verdict.line} of ${knownHostsFile} (ssh-keygen -R '${name}' -f ${knownHostsFile})`,
-          { ...fields, line: verdict.line });
+        hostKeyError = hostKeyChangedError(name, fp, knownHostsFile, verdict.line, fields);
         return verify(false);
       case 'revoked':
         hostKeyError = new FurError('host-key-revoked',
@@ -94,9 +92,7 @@ export async function connectSftp(
         return verify(false);
       case 'unknown':
         if (!opts.acceptNewHostKey) {
-          hostKeyError = new FurError('unknown-host-key',
-            `host ${name} is not in ${knownHostsFile} (it offers ${fp}); check that fingerprint with the server's administrator, then connect once with acceptNewHostKey (--accept-new-host-key) or add it with ssh-keyscan`,
-            fields);
+          hostKeyError = unknownHostKeyError(name, fp, knownHostsFile, fields);
           return verify(false);
         }
         appendHostKey(knownHostsFile, target.host, target.port, key).then(
@@ -258,7 +254,7 @@ function authMethods(target: SshLikeUrl<'sftp'>, opts: SftpConnectOptions): Auth
     const password = process.env[opts.passwordEnv];
     if (password === undefined) {
       throw new FurError('missing-password',
-        `environment variable ${opts.passwordEnv} (passwordEnv) is not set; export the password for ${target.user}@${target.host} in it`,
+        `environment variable ${opts.passwordEnv} (--password-env) is not set; export the password for ${target.user}@${target.host} in it`,
         { variable: opts.passwordEnv });
     }
     methods.push({
@@ -286,7 +282,7 @@ function loadIdentity(file: string, opts: SftpConnectOptions, explicit: boolean)
     data = readFileSync(file);
   } catch (e) {
     if (!explicit) return undefined;
-    throw new FurError('bad-identity', `cannot read identity file ${file}: ${(e as Error).message}; check the path (identity)`,
+    throw new FurError('bad-identity', `cannot read identity file ${file}: ${(e as Error).message}; check the path given to --identity`,
       { file }, { cause: e });
   }
   const passphrase = opts.passphraseEnv !== undefined ? process.env[opts.passphraseEnv] : undefined;
@@ -295,7 +291,7 @@ function loadIdentity(file: string, opts: SftpConnectOptions, explicit: boolean)
     if (!explicit) return undefined;
     const encrypted = /encrypted|passphrase/i.test(parsed.message);
     const hint = encrypted
-      ? (opts.passphraseEnv ? `check the passphrase in $${opts.passphraseEnv}` : 'it is encrypted: name a variable holding its passphrase (passphraseEnv) or load it into ssh-agent')
+      ? (opts.passphraseEnv ? `check the passphrase in $${opts.passphraseEnv} (--passphrase-env)` : 'it is encrypted: name a variable holding its passphrase with --passphrase-env, or load it into ssh-agent')
       : 'it must be an OpenSSH or PEM private key';
     throw new FurError('bad-identity', `identity file ${file} cannot be used: ${parsed.message}; ${hint}`, { file }, { cause: parsed });
   }

@@ -4,10 +4,11 @@ import type { Capabilities, Destination, RemoteFile, RemoteStat } from './destin
 import type { RemoteAttrs, RequestLimits, SftpChannel } from './sftp-channel.js';
 import { connectSftp, type SftpConnectOptions } from './sftp-connect.js';
 import { SftpFile } from './sftp-file.js';
+import { chosenSsh, connectOpenssh, type OpensshOptions } from './sftp-openssh.js';
 import { channelsAtConnect, openChannels, SftpPool, type Lane, type PoolOptions } from './sftp-pool.js';
 import type { SshLikeUrl } from './url.js';
 
-export interface SftpOptions extends SftpConnectOptions, PoolOptions {
+export interface SftpOptions extends SftpConnectOptions, PoolOptions, OpensshOptions {
   /** create the destination directory if it is missing (otherwise that is an error) */
   createRoot?: boolean;
   /**
@@ -68,7 +69,7 @@ export class SftpDestination implements Destination {
     // the channels a long link needs are asked for with the first one (see channelsAtConnect)
     let early: ReturnType<typeof openChannels> = [];
     let atConnect = 1;
-    const connect = connectSftp;
+    const connect = chosenSsh(opts) === 'openssh' ? connectOpenssh : connectSftp;
     const session = await connect(target, opts, (client, rttBoundMs) => {
       atConnect = channelsAtConnect(rttBoundMs, opts);
       early = openChannels(client, atConnect - 1);
@@ -124,7 +125,7 @@ export class SftpDestination implements Destination {
     if (st === null) {
       if (create) return this.mkdirp(this.root);
       throw new FurError('not-found',
-        `remote directory ${this.root} does not exist on ${this.url}; create it or allow creating it (createRoot)`,
+        `remote directory ${this.root} does not exist on ${this.url}; create it first`,
         { url: this.url, path: this.root });
     }
     if (!st.isDirectory) {

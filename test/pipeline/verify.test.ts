@@ -8,11 +8,11 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { cameraFileName, expectedFrame, runCamera } from '../../src/source/camera.js';
-import { cli, DEST_KINDS, openDest, readFlags, scratch, writeFrames, type Capture, type Dest, type Method } from './helpers.js';
+import { cli, DEST_KINDS, openDest, readFlags, scratch, writeFrames, type Capture, type Dest, type DestKind, type Method } from './helpers.js';
 
 const C: Capture = { format: 'tiff', dtype: 'uint8', shape: [24, 32, 3], seed: 61, frames: 10 };
 
-async function uploaded(t: Parameters<typeof scratch>[0], kind: 'sftp' | 'file', method: Method, extra: string[] = []): Promise<{ cam: string; dest: Dest; url: string; flags: string[] }> {
+async function uploaded(t: Parameters<typeof scratch>[0], kind: DestKind, method: Method, extra: string[] = []): Promise<{ cam: string; dest: Dest; url: string; flags: string[] }> {
   const cam = await scratch(t, 'fur-camera-');
   const dest = await openDest(kind, t);
   await runCamera({ dir: cam, format: 'tiff', dtype: 'uint8', shape: C.shape, seed: C.seed, frames: C.frames });
