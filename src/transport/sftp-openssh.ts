@@ -12,11 +12,13 @@
  * codes treat both alike.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { accessSync, constants, existsSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { EventEmitter } from 'node:events';
 import { delimiter, join } from 'node:path';
+// ssh2 is CommonJS: its utilities are reachable through the default export only.
+import ssh2 from 'ssh2';
 import { FurError } from '../errors.js';
-import { hostKeyChangedError, unknownHostKeyError } from './known-hosts.js';
+import { hostKeyChangedError, hostName, unknownHostKeyError } from './known-hosts.js';
 import { watchSession, type SftpChannel, type SftpSession, type SshClient } from './sftp-channel.js';
 import { SftpClient } from './sftp-client.js';
 import type { SftpConnectOptions } from './sftp-connect.js';
@@ -133,6 +135,13 @@ export async function connectOpenssh(
   if (opts.sshConfig !== undefined && !existsSync(opts.sshConfig)) {
     throw new FurError('bad-option', `--ssh-config ${opts.sshConfig}: no such file`, { setting: '--ssh-config', value: opts.sshConfig });
   }
+  if (opts.identity !== undefined) {
+    try {
+      accessSync(opts.identity, constants.R_OK);
+    } catch (e) {
+      throw new FurError('bad-identity', `cannot read identity file ${opts.identity}: ${(e as Error).message}; check the path given to --identity`, { file: opts.identity }, { cause: e });
+    }
+  }
   const where = whereOf(target);
   const [cmd, ...lead] = opts.sshCommand ?? [findSsh() ?? 'ssh'];
   const started = performance.now();
@@ -141,7 +150,7 @@ export async function connectOpenssh(
     // queued, over these connections), not ssh's to die of
     detached: true,
     stdio: ['pipe', 'pipe', 'pipe'],
-  }), where, opts);
+  }), where, target, opts);
   const timeoutMs = opts.timeoutMs ?? 20_000;
   const timer = setTimeout(() => proc.stop(`timed out after ${timeoutMs / 1000} s`), timeoutMs);
   try {
@@ -174,7 +183,10 @@ class SshProcess extends EventEmitter implements SshClient {
   /** why fur stopped ssh before its session was ready */
   private stopped?: string;
 
-  constructor(private readonly child: ChildProcessWithoutNullStreams, private readonly where: string, private readonly opts: SftpConnectOptions & OpensshOptions) {
+  constructor(
+    private readonly child: ChildProcessWithoutNullStreams, private readonly where: string,
+    private readonly target: SshLikeUrl<'sftp'>, private readonly opts: SftpConnectOptions & OpensshOptions,
+  ) {
     super();
     this.sftp = new SftpClient(child.stdin, child.stdout, { window: OPENSSH_WINDOW });
     child.stderr.setEncoding('utf8').on('data', (s: string) => {
@@ -237,7 +249,7 @@ class SshProcess extends EventEmitter implements SshClient {
     }
     const said = lines(this.stderr);
     if (this.stopped !== undefined && !this.ready) {
-      return sshRefusal(this.stderr, this.where, this.opts, fields) ?? new FurError('connect-failed',
+      return sshRefusal(this.stderr, this.target, this.opts, fields) ?? new FurError('connect-failed',
         `connecting to ${this.where} with ssh failed: ${this.stopped}${said.length ? ` (ssh said: ${said.at(-1)})` : ''}; check the host, the port, any ProxyJump host and any firewall in between`,
         fields);
     }
@@ -245,7 +257,7 @@ class SshProcess extends EventEmitter implements SshClient {
       const why = said.at(-1) ?? (signal ? `ssh ended by ${signal}` : `ssh exited with status ${code}`);
       return new FurError('connection-lost', `connection to ${this.where} was lost (${why}); check the network and the server, then run again to resume`, fields);
     }
-    return sshRefusal(this.stderr, this.where, this.opts, fields) ?? new FurError('connect-failed',
+    return sshRefusal(this.stderr, this.target, this.opts, fields) ?? new FurError('connect-failed',
       `ssh to ${this.where} ended before the SFTP session started (${said.at(-1) ?? (signal ? `ended by ${signal}` : `exit status ${code}`)}); check that the server enables sftp, and your ssh configuration`,
       fields);
   }
@@ -267,8 +279,11 @@ function lines(text: string): string[] {
  * ssh's own messages (OpenSSH 9) when it cannot set up a session, as FurErrors: the tags the
  * builtin transport gives the same failures, so retries and exit codes are the same.
  */
-export function sshRefusal(stderr: string, where: string, opts: SftpConnectOptions & OpensshOptions, fields: Record<string, unknown>): FurError | undefined {
+export function sshRefusal(stderr: string, target: SshLikeUrl<'sftp'>, opts: SftpConnectOptions & OpensshOptions, fields: Record<string, unknown>): FurError | undefined {
   const said = lines(stderr);
+  const where = whereOf(target);
+  // the name known_hosts files a host under, as far as fur knows it (the configuration may name another)
+  const filedAs = target.portGiven === false ? target.host : hostName(target.host, target.port);
   const line = (re: RegExp): RegExpExecArray | null => {
     for (const l of said) { const m = re.exec(l); if (m) return m; }
     return null;
@@ -279,7 +294,7 @@ export function sshRefusal(stderr: string, where: string, opts: SftpConnectOptio
   const offered = fp ? `${fpType ? `${fpType} ` : ''}${fp}` : undefined;
   if (/REMOTE HOST IDENTIFICATION HAS CHANGED|REVOKED HOST KEY/.test(stderr)) {
     const offending = /Offending \S+ key in (.+):(\d+)/.exec(stderr);
-    const name = line(/Host key for (\S+) has changed/)?.[1] ?? where;
+    const name = line(/Host key for (\S+) has changed/)?.[1] ?? filedAs;
     const file = offending?.[1] ?? opts.knownHosts ?? 'your known_hosts';
     if (/REVOKED HOST KEY/.test(stderr)) {
       return new FurError('host-key-revoked', `host key of ${name}${offered ? ` (${offered})` : ''} is marked @revoked in ${file}; the server must get a new key`, { ...fields, knownHosts: file });
@@ -288,18 +303,24 @@ export function sshRefusal(stderr: string, where: string, opts: SftpConnectOptio
   }
   const unknown = line(/No (\S+) host key is known for (\S+) and you have requested strict checking/);
   if (unknown || said.includes('Host key verification failed.')) {
-    return unknownHostKeyError(unknown?.[2] ?? where, offered, opts.knownHosts ?? 'your known_hosts files (UserKnownHostsFile)', fields);
+    return unknownHostKeyError(unknown?.[2] ?? filedAs, offered, opts.knownHosts ?? 'your known_hosts files (UserKnownHostsFile)', fields);
+  }
+  const badKey = line(/^Load key "(.+)": (.+)$/) ?? line(/^Warning: Identity file (.+) not accessible: (.+?)\.?$/);
+  if (badKey) {
+    return new FurError('bad-identity', `identity file ${badKey[1]} cannot be used: ${badKey[2]}; check the key given to --identity or IdentityFile in ${config}`,
+      { ...fields, file: badKey[1] });
   }
   const denied = line(/Permission denied \(([^)]*)\)/);
   if (denied || line(/Too many authentication failures/)) {
+    if (opts.identity !== undefined && encrypted(opts.identity)) {
+      // ssh in batch mode passes over a key it cannot decrypt without a word
+      return new FurError('bad-identity',
+        `authentication as ${where} failed: identity file ${opts.identity} is encrypted, and ssh cannot ask for its passphrase; load it into ssh-agent (ssh-add ${opts.identity}), or use --ssh builtin with --passphrase-env`,
+        { ...fields, file: opts.identity });
+    }
     return new FurError('auth-failed',
       `authentication as ${where} failed${denied ? ` (the server accepts: ${denied[1]})` : ''}; check the user name and the key (--identity, a key in ssh-agent, or IdentityFile in ${config})`,
       { ...fields, serverAllows: denied?.[1]?.split(',') });
-  }
-  const badKey = line(/^Load key "(.+)": (.+)$/) ?? line(/^Warning: Identity file (.+) not accessible: (.+)\.?$/);
-  if (badKey) {
-    return new FurError('bad-identity', `identity file ${badKey[1]} cannot be used: ${badKey[2]}; check --identity (an encrypted key must be in ssh-agent for OpenSSH, or use --ssh builtin with --passphrase-env)`,
-      { ...fields, file: badKey[1] });
   }
   const badConfig = line(/^(.+): line (\d+): (.+)$/) ?? line(/^(?:command-line|command line): (.+)$/) ?? line(/Bad configuration option|Can't open user config file|Unsupported option/);
   if (badConfig) {
@@ -314,4 +335,14 @@ export function sshRefusal(stderr: string, where: string, opts: SftpConnectOptio
     return new FurError('connect-failed', `${where} refused the SFTP subsystem; check that the server enables sftp for this user`, fields);
   }
   return undefined;
+}
+
+/** A private key file that needs a passphrase to be read. */
+function encrypted(file: string): boolean {
+  try {
+    const parsed = ssh2.utils.parseKey(readFileSync(file));
+    return parsed instanceof Error && /encrypted|passphrase/i.test(parsed.message);
+  } catch {
+    return false;
+  }
 }
