@@ -1,19 +1,24 @@
 /**
- * The system's OpenSSH as fur's SSH: one `ssh -s HOST sftp` process per connection, fur's own
- * SFTP client (sftp-client.ts) on its stdin and stdout. ssh encrypts in C in its own process
- * (off fur's thread, on another core), and it honours the user's configuration: host aliases,
- * ProxyJump, certificates, the agent, hardware keys, Kerberos, known_hosts with OpenSSH's own
- * checks. fur's options map onto ssh's (--identity → -i, --known-hosts → UserKnownHostsFile,
+ * The system's OpenSSH as fur's SSH: `ssh -s HOST sftp` processes, fur's own SFTP client
+ * (sftp-client.ts) on their stdin and stdout. ssh encrypts in C in its own process (off fur's
+ * thread, on another core), and it honours the user's configuration: host aliases, ProxyJump,
+ * certificates, the agent, hardware keys, Kerberos, known_hosts with OpenSSH's own checks.
+ * fur's options map onto ssh's (--identity → -i, --known-hosts → UserKnownHostsFile,
  * --accept-new-host-key → StrictHostKeyChecking=accept-new, --ssh-config → -F); the URL's user
  * and port are passed only when the URL names them, so the configuration decides otherwise.
+ *
+ * One connection is one ssh process, a ControlMaster whose socket lives in a private temporary
+ * directory; each further channel on it is an ssh that hands its pipes to the master over that
+ * socket (no handshake, no login of its own: a hardware key is touched once per connection).
  *
  * What ssh says on its stderr when it fails becomes one FurError with the tag the builtin
  * transport would give (host-key-changed, auth-failed, connect-failed…), so retries and exit
  * codes treat both alike.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { EventEmitter } from 'node:events';
+import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 // ssh2 is CommonJS: its utilities are reachable through the default export only.
 import ssh2 from 'ssh2';
@@ -35,6 +40,12 @@ export interface OpensshOptions {
   sshConfig?: string;
   /** the ssh program and any leading arguments (default: `ssh` from PATH); tests use a stand-in */
   sshCommand?: readonly string[];
+  /**
+   * Several SFTP channels on one SSH connection (default true): the first ssh is a ControlMaster
+   * (its socket in a private temporary directory), further channels' ssh processes go through it.
+   * false: every channel is an ssh process with a connection of its own.
+   */
+  sshMux?: boolean;
 }
 
 /**
@@ -101,8 +112,8 @@ function value(v: string): string {
   return /[\s"]/.test(v) ? `"${v.replace(/(["\\])/g, '\\$1')}"` : v;
 }
 
-/** ssh's arguments for an SFTP session to `target`. */
-export function sshArgs(target: SshLikeUrl<'sftp'>, opts: SftpConnectOptions & OpensshOptions): string[] {
+/** ssh's arguments for an SFTP session to `target`; `extra`: more options (multiplexing). */
+export function sshArgs(target: SshLikeUrl<'sftp'>, opts: SftpConnectOptions & OpensshOptions, extra: readonly string[] = []): string[] {
   const o = (setting: string): string[] => ['-o', setting];
   const args: string[] = [];
   if (opts.sshConfig !== undefined) args.push('-F', opts.sshConfig);
@@ -118,6 +129,7 @@ export function sshArgs(target: SshLikeUrl<'sftp'>, opts: SftpConnectOptions & O
   // a dead link must end the run (it resumes on a new connection), as the builtin's keepalive does
   const keepaliveS = Math.ceil((opts.keepaliveMs ?? 15_000) / 1000);
   if (keepaliveS > 0) args.push(...o(`ServerAliveInterval=${keepaliveS}`), ...o('ServerAliveCountMax=3'));
+  args.push(...extra);
   if (target.userGiven !== false) args.push('-l', target.user);
   if (target.portGiven !== false) args.push('-p', String(target.port));
   args.push('-s', '--', target.host, 'sftp');
@@ -142,52 +154,96 @@ export async function connectOpenssh(
       throw new FurError('bad-identity', `cannot read identity file ${opts.identity}: ${(e as Error).message}; check the path given to --identity`, { file: opts.identity }, { cause: e });
     }
   }
-  const where = whereOf(target);
-  const [cmd, ...lead] = opts.sshCommand ?? [findSsh() ?? 'ssh'];
   const started = performance.now();
-  const proc = new SshProcess(spawn(cmd!, [...lead, ...sshArgs(target, opts)], {
-    // its own session: a Ctrl-C at fur's terminal is fur's to handle (it finishes what is
-    // queued, over these connections), not ssh's to die of
-    detached: true,
-    stdio: ['pipe', 'pipe', 'pipe'],
-  }), where, target, opts);
-  const timeoutMs = opts.timeoutMs ?? 20_000;
-  const timer = setTimeout(() => proc.stop(`timed out after ${timeoutMs / 1000} s`), timeoutMs);
+  // a private directory for the control socket of this connection's master (mode 700)
+  const muxDir = (opts.sshMux ?? true) ? mkdtempSync(join(tmpdir(), 'fur-ssh-')) : undefined;
+  const control = muxDir && join(muxDir, 'master');
+  const master = new SshProcess(target, opts, control ? ['-o', 'ControlMaster=yes', '-o', `ControlPath=${control}`, '-o', 'ControlPersist=no'] : []);
   try {
-    await proc.sftp.start();
+    await master.start(opts.timeoutMs ?? 20_000);
   } catch (e) {
-    // ssh ended (the session never started: its exit says why) or spoke something else than SFTP
-    proc.stop((e as Error).message);
-    throw await proc.ended;
-  } finally {
-    clearTimeout(timer);
+    if (muxDir) rmSync(muxDir, { recursive: true, force: true });
+    throw e;
   }
-  proc.ready = true;
-  const session: SftpSession = { client: proc, sftp: proc.sftp, serverSoftware: '', display: target.display };
+  const client = new OpensshConnection(master, target, opts, control, muxDir);
+  const session: SftpSession = { client, sftp: master.sftp, serverSoftware: '', display: target.display };
   watchSession(session);
-  onAuthenticated?.(proc, (performance.now() - started) / SETUP_ROUND_TRIPS);
+  onAuthenticated?.(client, (performance.now() - started) / SETUP_ROUND_TRIPS);
   return session;
 }
 
-/** One ssh process: one SSH connection carrying one SFTP channel. */
-class SshProcess extends EventEmitter implements SshClient {
-  readonly maxChannels = 1;
+/**
+ * One SSH connection: an ssh process and its SFTP session, and, multiplexed (sshMux), the
+ * sessions of further channels: an ssh for each that hands its pipes to the first over the
+ * control socket, so they share its connection (no handshake of their own; the first encrypts).
+ */
+class OpensshConnection extends EventEmitter implements SshClient {
+  readonly maxChannels: number;
+  private readonly channels = new Set<SshProcess>();
+
+  constructor(
+    private readonly master: SshProcess, private readonly target: SshLikeUrl<'sftp'>,
+    private readonly opts: SftpConnectOptions & OpensshOptions, private readonly control?: string, private readonly muxDir?: string,
+  ) {
+    super();
+    this.maxChannels = control ? Infinity : 1;
+    master.onExit((e) => {
+      if (this.listenerCount('error') > 0) this.emit('error', e);
+      this.emit('close');
+    });
+  }
+
+  async openChannel(): Promise<SftpChannel> {
+    if (!this.control) throw new Error('an ssh process without a control socket carries one SFTP channel');
+    const proc = new SshProcess(this.target, this.opts, ['-o', 'ControlMaster=no', '-o', `ControlPath=${this.control}`]);
+    this.channels.add(proc);
+    await proc.start(this.opts.timeoutMs ?? 20_000);
+    return proc.sftp;
+  }
+
+  cork(): void {
+    this.master.stdin.cork();
+    for (const c of this.channels) c.stdin.cork();
+  }
+
+  uncork(): void {
+    this.master.stdin.uncork();
+    for (const c of this.channels) c.stdin.uncork();
+  }
+
+  /** the channels' sessions end first, then the master's */
+  async close(): Promise<void> {
+    await Promise.all([...this.channels].map((c) => c.close()));
+    await this.master.close();
+    if (this.muxDir) rmSync(this.muxDir, { recursive: true, force: true });
+  }
+}
+
+/** One ssh process running the sftp subsystem, and fur's SFTP client on its pipes. */
+class SshProcess {
   readonly sftp: SftpClient;
-  /** the session is up: a failure from now on is a lost connection, not a refused one */
-  ready = false;
   /** resolves with the FurError that explains the exit */
   readonly ended: Promise<FurError>;
+  /** the session is up: a failure from now on is a lost connection, not a refused one */
+  private ready = false;
+  private readonly child: ChildProcessWithoutNullStreams;
+  private readonly where: string;
   private stderr = '';
   private exited = false;
   private closing = false;
   /** why fur stopped ssh before its session was ready */
   private stopped?: string;
+  private readonly exitListeners: Array<(e: FurError) => void> = [];
 
-  constructor(
-    private readonly child: ChildProcessWithoutNullStreams, private readonly where: string,
-    private readonly target: SshLikeUrl<'sftp'>, private readonly opts: SftpConnectOptions & OpensshOptions,
-  ) {
-    super();
+  constructor(private readonly target: SshLikeUrl<'sftp'>, private readonly opts: SftpConnectOptions & OpensshOptions, control: string[]) {
+    this.where = whereOf(target);
+    const [cmd, ...lead] = opts.sshCommand ?? [findSsh() ?? 'ssh'];
+    const child = this.child = spawn(cmd!, [...lead, ...sshArgs(target, opts, control)], {
+      // its own session: a Ctrl-C at fur's terminal is fur's to handle (it finishes what is
+      // queued, over these connections), not ssh's to die of
+      detached: true,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     this.sftp = new SftpClient(child.stdin, child.stdout, { window: OPENSSH_WINDOW });
     child.stderr.setEncoding('utf8').on('data', (s: string) => {
       this.stderr = (this.stderr + s).slice(-STDERR_KEPT);
@@ -202,19 +258,36 @@ class SshProcess extends EventEmitter implements SshClient {
         this.exited = true;
         const e = this.explain(code, signal, spawnError);
         resolve(e);
-        if (!this.closing) this.sftp.fail(e);
-        if (!this.closing && this.listenerCount('error') > 0) this.emit('error', e);
-        this.emit('close');
+        if (this.closing) return;
+        this.sftp.fail(e);
+        for (const l of this.exitListeners) l(e);
       });
     });
   }
 
-  openChannel(): Promise<SftpChannel> {
-    return Promise.reject(new Error('an ssh process carries one SFTP channel'));
+  get stdin(): ChildProcessWithoutNullStreams['stdin'] {
+    return this.child.stdin;
   }
 
-  cork(): void { this.child.stdin.cork(); }
-  uncork(): void { this.child.stdin.uncork(); }
+  /** `listener` learns why ssh ended, unless fur ended it */
+  onExit(listener: (e: FurError) => void): void {
+    this.exitListeners.push(listener);
+  }
+
+  /** The SFTP session is up, or the refusal (what ssh said, as one FurError). */
+  async start(timeoutMs: number): Promise<void> {
+    const timer = setTimeout(() => this.stop(`timed out after ${timeoutMs / 1000} s`), timeoutMs);
+    try {
+      await this.sftp.start();
+    } catch (e) {
+      // ssh ended (the session never started: its exit says why) or spoke something else than SFTP
+      this.stop((e as Error).message);
+      throw await this.ended;
+    } finally {
+      clearTimeout(timer);
+    }
+    this.ready = true;
+  }
 
   /**
    * End the session (EOF on ssh's stdin) and wait for ssh to leave: the server then has every

@@ -23,6 +23,7 @@ import { after, before, describe, test } from 'node:test';
 import { cameraFileName, encodeFile, expectedFrame, runCamera } from '../../src/source/camera.js';
 import { sortSequence } from '../../src/source/sequence.js';
 import { openDestination } from '../../src/transport/open.js';
+import type { SftpDestination } from '../../src/transport/sftp.js';
 import { FUR_BIN } from '../pipeline/helpers.js';
 import { run, runOk, type RunResult } from '../support/run.js';
 import { destinationContract } from '../transport/contract.js';
@@ -230,6 +231,32 @@ describe('refusals as ssh reports them', () => {
       await server.dispose();
     }
   });
+});
+
+describe('channels over OpenSSH', () => {
+  for (const sshMux of [true, false]) {
+    test(`three channels, ${sshMux ? 'multiplexed (the default): one login, through the first ssh\'s control socket' : 'not multiplexed: a connection and a login each'}`, async () => {
+      const accepted = logins(target, /Accepted publickey for root/);
+      const sessions = logins(target, /Starting session: subsystem 'sftp' for root/);
+      const dest = (await openDestination(`sftp://root@127.0.0.1:${target.port}${target.root}`, {
+        ssh: 'openssh', identity: target.identityFile, knownHosts, agent: false, channels: 3, sshMux,
+      })) as SftpDestination;
+      try {
+        for (let i = 0; i < 1000 && dest.pool.lanes.length < 3; i++) await new Promise((r) => setTimeout(r, 10));
+        assert.equal(dest.pool.lanes.length, 3);
+        const data = Buffer.alloc(12 * 1024 * 1024, 0x5a);
+        for (let i = 0; i < data.length; i += 4096) data.writeUInt32BE(i, i);
+        const f = await dest.openWrite(`channels-${sshMux}.bin`, { truncate: true, bulk: true });
+        void f.write(0, data);
+        await f.close();
+        assert.ok(readFileSync(join(target.root, `channels-${sshMux}.bin`)).equals(data));
+      } finally {
+        await dest.close();
+      }
+      assert.equal(logins(target, /Starting session: subsystem 'sftp' for root/) - sessions, 3, 'SFTP sessions at the server');
+      assert.equal(logins(target, /Accepted publickey for root/) - accepted, sshMux ? 1 : 3, 'logins at the server');
+    });
+  }
 });
 
 for (const ssh of ['openssh', 'builtin'] as const) {

@@ -6,13 +6,13 @@
  * pool over several processes run for real against ssh2's SFTP server; what ssh itself does
  * (host keys, configuration, its messages) is tested against OpenSSH in the interop tier.
  *
- * $FAKE_SSH_LOG: a file each run appends its arguments to (one JSON line).
+ * $FAKE_SSH_LOG: a file each run appends its process id and arguments to (one JSON line).
  */
 import { appendFileSync } from 'node:fs';
 import ssh2 from 'ssh2';
 
 const args = process.argv.slice(2);
-if (process.env.FAKE_SSH_LOG) appendFileSync(process.env.FAKE_SSH_LOG, `${JSON.stringify(args)}\n`);
+if (process.env.FAKE_SSH_LOG) appendFileSync(process.env.FAKE_SSH_LOG, `${JSON.stringify({ pid: process.pid, args })}\n`);
 
 const WITH_VALUE = new Set(['-F', '-i', '-l', '-o', '-p']);
 let user = process.env.USER ?? 'root';

@@ -6,7 +6,7 @@
  * test/interop/openssh-transport.test.ts.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -85,6 +85,10 @@ describe('sftp over OpenSSH: the pool over ssh processes', () => {
   before(async () => { fx = await sftpFixture(); });
   after(async () => { await fx.cleanup(); });
 
+  /** ssh's runs so far, as the stand-in logged them (FAKE_SSH_LOG) */
+  const runs = (log: string) => readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { pid: number; args: string[] });
+  const option = (args: string[], name: string) => args.flatMap((a, i) => (args[i - 1] === '-o' && a.startsWith(`${name}=`) ? [a.slice(name.length + 1)] : []))[0];
+
   it('pipelines over each process, spreads one file over several, and the bytes arrive whole', async () => {
     const log = join(dirname(fx.knownHosts), 'ssh-args.log');
     process.env.FAKE_SSH_LOG = log;
@@ -96,9 +100,13 @@ describe('sftp over OpenSSH: the pool over ssh processes', () => {
       assert.equal(dest.pool.lanes.length, 3, 'one channel on each of three connections');
       assert.equal(new Set(dest.pool.lanes.map((l) => l.conn)).size, 3);
       assert.equal(fx.server.stats.sessions - sessions, 3, 'three SFTP sessions at the server');
-      const runs = readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as string[]);
-      assert.equal(runs.length, 3, 'three ssh processes');
-      for (const a of runs) assert.deepEqual(a.slice(-8), ['-l', 'alice', '-p', String(fx.server.port), '-s', '--', '127.0.0.1', 'sftp']);
+      const started = runs(log);
+      assert.equal(started.length, 3, 'three ssh processes');
+      for (const { args } of started) {
+        assert.deepEqual(args.slice(-8), ['-l', 'alice', '-p', String(fx.server.port), '-s', '--', '127.0.0.1', 'sftp']);
+        assert.equal(option(args, 'ControlMaster'), 'yes', 'each connection is a master of its own');
+      }
+      assert.equal(new Set(started.map(({ args }) => option(args, 'ControlPath'))).size, 3);
       // without limits@openssh.com and without the server's software name, 32 KiB a request
       assert.equal(dest.capabilities.maxWriteSize, 32 * 1024);
       const data = pattern(6 * 1024 * 1024 + 3, 21);
@@ -124,15 +132,29 @@ describe('sftp over OpenSSH: the pool over ssh processes', () => {
     }
   });
 
-  it('close ends every ssh process and waits for it to leave (its CPU time is counted as fur\'s)', async () => {
-    {
-      const dest = (await openDestination(fx.server.url('alice', '/'), { ...(await opensshOptions(fx)), connections: 2 })) as SftpDestination;
-      for (let i = 0; i < 500 && dest.pool.lanes.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
-      const children = (dest.pool.lanes.map((l) => (l.client as unknown as { child: { pid: number } }).child.pid));
-      assert.equal(children.length, 2);
-      for (const pid of children) assert.doesNotThrow(() => process.kill(pid, 0), `ssh ${pid} runs`);
+  it('channels of one connection: the first ssh is its ControlMaster, the others go through its socket; close ends and reaps every ssh and removes the socket\'s folder', async () => {
+    const log = join(dirname(fx.knownHosts), 'ssh-mux.log');
+    process.env.FAKE_SSH_LOG = log;
+    try {
+      const dest = (await openDestination(fx.server.url('alice', '/'), { ...(await opensshOptions(fx)), channels: 3 })) as SftpDestination;
+      for (let i = 0; i < 500 && dest.pool.lanes.length < 3; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(dest.pool.lanes.length, 3);
+      assert.equal(new Set(dest.pool.lanes.map((l) => l.conn)).size, 1, 'one connection');
+      const started = runs(log);
+      assert.deepEqual(started.map(({ args }) => option(args, 'ControlMaster')), ['yes', 'no', 'no']);
+      const control = option(started[0]!.args, 'ControlPath')!;
+      assert.deepEqual(started.map(({ args }) => option(args, 'ControlPath')), [control, control, control]);
+      for (const { pid } of started) assert.doesNotThrow(() => process.kill(pid, 0), `ssh ${pid} runs`);
+      const data = pattern(2 * 1024 * 1024, 4);
+      const f = await dest.openWrite('mux.bin', { truncate: true, bulk: true });
+      void f.write(0, data);
+      await f.close();
       await dest.close();
-      for (const pid of children) assert.throws(() => process.kill(pid, 0), /ESRCH/, `ssh ${pid} has left and was reaped`);
+      for (const { pid } of started) assert.throws(() => process.kill(pid, 0), /ESRCH/, `ssh ${pid} has left and was reaped`);
+      assert.ok(!existsSync(dirname(control)), 'the control socket\'s private folder is gone');
+      assert.ok((await readFile(join(fx.root, 'mux.bin'))).equals(data));
+    } finally {
+      delete process.env.FAKE_SSH_LOG;
     }
   });
 
