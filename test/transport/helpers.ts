@@ -65,6 +65,22 @@ export async function opensshOptions(fx: ServerFixture): Promise<{ ssh: 'openssh
   return { ssh: 'openssh', sshCommand: [join(dir, 'ssh')], knownHosts: fx.knownHosts, agent: false };
 }
 
+/**
+ * Flush `file` and, until every write is answered (however slow a loaded machine makes that),
+ * count the channels of `dest`'s pool carrying some at once: the most seen.
+ */
+export async function busiestWhileFlushing(dest: { pool: { lanes: Array<{ bytes: number }> } }, file: { flush(): Promise<void> }): Promise<number> {
+  let most = 0;
+  let answered = false;
+  const flushed = file.flush().finally(() => { answered = true; });
+  while (!answered) {
+    most = Math.max(most, dest.pool.lanes.filter((l) => l.bytes > 0).length);
+    await new Promise((r) => setImmediate(r));
+  }
+  await flushed;
+  return most;
+}
+
 /** xorshift32: deterministic, so a failing case reproduces. */
 export function rng(seed: number): (n: number) => number {
   let x = seed >>> 0 || 1;

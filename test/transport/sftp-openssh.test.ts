@@ -16,7 +16,7 @@ import type { SftpDestination } from '../../src/transport/sftp.js';
 import { chosenSsh, sshArgs } from '../../src/transport/sftp-openssh.js';
 import { parseDestinationUrl, type SshLikeUrl } from '../../src/transport/url.js';
 import { destinationContract } from './contract.js';
-import { fakeSshDir, opensshOptions, pattern, rejectsWith, sftpFixture, shuffledPieces, type ServerFixture } from './helpers.js';
+import { busiestWhileFlushing, fakeSshDir, opensshOptions, pattern, rejectsWith, sftpFixture, shuffledPieces, type ServerFixture } from './helpers.js';
 
 destinationContract('sftp over OpenSSH\'s pipes (server with posix-rename and fsync)', async () => {
   const fx = await sftpFixture();
@@ -112,15 +112,8 @@ describe('sftp over OpenSSH: the pool over ssh processes', () => {
       const data = pattern(6 * 1024 * 1024 + 3, 21);
       const f = await dest.openWrite('spread.bin', { truncate: true, bulk: true });
       fx.server.stats.maxPending = 0;
-      let most = 0;
       for (const p of shuffledPieces(data, 200_000, 8)) void f.write(p.offset, p.bytes);
-      let answered = false;
-      const flushed = f.flush().finally(() => { answered = true; });
-      while (!answered) {
-        most = Math.max(most, dest.pool.lanes.filter((l) => l.bytes > 0).length);
-        await new Promise((r) => setImmediate(r));
-      }
-      await flushed;
+      const most = await busiestWhileFlushing(dest, f);
       await f.sync!();
       await f.close();
       assert.ok(most >= 2, `at most ${most} processes carried writes at once`);

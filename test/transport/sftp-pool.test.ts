@@ -7,7 +7,7 @@ import { openDestination } from '../../src/transport/open.js';
 import type { SftpDestination } from '../../src/transport/sftp.js';
 import type { SftpServerOptions } from '../../src/transport/sftp-server.js';
 import { channelsAtConnect } from '../../src/transport/sftp-pool.js';
-import { delayedLink, pattern, rejectsWith, rng, sftpFixture, type ServerFixture } from './helpers.js';
+import { busiestWhileFlushing, delayedLink, pattern, rejectsWith, rng, sftpFixture, type ServerFixture } from './helpers.js';
 
 /** Wait until the pool has `n` channels (it opens them in the background), however slow the machine. */
 async function untilLanes(dest: SftpDestination, n: number): Promise<void> {
@@ -45,17 +45,8 @@ describe('sftp: one file over several channels and connections', () => {
     const data = pattern(6 * 1024 * 1024 + 5, 11);
     const f = await dest.openWrite('spread.bin', { truncate: true });
     const at = [0, 1_000_000, 2_500_000, 4_000_000, data.length];
-    let most = 0;
     for (let i = 0; i + 1 < at.length; i++) void f.write(at[i]!, data.subarray(at[i]!, at[i + 1]!));
-    // while the writes are out, count the channels carrying some (until every write is answered,
-    // however slow a loaded machine makes that)
-    let answered = false;
-    const flushed = f.flush().finally(() => { answered = true; });
-    while (!answered) {
-      most = Math.max(most, dest.pool.lanes.filter((l) => l.bytes > 0).length);
-      await new Promise((r) => setImmediate(r));
-    }
-    await flushed;
+    const most = await busiestWhileFlushing(dest, f);
     await f.close();
     assert.ok(most >= 3, `at most ${most} channels carried writes at once`);
     assert.ok((await readFile(join(fx.root, 'spread.bin'))).equals(data));
@@ -98,14 +89,7 @@ describe('sftp: one file over several channels and connections', () => {
     assert.equal(f.path, join('/', 'after-rename.bin'));
     const data = pattern(3_000_000, 9);
     void f.write(4, data);
-    let most = 0;
-    let answered = false;
-    const flushed = f.flush().finally(() => { answered = true; });
-    while (!answered) {
-      most = Math.max(most, dest.pool.lanes.filter((l) => l.bytes > 0).length);
-      await new Promise((r) => setImmediate(r));
-    }
-    await flushed;
+    const most = await busiestWhileFlushing(dest, f);
     await f.close();
     assert.ok(most >= 2, `at most ${most} channels carried writes at once`);
     const got = await readFile(join(fx.root, 'after-rename.bin'));
