@@ -359,7 +359,7 @@ function report(args: Args, profiles: LinkProfile[], datasets: Dataset[], runs: 
   const summary = summarize(runs);
   const checkList = checks(summary, runs, big);
   const git = (a: string[]) => { try { return execFileSync('git', ['-C', REPO, ...a], { encoding: 'utf8' }).trim(); } catch { return '?'; } };
-  const version = (cmd: string, a: string[]) => { const r = spawnSync(cmd, a, { encoding: 'utf8' }); return `${r.stdout}${r.stderr}`.trim().split('\n')[0]; };
+  const version = (cmd: string, a: string[]) => { const r = spawnSync(cmd, a, { encoding: 'utf8' }); return r.error ? `${cmd} not installed` : `${r.stdout}${r.stderr}`.trim().split('\n')[0]; };
   const result = {
     bench: 'throughput',
     date: new Date().toISOString(),

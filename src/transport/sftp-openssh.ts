@@ -158,7 +158,7 @@ export async function connectOpenssh(
   // a private directory for the control socket of this connection's master (mode 700)
   const muxDir = (opts.sshMux ?? true) ? mkdtempSync(join(tmpdir(), 'fur-ssh-')) : undefined;
   const control = muxDir && join(muxDir, 'master');
-  const master = new SshProcess(target, opts, control ? ['-o', 'ControlMaster=yes', '-o', `ControlPath=${control}`, '-o', 'ControlPersist=no'] : []);
+  const master = new SshProcess(target, opts, control ? ['-o', 'ControlMaster=yes', '-o', `ControlPath=${value(control)}`, '-o', 'ControlPersist=no'] : []);
   try {
     await master.start(opts.timeoutMs ?? 20_000);
   } catch (e) {
@@ -195,7 +195,7 @@ class OpensshConnection extends EventEmitter implements SshClient {
 
   async openChannel(): Promise<SftpChannel> {
     if (!this.control) throw new Error('an ssh process without a control socket carries one SFTP channel');
-    const proc = new SshProcess(this.target, this.opts, ['-o', 'ControlMaster=no', '-o', `ControlPath=${this.control}`]);
+    const proc = new SshProcess(this.target, this.opts, ['-o', 'ControlMaster=no', '-o', `ControlPath=${value(this.control)}`]);
     this.channels.add(proc);
     await proc.start(this.opts.timeoutMs ?? 20_000);
     return proc.sftp;
