@@ -124,7 +124,7 @@ export function sshArgs(target: SshLikeUrl<'sftp'>, opts: SftpConnectOptions & O
   if (opts.acceptNewHostKey) args.push(...o('StrictHostKeyChecking=accept-new'));
   if (opts.agent === false) args.push(...o('IdentityAgent=none'));
   else if (typeof opts.agent === 'string') args.push(...o(`IdentityAgent=${value(opts.agent)}`));
-  const timeoutS = Math.max(1, Math.ceil((opts.timeoutMs ?? 20_000) / 1000));
+  const timeoutS = Math.max(1, Math.ceil((opts.connectTimeoutMs ?? 20_000) / 1000));
   args.push(...o(`ConnectTimeout=${timeoutS}`));
   // a dead link must end the run (it resumes on a new connection), as the builtin's keepalive does
   const keepaliveS = Math.ceil((opts.keepaliveMs ?? 15_000) / 1000);
@@ -160,7 +160,7 @@ export async function connectOpenssh(
   const control = muxDir && join(muxDir, 'master');
   const master = new SshProcess(target, opts, control ? ['-o', 'ControlMaster=yes', '-o', `ControlPath=${value(control)}`, '-o', 'ControlPersist=no'] : []);
   try {
-    await master.start(opts.timeoutMs ?? 20_000);
+    await master.start(opts.connectTimeoutMs ?? 20_000);
   } catch (e) {
     if (muxDir) rmSync(muxDir, { recursive: true, force: true });
     throw e;
@@ -197,7 +197,7 @@ class OpensshConnection extends EventEmitter implements SshClient {
     if (!this.control) throw new Error('an ssh process without a control socket carries one SFTP channel');
     const proc = new SshProcess(this.target, this.opts, ['-o', 'ControlMaster=no', '-o', `ControlPath=${value(this.control)}`]);
     this.channels.add(proc);
-    await proc.start(this.opts.timeoutMs ?? 20_000);
+    await proc.start(this.opts.connectTimeoutMs ?? 20_000);
     return proc.sftp;
   }
 

@@ -66,18 +66,18 @@ export async function opensshOptions(fx: ServerFixture): Promise<{ ssh: 'openssh
 }
 
 /**
- * Flush `file` and, until every write is answered (however slow a loaded machine makes that),
- * count the channels of `dest`'s pool carrying some at once: the most seen.
+ * The most channels of `dest`'s pool carrying writes at once until `work` (a flush, a close) is
+ * done, however slow a loaded machine makes that: counted at every turn of the event loop.
  */
-export async function busiestWhileFlushing(dest: { pool: { lanes: Array<{ bytes: number }> } }, file: { flush(): Promise<void> }): Promise<number> {
+export async function mostBusy(dest: { pool: { lanes: Array<{ bytes: number }> } }, work: Promise<unknown>): Promise<number> {
   let most = 0;
-  let answered = false;
-  const flushed = file.flush().finally(() => { answered = true; });
-  while (!answered) {
+  let done = false;
+  const finished = work.finally(() => { done = true; });
+  while (!done) {
     most = Math.max(most, dest.pool.lanes.filter((l) => l.bytes > 0).length);
     await new Promise((r) => setImmediate(r));
   }
-  await flushed;
+  await finished;
   return most;
 }
 

@@ -16,7 +16,7 @@ import type { SftpDestination } from '../../src/transport/sftp.js';
 import { chosenSsh, sshArgs } from '../../src/transport/sftp-openssh.js';
 import { parseDestinationUrl, type SshLikeUrl } from '../../src/transport/url.js';
 import { destinationContract } from './contract.js';
-import { busiestWhileFlushing, fakeSshDir, opensshOptions, pattern, rejectsWith, sftpFixture, shuffledPieces, type ServerFixture } from './helpers.js';
+import { fakeSshDir, mostBusy, opensshOptions, pattern, rejectsWith, sftpFixture, shuffledPieces, type ServerFixture } from './helpers.js';
 
 destinationContract('sftp over OpenSSH\'s pipes (server with posix-rename and fsync)', async () => {
   const fx = await sftpFixture();
@@ -45,7 +45,7 @@ describe('sftp over OpenSSH: ssh\'s arguments', () => {
 
   it('maps fur\'s options onto ssh\'s, and never lets ssh prompt', () => {
     const args = sshArgs(sftpUrl('sftp://h/x'), {
-      sshConfig: '/etc/lab ssh config', identity: '/keys/id', knownHosts: '/k/known hosts', acceptNewHostKey: true, agent: false, timeoutMs: 9500, keepaliveMs: 0,
+      sshConfig: '/etc/lab ssh config', identity: '/keys/id', knownHosts: '/k/known hosts', acceptNewHostKey: true, agent: false, connectTimeoutMs: 9500, keepaliveMs: 0,
     });
     const options = args.flatMap((a, i) => (args[i - 1] === '-o' ? [a] : []));
     assert.deepEqual(args.slice(0, 2), ['-F', '/etc/lab ssh config']);
@@ -113,7 +113,7 @@ describe('sftp over OpenSSH: the pool over ssh processes', () => {
       const f = await dest.openWrite('spread.bin', { truncate: true, bulk: true });
       fx.server.stats.maxPending = 0;
       for (const p of shuffledPieces(data, 200_000, 8)) void f.write(p.offset, p.bytes);
-      const most = await busiestWhileFlushing(dest, f);
+      const most = await mostBusy(dest, f.flush());
       await f.sync!();
       await f.close();
       assert.ok(most >= 2, `at most ${most} processes carried writes at once`);
