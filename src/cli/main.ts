@@ -110,8 +110,11 @@ async function pipelineOptions(f: CommonFlags): Promise<PipelineOptions> {
 /** how to reach and trust the destination: every command that connects takes these */
 function addConnection(c: Command): Command {
   return c
+    .addOption(new Option('--ssh <which>', 'SFTP: the system\'s OpenSSH client (honours ~/.ssh/config: aliases, ProxyJump, certificates, agent) or ssh2 inside fur (default: openssh where an ssh program exists and no --password-env/--passphrase-env is given)').choices(['openssh', 'builtin']))
+    .option('--ssh-config <file>', 'SFTP with OpenSSH: use this ssh_config file (ssh -F) instead of ~/.ssh/config')
     .option('--identity <keyfile>', 'SSH private key')
-    .option('--password-env <VAR>', 'environment variable holding the SSH or FTP password')
+    .option('--passphrase-env <VAR>', 'SFTP, --ssh builtin: environment variable holding the passphrase of an encrypted --identity key')
+    .option('--password-env <VAR>', 'environment variable holding the SSH or FTP password (SSH: --ssh builtin)')
     .option('--known-hosts <file>', 'known_hosts file (default ~/.ssh/known_hosts)')
     .option('--accept-new-host-key', 'trust and record the key of a server known_hosts does not list yet (a changed key is always refused)')
     .option('--ca-file <pem>', 'FTPS, S3: also trust these certificates (a private CA, or the server\'s own self-signed certificate); names are still checked')

@@ -87,7 +87,7 @@ export class FtpsDestination implements Destination {
     const st = await this.stat(this.root);
     if (st === null) {
       if (create) return this.mkdirp(this.root);
-      throw new FurError('not-found', `remote directory ${this.root} does not exist on ${this.url}; create it or allow creating it (createRoot)`, { url: this.url, path: this.root });
+      throw new FurError('not-found', `remote directory ${this.root} does not exist on ${this.url}; create it first`, { url: this.url, path: this.root });
     }
     if (!st.isDirectory) throw new FurError('not-a-directory', `${this.root} on ${this.url} is not a directory`, { url: this.url, path: this.root });
   }

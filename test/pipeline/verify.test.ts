@@ -15,12 +15,12 @@ import { cameraFileName, expectedFrame, runCamera } from '../../src/source/camer
 import type { Destination, RemoteFile } from '../../src/transport/destination.js';
 import { FileDestination } from '../../src/transport/file.js';
 import {
-  assertCapture, cli, DEST_KINDS, furBin, localFrames, openDest, readFlags, readStored, scratch, writeFrames, type Capture, type Dest, type Method,
+  assertCapture, cli, DEST_KINDS, furBin, localFrames, openDest, readFlags, readStored, scratch, writeFrames, type Capture, type Dest, type DestKind, type Method,
 } from './helpers.js';
 
 const C: Capture = { format: 'tiff', dtype: 'uint8', shape: [24, 32, 3], seed: 61, frames: 10 };
 
-async function uploaded(t: Parameters<typeof scratch>[0], kind: 'sftp' | 'file', method: Method, extra: string[] = []): Promise<{ cam: string; dest: Dest; url: string; flags: string[] }> {
+async function uploaded(t: Parameters<typeof scratch>[0], kind: DestKind, method: Method, extra: string[] = []): Promise<{ cam: string; dest: Dest; url: string; flags: string[] }> {
   const cam = await scratch(t, 'fur-camera-');
   const dest = await openDest(kind, t);
   await runCamera({ dir: cam, format: 'tiff', dtype: 'uint8', shape: C.shape, seed: C.seed, frames: C.frames });
