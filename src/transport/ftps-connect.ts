@@ -8,6 +8,7 @@ import { Client, FTPError } from 'basic-ftp';
 import { isIP } from 'node:net';
 import { checkServerIdentity, createSecureContext, type ConnectionOptions, type PeerCertificate, type SecureContext } from 'node:tls';
 import { FurError } from '../errors.js';
+import { deferDataTls, type DataTlsOrder } from './ftps-data.js';
 import { ftpError, isConnectionError } from './ftps-errors.js';
 import type { SshLikeUrl } from './url.js';
 
@@ -22,6 +23,8 @@ export interface FtpsConnectOptions {
   secureContext?: SecureContext;
   /** control socket inactivity limit, ms (default 30 s) */
   timeoutMs?: number;
+  /** what the destination learnt about its server's data connections (see ftps-data.ts) */
+  dataTls?: DataTlsOrder;
 }
 
 export const IMPLICIT_TLS_PORT = 990;
@@ -55,9 +58,10 @@ export function tlsOptions(target: SshLikeUrl<'ftps'>, ca?: string[], secureCont
  * read is, by closing its connection — and would keep the process alive.
  */
 class FurFtpClient extends Client {
-  constructor(timeoutMs: number) {
+  constructor(timeoutMs: number, dataTls: DataTlsOrder) {
     super(timeoutMs);
     this._progressTracker.start = () => {};
+    deferDataTls(this, dataTls);
   }
 }
 
@@ -65,7 +69,7 @@ export async function connectFtps(target: SshLikeUrl<'ftps'>, opts: FtpsConnectO
   const port = ftpsPort(target, opts.implicitTls ?? false);
   const url = target.display;
   const password = passwordOf(target, opts);
-  const client = new FurFtpClient(opts.timeoutMs ?? 30_000);
+  const client = new FurFtpClient(opts.timeoutMs ?? 30_000, opts.dataTls ?? {});
   const tls = tlsOptions(target, opts.ca, opts.secureContext ?? trustContext(opts.ca));
   const step = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
     try {

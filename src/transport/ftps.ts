@@ -16,6 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { FurError } from '../errors.js';
 import type { Capabilities, Destination, RemoteFile, RemoteStat } from './destination.js';
 import { connectFtps, trustContext, type FtpsConnectOptions } from './ftps-connect.js';
+import type { DataTlsOrder } from './ftps-data.js';
 import { ftpError, isConnectionError, type FtpOp } from './ftps-errors.js';
 import { FtpsPool } from './ftps-pool.js';
 import { StagedFile, type StagedContent } from './ftps-staged.js';
@@ -56,7 +57,8 @@ export class FtpsDestination implements Destination {
   static async connect(target: SshLikeUrl<'ftps'>, opts: FtpsOptions = {}): Promise<FtpsDestination> {
     const ca = await trustedCertificates(opts);
     const secureContext = trustContext(ca);
-    const open = () => connectFtps(target, { ...opts, ca, secureContext });
+    const dataTls: DataTlsOrder = {};
+    const open = () => connectFtps(target, { ...opts, ca, secureContext, dataTls });
     const first = await open();
     let root: string;
     try {
