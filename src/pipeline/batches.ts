@@ -4,7 +4,7 @@
  * file, so a restarted run recognises what it already stored.
  */
 import { posix } from 'node:path';
-import { FurError } from '../errors.js';
+import { FurError, isFurError } from '../errors.js';
 import { H5File } from '../hdf5/index.js';
 import type { Destination } from '../transport/destination.js';
 import { buildReferences, type References } from '../index/kerchunk.js';
@@ -16,6 +16,9 @@ import type { PipelineOptions } from './options.js';
 import type { CollectingTarget, CommitResult } from './target.js';
 
 export const TEMP_SUFFIX = '.fur-partial';
+
+/** what reading a file that is not fur's HDF5 (or is damaged) fails with */
+const UNREADABLE = new Set(['hdf5-format', 'hdf5-usage', 'checksum-mismatch']);
 
 export function batchFileName(firstSource: string): string {
   return `${firstSource.replace(/\.[^.]*$/, '')}.h5`;
@@ -55,8 +58,11 @@ export class BatchesTarget implements CollectingTarget {
         this.frames += rows;
         // a run stopped between a batch's rename and its sidecar left the batch without one
         if (!listed.has(posix.basename(sidecarPath(path)))) refs = await buildReferences(file, fileUrl(this.dest, path));
-      } catch {
-        // not one of ours: leave it alone
+      } catch (e) {
+        // a file that does not read as fur's HDF5 is not one of ours: left alone. A read that
+        // failed (a lost connection) says nothing about what is stored: taken for "not ours",
+        // its frames would be sent again and its name found taken
+        if (isFurError(e) && !UNREADABLE.has(e.tag)) throw e;
       } finally {
         await remote.close().catch(() => undefined);
       }
