@@ -11,7 +11,6 @@
 import type { Client } from 'basic-ftp';
 import { FTPError } from 'basic-ftp';
 import { posix } from 'node:path';
-import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FurError } from '../errors.js';
 import type { Capabilities, Destination, RemoteFile, RemoteStat } from './destination.js';
@@ -19,6 +18,7 @@ import { connectFtps, trustContext, type FtpsConnectOptions } from './ftps-conne
 import type { DataTlsOrder } from './ftps-data.js';
 import { ftpError, isConnectionError, type FtpOp } from './ftps-errors.js';
 import { FtpsPool } from './ftps-pool.js';
+import { retrieveRange, type CutHabit } from './ftps-read.js';
 import { StagedFile, type StagedContent } from './ftps-staged.js';
 import { trustedCertificates, type TlsTrustOptions } from './ftps-tls.js';
 import type { SshLikeUrl } from './url.js';
@@ -49,6 +49,8 @@ export class FtpsDestination implements Destination {
   };
   /** commands the server refused as unknown (502/500/504), not asked again */
   private readonly unsupported = new Set<string>();
+  /** whether the server answers a transfer cut short (see ftps-read.ts) */
+  private readonly cutHabit: CutHabit = {};
 
   private constructor(private readonly pool: FtpsPool, readonly root: string, private readonly target: SshLikeUrl<'ftps'>, private readonly opts: FtpsOptions) {
     this.url = target.display;
@@ -187,36 +189,9 @@ export class FtpsDestination implements Destination {
     return last;
   }
 
-  /** `length` bytes from `offset` (fewer at the end of the file): REST + RETR, cut off once enough arrived. */
-  private async download(abs: string, offset: number, length: number): Promise<Uint8Array> {
-    const parts: Buffer[] = [];
-    let got = 0;
-    let enough = false;
-    await this.run({ op: 'read', path: abs }, async (c) => {
-      parts.length = 0;
-      got = 0;
-      const sink = new Writable({
-        write(chunk: Buffer, _enc, cb) {
-          if (!enough) {
-            parts.push(chunk);
-            got += chunk.length;
-            if (got >= length) {
-              enough = true;
-              // FTP has no "stop here": drop this connection, the pool opens another
-              c.close();
-            }
-          }
-          cb();
-        },
-      });
-      try {
-        await c.downloadTo(sink, abs, offset);
-      } catch (e) {
-        if (!enough) throw e;
-      }
-    });
-    const all = Buffer.concat(parts);
-    return new Uint8Array(all.buffer, all.byteOffset, Math.min(all.length, length));
+  /** `length` bytes from `offset` (fewer at the end of the file), on a pooled connection that stays open. */
+  private download(abs: string, offset: number, length: number): Promise<Uint8Array> {
+    return this.run({ op: 'read', path: abs }, (c) => retrieveRange(c, abs, offset, length, this.cutHabit));
   }
 
   async stat(path: string): Promise<RemoteStat | null> {

@@ -223,4 +223,43 @@ describe('ftps destination', () => {
       await d.close();
     }
   });
+
+  it('reads many ranges of a large file on one control connection: a transfer cut short costs no new login', async () => {
+    const data = pattern(24 << 20, 7);
+    await writeFile(join(f.root, 'ranges.bin'), data);
+    const d = await connect(f, '/', { connections: 1 });
+    try {
+      const logins = f.server.stats.logins;
+      const r = await d.openRead('ranges.bin');
+      for (const [at, n] of [[0, 100], [9 << 20, 2 << 20], [1 << 20, 3000], [20 << 20, 1 << 20], [5, 4 << 20]] as const) {
+        assert.ok(Buffer.from(await r.read(at, n)).equals(data.subarray(at, at + n)), `bytes ${at}+${n}`);
+        // the control connection answers in step after each cut transfer
+        assert.equal((await d.stat('ranges.bin'))?.size, data.length);
+      }
+      await r.close();
+      assert.equal(f.server.stats.logins, logins, 'no login after the first');
+    } finally {
+      await d.close();
+    }
+  });
+
+  it('a server that never answers a transfer cut short (ftp-srv\'s own way): ranges still come right, on new connections', async () => {
+    const g = await fixture({ silentAfterCut: true });
+    const data = pattern(24 << 20, 8);
+    await writeFile(join(g.root, 'ranges.bin'), data);
+    const d = await connect(g, '/', { connections: 1 });
+    try {
+      const logins = g.server.stats.logins;
+      const r = await d.openRead('ranges.bin');
+      for (const [at, n] of [[0, 100], [9 << 20, 2 << 20], [20 << 20, 1 << 20]] as const) {
+        assert.ok(Buffer.from(await r.read(at, n)).equals(data.subarray(at, at + n)), `bytes ${at}+${n}`);
+        assert.equal((await d.stat('ranges.bin'))?.size, data.length);
+      }
+      await r.close();
+      assert.equal(g.server.stats.logins, logins + 3, 'each cut transfer cost its control connection');
+    } finally {
+      await d.close();
+      await g.cleanup();
+    }
+  });
 });
