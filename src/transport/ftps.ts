@@ -17,6 +17,7 @@ import type { Capabilities, Destination, RemoteFile, RemoteStat } from './destin
 import { connectFtps, trustContext, type FtpsConnectOptions } from './ftps-connect.js';
 import type { DataTlsOrder } from './ftps-data.js';
 import { ftpError, isConnectionError, type FtpOp } from './ftps-errors.js';
+import { parseMlst, readFeatures, useFeatures, type FtpFeatures } from './ftps-features.js';
 import { FtpsPool } from './ftps-pool.js';
 import { retrieveRange, type CutHabit } from './ftps-read.js';
 import { StagedFile, type StagedContent } from './ftps-staged.js';
@@ -52,7 +53,7 @@ export class FtpsDestination implements Destination {
   /** whether the server answers a transfer cut short (see ftps-read.ts) */
   private readonly cutHabit: CutHabit = {};
 
-  private constructor(private readonly pool: FtpsPool, readonly root: string, private readonly target: SshLikeUrl<'ftps'>, private readonly opts: FtpsOptions) {
+  private constructor(private readonly pool: FtpsPool, readonly root: string, private readonly features: FtpFeatures, target: SshLikeUrl<'ftps'>, private readonly opts: FtpsOptions) {
     this.url = target.display;
   }
 
@@ -60,19 +61,27 @@ export class FtpsDestination implements Destination {
     const ca = await trustedCertificates(opts);
     const secureContext = trustContext(ca);
     const dataTls: DataTlsOrder = {};
-    const open = () => connectFtps(target, { ...opts, ca, secureContext, dataTls });
-    const first = await open();
+    const first = await connectFtps(target, { ...opts, ca, secureContext, dataTls });
     let root: string;
+    let features: FtpFeatures;
     try {
+      // asked once: every connection to one server offers the same
+      features = await readFeatures(first);
+      await useFeatures(first, features);
       const home = posix.isAbsolute(target.path) ? '/' : await first.pwd();
       root = join(home, target.path);
     } catch (e) {
       first.close();
       throw ftpError(e, { op: 'find the login directory', path: target.path, url: target.display });
     }
+    const open = async () => {
+      const c = await connectFtps(target, { ...opts, ca, secureContext, dataTls });
+      await useFeatures(c, features);
+      return c;
+    };
     const pool = new FtpsPool(open, Math.max(1, opts.connections ?? 4), target.display);
     pool.adopt(first);
-    const dest = new FtpsDestination(pool, root, target, opts);
+    const dest = new FtpsDestination(pool, root, features, target, opts);
     try {
       await dest.checkRoot(opts.createRoot ?? false);
     } catch (e) {
@@ -197,6 +206,16 @@ export class FtpsDestination implements Destination {
   async stat(path: string): Promise<RemoteStat | null> {
     const abs = this.resolve(path);
     return this.run({ op: 'stat', path: abs }, async (c) => {
+      if (this.features.mlst) {
+        try {
+          const st = parseMlst((await c.send(`MLST ${abs}`)).message);
+          if (st) return st;
+        } catch (e) {
+          if (e instanceof FTPError && (e.code === 550 || e.code === 450)) return null;
+          // any other refusal: ask the way every server answers
+          if (!(e instanceof FTPError)) throw e;
+        }
+      }
       // CWD tells a directory from a file on every server (SIZE of a directory answers on some)
       if (await isDirectory(c, abs)) return { size: 0, mtimeMs: 0, isDirectory: true };
       let size: number;
@@ -264,13 +283,26 @@ export class FtpsDestination implements Destination {
     }
   }
 
-  /** Removes a file or an empty directory; a path that is already gone is not an error. */
+  /**
+   * Removes a file or an empty directory; a path that is already gone is not an error. DELE first:
+   * what fur removes is nearly always a file (a temporary), and that takes one command.
+   */
   async remove(path: string): Promise<void> {
     const abs = this.resolve(path);
+    let refused: unknown;
+    try {
+      await this.run({ op: 'remove', path: abs }, (c) => c.send(`DELE ${abs}`));
+      return;
+    } catch (e) {
+      if (!(e instanceof FurError) || e.tag === 'connection-lost') throw e;
+      refused = e;
+    }
+    // refused: gone already, a directory, or a file the server will not delete
     const st = await this.stat(abs);
     if (st === null) return;
+    if (!st.isDirectory) throw refused;
     try {
-      await this.run({ op: 'remove', path: abs }, (c) => c.send(`${st.isDirectory ? 'RMD' : 'DELE'} ${abs}`));
+      await this.run({ op: 'remove', path: abs }, (c) => c.send(`RMD ${abs}`));
     } catch (e) {
       if ((await this.stat(abs)) !== null) throw e;
     }
