@@ -3,11 +3,15 @@
  * file. A read that fails there (a lost connection) must stop the opening — to be retried — and
  * never count as "this file is not fur's": that made every later batch of a resumed run stop with
  * a false "already exists and holds other frames" (seen over FTPS against pyftpdlib).
+ * Leftover temporaries are removed meanwhile, and the reading is told file by file (a slow server
+ * made it last minutes without a word).
  */
 import assert from 'node:assert/strict';
+import { readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { FurError, isFurError } from '../../src/errors.js';
-import { BatchesTarget } from '../../src/pipeline/batches.js';
+import { BatchesTarget, type ScanProgress } from '../../src/pipeline/batches.js';
 import { DEFAULTS } from '../../src/pipeline/options.js';
 import type { Destination, RemoteFile } from '../../src/transport/destination.js';
 import { FileDestination } from '../../src/transport/file.js';
@@ -47,3 +51,21 @@ test('batches: a read that fails while reading what is stored stops the opening;
   await assert.rejects(BatchesTarget.open(losingOnce(dest, 'frame000008.h5'), 'run', options), (e) => isFurError(e, 'connection-lost'));
 });
 
+test('batches: leftover temporaries are removed while what is stored is read, and each step is told', async (t) => {
+  const cam = await scratch(t, 'fur-camera-');
+  const remote = await openDest('file', t);
+  await writeFrames(cam, c, 0, c.frames);
+  const r = await cli(['upload', cam, remote.url('batches', 'run'), '--method', 'batches', '--batch', '7', ...readFlags(c)]);
+  assert.equal(r.code, 0, r.stderr);
+  // what a run killed mid-batch leaves: a batch file and a sidecar under temporary names
+  const dir = remote.local('batches', 'run');
+  await writeFile(join(dir, 'frame000015.h5.fur-partial'), 'half a batch');
+  await writeFile(join(dir, '.frame000015.h5.kerchunk.json.fur-partial'), '{');
+  const steps: ScanProgress[] = [];
+  const target = await BatchesTarget.open(await FileDestination.open(remote.root), 'run', options, (s) => steps.push(s));
+  assert.equal(target.committed.size, 20);
+  // three batch files and two temporaries, one step each after the start
+  assert.deepEqual(steps.map((s) => [s.done, s.total]), [[0, 5], [1, 5], [2, 5], [3, 5], [4, 5], [5, 5]]);
+  assert.equal(steps.at(-1)!.removed, 2);
+  assert.deepEqual((await readdir(dir)).filter((n) => n.endsWith('.fur-partial')), []);
+});
