@@ -37,13 +37,18 @@ function losingOnce(dest: Destination, name: string): Destination {
   });
 }
 
-test('batches: a read that fails while reading what is stored stops the opening; it is not taken for a file of someone else', async (t) => {
+/** A local destination holding the capture as three batch files (7 + 7 + 6 frames) in `run`. */
+async function stored(t: Parameters<typeof scratch>[0]): Promise<{ dest: Destination; dir: string }> {
   const cam = await scratch(t, 'fur-camera-');
   const remote = await openDest('file', t);
   await writeFrames(cam, c, 0, c.frames);
   const r = await cli(['upload', cam, remote.url('batches', 'run'), '--method', 'batches', '--batch', '7', ...readFlags(c)]);
   assert.equal(r.code, 0, r.stderr);
-  const dest = await FileDestination.open(remote.root);
+  return { dest: await FileDestination.open(remote.root), dir: remote.local('batches', 'run') };
+}
+
+test('batches: a read that fails while reading what is stored stops the opening; it is not taken for a file of someone else', async (t) => {
+  const { dest } = await stored(t);
 
   const healthy = await BatchesTarget.open(dest, 'run', options);
   assert.equal(healthy.committed.size, 20, 'every stored frame is found');
@@ -52,17 +57,12 @@ test('batches: a read that fails while reading what is stored stops the opening;
 });
 
 test('batches: leftover temporaries are removed while what is stored is read, and each step is told', async (t) => {
-  const cam = await scratch(t, 'fur-camera-');
-  const remote = await openDest('file', t);
-  await writeFrames(cam, c, 0, c.frames);
-  const r = await cli(['upload', cam, remote.url('batches', 'run'), '--method', 'batches', '--batch', '7', ...readFlags(c)]);
-  assert.equal(r.code, 0, r.stderr);
+  const { dest, dir } = await stored(t);
   // what a run killed mid-batch leaves: a batch file and a sidecar under temporary names
-  const dir = remote.local('batches', 'run');
   await writeFile(join(dir, 'frame000015.h5.fur-partial'), 'half a batch');
   await writeFile(join(dir, '.frame000015.h5.kerchunk.json.fur-partial'), '{');
   const steps: ScanProgress[] = [];
-  const target = await BatchesTarget.open(await FileDestination.open(remote.root), 'run', options, (s) => steps.push(s));
+  const target = await BatchesTarget.open(dest, 'run', options, (s) => steps.push(s));
   assert.equal(target.committed.size, 20);
   // three batch files and two temporaries, one step each after the start
   assert.deepEqual(steps.map((s) => [s.done, s.total]), [[0, 5], [1, 5], [2, 5], [3, 5], [4, 5], [5, 5]]);
