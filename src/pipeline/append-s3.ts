@@ -8,17 +8,21 @@
  *   state        the commit record, rewritten after every batch: upload id, parts (number, offset,
  *                size, ETag, SHA-256), the metadata region, the rows of each dataset not yet in a
  *                whole chunk, and the names of the objects below
- *   spill-…      data written but too small to be a part yet (S3 parts are ≥ 5 MiB)
+ *   spill-…      data written but in no part yet (S3 parts are ≥ 5 MiB, and a part waits until
+ *                every byte of it is written); which spills stay: s3-spills.ts
  *   ledger-…     which source files (and frame hashes) each commit added, and up to which part
  *   progress.json  for people: frames committed so far
- * A batch is committed — and its sources may be deleted — once its parts, spill, ledger and
+ * A batch is committed — and its sources may be deleted — once its parts, spills, ledger and
  * the state are stored. A restarted run reads the state, checks the parts with ListParts,
- * rebuilds the writer from the metadata region and the pending rows, and continues the same
- * upload; parts a crashed run sent after its last commit are overwritten or left out of the
- * completion. When the object is complete, `<key>.fur/` is deleted (every version of it, in a
- * versioned bucket).
+ * rebuilds the writer from the metadata region, the spills and the pending rows, and continues
+ * the same upload; parts a crashed run sent after its last commit are overwritten or left out of
+ * the completion. A server without a usable ListParts (s3rver, fauxqs) is taken at fur's record,
+ * once an empty upload of the next part has shown the upload still exists. An upload that is
+ * gone while the record still holds every committed byte (no part was sent) is started again
+ * from the record. When the object is complete, `<key>.fur/` is deleted (every version of it, in
+ * a versioned bucket), and what cannot be deleted is reported.
  */
-import { CreateMultipartUploadCommand, DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectVersionsCommand, ListObjectsV2Command, ListPartsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { CreateMultipartUploadCommand, DeleteObjectCommand, DeleteObjectsCommand, GetBucketVersioningCommand, GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectVersionsCommand, ListObjectsV2Command, ListPartsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { FurError, isFurError } from '../errors.js';
 import { Allocator } from '../hdf5/allocator.js';
@@ -29,6 +33,7 @@ import { fileUrl, putSidecar } from '../index/sidecar.js';
 import type { Destination } from '../transport/destination.js';
 import { S3Destination } from '../transport/s3.js';
 import { META_END, S3PartSink, type Extent, type HeldPart, type PartRecord } from '../transport/s3-append.js';
+import { groupExtents, planSpills, type Spill } from './s3-spills.js';
 import { s3Error } from '../transport/s3-errors.js';
 import { FUR_VERSION } from '../version.js';
 import type { Batch } from './batch.js';
@@ -41,9 +46,6 @@ const STATE_VERSION = 1;
 const LEDGER_MERGE = 32;
 /** how far the server's clock may be from ours when matching an upload to its recorded intent */
 const CLOCK_SLACK_MS = 15 * 60_000;
-
-/** A stored batch of extents (bytes written, not yet in a part); `ranges` are the bytes it holds. */
-interface Spill { key: string; ranges: [number, number][] }
 
 interface State {
   fur: 's3-append-state';
@@ -77,6 +79,12 @@ interface State {
   files: number;
   bytes: number;
 }
+
+type PartListing =
+  | { kind: 'listed'; parts: Map<number, { etag: string; size: number }> }
+  | { kind: 'gone' }
+  /** no usable answer: the upload may or may not be there */
+  | { kind: 'unusable'; why: string };
 
 interface LedgerEntry { name: string; frames: number; hashes: string }
 /** What one commit added: its frames, the highest part number sent by then, and the parts still waiting for bytes. */
@@ -179,38 +187,63 @@ export class S3AppendTarget implements CollectingTarget {
     await this.putSide('progress.json', JSON.stringify(progress, null, 1) + '\n', 'application/json').catch((e) => this.warn(`progress record not updated: ${(e as Error).message}`));
   }
 
-  /** Delete everything under `<key>.fur/` — every version of it where the bucket keeps versions. */
+  /**
+   * Delete everything under `<key>.fur/` — every version of it where the bucket keeps versions —
+   * and say in one line what stays. The version listing is checked against the plain one: a
+   * store may not offer it, or answer it with a plain listing (fauxqs), which names no versions.
+   */
   private async cleanup(): Promise<void> {
     const prefix = `${this.key}.fur/`;
-    const bucket = this.dest.bucket;
-    const objects: { Key: string; VersionId?: string }[] = [];
+    const current = await this.listKeys(prefix);
+    const versions: { Key: string; VersionId?: string }[] = [];
+    let versionsKnown = true;
     try {
       let keyMarker: string | undefined;
       let versionMarker: string | undefined;
       do {
-        const r = await this.dest.client.send(new ListObjectVersionsCommand({ Bucket: bucket, Prefix: prefix, KeyMarker: keyMarker, VersionIdMarker: versionMarker }));
-        for (const v of [...(r.Versions ?? []), ...(r.DeleteMarkers ?? [])]) objects.push({ Key: v.Key!, VersionId: v.VersionId === 'null' ? undefined : v.VersionId });
+        const r = await this.dest.client.send(new ListObjectVersionsCommand({ Bucket: this.dest.bucket, Prefix: prefix, KeyMarker: keyMarker, VersionIdMarker: versionMarker }));
+        for (const v of [...(r.Versions ?? []), ...(r.DeleteMarkers ?? [])]) versions.push({ Key: v.Key!, VersionId: v.VersionId === 'null' ? undefined : v.VersionId });
         keyMarker = r.IsTruncated ? r.NextKeyMarker : undefined;
         versionMarker = r.IsTruncated ? r.NextVersionIdMarker : undefined;
       } while (keyMarker);
+      versionsKnown = current.every((k) => versions.some((v) => v.Key === k));
     } catch {
-      // no ListObjectVersions (some S3-compatible services, or no permission): plain listing
-      objects.length = 0;
-      let token: string | undefined;
-      do {
-        const r = await this.dest.client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
-        for (const c of r.Contents ?? []) objects.push({ Key: c.Key! });
-        token = r.IsTruncated ? r.NextContinuationToken : undefined;
-      } while (token);
+      versionsKnown = false;
     }
+    // without a version listing, the current objects by name
+    const objects: { Key: string; VersionId?: string }[] = versionsKnown ? versions : current.map((Key) => ({ Key }));
     for (let i = 0; i < objects.length; i += 1000) {
       const batch = objects.slice(i, i + 1000);
       try {
-        await this.dest.client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: batch, Quiet: true } }));
+        const r = await this.dest.client.send(new DeleteObjectsCommand({ Bucket: this.dest.bucket, Delete: { Objects: batch, Quiet: true } }));
+        if (r.Errors?.length) throw new Error('some not deleted');
       } catch {
-        for (const o of batch) await this.dest.client.send(new DeleteObjectCommand({ Bucket: bucket, Key: o.Key, VersionId: o.VersionId })).catch(() => undefined);
+        for (const o of batch) await this.dest.client.send(new DeleteObjectCommand({ Bucket: this.dest.bucket, Key: o.Key, VersionId: o.VersionId })).catch(() => undefined);
       }
     }
+    const left = await this.listKeys(prefix);
+    if (left.length) {
+      this.warn(`${this.where}: ${left.length} object${left.length > 1 ? 's' : ''} of fur's upload record could not be removed (${left.slice(0, 3).join(', ')}${left.length > 3 ? ', …' : ''}); the object is complete without ${left.length > 1 ? 'them' : 'it'}: delete ${prefix} with the server's own tools`);
+    } else if (!versionsKnown && await this.keepsVersions()) {
+      this.warn(`${this.where}: the server does not list object versions, so older versions of ${prefix} may remain in this versioned bucket; the object is complete without them`);
+    }
+  }
+
+  private async listKeys(prefix: string): Promise<string[]> {
+    const out: string[] = [];
+    let token: string | undefined;
+    do {
+      const r = await this.dest.client.send(new ListObjectsV2Command({ Bucket: this.dest.bucket, Prefix: prefix, ContinuationToken: token }))
+        .catch((e) => { throw s3Error(e, this.ctx('list the upload record', prefix)); });
+      for (const c of r.Contents ?? []) out.push(c.Key!);
+      token = r.IsTruncated ? r.NextContinuationToken : undefined;
+    } while (token);
+    return out;
+  }
+
+  private async keepsVersions(): Promise<boolean> {
+    const r = await this.dest.client.send(new GetBucketVersioningCommand({ Bucket: this.dest.bucket })).catch(() => undefined);
+    return r?.Status === 'Enabled' || r?.Status === 'Suspended';
   }
 
   // ---- open: fresh, resumed, or finished ----
@@ -230,30 +263,59 @@ export class S3AppendTarget implements CollectingTarget {
       throw new FurError('bad-upload-record', `${this.where}: the upload record ${this.side('state')} does not parse (${(e as Error).message}); move ${this.key}.fur/ away to start over`, { key: this.key }, { cause: e });
     }
     if (s.uploadId === null) {
-      // the last run died between recording its intent and recording the upload it created
+      // the last run died between recording its intent and recording the upload it created: no
+      // frame was committed, the record holds nothing
       await this.abortUnrecorded(s);
       await this.cleanup();
       if (exists) return this.openFinished();
       return;
     }
     const listed = await this.listParts(s.uploadId);
-    if (listed === null) {
-      if (exists) {
-        // completed before the record was cleaned up
-        await this.cleanup();
-        return this.openFinished();
+    if (listed.kind === 'listed') {
+      for (const p of s.parts) {
+        const got = listed.parts.get(p.n);
+        if (!got || got.etag !== p.etag || got.size !== p.size) {
+          throw new FurError('upload-mismatch', `${this.where}: part ${p.n} of upload ${s.uploadId} is not the one fur recorded (${got ? `ETag ${got.etag}, ${got.size} bytes` : 'missing'}); move ${this.key}.fur/ away and abort that upload to start over`, { key: this.key, part: p.n });
+        }
       }
+      return this.resume(s);
+    }
+    if (exists) {
+      // completed before the record was cleaned up
+      await this.cleanup();
+      return this.openFinished();
+    }
+    if (listed.kind === 'unusable') {
+      // the record is trusted as it stands; whether the upload itself is still there can be asked
+      await this.resume(s);
+      if (await this.sink!.exists()) {
+        this.warn(`${this.where}: the server does not list the parts of a pending upload (ListParts: ${listed.why}); resuming from fur's own record of them in ${this.side('state')}`);
+        return;
+      }
+      this.reset();
+    }
+    if (s.parts.length) {
       throw new FurError('upload-lost',
-        `${this.where}: the pending upload ${s.uploadId} recorded in ${this.side('state')} is gone (aborted, or removed by a lifecycle rule); ${s.frames} committed frames went with it — their sources were kept only if --delete-source was off. Remove ${this.key}.fur/ to start a new object`,
+        `${this.where}: the pending upload ${s.uploadId} recorded in ${this.side('state')} is gone (aborted, or removed by a lifecycle rule), and with it the ${s.parts.length} part${s.parts.length > 1 ? 's' : ''} holding the first frames (their sources were kept unless --delete-source was given); keep ${this.key}.fur/ — it holds the frames of the last commits — and choose a new object name to continue`,
         { key: this.key, uploadId: s.uploadId, frames: s.frames });
     }
-    for (const p of s.parts) {
-      const got = listed.get(p.n);
-      if (!got || got.etag !== p.etag || got.size !== p.size) {
-        throw new FurError('upload-mismatch', `${this.where}: part ${p.n} of upload ${s.uploadId} is not the one fur recorded (${got ? `ETag ${got.etag}, ${got.size} bytes` : 'missing'}); move ${this.key}.fur/ away and abort that upload to start over`, { key: this.key, part: p.n });
-      }
-    }
+    // every committed byte is in the record: nothing was lost, it is sent again
+    const old = s.uploadId;
+    s.uploadId = await this.createUpload();
+    await this.putState(s);
+    this.warn(`${this.where}: the pending upload ${old} is gone; every committed frame is in fur's own record (${this.key}.fur/): sending them again in a new upload, ${s.uploadId}`);
     await this.resume(s);
+  }
+
+  /** Forget a resumed writer (its upload turned out to be gone). */
+  private reset(): void {
+    this.sink = undefined;
+    this.file = undefined;
+    this.ds = undefined;
+    this.state = undefined;
+    this.tails.clear();
+    this.committed.clear();
+    this.hashes.clear();
   }
 
   private async objectExists(): Promise<boolean> {
@@ -285,33 +347,53 @@ export class S3AppendTarget implements CollectingTarget {
     }
   }
 
-  /** Part number → ETag and size, or null when the upload does not exist (any more). */
-  private async listParts(uploadId: string): Promise<Map<number, { etag: string; size: number }> | null> {
-    const out = new Map<number, { etag: string; size: number }>();
+  /**
+   * The parts of the pending upload. Only NoSuchUpload says it is gone: s3rver answers
+   * MethodNotAllowed, fauxqs NoSuchKey (it takes the request for a GetObject), Ceph RGW NoSuchKey
+   * for an upload it does not know — those leave the question open.
+   */
+  private async listParts(uploadId: string): Promise<PartListing> {
+    const parts = new Map<number, { etag: string; size: number }>();
     let marker: string | undefined;
     try {
       do {
         const r = await this.dest.client.send(new ListPartsCommand({ Bucket: this.dest.bucket, Key: this.key, UploadId: uploadId, PartNumberMarker: marker }));
-        for (const p of r.Parts ?? []) out.set(p.PartNumber!, { etag: p.ETag!, size: p.Size! });
+        // a store that took the request for another one answers with something else
+        if (r.UploadId !== uploadId) return { kind: 'unusable', why: 'an answer that is not a part listing' };
+        for (const p of r.Parts ?? []) parts.set(p.PartNumber!, { etag: p.ETag!, size: p.Size! });
         marker = r.IsTruncated ? r.NextPartNumberMarker : undefined;
       } while (marker);
     } catch (e) {
       const f = s3Error(e, this.ctx('list the parts of the pending upload'));
-      if (f.tag === 'upload-lost' || (f.tag === 'not-found' && f.fields.code !== 'NoSuchBucket')) return null;
+      if (f.fields.code === 'NoSuchUpload') return { kind: 'gone' };
+      if (notOffered(f)) return { kind: 'unusable', why: String(f.fields.code ?? f.fields.status ?? f.message) };
       throw f;
     }
-    return out;
+    return { kind: 'listed', parts };
   }
 
   /** Uploads of this very key started around the recorded intent: the one the last run created and never recorded. */
   private async abortUnrecorded(s: State): Promise<void> {
     const at = Date.parse(s.created);
-    const r = await this.dest.client.send(new ListMultipartUploadsCommand({ Bucket: this.dest.bucket, Prefix: this.key }))
-      .catch((e) => { throw s3Error(e, this.ctx('list pending uploads')); });
+    const unlisted = (why: string) => this.warn(`${this.where}: an upload an earlier run of fur started at ${s.created} and never recorded may still be pending; the server does not list pending uploads (ListMultipartUploads: ${why}) — remove it with the server's own tools or a lifecycle rule`);
+    let r;
+    try {
+      r = await this.dest.client.send(new ListMultipartUploadsCommand({ Bucket: this.dest.bucket, Prefix: this.key }));
+    } catch (e) {
+      const f = s3Error(e, this.ctx('list pending uploads'));
+      if (!notOffered(f)) throw f;
+      return unlisted(String(f.fields.code ?? f.fields.status ?? f.message));
+    }
+    // fauxqs answers with an object listing
+    if (r.Bucket === undefined) return unlisted('an answer that is not an upload listing');
     for (const u of r.Uploads ?? []) {
       if (u.Key !== this.key || !u.Initiated || Math.abs(u.Initiated.getTime() - at) > CLOCK_SLACK_MS) continue;
-      await this.abortUpload(u.UploadId!);
-      this.warn(`${this.where}: aborted upload ${u.UploadId}, which an earlier run of fur started but never recorded`);
+      try {
+        await this.abortUpload(u.UploadId!);
+        this.warn(`${this.where}: aborted upload ${u.UploadId}, which an earlier run of fur started but never recorded`);
+      } catch (e) {
+        this.warn(`${this.where}: upload ${u.UploadId}, which an earlier run of fur started but never recorded, could not be aborted (${(e as Error).message}); it holds no frame`);
+      }
     }
   }
 
@@ -403,14 +485,10 @@ export class S3AppendTarget implements CollectingTarget {
     await this.putState(s);
     let uploadId: string;
     try {
-      const r = await this.dest.client.send(new CreateMultipartUploadCommand({
-        Bucket: this.dest.bucket, Key: this.key, ChecksumAlgorithm: 'SHA256', ContentType: 'application/x-hdf5',
-        Metadata: { 'fur-method': 'append' },
-      }));
-      uploadId = r.UploadId!;
+      uploadId = await this.createUpload();
     } catch (e) {
       await this.cleanup().catch(() => undefined);
-      throw s3Error(e, this.ctx('start the upload'));
+      throw e;
     }
     s.uploadId = uploadId;
     try {
@@ -427,6 +505,18 @@ export class S3AppendTarget implements CollectingTarget {
     this.file = file;
   }
 
+  private async createUpload(): Promise<string> {
+    try {
+      const r = await this.dest.client.send(new CreateMultipartUploadCommand({
+        Bucket: this.dest.bucket, Key: this.key, ChecksumAlgorithm: 'SHA256', ContentType: 'application/x-hdf5',
+        Metadata: { 'fur-method': 'append' },
+      }));
+      return r.UploadId!;
+    } catch (e) {
+      throw s3Error(e, this.ctx('start the upload'));
+    }
+  }
+
   /** When the writer outgrows the metadata region it opens a new one among the data, which parts cannot take: stop cleanly first. */
   private checkMetaRegion(): void {
     const region = metaRegion(this.file!);
@@ -440,16 +530,18 @@ export class S3AppendTarget implements CollectingTarget {
     const sink = this.sink!;
     const { state: done, extents } = await sink.checkpoint();
     const seq = s.seq + 1;
-    // the bytes written since the last record that no part holds yet: one spill object
-    const spills = s.spills.filter((sp) => sp.ranges.some(([a, b]) => sink.unsent(a, b).length > 0));
-    const dropped = s.spills.filter((sp) => !spills.includes(sp));
-    let spilled: Promise<void> = Promise.resolve();
-    if (extents.length) {
-      const key = this.side(`spill-${String(seq).padStart(9, '0')}`);
+    // the bytes written since the last record that no part holds yet, and the live bytes of
+    // spills mostly dead (s3-spills.ts): one spill object per waiting part, one for the tail
+    const plan = planSpills(s.spills, extents.map(rangeOf), done.parts.map((p) => [p.offset, p.offset + p.size]), this.deadLimit());
+    const spills = [...plan.keep];
+    const stored: Promise<void>[] = [];
+    for (const g of groupExtents([...extents, ...sink.extentsOf(plan.again)], done.held, done.tailStart)) {
+      const name = `spill-${String(seq).padStart(9, '0')}${g.part === undefined ? '' : `-part${g.part}`}`;
       // stored beside the ledger; both before the state that names them
-      spilled = this.putSide(key.slice(`${this.key}.fur/`.length), encodeExtents(extents));
-      spilled.catch(() => undefined);
-      spills.push({ key, ranges: extents.map((x) => [x.offset, x.offset + x.bytes.length]) });
+      const put = this.putSide(name, encodeExtents(g.extents));
+      put.catch(() => undefined);
+      stored.push(put);
+      spills.push({ key: this.side(name), ranges: g.extents.map(rangeOf) });
     }
     const end = done.end;
     const framesBefore = s.frames;
@@ -473,7 +565,7 @@ export class S3AppendTarget implements CollectingTarget {
       await this.putSide(ledgerKey.slice(`${this.key}.fur/`.length), gzipSync(JSON.stringify([ledger])));
       ledgers.push(ledgerKey);
     }
-    await spilled;
+    await Promise.all(stored);
     const next: State = {
       ...s, seq, metaCursor: metaRegion(this.file!).cursor, meta: Buffer.from(done.meta).toString('base64'),
       parts: done.parts, held: done.held, tailStart: done.tailStart, end, spills, ledgers,
@@ -489,9 +581,15 @@ export class S3AppendTarget implements CollectingTarget {
     this.learn(ledger);
     await this.progressWrite;
     this.progressWrite = this.putProgress(next);
-    for (const old of [...dropped.map((d) => d.key), ...merged]) {
+    for (const old of [...plan.drop.map((d) => d.key), ...merged]) {
       await this.dest.client.send(new DeleteObjectCommand({ Bucket: this.dest.bucket, Key: old })).catch(() => undefined);
     }
+  }
+
+  /** Dead bytes the spills may keep: one chunk of the frames dataset (the space bound allows two). */
+  private deadLimit(): number {
+    const d = this.ds!.data;
+    return d.chunk![0]! * d.rowBytes;
   }
 
   // ---- ending ----
@@ -502,7 +600,7 @@ export class S3AppendTarget implements CollectingTarget {
     const s = this.state!;
     if (s.frames === 0) {
       // nothing committed: nothing to publish
-      await this.abortUpload(s.uploadId!).catch(() => undefined);
+      await this.abortUpload(s.uploadId!).catch((e) => this.warn(`${this.where}: the upload ${s.uploadId}, which holds no frame, could not be aborted (${(e as Error).message})`));
       await this.cleanup();
       await this.sink?.close();
       return;
@@ -610,6 +708,8 @@ function decodeExtents(b: Buffer): Extent[] {
   return out;
 }
 
+const rangeOf = (x: Extent): [number, number] => [x.offset, x.offset + x.bytes.length];
+
 function concat(xs: Uint8Array[]): Uint8Array {
   if (xs.length === 1) return xs[0]!;
   const out = new Uint8Array(xs.reduce((n, x) => n + x.length, 0));
@@ -626,4 +726,9 @@ function ledgerFiles(batch: Batch, hashes: Uint8Array): LedgerEntry[] {
     row += block.count;
     return { name: block.name, frames: block.count, hashes: Buffer.from(h).toString('base64') };
   });
+}
+
+/** A refusal that means the server does not offer the request (or its answer), not that something failed. */
+function notOffered(f: FurError): boolean {
+  return f.tag === 'remote-refused' || f.tag === 'permission-denied' || (f.tag === 'not-found' && f.fields.code !== 'NoSuchBucket');
 }

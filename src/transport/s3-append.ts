@@ -61,6 +61,17 @@ export class Ranges {
   within(start: number, end: number): [number, number][] {
     return this.list.filter(([s, e]) => e > start && s < end).map(([s, e]) => [Math.max(s, start), Math.min(e, end)]);
   }
+  /** the parts of [start, end) not covered */
+  gaps(start: number, end: number): [number, number][] {
+    const out: [number, number][] = [];
+    let at = start;
+    for (const [s, e] of this.within(start, end)) {
+      if (s > at) out.push([at, s]);
+      at = Math.max(at, e);
+    }
+    if (at < end) out.push([at, end]);
+    return out;
+  }
 }
 
 interface Segment {
@@ -303,14 +314,15 @@ export class S3PartSink implements RandomAccess {
   unsent(start: number, end: number): [number, number][] {
     const sent = new Ranges();
     for (const p of this.done.values()) sent.add(p.offset, p.offset + p.size);
-    const out: [number, number][] = [];
-    let at = start;
-    for (const [s, e] of sent.within(start, end)) {
-      if (s > at) out.push([at, s]);
-      at = Math.max(at, e);
-    }
-    if (at < end) out.push([at, end]);
-    return out;
+    return sent.gaps(start, end);
+  }
+
+  /** The bytes of unsent ranges, as extents (for a journal that stores them again elsewhere). */
+  extentsOf(ranges: [number, number][]): Extent[] {
+    return ranges.map(([a, b]) => {
+      if (this.unsent(a, b).reduce((n, [x, y]) => n + y - x, 0) !== b - a) throw new FurError('internal', `s3://${this.u.bucket}/${this.key}: bytes ${a}-${b} are in a part already sent (a bug in fur)`, { key: this.key });
+      return { offset: a, bytes: this.bytesAt(a, b) };
+    });
   }
 
   /** [start, end) from held parts and the tail (unwritten bytes read as zeros) */
@@ -355,6 +367,24 @@ export class S3PartSink implements RandomAccess {
       return { size, etag: r.ETag, versionId: r.VersionId, parts: parts.length };
     } catch (e) {
       throw s3Error(e, { op: 'complete the upload', bucket: this.u.bucket, key: this.key, endpoint: this.u.endpoint });
+    }
+  }
+
+  /**
+   * Whether the upload still exists, asked by sending the next part empty: the one request every
+   * S3 look-alike has and answers with NoSuchUpload for an upload that is gone. The writer sends
+   * that part again when it fills, or leaves it out of the completion.
+   */
+  async exists(): Promise<boolean> {
+    const body = new Uint8Array(0);
+    const n = Math.min(this.nextPart, MAX_PARTS);
+    try {
+      await this.u.client.send(new UploadPartCommand({ Bucket: this.u.bucket, Key: this.key, UploadId: this.uploadId, PartNumber: n, Body: body, ChecksumAlgorithm: 'SHA256', ChecksumSHA256: sha256b64(body) }));
+      return true;
+    } catch (e) {
+      const f = s3Error(e, { op: 'check the pending upload', bucket: this.u.bucket, key: this.key, endpoint: this.u.endpoint });
+      if (f.fields.code === 'NoSuchUpload') return false;
+      throw f;
     }
   }
 

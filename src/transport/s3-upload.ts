@@ -99,14 +99,17 @@ async function multipartPut(u: Uploader, key: string, src: Source): Promise<{ ve
   }
 }
 
+/** What a sweep did: uploads aborted, and those the server would not abort (their markers stay, for a later sweep). */
+export interface Swept { aborted: number; stuck: number; why?: string }
+
 /**
  * Abort the multipart uploads fur recorded under `<dir>/.fur-pending/` and did not finish (a
- * killed run). Returns how many were aborted.
+ * killed run).
  */
-export async function sweepPending(u: Uploader, dir: string): Promise<number> {
+export async function sweepPending(u: Uploader, dir: string): Promise<Swept> {
   const prefix = `${dir ? `${dir.replace(/\/$/, '')}/` : ''}${PENDING_DIR}/`;
   let token: string | undefined;
-  let n = 0;
+  const out: Swept = { aborted: 0, stuck: 0 };
   do {
     const page = await u.client.send(new ListObjectsV2Command({ Bucket: u.bucket, Prefix: prefix, ContinuationToken: token }))
       .catch((e) => { throw s3Error(e, { op: 'list pending uploads', bucket: u.bucket, key: prefix, endpoint: u.endpoint }); });
@@ -120,10 +123,15 @@ export async function sweepPending(u: Uploader, dir: string): Promise<number> {
       }
       if (!record.key || !record.uploadId) continue;
       const gone = await u.client.send(new AbortMultipartUploadCommand({ Bucket: u.bucket, Key: record.key, UploadId: record.uploadId }))
-        .then(() => { n++; return true; }, (e: { name?: string }) => e?.name === 'NoSuchUpload');
+        .then(() => { out.aborted++; return true; }, (e: { name?: string; message?: string }) => {
+          if (e?.name === 'NoSuchUpload') return true;
+          out.stuck++;
+          out.why ??= `AbortMultipartUpload: ${e?.name && e.name !== 'Error' ? e.name : e?.message}`;
+          return false;
+        });
       if (gone) await u.client.send(new DeleteObjectCommand({ Bucket: u.bucket, Key: o.Key! })).catch(() => undefined);
     }
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (token);
-  return n;
+  return out;
 }

@@ -19,7 +19,7 @@ import { StagedFile, type StagedContent } from './ftps-staged.js';
 import { makeS3Client, type S3ClientOptions } from './s3-client.js';
 import { s3Error } from './s3-errors.js';
 import { WindowedReadFile } from './windowed-read.js';
-import { MiB, PENDING_DIR, putObject, sweepPending, type Uploader } from './s3-upload.js';
+import { MiB, PENDING_DIR, putObject, sweepPending, type Swept, type Uploader } from './s3-upload.js';
 
 export interface S3Options extends S3ClientOptions {
   /** part size of multipart uploads, and the size above which objects go multipart (default 8 MiB, at least 5 MiB) */
@@ -92,8 +92,12 @@ export class S3Destination implements Destination {
   private async sweep(): Promise<void> {
     if (this.swept) return;
     this.swept = true;
-    const n = await sweepPending(this.uploader, this.root).catch((e) => { this.opts.warn?.(`could not check for abandoned uploads: ${(e as Error).message}`); return 0; });
+    const r = await sweepPending(this.uploader, this.root).catch((e) => { this.opts.warn?.(`could not check for abandoned uploads: ${(e as Error).message}`); return { aborted: 0, stuck: 0 } as Swept; });
+    const n = r.aborted;
     if (n) this.opts.warn?.(`${this.url}: aborted ${n} multipart upload${n > 1 ? 's' : ''} an earlier run of fur left unfinished`);
+    if (r.stuck) {
+      this.opts.warn?.(`${this.url}: ${r.stuck} multipart upload${r.stuck > 1 ? 's' : ''} an earlier run of fur left unfinished could not be aborted (${r.why}); they hold no finished file and stay pending until the server's own tools or a lifecycle rule remove them (markers in ${PENDING_DIR}/)`);
+    }
   }
 
   async openWrite(path: string, opts: { truncate?: boolean } = {}): Promise<RemoteFile> {
