@@ -4,14 +4,14 @@
  *  - `batches` with --delete-source, killed (SIGKILL) twice mid-run and run again to the end:
  *    after every kill each source frame is either committed intact remotely or still on the
  *    local disk (FTP has no fsync: nothing more is promised), and at the end every frame is
- *    stored exactly once and no temporary is left;
+ *    stored exactly once and no temporary is left (a sidecar's is a dot file: listings must show it);
  *  - `fur verify` with the sources and without them (the recorded hashes), and a changed byte
  *    on the server found and named;
  *  - `files` with --delete-source, byte for byte, and verified against the sources.
  * Frames are small (9 KB): the cases are about the protocol, not throughput.
  */
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeSync, closeSync } from 'node:fs';
+import { closeSync, cpSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -106,8 +106,12 @@ for (const name of FTPS_SERVERS) {
         kills.push(`${commits} commits + ${delayMs} ms: ${killed ? 'killed' : 'had ended'}, ${stored} frames stored, ${local} local`);
         assert.ok(stored < c.frames, `the kill came before the end (${stored} frames stored):\n${stderr}`);
       }
+      // what a run killed while writing leaves too: a batch file and a sidecar (a dot file) under temporary names
+      writeFileSync(join(dir, 'frame999991.h5.fur-partial'), 'half a batch');
+      writeFileSync(join(dir, '.frame999991.h5.kerchunk.json.fur-partial'), '{');
       const r = await fur(args);
       assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /fur: reading what earlier runs stored: (\d+) of \1 files \((\d+) leftover temporaries removed\)/);
       process.stderr.write(`# ${name}: ${kills.join('; ')}\n`);
       const files = finished(dir);
       assertFrames(await h5pyFrames(files), c);
