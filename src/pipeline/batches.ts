@@ -50,7 +50,8 @@ export class BatchesTarget implements CollectingTarget {
     const listed = new Set(names);
     const todo = names.filter((n) => n.endsWith(TEMP_SUFFIX) || n.endsWith('.h5'));
     const progress: ScanProgress = { done: 0, total: todo.length, removed: 0 };
-    onScan?.({ ...progress });
+    // a new destination: nothing to read, nothing to tell
+    if (todo.length) onScan?.({ ...progress });
     for (const name of todo) {
       await this.scanOne(name, listed);
       progress.done++;

@@ -3,7 +3,7 @@
  * renders them as a status line on a terminal or as one JSON object per line (--json).
  */
 export type RunEvent =
-  /** reading what earlier runs left at the destination, before the run starts: files read so far (leftover temporaries, removed, count too) */
+  /** reading what earlier runs left at the destination, before `start` (none when there is nothing): files read so far (leftover temporaries, removed, count too) */
   | { type: 'scan'; done: number; total: number; removed: number }
   | { type: 'start'; method: string; source: string; destination: string; resumed: { files: number; frames: number } }
   | { type: 'commit'; batch: number; files: number; frames: number; bytes: number; totalFrames: number }
