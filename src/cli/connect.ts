@@ -4,6 +4,7 @@ import { splitTarget } from '../pipeline/run.js';
 import type { Destination } from '../transport/destination.js';
 import { openDestination, type OpenOptions } from '../transport/open.js';
 import { parseDestinationUrl } from '../transport/url.js';
+import { duration } from './duration.js';
 
 export interface ConnectionFlags {
   identity?: string;
@@ -22,6 +23,8 @@ export interface ConnectionFlags {
   connections?: string;
   /** SFTP: channels on each connection (default: as many as the link needs, up to 4) */
   channels?: string;
+  /** seconds a connection may take to be made (see --connect-timeout) */
+  connectTimeout?: string;
   /** one-line warnings from the destination */
   warn?: (message: string) => void;
 }
@@ -40,6 +43,7 @@ export function openOptions(f: ConnectionFlags): OpenOptions {
     implicitTls: f.implicitTls,
     connections: count(f.connections, '--connections'),
     channels: count(f.channels, '--channels'),
+    connectTimeoutMs: f.connectTimeout === undefined ? undefined : duration(f.connectTimeout, '--connect-timeout') * 1000,
     warn: f.warn,
   };
 }

@@ -5,12 +5,15 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { FurError, isFurError } from '../errors.js';
-import { DEFAULTS, parseCompression, type PipelineOptions } from '../pipeline/options.js';
+import { DEFAULTS, parseCompression, validate, type PipelineOptions } from '../pipeline/options.js';
 import { Progress } from '../pipeline/progress.js';
-import { runResilient } from '../pipeline/resilient.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS, runResilient } from '../pipeline/resilient.js';
+import { DEFAULT_QUIET_MS } from '../source/watch.js';
 import { parseDtype, parseShape } from '../source/frame.js';
 import type { ReadOptions } from '../source/readers/index.js';
 import { checkMethod, connect, type ConnectionFlags } from './connect.js';
+import { duration } from './duration.js';
+import { parseDestinationUrl } from '../transport/url.js';
 import { writeFile } from 'node:fs/promises';
 import { H5File, dtypeName } from '../hdf5/index.js';
 import { buildReferences } from '../index/kerchunk.js';
@@ -37,19 +40,20 @@ interface CommonFlags extends ConnectionFlags {
   checksum?: boolean;
   dataset: string;
   deleteSource?: boolean;
+  deleteUnsynced?: boolean;
   onMismatch: string;
   parallel?: string;
   giveUpAfter: string;
   json?: boolean;
+  stopFile?: string;
+  marker?: string;
 }
 
 interface WatchFlags extends CommonFlags {
   count?: string;
   idle?: string;
-  stopFile?: string;
   quietPeriod?: string;
   completion: string;
-  marker?: string;
 }
 
 function int(text: string, setting: string): number {
@@ -75,14 +79,15 @@ function pipelineOptions(f: CommonFlags): PipelineOptions {
     ...DEFAULTS,
     method: f.method as PipelineOptions['method'],
     batchFrames: int(f.batch, '--batch'),
-    batchSeconds: int(f.batchSeconds, '--batch-seconds'),
+    batchSeconds: duration(f.batchSeconds, '--batch-seconds'),
     chunkFrames: f.chunkFrames === undefined ? undefined : int(f.chunkFrames, '--chunk-frames'),
     gzipLevel: f.compression === undefined ? undefined : parseCompression(f.compression),
     shuffle: f.shuffle ?? false,
     checksum: f.checksum,
     dataset: f.dataset,
     deleteSource: f.deleteSource ?? false,
-    onMismatch: f.onMismatch === 'skip' ? 'skip' : 'stop',
+    deleteUnsynced: f.deleteUnsynced ?? false,
+    onMismatch: f.onMismatch === 'stop' ? 'stop' : 'skip',
     read: readOptions(f),
     parallelFiles: f.parallel === undefined ? undefined : int(f.parallel, '--parallel'),
   };
@@ -101,7 +106,8 @@ function addConnection(c: Command): Command {
     .option('--region <region>', 'S3: the bucket\'s region (default $AWS_REGION, the profile\'s, or us-east-1)')
     .option('--profile <name>', 'S3: a profile of ~/.aws/config and ~/.aws/credentials (default $AWS_PROFILE)')
     .option('--connections <n>', 'SFTP: SSH connections to use (default: as many as the link needs; expert setting)')
-    .option('--channels <n>', 'SFTP: channels on each connection (default: as many as the link needs, up to 4; expert setting)');
+    .option('--channels <n>', 'SFTP: channels on each connection (default: as many as the link needs, up to 4; expert setting)')
+    .option('--connect-timeout <seconds>', 'give up connecting after this long: one attempt, and all attempts until a first connection has worked (a mistyped host or port fails fast)', String(DEFAULT_CONNECT_TIMEOUT_MS / 1000));
 }
 
 function addCommon(c: Command): Command {
@@ -119,16 +125,42 @@ function addCommon(c: Command): Command {
     .option('--checksum', 'Fletcher-32 checksum on every chunk (default for --method append)')
     .option('--no-checksum', 'no Fletcher-32 checksum, also for --method append')
     .option('--dataset <path>', 'HDF5 dataset path of the frames', DEFAULTS.dataset)
-    .option('--delete-source', 'delete each local file once its batch is committed remotely')
-    .addOption(new Option('--on-mismatch <what>', 'a file whose frames differ from the first file: stop the run, or skip (keep) it').choices(['stop', 'skip']).default('stop'))
+    .option('--delete-source', 'delete each local file once its batch is committed remotely (where the server cannot make a commit durable, once its frames read back intact)')
+    .option('--delete-unsynced', 'with --delete-source, where the server cannot make a commit durable (no fsync@openssh.com, FTP): delete without reading frames back first; a crash of the server may then lose frames whose sources are gone')
+    .addOption(new Option('--on-mismatch <what>', 'a file that cannot be used (unreadable, truncated, or frames unlike the first file\'s): skip it — keep it in place, report it, go on, exit 3 — or stop the run').choices(['stop', 'skip']).default('skip'))
     .option('--parallel <n>', 'files in flight for --method files (default: as many as keep the link busy, up to 256)')
     .option('--give-up-after <seconds>', 'keep reconnecting this long before exiting with an error', '600')
     .option('--json', 'print one JSON status event per line instead of a status line');
 }
 
+/**
+ * The files of SRC that are not frames, for every command that reads SRC: the same flags then
+ * say the same thing to watch, to an upload of what a watch left, and to verify.
+ */
+function addNotFrames(c: Command, stopFile: string): Command {
+  return c
+    .option('--stop-file <name>', stopFile)
+    .option('--marker <suffix>', 'companion marker suffix, e.g. .done (markers are never frames)');
+}
+
+/** The watch's timing, checked before anything connects. */
+function watchOptions(f: WatchFlags) {
+  const quietMs = f.quietPeriod === undefined ? undefined : duration(f.quietPeriod, '--quiet-period') * 1000;
+  const idleMs = f.idle === undefined ? undefined : duration(f.idle, '--idle') * 1000;
+  if (f.completion === 'quiet' && idleMs !== undefined && idleMs <= (quietMs ?? DEFAULT_QUIET_MS)) {
+    throw new FurError('bad-option', `--idle ${f.idle} must be longer than --quiet-period (${(quietMs ?? DEFAULT_QUIET_MS) / 1000} s), or files would be left behind as incomplete`, { setting: '--idle' });
+  }
+  return { completion: f.completion as 'quiet' | 'marker' | 'rename', quietMs, idleMs, stopFile: f.stopFile, markerSuffix: f.marker };
+}
+
 async function doRun(src: string, destUrl: string, f: WatchFlags, watch: boolean): Promise<number> {
-  const options = pipelineOptions(f);
+  // every setting is checked before anything connects: a typo costs no connection, and no wait
+  const options = validate(pipelineOptions(f));
   checkMethod(destUrl, options.method);
+  const giveUpAfterMs = duration(f.giveUpAfter, '--give-up-after') * 1000;
+  const connectTimeoutMs = duration(f.connectTimeout ?? String(DEFAULT_CONNECT_TIMEOUT_MS / 1000), '--connect-timeout') * 1000;
+  const watching = watch ? watchOptions(f) : undefined;
+  const maxFrames = f.count === undefined ? undefined : int(f.count, '--count');
   const emit = renderer({ json: f.json ?? false, tty: process.stderr.isTTY ?? false });
   const progress = new Progress(emit);
   const warn = (message: string) => progress.event({ type: 'warning', tag: 'destination', message });
@@ -144,17 +176,15 @@ async function doRun(src: string, destUrl: string, f: WatchFlags, watch: boolean
   try {
     const summary = await runResilient({
       connect: () => connect(destUrl, options.method, { ...f, warn }),
-      giveUpAfterMs: int(f.giveUpAfter, '--give-up-after') * 1000,
+      giveUpAfterMs,
+      connectTimeoutMs,
+      // an S3 destination is reached at its endpoint: name both
+      display: `${parseDestinationUrl(destUrl).display}${f.endpoint ? ` (${f.endpoint})` : ''}`,
       sourceDir: src,
       pattern: f.pattern,
-      watch: watch ? {
-        completion: f.completion as 'quiet' | 'marker' | 'rename',
-        quietMs: f.quietPeriod === undefined ? undefined : int(f.quietPeriod, '--quiet-period') * 1000,
-        idleMs: f.idle === undefined ? undefined : int(f.idle, '--idle') * 1000,
-        stopFile: f.stopFile,
-        markerSuffix: f.marker,
-      } : undefined,
-      maxFrames: f.count === undefined ? undefined : int(f.count, '--count'),
+      watch: watching,
+      notFrames: { stopFile: f.stopFile, markerSuffix: f.marker },
+      maxFrames,
       options, progress, signal: controller.signal,
     });
     return summary.rejected.length ? 3 : 0;
@@ -181,7 +211,8 @@ Exit codes: 0 every frame committed (or verified), 1 the run failed, 2 bad usage
 3 the run ended but some files were kept unused or some frames did not verify.
 Run fur COMMAND --help for a command's options.`);
 
-  addCommon(p.command('upload').argument('<SRC>', 'folder with a finished capture').argument('<DEST>', 'sftp://user@host[:port]/path, ftps://user@host[:port]/path, s3://bucket/prefix or file:///path'))
+  addNotFrames(addCommon(p.command('upload').argument('<SRC>', 'folder with a finished capture').argument('<DEST>', 'sftp://user@host[:port]/path, ftps://user@host[:port]/path, s3://bucket/prefix or file:///path')),
+    'the capture\'s stop file (e.g. capture.done): never a frame')
     .description('upload a finished capture')
     .addHelpText('after', `
 Examples:
@@ -190,14 +221,13 @@ Examples:
   fur upload ./raw sftp://me@archive/data/run.h5 --dtype uint16 --shape 2048x2048 --pattern 'img_*.raw'`)
     .action(async function (this: Command, src: string, dest: string) { this.setOptionValue('_code', await doRun(src, dest, this.opts(), false)); });
 
-  addCommon(p.command('watch').argument('<SRC>', 'folder the instrument writes into').argument('<DEST>', 'sftp://user@host[:port]/path, ftps://user@host[:port]/path, s3://bucket/prefix or file:///path'))
+  const w = addCommon(p.command('watch').argument('<SRC>', 'folder the instrument writes into').argument('<DEST>', 'sftp://user@host[:port]/path, ftps://user@host[:port]/path, s3://bucket/prefix or file:///path'))
     .description('upload frames continuously while the instrument captures')
     .option('--count <n>', 'stop after this many frames')
     .option('--idle <seconds>', 'stop when no new file came for this long')
-    .option('--stop-file <name>', 'stop when a file of this name appears in SRC')
-    .option('--quiet-period <seconds>', 'a file is complete when unchanged this long (default 2)')
-    .addOption(new Option('--completion <mode>', 'how a file is known complete: quiet period, marker file, or rename into place').choices(['quiet', 'marker', 'rename']).default('quiet'))
-    .option('--marker <suffix>', 'companion marker suffix, e.g. .done')
+    .option('--quiet-period <seconds>', `a file is complete when unchanged this long (default ${DEFAULT_QUIET_MS / 1000})`)
+    .addOption(new Option('--completion <mode>', 'how a file is known complete: quiet period, marker file, or rename into place').choices(['quiet', 'marker', 'rename']).default('quiet'));
+  addNotFrames(w, 'stop when a file of this name appears in SRC (it is never a frame)')
     .addHelpText('after', `
 Ends on --count, --stop-file, --idle, or Ctrl-C / SIGTERM — always after committing what is queued.
 Examples:
@@ -212,6 +242,7 @@ Examples:
     .option('--dtype <type>', 'element type of raw files').option('--shape <dims>', 'frame shape of raw files').option('--format <fmt>', 'raw | npy | tiff | bytes')
     .option('--dataset <path>', 'HDF5 dataset path of the frames', DEFAULTS.dataset)
     .option('--json', 'print the report as JSON');
+  addNotFrames(v, 'the capture\'s stop file (e.g. capture.done): never a frame');
   v.addHelpText('after', `
 Examples:
   fur verify ./run42 sftp://me@archive.lab/data/run42.h5
@@ -227,14 +258,15 @@ Examples:
       const { verify, verifySelf } = await import('../pipeline/verify.js');
       const r = src === undefined
         ? await verifySelf({ dest, destPath: path, method, dataset: f.dataset })
-        : await verify({ sourceDir: src, pattern: f.pattern, dest, destPath: path, method, dataset: f.dataset, read: readOptions(f) });
-      const ok = r.different.length === 0 && r.missing.length === 0 && r.damaged.length === 0;
+        : await verify({ sourceDir: src, pattern: f.pattern, notFrames: { stopFile: f.stopFile, markerSuffix: f.marker }, dest, destPath: path, method, dataset: f.dataset, read: readOptions(f) });
+      const ok = r.different.length === 0 && r.missing.length === 0 && r.damaged.length === 0 && r.unreadable.length === 0;
       if (f.json) process.stdout.write(JSON.stringify({ type: 'verify', ok, ...r }) + '\n');
       else {
         process.stderr.write(`fur verify: ${r.equal} equal, ${r.different.length} different, ${r.missing.length} files missing at the destination, ${r.remoteOnly} remote frames without a local source\n`);
         for (const d of r.different.slice(0, 20)) process.stderr.write(`  differs: ${printable(d.file)} frame ${d.frame}\n`);
         for (const m of r.missing.slice(0, 20)) process.stderr.write(`  missing: ${printable(m)}\n`);
         for (const d of r.damaged.slice(0, 20)) process.stderr.write(`  checksum failed: ${printable(d.file)} ${d.dataset} rows ${d.rows[0]}-${d.rows[1] - 1} (the stored chunk changed after it was written)\n`);
+        for (const u of r.unreadable.slice(0, 20)) process.stderr.write(`  not compared: ${printable(u.message)}\n`);
       }
       this.setOptionValue('_code', ok ? 0 : 3);
     } finally { await dest.close(); }

@@ -16,6 +16,14 @@ export function printable(text: string): string {
 }
 const ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
 
+/** kept files listed at the end of a run; --json lists every one */
+const KEPT_LISTED = 50;
+
+/** `path: why` (reader messages start with the file's path already) */
+function keptLine(e: { file: string; message: string }): string {
+  return printable(e.message.startsWith(`${e.file}: `) ? e.message : `${e.file}: ${e.message}`);
+}
+
 export function renderer(opts: { json: boolean; tty: boolean; quiet?: boolean }): (e: RunEvent) => void {
   if (opts.json) return (e) => process.stdout.write(JSON.stringify({ ...e, time: new Date().toISOString() }) + '\n');
   let lineOpen = false;
@@ -50,8 +58,11 @@ export function renderer(opts: { json: boolean; tty: boolean; quiet?: boolean })
         return;
       case 'rejected':
         endLine();
-        // reader messages start with the file's path already
-        process.stderr.write(`fur: kept ${printable(e.message.startsWith(`${e.file}: `) ? e.message : `${e.file}: ${e.message}`)}\n`);
+        process.stderr.write(`fur: kept ${keptLine(e)}\n`);
+        return;
+      case 'retried':
+        endLine();
+        process.stderr.write(`fur: ${printable(e.file)} changed after it was kept; reading it again\n`);
         return;
       case 'disconnected':
         endLine();
@@ -67,6 +78,12 @@ export function renderer(opts: { json: boolean; tty: boolean; quiet?: boolean })
         return;
       case 'done':
         endLine();
+        // the kept files again, all together: the first reports may have scrolled away hours ago
+        if (e.kept.length) {
+          process.stderr.write(`fur: ${e.kept.length} file${e.kept.length > 1 ? 's' : ''} kept in place, not uploaded:\n`);
+          for (const k of e.kept.slice(0, KEPT_LISTED)) process.stderr.write(`  ${keptLine(k)}\n`);
+          if (e.kept.length > KEPT_LISTED) process.stderr.write(`  … and ${e.kept.length - KEPT_LISTED} more (--json lists them all)\n`);
+        }
         if (!opts.quiet) {
           process.stderr.write(`fur: ${e.frames} frames from ${e.files} files, ${mb(e.bytes)} in ${e.seconds.toFixed(1)} s (${e.mbPerSec.toFixed(1)} MB/s)` +
             (e.rejected ? `, ${e.rejected} files kept because they could not be used` : '') + ` [${e.endReason}]\n`);

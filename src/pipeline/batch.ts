@@ -25,13 +25,27 @@ export interface Batch {
 export interface Rejected { file: CompletedFile; error: FurError }
 
 /**
+ * Failures that come from the settings, not from the file: every file would fail alike, so they
+ * end the run whatever --on-mismatch says.
+ */
+const SETTING_ERRORS = new Set(['raw-needs-layout']);
+
+/**
+ * Asked about a file that could not be used as it was read, before it is judged: a file still
+ * being written is not bad. `'later'`: the source yields it again once it is complete; a file:
+ * it has settled, read it again now; undefined: it has not changed, judge it.
+ */
+export type Reconsider = (file: CompletedFile) => Promise<CompletedFile | 'later' | undefined>;
+
+/**
  * Read files in order, up to `ahead.files` files or `ahead.bytes` bytes ahead of the consumer:
  * reading overlaps upload, and when upload is slower than the instrument the backlog stays on
- * the local disk, not in memory.
+ * the local disk, not in memory. A file that cannot be read, or whose frames differ from the
+ * first file's, is reconsidered, then (unchanged) rejected: skipped, or the end of the run.
  */
 export async function* readAhead(
   files: AsyncIterable<CompletedFile>, opts: ReadOptions, ahead: { files: number; bytes: number },
-  onRejected: (r: Rejected) => void, onMismatch: 'stop' | 'skip', first?: FrameBlock,
+  onRejected: (r: Rejected) => void, onMismatch: 'stop' | 'skip', reconsider?: Reconsider,
 ): AsyncGenerator<SourceItem> {
   const queue: { file: CompletedFile; p: Promise<FrameBlock> }[] = [];
   let queuedBytes = 0;
@@ -56,7 +70,7 @@ export async function* readAhead(
       wakeConsumer?.();
     }
   })().catch((e) => { failure = e; }).finally(() => { done = true; wakeConsumer?.(); });
-  let reference = first;
+  let reference: FrameBlock | undefined;
   try {
     for (;;) {
       if (!queue.length) {
@@ -67,24 +81,34 @@ export async function* readAhead(
       const next = queue.shift()!;
       queuedBytes -= next.file.size;
       wakeProducer?.();
-      let block: FrameBlock;
-      try {
-        block = await next.p;
-      } catch (e) {
-        if (!isFurError(e)) throw e;
-        onRejected({ file: next.file, error: e });
-        if (onMismatch === 'stop') throw e;
-        continue;
-      }
-      if (reference) {
-        const err = checkConsistent(reference, block);
-        if (err) {
-          onRejected({ file: next.file, error: err });
-          if (onMismatch === 'stop') throw err;
+      let { file, p } = next;
+      for (;;) {
+        let block: FrameBlock | undefined;
+        let error: FurError | undefined;
+        try {
+          block = await p;
+        } catch (e) {
+          if (!isFurError(e) || SETTING_ERRORS.has(e.tag)) throw e;
+          error = e;
+        }
+        if (block && reference) error = checkConsistent(reference, block);
+        if (!error) {
+          reference ??= block;
+          yield { file, block: block! };
+          break;
+        }
+        const again = await reconsider?.(file);
+        if (again === 'later') break;
+        if (again) {
+          // it changed after it was completed and has settled: this is the file now
+          file = again;
+          p = readFrames(file.path, opts);
           continue;
         }
-      } else reference = block;
-      yield { file: next.file, block };
+        onRejected({ file, error });
+        if (onMismatch === 'stop') throw error;
+        break;
+      }
     }
   } finally {
     stopped = true;

@@ -10,11 +10,15 @@ export type RunEvent =
   | { type: 'status'; files: number; frames: number; bytes: number; mbPerSec: number; backlogFiles: number; backlogBytes: number; etaSec: number | null; elapsedSec: number }
   | { type: 'skipped'; file: string; reason: string }
   | { type: 'rejected'; file: string; tag: string; message: string }
+  /** a kept file changed, and is complete again: it is read again (and leaves the kept list if good) */
+  | { type: 'retried'; file: string }
   | { type: 'deleted'; files: number }
   | { type: 'warning'; tag: string; message: string }
   | { type: 'disconnected'; tag: string; message: string; retryInSec: number; attempt: number; downSec: number }
   | { type: 'reconnected'; afterSec: number }
-  | { type: 'done'; files: number; frames: number; bytes: number; seconds: number; mbPerSec: number; rejected: number; endReason: string };
+  | { type: 'done'; files: number; frames: number; bytes: number; seconds: number; mbPerSec: number; rejected: number; endReason: string;
+      /** the files kept unused at the end, each with why (rejected is their count) */
+      kept: { file: string; tag: string; message: string }[] };
 
 export class Progress {
   files = 0;

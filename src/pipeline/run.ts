@@ -6,12 +6,12 @@
 import { posix } from 'node:path';
 import { FurError, isFurError } from '../errors.js';
 import { pickFormat, preloadDecoder, readFrames } from '../source/readers/index.js';
-import { listCompleted, watchFolder, type CompletedFile, type FolderWatch, type WatchOptions } from '../source/watch.js';
+import { listCompleted, settled, watchFolder, type CompletedFile, type FolderWatch, type WatchOptions } from '../source/watch.js';
 import type { Destination } from '../transport/destination.js';
 import { AppendTarget } from './append.js';
 import { batchStreams, collect, readAhead, type BatchStream, type Rejected } from './batch.js';
 import { BatchesTarget } from './batches.js';
-import { deleteSources } from './cleanup.js';
+import { SourceCleanup, unsyncedNotice } from './cleanup.js';
 import { FilesTarget } from './files.js';
 import { sameFrames } from './layout.js';
 import { validate, type PipelineOptions } from './options.js';
@@ -23,6 +23,8 @@ export interface RunSpec {
   pattern: string;
   /** watch the folder (continuous capture); absent = upload what is there now */
   watch?: WatchOptions;
+  /** names in a finished folder that are not frames (a watch has its own) */
+  notFrames?: Pick<WatchOptions, 'stopFile' | 'markerSuffix'>;
   /** stop after this many frames */
   maxFrames?: number;
   /** the finished folder's listing, when the caller started it already (see listFinished) */
@@ -56,9 +58,13 @@ export function unsafeName(name: string): string | undefined {
 
 async function* fresh(
   files: AsyncIterable<CompletedFile>, isCommitted: (f: CompletedFile) => Promise<boolean | FurError>,
-  spec: RunSpec, counts: { files: number }, onRejected: (r: Rejected) => void,
+  spec: RunSpec, counts: { files: number }, onRejected: (r: Rejected) => void, onRetried: (f: CompletedFile) => void, cleanup: SourceCleanup,
 ): AsyncGenerator<CompletedFile> {
   for await (const f of files) {
+    if (f.retried) {
+      onRetried(f);
+      spec.progress.event({ type: 'retried', file: f.path });
+    }
     const unsafe = unsafeName(f.name);
     if (unsafe) {
       // the name becomes a remote path: never let it point outside the destination folder
@@ -75,7 +81,7 @@ async function* fresh(
     if (stored) {
       counts.files++;
       spec.progress.event({ type: 'skipped', file: f.name, reason: 'already committed at the destination' });
-      if (spec.options.deleteSource) await deleteSources([f], (m) => spec.progress.event({ type: 'warning', tag: 'delete-failed', message: m }));
+      if (spec.options.deleteSource) await cleanup.earlier([f]);
       continue;
     }
     spec.progress.seen(f.name, f.size);
@@ -87,8 +93,8 @@ async function* fresh(
  * The completed files of a finished folder; the first one's decoder is loaded meanwhile. Started
  * before the destination is connected, it is done by the time the first frame is wanted.
  */
-export function listFinished(dir: string, pattern: string, read: PipelineOptions['read']): Promise<CompletedFile[]> {
-  const listing = listCompleted(dir, pattern);
+export function listFinished(dir: string, pattern: string, read: PipelineOptions['read'], notFrames: RunSpec['notFrames'] = {}): Promise<CompletedFile[]> {
+  const listing = listCompleted(dir, pattern, notFrames);
   listing.then((l) => { if (l.length > 0) preloadDecoder(pickFormat(l[0]!.path, read)); }, () => undefined);
   return listing;
 }
@@ -113,11 +119,12 @@ async function abandon(target: Target | FilesTarget): Promise<void> {
 export async function run(spec: RunSpec): Promise<RunSummary> {
   const o = validate(spec.options);
   const progress = spec.progress;
-  const rejected: Rejected[] = [];
+  // files kept and why, by path: a kept file that changes and is then committed leaves the list
+  const kept = new Map<string, Rejected>();
   let watcher: FolderWatch | undefined;
   let source: AsyncIterable<CompletedFile>;
   // a finished folder is listed while the destination is opened (a round trip or more)
-  const listing = spec.watch ? undefined : (spec.listing ?? listFinished(spec.sourceDir, spec.pattern, o.read));
+  const listing = spec.watch ? undefined : (spec.listing ?? listFinished(spec.sourceDir, spec.pattern, o.read, spec.notFrames));
   listing?.catch(() => undefined); // awaited below, after the destination's own errors
   const opening = openTarget(spec, o);
   opening.catch(() => undefined);
@@ -140,6 +147,8 @@ export async function run(spec: RunSpec): Promise<RunSummary> {
 
   const resumed = { files: 0, frames: [...target.committed.values()].reduce((a, b) => a + b, 0) };
   progress.event({ type: 'start', method: o.method, source: spec.sourceDir, destination: `${spec.dest.url.replace(/\/$/, '')}${spec.destPath === '.' ? '' : '/' + spec.destPath}`, resumed });
+  const notice = unsyncedNotice(spec.dest, o);
+  if (notice) progress.event({ type: 'warning', tag: 'not-durable', message: notice });
   progress.start();
   const warn = (m: string) => progress.event({ type: 'warning', tag: 'delete-failed', message: m });
   const started = Date.now();
@@ -147,22 +156,29 @@ export async function run(spec: RunSpec): Promise<RunSummary> {
   // --count stops the watcher, which then reports 'stopped'; the run knows better
   let countReached = false;
   const reject = (r: Rejected) => {
-    rejected.push(r);
-    progress.rejected++;
+    kept.set(r.file.path, r);
+    progress.rejected = kept.size;
     progress.settled(r.file.name);
     progress.event({ type: 'rejected', file: r.file.path, tag: r.error.tag, message: r.error.message });
   };
+  const retried = (f: CompletedFile) => {
+    kept.delete(f.path);
+    progress.rejected = kept.size;
+  };
+  // a file that changed since it was completed is still being written: waited for, not judged
+  const reconsider = watcher ? (f: CompletedFile) => watcher!.reconsider(f) : (f: CompletedFile) => settled(f, { signal: spec.signal });
+  const cleanup = new SourceCleanup(spec.dest, spec.destPath, o, warn, (file, error) => reject({ file, error }));
   try {
     if (target instanceof FilesTarget) {
-      const files = fresh(source, (f) => target.has(f), spec, resumed, reject);
-      countReached = await uploadFiles(files, target, spec, warn);
+      const files = fresh(source, (f) => target.has(f), spec, resumed, reject, retried, cleanup);
+      countReached = await uploadFiles(files, target, spec, cleanup);
     } else {
-      const files = fresh(source, (f) => storedUnderName(target, f, o, spec.dest), spec, resumed, reject);
+      const files = fresh(source, (f) => storedUnderName(target, f, o, spec.dest), spec, resumed, reject, retried, cleanup);
       // read ahead enough to keep the upload fed, not a batch more: commits in flight hold batches already
       const items = readAhead(files, o.read, { files: 64, bytes: 8 << 20 }, (r) => {
         // with --on-mismatch stop the error ends the run and is reported once, as the run's error
         if (o.onMismatch !== 'stop') reject(r);
-      }, o.onMismatch);
+      }, o.onMismatch, reconsider);
       const limited = limitFrames(items, spec.maxFrames, () => { countReached = true; watcher?.stop(); });
       // Up to `concurrency` commits at once (a long link stays busy while one publishes). Each
       // result is taken as soon as its commit is durable, in batch order: only then are the
@@ -175,10 +191,7 @@ export async function run(spec: RunSpec): Promise<RunSummary> {
       const settle = async (index: number, taken: BatchStream['taken'], result: Promise<CommitResult>): Promise<void> => {
         const r = await result;
         progress.committed(index, taken.files, taken.frames, r.bytes, r.frames);
-        if (o.deleteSource) {
-          const n = await deleteSources(taken.files, warn);
-          progress.event({ type: 'deleted', files: n });
-        }
+        if (o.deleteSource) progress.event({ type: 'deleted', files: await cleanup.batch(taken.files, r.stored) });
       };
       // A batch's frames are let go of as they are written: nothing here keeps the batch itself.
       // A target that stores frames as they come takes the stream; others, the collected batch.
@@ -219,15 +232,22 @@ export async function run(spec: RunSpec): Promise<RunSummary> {
   } catch (e) {
     progress.stop();
     watcher?.stop();
+    await cleanup.close();
     await abandon(target);
     throw e;
   }
   progress.stop();
   watcher?.stop();
+  await cleanup.close();
   await target.close();
   const seconds = (Date.now() - started) / 1000;
+  const rejected = [...kept.values()];
   const summary = { files: progress.files, frames: progress.frames, bytes: progress.bytes, rejected, endReason, seconds };
-  progress.event({ type: 'done', files: summary.files, frames: summary.frames, bytes: summary.bytes, seconds: Number(seconds.toFixed(2)), mbPerSec: Number((summary.bytes / 1e6 / Math.max(seconds, 1e-3)).toFixed(2)), rejected: rejected.length, endReason });
+  progress.event({
+    type: 'done', files: summary.files, frames: summary.frames, bytes: summary.bytes, seconds: Number(seconds.toFixed(2)),
+    mbPerSec: Number((summary.bytes / 1e6 / Math.max(seconds, 1e-3)).toFixed(2)), rejected: rejected.length, endReason,
+    kept: rejected.map((r) => ({ file: r.file.path, tag: r.error.tag, message: r.error.message })),
+  });
   return summary;
 }
 
@@ -267,7 +287,7 @@ const FILES_IN_FLIGHT = 256;
 const FILE_BYTES_IN_FLIGHT = 64 << 20;
 
 /** `files` method: several uploads in flight; each file is deleted once its rename landed. True when --count ended it. */
-async function uploadFiles(files: AsyncIterable<CompletedFile>, target: FilesTarget, spec: RunSpec, warn: (m: string) => void): Promise<boolean> {
+async function uploadFiles(files: AsyncIterable<CompletedFile>, target: FilesTarget, spec: RunSpec, cleanup: SourceCleanup): Promise<boolean> {
   const inflight = new Set<Promise<void>>();
   let failure: unknown;
   let batch = 0;
@@ -291,7 +311,7 @@ async function uploadFiles(files: AsyncIterable<CompletedFile>, target: FilesTar
     const p = (async () => {
       const bytes = await target.upload(f);
       spec.progress.committed(index, [f], 1, bytes, 0);
-      if (spec.options.deleteSource) spec.progress.event({ type: 'deleted', files: await deleteSources([f], warn) });
+      if (spec.options.deleteSource) spec.progress.event({ type: 'deleted', files: await cleanup.file(f) });
     })().catch((e) => { failure ??= e; }).finally(() => {
       held -= weight(f);
       inflight.delete(p);

@@ -24,6 +24,8 @@ export interface VerifyReport {
   remoteOnly: number;
   /** stored chunks whose Fletcher-32 fails (their frames are still compared, unchecked) */
   damaged: { file: string; dataset: string; rows: [number, number] }[];
+  /** local files that could not be read as frames (an upload kept them too): not compared */
+  unreadable: { file: string; message: string }[];
 }
 
 /**
@@ -62,9 +64,11 @@ async function index(file: H5File, path: string, dataset: string, into: Map<stri
 
 export async function verify(spec: {
   sourceDir: string; pattern: string; dest: Destination; destPath: string; method: Method; dataset: string; read: ReadOptions;
+  /** names in the folder that are not frames: the stop file, companion markers */
+  notFrames?: { stopFile?: string; markerSuffix?: string };
 }): Promise<VerifyReport> {
-  const report: VerifyReport = { equal: 0, different: [], missing: [], remoteOnly: 0, damaged: [] };
-  const local = await listCompleted(spec.sourceDir, spec.pattern);
+  const report: VerifyReport = { equal: 0, different: [], missing: [], remoteOnly: 0, damaged: [], unreadable: [] };
+  const local = await listCompleted(spec.sourceDir, spec.pattern, spec.notFrames);
   if (spec.method === 'files') {
     for (const f of local) {
       const path = posix.join(spec.destPath, f.name);
@@ -97,7 +101,14 @@ export async function verify(spec: {
     let matched = 0;
     for (const f of local) {
       const locs = where.get(f.name);
-      const block = await readFrames(f.path, spec.read);
+      let block;
+      try {
+        block = await readFrames(f.path, spec.read);
+      } catch (e) {
+        if (!isFurError(e)) throw e;
+        report.unreadable.push({ file: f.name, message: e.message });
+        continue;
+      }
       if (!locs || locs.length < block.count) { report.missing.push(f.name); continue; }
       const frameBytes = block.dtype === 'bytes' ? block.data.length : block.data.length / block.count;
       for (let i = 0; i < block.count; i++) {
@@ -123,7 +134,7 @@ export async function verify(spec: {
  * file has them) and hashed, compared with the SHA-256 recorded when it was packaged.
  */
 export async function verifySelf(spec: { dest: Destination; destPath: string; method: Method; dataset: string }): Promise<VerifyReport> {
-  const report: VerifyReport = { equal: 0, different: [], missing: [], remoteOnly: 0, damaged: [] };
+  const report: VerifyReport = { equal: 0, different: [], missing: [], remoteOnly: 0, damaged: [], unreadable: [] };
   if (spec.method === 'files') {
     throw new FurError('needs-sources', 'the files method stores files as they are, with no frame hashes: give the source folder too (fur verify SRC DEST --method files)', {});
   }

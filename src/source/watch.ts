@@ -1,5 +1,6 @@
 /**
- * Completed instrument files from a folder, in sequence order, each exactly once.
+ * Completed instrument files from a folder, in sequence order, each exactly once (a file its
+ * consumer gives back unused is yielded again should it change: see reconsider).
  *
  * The folder is the only channel between instrument and fur, so "complete" is inferred from
  * what the instrument does (see CompletionMode). fs.watch only shortens latency: every
@@ -40,6 +41,11 @@ export interface CompletedFile {
   marker?: string;
   /** Sorts before a file that was already yielded. */
   outOfOrder: boolean;
+  /** with size and mtimeMs, what the file looked like when it was completed (see reconsider) */
+  ctimeMs?: number;
+  ino?: number;
+  /** Yielded before, given back as unusable (reconsider), changed since, and complete again. */
+  retried?: boolean;
 }
 
 export interface WatchOptions {
@@ -68,18 +74,23 @@ export interface WatchOptions {
   signal?: AbortSignal;
 }
 
+export const DEFAULT_QUIET_MS = 2000;
 export const DEFAULT_TEMP_PATTERNS: readonly string[] = ['.*', '*.tmp', '*.temp', '*.part', '*.partial', '*~'];
 
 /** fs.watch fires per write; coalescing keeps a busy folder from costing a scan per event. */
 const EVENT_COALESCE_MS = 10;
 const STAT_CONCURRENCY = 32;
 
-interface Pending {
-  name: string;
+/** What a file looks like to stat: any change means it is still being written (or was replaced). */
+interface Stamp {
   size: number;
   mtimeMs: number;
   ctimeMs: number;
   ino: number;
+}
+
+interface Pending extends Stamp {
+  name: string;
   changedAt: number;
 }
 
@@ -109,6 +120,13 @@ export class FolderWatch implements AsyncIterable<CompletedFile> {
   /** Every non-folder name seen by the last scan, markers included. */
   private present = new Set<string>();
   private readonly yielded = new Set<string>();
+  /**
+   * Files yielded, then given back as unusable as they were (reconsider): no longer yielded,
+   * watched, and completed again if they change.
+   */
+  private readonly kept = new Map<string, Stamp>();
+  /** names completed again after they were given back, until they are yielded */
+  private readonly retried = new Set<string>();
   private lastYielded: string | undefined;
   private count = 0;
   private lastActivity = performance.now();
@@ -122,7 +140,7 @@ export class FolderWatch implements AsyncIterable<CompletedFile> {
   constructor(dir: string, private readonly opts: WatchOptions = {}) {
     this.dir = dir;
     this.mode = opts.completion ?? 'quiet';
-    this.quietMs = positive(opts.quietMs ?? 2000, 'quiet period (quietMs)');
+    this.quietMs = positive(opts.quietMs ?? DEFAULT_QUIET_MS, 'quiet period (quietMs)');
     this.rescanMs = positive(opts.rescanMs ?? 1000, 'rescan interval (rescanMs)');
     if (opts.maxFiles !== undefined && (!Number.isInteger(opts.maxFiles) || opts.maxFiles < 1)) {
       throw setting('file count (maxFiles)', opts.maxFiles, 'must be a whole number ≥ 1');
@@ -252,8 +270,65 @@ export class FolderWatch implements AsyncIterable<CompletedFile> {
     if (this.opts.stopFile !== undefined && this.present.has(this.opts.stopFile)) this.finishing ??= 'stop-file';
 
     for (const name of this.pending.keys()) if (!this.present.has(name)) this.pending.delete(name);
-    const candidates = [...this.present].filter((n) => !this.yielded.has(n) && this.filter.isData(n));
+    // a kept file that is gone is forgotten: a new file of that name is a new candidate
+    for (const name of this.kept.keys()) if (!this.present.has(name)) this.kept.delete(name);
+    const candidates = [...this.present].filter((n) => !this.yielded.has(n) && !this.kept.has(n) && this.filter.isData(n));
     await eachLimit(candidates, STAT_CONCURRENCY, (name) => this.observe(name));
+    await eachLimit([...this.kept.keys()], STAT_CONCURRENCY, (name) => this.recheck(name));
+  }
+
+  /** A kept file that changed is being written again: pending, to be completed and yielded once more. */
+  private async recheck(name: string): Promise<void> {
+    const was = this.kept.get(name);
+    const now = await stampOf(join(this.dir, name));
+    if (was === undefined || !this.kept.has(name)) return;
+    if (now === undefined) { this.kept.delete(name); return; }
+    if (sameStamp(was, now)) return;
+    this.takeBack(name, now);
+  }
+
+  private takeBack(name: string, st: Stamp): void {
+    const at = performance.now();
+    this.kept.delete(name);
+    this.yielded.delete(name);
+    this.retried.add(name);
+    this.pending.set(name, { name, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, changedAt: at });
+    this.lastActivity = at;
+  }
+
+  /**
+   * A yielded file its consumer could not use as it was (truncated, undecodable, unlike the first
+   * file). Judged only if it has not changed since it was completed:
+   * - changed: 'later' — taken back unjudged, and yielded again (`retried`) once complete;
+   * - unchanged: undefined — the consumer keeps it (judged), and the watch goes on looking at it:
+   *   should it change later (an instrument that paused longer than the quiet period), it is
+   *   completed and yielded again like any file.
+   * Once the watch is ending it can yield nothing more: a file that changed is returned as it is
+   * now, to be read again at once (finish() declared everything present complete); after stop(),
+   * nothing is retried (what is incomplete stays for a later run).
+   */
+  async reconsider(file: CompletedFile): Promise<CompletedFile | 'later' | undefined> {
+    // a file fur may not even stat is judged by what its read said
+    const now = await stampOf(file.path).catch(() => undefined);
+    if (now === undefined) return undefined;
+    if (sameStamp(now, stampFrom(file))) {
+      if (!this.closing()) {
+        this.yielded.delete(file.name);
+        this.kept.set(file.name, now);
+      }
+      return undefined;
+    }
+    if (this.finishing !== undefined && !this.stopping) return { ...file, ...now, by: 'finished' };
+    if (this.closing()) return undefined;
+    this.takeBack(file.name, now);
+    this.poke();
+    return 'later';
+  }
+
+  /** No further pass is sure to come: nothing taken back now would be yielded. */
+  private closing(): boolean {
+    return this.ended !== undefined || this.finishing !== undefined || this.stopping ||
+      (this.opts.maxFiles !== undefined && this.count >= this.opts.maxFiles);
   }
 
   private async observe(name: string): Promise<void> {
@@ -287,9 +362,10 @@ export class FolderWatch implements AsyncIterable<CompletedFile> {
       }
       const marker = this.filter.markerOf(name);
       out.push({
-        path: join(this.dir, name), name, size: p.size, mtimeMs: p.mtimeMs, by,
+        path: join(this.dir, name), name, size: p.size, mtimeMs: p.mtimeMs, ctimeMs: p.ctimeMs, ino: p.ino, by,
         marker: marker !== undefined && this.present.has(marker) ? join(this.dir, marker) : undefined,
         outOfOrder: this.lastYielded !== undefined && compareNames(name, this.lastYielded) < 0,
+        ...(this.retried.delete(name) ? { retried: true } : {}),
       });
       this.pending.delete(name);
       this.yielded.add(name);
@@ -331,7 +407,7 @@ export async function listCompleted(
       const st = await stat(path);
       if (!st.isFile()) return;
       const marker = filter.markerOf(name);
-      files[i] = { path, name, size: st.size, mtimeMs: st.mtimeMs, by: 'listed', outOfOrder: false,
+      files[i] = { path, name, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, by: 'listed', outOfOrder: false,
         marker: marker !== undefined && present.has(marker) ? join(dir, marker) : undefined };
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
@@ -340,6 +416,56 @@ export async function listCompleted(
     }
   });
   return files.filter((f): f is CompletedFile => f !== undefined);
+}
+
+/**
+ * For a finished capture (nothing watches its folder): a file that could not be used and has
+ * changed since it was listed is still being written. Waits until it has not changed for
+ * `quietMs` and returns it as it is then, to be read again; undefined when it had not changed
+ * (judge it), is gone, or still changes after `maxWaitMs` or once `signal` aborts.
+ */
+export async function settled(file: CompletedFile, opts: { quietMs?: number; maxWaitMs?: number; signal?: AbortSignal } = {}): Promise<CompletedFile | undefined> {
+  const quietMs = opts.quietMs ?? DEFAULT_QUIET_MS;
+  const end = performance.now() + (opts.maxWaitMs ?? MAX_SETTLE_MS);
+  let seen = await stampOf(file.path);
+  if (seen === undefined || sameStamp(seen, stampFrom(file))) return undefined;
+  let since = performance.now();
+  const step = Math.max(10, Math.min(250, quietMs / 4));
+  while (!opts.signal?.aborted && performance.now() < end) {
+    await new Promise((r) => setTimeout(r, step));
+    const now = await stampOf(file.path);
+    if (now === undefined) return undefined;
+    if (!sameStamp(now, seen)) { seen = now; since = performance.now(); continue; }
+    if (performance.now() - since >= quietMs) return { ...file, ...seen };
+  }
+  return undefined;
+}
+
+/**
+ * How long a finished capture's file may go on changing before it is judged as it is: a file
+ * still written to a minute after the capture was declared finished is not being completed.
+ */
+const MAX_SETTLE_MS = 60_000;
+
+async function stampOf(path: string): Promise<Stamp | undefined> {
+  try {
+    const st = await stat(path);
+    return st.isFile() ? { size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino } : undefined;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new FurError('unreadable-file', `${path}: cannot inspect (${(e as NodeJS.ErrnoException).code}); check permissions`,
+      { file: path, code: (e as NodeJS.ErrnoException).code }, { cause: e });
+  }
+}
+
+/** A completed file's stamp; parts it lacks (a file from elsewhere) do not count as changes. */
+function stampFrom(f: CompletedFile): Partial<Stamp> {
+  return { size: f.size, mtimeMs: f.mtimeMs, ctimeMs: f.ctimeMs, ino: f.ino };
+}
+
+function sameStamp(now: Stamp, was: Partial<Stamp>): boolean {
+  return now.size === was.size && now.mtimeMs === was.mtimeMs &&
+    (was.ctimeMs === undefined || now.ctimeMs === was.ctimeMs) && (was.ino === undefined || now.ino === was.ino);
 }
 
 async function eachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {

@@ -23,6 +23,8 @@ export interface FtpsConnectOptions {
   secureContext?: SecureContext;
   /** control socket inactivity limit, ms (default 30 s) */
   timeoutMs?: number;
+  /** limit for TCP connect, TLS and login together, ms (--connect-timeout; default: only the inactivity limit) */
+  connectTimeoutMs?: number;
   /** what the destination learnt about its server's data connections (see ftps-data.ts) */
   dataTls?: DataTlsOrder;
 }
@@ -67,9 +69,29 @@ class FurFtpClient extends Client {
 
 export async function connectFtps(target: SshLikeUrl<'ftps'>, opts: FtpsConnectOptions = {}): Promise<Client> {
   const port = ftpsPort(target, opts.implicitTls ?? false);
-  const url = target.display;
   const password = passwordOf(target, opts);
   const client = new FurFtpClient(opts.timeoutMs ?? 30_000, opts.dataTls ?? {});
+  const limit = opts.connectTimeoutMs;
+  // a server that keeps the connection alive without ever finishing the login (one byte a
+  // minute, a stalled TLS handshake) would never trip the inactivity limit
+  let timedOut = false;
+  const timer = limit === undefined ? undefined : setTimeout(() => { timedOut = true; client.close(); }, limit);
+  try {
+    await handshake(client, target, port, password, opts);
+    return client;
+  } catch (e) {
+    if (!timedOut) throw e;
+    throw new FurError('connect-failed',
+      `${target.display}: no answer from ${target.host}:${port} within ${limit! / 1000} s (connect, TLS and login); check the host, the port and any firewall in between (--connect-timeout to wait longer)`,
+      { url: target.display, host: target.host, port, code: 'ETIMEDOUT' }, { cause: e });
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** TCP (or implicit TLS), AUTH TLS, login, binary mode, protected data connections. */
+async function handshake(client: Client, target: SshLikeUrl<'ftps'>, port: number, password: string, opts: FtpsConnectOptions): Promise<void> {
+  const url = target.display;
   const tls = tlsOptions(target, opts.ca, opts.secureContext ?? trustContext(opts.ca));
   const step = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
     try {
@@ -118,7 +140,6 @@ export async function connectFtps(target: SshLikeUrl<'ftps'>, opts: FtpsConnectO
     }
     throw connectError(e, 'PROT P', target, port);
   }
-  return client;
 }
 
 function passwordOf(target: SshLikeUrl<'ftps'>, opts: FtpsConnectOptions): string {
@@ -140,7 +161,7 @@ function connectError(e: unknown, what: string, target: SshLikeUrl<'ftps'>, port
   if (mapped.tag === 'tls-certificate') return mapped;
   const err = e as NodeJS.ErrnoException;
   if (err?.code === 'ENOTFOUND' || err?.code === 'EAI_AGAIN') {
-    return new FurError('connect-failed', `${url}: cannot resolve host ${target.host} (${err.code})`, { url, host: target.host, code: err.code }, { cause: e });
+    return new FurError('connect-failed', `${url}: cannot resolve host ${target.host} (${err.code}); check the host name's spelling and DNS`, { url, host: target.host, code: err.code }, { cause: e });
   }
   if (err?.code === 'ECONNREFUSED') {
     return new FurError('connect-failed', `${url}: connection refused by ${target.host}:${port}; is an FTP server listening there?`, { url, host: target.host, port, code: err.code }, { cause: e });

@@ -8,8 +8,8 @@ import { parseDestinationUrl, type DestinationUrl } from './url.js';
 
 /** Everything any destination may need; each kind uses what applies to it. */
 export interface OpenOptions extends SftpOptions,
-  Pick<FtpsOptions, 'implicitTls' | 'caFile' | 'connections' | 'warn'>,
-  Pick<S3Options, 'endpoint' | 'region' | 'profile' | 'partSize'> {}
+  Pick<FtpsOptions, 'implicitTls' | 'caFile' | 'connections' | 'warn' | 'connectTimeoutMs'>,
+  Pick<S3Options, 'endpoint' | 'region' | 'profile' | 'partSize' | 'connectTimeoutMs'> {}
 
 /**
  * Open the destination a URL names (or a plain path, meaning a local directory). SFTP connects

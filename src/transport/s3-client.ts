@@ -26,6 +26,8 @@ export interface S3ClientOptions extends TlsTrustOptions {
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
   /** connections per destination (default 16) */
   maxSockets?: number;
+  /** limit for opening a connection, ms (--connect-timeout; default and at most 10 s: a TCP connect needs no more) */
+  connectTimeoutMs?: number;
 }
 
 export interface MadeClient {
@@ -63,7 +65,7 @@ export async function makeS3Client(o: S3ClientOptions): Promise<MadeClient> {
       // a context made once: given `ca`, every new connection would parse the whole list again
       httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets, ...(ca ? { secureContext: createSecureContext({ ca }) } : {}) }),
       httpAgent: new HttpAgent({ keepAlive: true, maxSockets }),
-      connectionTimeout: 10_000,
+      connectionTimeout: Math.min(10_000, o.connectTimeoutMs ?? 10_000),
       requestTimeout: 120_000,
     },
   };

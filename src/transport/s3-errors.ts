@@ -61,7 +61,7 @@ export function s3Error(e: unknown, ctx: S3Op): FurError {
     case 'ECONNREFUSED':
       return new FurError('connect-failed', `${ctx.endpoint ?? where}: connection refused; is the S3 endpoint right (--endpoint)?`, f, { cause: e });
     case 'ENOTFOUND':
-      return new FurError('connect-failed', `${ctx.endpoint ?? where}: cannot resolve the endpoint's host (ENOTFOUND)`, f, { cause: e });
+      return new FurError('connect-failed', `${ctx.endpoint ?? where}: cannot resolve the endpoint's host (ENOTFOUND); check the host name in --endpoint`, f, { cause: e });
   }
   if (code && NETWORK.has(code) || err.name === 'TimeoutError' || /socket hang up|ECONNRESET|timed? ?out|aborted/i.test(text) && status === undefined) {
     return new FurError('connection-lost', `${where}: ${ctx.op}: connection lost (${code ?? text})`, f, { cause: e });

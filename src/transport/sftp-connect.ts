@@ -21,8 +21,8 @@ export interface SftpConnectOptions {
   knownHosts?: string;
   /** trust and record the key of a host that known_hosts does not list yet (never a changed key) */
   acceptNewHostKey?: boolean;
-  /** limit for TCP connect + SSH handshake + authentication, ms (default 20 s) */
-  timeoutMs?: number;
+  /** limit for TCP connect + SSH handshake + authentication, ms (default 20 s; --connect-timeout) */
+  connectTimeoutMs?: number;
   /** SSH keepalive interval, ms; a dead link is declared after 3 unanswered (default 15 s; 0 = off) */
   keepaliveMs?: number;
 }
@@ -123,7 +123,7 @@ export async function connectSftp(
     host: target.host,
     port: target.port,
     username: target.user,
-    readyTimeout: opts.timeoutMs ?? 20_000,
+    readyTimeout: opts.connectTimeoutMs ?? 20_000,
     keepaliveInterval: opts.keepaliveMs ?? 15_000,
     keepaliveCountMax: 3,
     hostVerifier,
@@ -153,7 +153,7 @@ export async function connectSftp(
           `authentication as ${where} failed; tried ${tried.join(', ') || 'nothing the server accepts'}${serverAllows ? ` (server accepts: ${serverAllows.join(', ')})` : ''}; check the user name, key or password`,
           { user: target.user, host: target.host, port: target.port, tried: [...tried], serverAllows }, { cause: err }));
       }
-      fail(connectError(where, err, opts.timeoutMs ?? 20_000));
+      fail(connectError(where, err, opts.connectTimeoutMs ?? 20_000));
     });
     client.on('close', () => {
       fail(hostKeyError ?? new FurError('connect-failed',
@@ -237,7 +237,7 @@ function connectError(where: string, err: Error & { level?: string; code?: strin
   const fields = { where, code: err.code };
   if (err.level === 'client-timeout') {
     return new FurError('connect-failed',
-      `connecting to ${where} timed out after ${timeoutMs / 1000} s; check the host, the port and any firewall in between`,
+      `connecting to ${where} timed out after ${timeoutMs / 1000} s; check the host, the port and any firewall in between (--connect-timeout to wait longer)`,
       fields, { cause: err });
   }
   const hints: Record<string, string> = {

@@ -11,7 +11,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { writeFrames } from '../pipeline/helpers.js';
+import { noRetry, writeFrames } from '../pipeline/helpers.js';
 import { makeCertificate } from '../../src/transport/ftps-tls.js';
 import { sortSequence } from '../../src/source/sequence.js';
 import { run } from '../support/run.js';
@@ -84,7 +84,7 @@ describe('FTPS refusals: one line, nothing under a final name, no source deleted
   async function attempt(dest: string, extra: string[]): Promise<{ line: string; cam: string }> {
     const cam = mkdtempSync(join(work, 'camera-'));
     await writeFrames(cam, { ...c, dtype: 'uint8' }, 0, c.frames);
-    const r = await run(process.execPath, [FUR_BIN, 'upload', cam, dest, '--method', 'batches', '--batch', '10', '--delete-source', '--give-up-after', '0', '--pattern', pattern(c), ...extra]);
+    const r = await run(process.execPath, [FUR_BIN, 'upload', cam, dest, '--method', 'batches', '--batch', '10', '--delete-source', ...noRetry(), '--pattern', pattern(c), ...extra]);
     assert.equal(r.code, 1, r.stderr);
     assert.equal(readdirSync(cam).length, c.frames, 'no source deleted');
     return { line: r.stderr.trim().split('\n').pop()!, cam };

@@ -32,26 +32,45 @@ async function assertNothingDeleted(cam: string, files: string[]): Promise<void>
 }
 
 describe('bad source files', () => {
-  test('a zero-length file: exit 1, named, nothing deleted', async (t) => {
-    const { cam, files } = await capture(t);
+  test('a zero-length file: kept and named, the other frames stored and deleted, exit 3', async (t) => {
+    const { cam } = await capture(t);
     const dest = await openDest('sftp', t);
     const empty = join(cam, cameraFileName(3, 'tiff'));
     await writeFile(empty, '');
     const r = await cli(['upload', cam, dest.url('append', 'run'), '--delete-source', ...dest.flags]);
+    assert.equal(r.code, 3, r.stderr);
+    assert.equal(r.stderr.split('\n').filter((l) => l.startsWith(`fur: kept ${empty}: `) && l.includes('empty')).length, 1, `reported once as it happened: ${r.stderr}`);
+    assert.ok(r.stderr.includes(`  ${empty}: `), `listed among the kept files at the end: ${r.stderr}`);
+    const stored = await readStored(dest, 'append', 'run');
+    assert.deepEqual(stored.names, [1, 2, 4, 5, 6].map((k) => cameraFileName(k, 'tiff')));
+    for (const [k, i] of [0, 1, 3, 4, 5].entries()) assert.deepEqual(stored.frames[k], expectedFrame(TIFF.seed, i, 'uint8', TIFF.shape), `frame ${i}`);
+    assert.deepEqual(await localFrames(cam), [cameraFileName(3, 'tiff')]);
+  });
+
+  test('a zero-length file, --on-mismatch stop: exit 1, named, nothing deleted', async (t) => {
+    const { cam, files } = await capture(t);
+    const dest = await openDest('sftp', t);
+    const empty = join(cam, cameraFileName(3, 'tiff'));
+    await writeFile(empty, '');
+    const r = await cli(['upload', cam, dest.url('append', 'run'), '--on-mismatch', 'stop', '--delete-source', ...dest.flags]);
     assertFailure(r, 1, empty, 'empty');
     assert.equal(r.stderr.split('\n').filter((l) => l.includes('empty')).length, 1, `reported once: ${r.stderr}`);
     await assertNothingDeleted(cam, files);
   });
 
-  test('a truncated .npy: exit 1, named, nothing deleted', async (t) => {
-    const { cam, files } = await capture(t, { format: 'npy', dtype: 'float32', shape: [8, 8], seed: 32, frames: 5 });
+  test('a truncated .npy: kept and named, the other frames stored, exit 3', async (t) => {
+    const c: Capture = { format: 'npy', dtype: 'float32', shape: [8, 8], seed: 32, frames: 5 };
+    const { cam } = await capture(t, c);
     const dest = await openDest('file', t);
     const cut = join(cam, cameraFileName(4, 'npy'));
     await truncate(cut, (await stat(cut)).size - 10);
     const r = await cli(['upload', cam, dest.url('batches', 'run'), '--method', 'batches', '--delete-source', ...dest.flags]);
-    assertFailure(r, 1, cut);
-    assert.match(r.lastLine, /truncated|bytes/);
-    await assertNothingDeleted(cam, files);
+    assert.equal(r.code, 3, r.stderr);
+    assert.ok(r.stderr.split('\n').some((l) => l.startsWith(`fur: kept ${cut}: `) && /truncated|bytes/.test(l)), r.stderr);
+    const stored = await readStored(dest, 'batches', 'run');
+    assert.deepEqual(stored.names, [1, 2, 3, 5].map((k) => cameraFileName(k, 'npy')));
+    for (const [k, i] of [0, 1, 2, 4].entries()) assert.deepEqual(stored.frames[k], expectedFrame(c.seed, i, 'float32', c.shape), `frame ${i}`);
+    assert.deepEqual(await localFrames(cam), [cameraFileName(4, 'npy')]);
   });
 
   /** Replaces frame 4 by a TIFF of another shape. */

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { cameraFileName, encodeFile, expectedFrame, type CameraFormat } from '../../src/source/camera.js';
-import { main as _main, program } from '../../src/cli/main.js';
+import { main as _main } from '../../src/cli/main.js';
 import type { Dtype } from '../../src/source/frame.js';
 import { readFrames, type ReadOptions } from '../../src/source/readers/index.js';
 import { sortSequence } from '../../src/source/sequence.js';
@@ -162,6 +162,48 @@ export function runKilledAfter(args: string[], commits: number, opts: { delayMs?
     // killed: the run was still going when the kill came (it may have ended in the delay)
     child.on('close', (_code, signal) => { clearTimeout(timer); resolve({ killed: killed && signal === 'SIGKILL', stderr }); });
   });
+}
+
+/** `fur … --json` running as a child process, its events readable while it runs. */
+export interface LiveFur {
+  /** the events so far */
+  events: Array<Record<string, unknown> & { type: string }>;
+  /** resolves with the first event (so far or to come) that `match` accepts; fails if fur exits first */
+  event(match: (e: Record<string, unknown> & { type: string }) => boolean, what: string): Promise<Record<string, unknown> & { type: string }>;
+  /** the exit code and stderr once fur has ended */
+  exited: Promise<{ code: number | null; stderr: string }>;
+}
+
+/** `fur … --json` as the real binary, followed event by event (the test acts on what fur reports, not on the clock). */
+export function liveFur(args: string[], t: { after: (fn: () => Promise<void>) => void }): LiveFur {
+  const child = spawn(process.execPath, [FUR_BIN, ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const events: LiveFur['events'] = [];
+  const waiters = new Set<() => void>();
+  let partial = '';
+  let stderr = '';
+  let ended = false;
+  child.stdout.setEncoding('utf8').on('data', (s: string) => {
+    const lines = (partial + s).split('\n');
+    partial = lines.pop()!;
+    events.push(...jsonLines(lines.join('\n')));
+    for (const w of waiters) w();
+  });
+  child.stderr.setEncoding('utf8').on('data', (s: string) => { stderr += s; });
+  const exited = new Promise<{ code: number | null; stderr: string }>((resolve) => child.on('close', (code) => {
+    ended = true;
+    for (const w of waiters) w();
+    resolve({ code, stderr });
+  }));
+  t.after(async () => { if (!ended) child.kill('SIGKILL'); await exited; });
+  const event: LiveFur['event'] = (match, what) => new Promise((resolve, reject) => {
+    const check = () => {
+      const e = events.find(match);
+      if (e) { waiters.delete(check); resolve(e); } else if (ended) { waiters.delete(check); reject(new Error(`fur exited before ${what}: ${stderr}`)); }
+    };
+    waiters.add(check);
+    check();
+  });
+  return { events, event, exited };
 }
 
 /** JSON lines of stdout, each checked to be one object with a `type`. */
@@ -339,10 +381,9 @@ export async function writeFrames(dir: string, c: Capture, from: number, to: num
 }
 
 /**
- * Flags that make a run give up at the first transient failure (a full disk is retried like a
- * lost link when the CLI reconnects); none when this CLI does not retry.
+ * Flags that make a run give up soon after a transient failure (a full disk is retried like a
+ * lost link when the CLI reconnects): one more attempt at most, since a zero limit is refused.
  */
 export function noRetry(): string[] {
-  const watch = program().commands.find((c) => c.name() === 'upload');
-  return watch?.options.some((o) => o.long === '--give-up-after') ? ['--give-up-after', '0'] : [];
+  return ['--give-up-after', '0.01'];
 }

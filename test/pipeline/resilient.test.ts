@@ -6,10 +6,11 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { FurError } from '../../src/errors.js';
+import { FurError, isFurError } from '../../src/errors.js';
 import { DEFAULTS } from '../../src/pipeline/options.js';
 import { Progress, type RunEvent } from '../../src/pipeline/progress.js';
 import { runResilient } from '../../src/pipeline/resilient.js';
+import type { Destination } from '../../src/transport/destination.js';
 import { FileDestination } from '../../src/transport/file.js';
 import { assertCapture, readH5, scratch, writeFrames, type Capture } from './helpers.js';
 
@@ -37,5 +38,72 @@ describe('runResilient', () => {
     assert.equal(summary.frames, 4);
     assert.ok(events.some((e) => e.type === 'disconnected'));
     assertCapture(await readH5(join(remote, 'run.h5')), c);
+  });
+
+  /** A finished capture of three frames, and the spec to upload it with `connect`. */
+  async function spec(t: Parameters<typeof scratch>[0], connect: () => Promise<{ dest: Destination; path: string }>, o: { giveUpAfterMs?: number; connectTimeoutMs?: number } = {}) {
+    const c: Capture = { format: 'tiff', dtype: 'uint16', shape: [6, 5], seed: 6, frames: 3 };
+    const src = await scratch(t, 'fur-resilient-src-');
+    await writeFrames(src, c, 0, 3);
+    const events: RunEvent[] = [];
+    return {
+      events,
+      spec: {
+        connect, giveUpAfterMs: o.giveUpAfterMs ?? 600_000, connectTimeoutMs: o.connectTimeoutMs, initialDelayMs: 1, maxDelayMs: 50, sourceDir: src, pattern: '*',
+        options: { ...DEFAULTS, method: 'append' as const }, progress: new Progress((e) => events.push(e), 60_000),
+      },
+    };
+  }
+
+  const notFound = () => new FurError('connect-failed', 'cannot connect to lab@archive.invalid:22: getaddrinfo ENOTFOUND archive.invalid', { code: 'ENOTFOUND' });
+
+  /** A destination that connected, and whose every request then fails as a lost connection does. */
+  async function breaking(t: Parameters<typeof scratch>[0], tag = 'connection-lost'): Promise<Destination> {
+    const real = await FileDestination.open(await scratch(t, 'fur-resilient-dst-'));
+    return new Proxy(real, {
+      get(target, key, receiver) {
+        const v = Reflect.get(target, key, receiver);
+        if (typeof v !== 'function' || key === 'close') return v;
+        return async () => { throw new FurError(tag, `${String(key)}: the link went down for the test`, {}); };
+      },
+    });
+  }
+
+  test('before any connection worked, a name that does not resolve ends the run at once: the resolver\'s answer will not change', async (t) => {
+    let attempts = 0;
+    const { spec: s } = await spec(t, async () => { attempts++; throw notFound(); });
+    await assert.rejects(runResilient(s), (e) => isFurError(e, 'connect-failed') && /ENOTFOUND/.test((e as Error).message));
+    assert.equal(attempts, 1);
+  });
+
+  test('before any connection worked, refusals are retried only for --connect-timeout, whatever --give-up-after says', async (t) => {
+    let attempts = 0;
+    const { spec: s, events } = await spec(t, async () => { attempts++; throw new FurError('connect-failed', 'cannot connect to lab@127.0.0.1:9: connect ECONNREFUSED', { code: 'ECONNREFUSED' }); },
+      { connectTimeoutMs: 1500 });
+    await assert.rejects(runResilient(s), (e) => isFurError(e, 'gave-up') && /gave up after \d+ s without a working destination \(--connect-timeout; last error: .*ECONNREFUSED\); nothing was sent/.test((e as Error).message));
+    assert.ok(attempts > 1, `retried (${attempts} attempts)`);
+    assert.equal(events.filter((e) => e.type === 'disconnected').length, attempts - 1);
+  });
+
+  test('before any connection worked, an attempt that never answers is abandoned at --connect-timeout', async (t) => {
+    const { spec: s } = await spec(t, () => new Promise(() => {}), { connectTimeoutMs: 1500 });
+    await assert.rejects(runResilient(s), (e) => isFurError(e, 'gave-up') && /no answer from the destination within 1\.5 s/.test((e as Error).message));
+  });
+
+  test('once a connection worked, a name that does not resolve is an outage: waited out for --give-up-after', async (t) => {
+    let attempts = 0;
+    const { spec: s } = await spec(t, async () => {
+      if (++attempts === 1) return { dest: await breaking(t), path: 'run.h5' };
+      throw notFound();
+    }, { giveUpAfterMs: 1000, connectTimeoutMs: 100_000 });
+    await assert.rejects(runResilient(s), (e) => isFurError(e, 'gave-up') && /\(--give-up-after; last error: .*ENOTFOUND.*\); local files not yet committed are kept/.test((e as Error).message));
+    assert.ok(attempts > 2, `retried after the first connection (${attempts} attempts)`);
+  });
+
+  test('a destination that connects every time but fails before any commit (a full disk) is still down: the run gives up after --give-up-after', async (t) => {
+    let attempts = 0;
+    const { spec: s } = await spec(t, async () => { attempts++; return { dest: await breaking(t, 'remote-write-failed'), path: 'run.h5' }; }, { giveUpAfterMs: 1000 });
+    await assert.rejects(runResilient(s), (e) => isFurError(e, 'gave-up') && /\(--give-up-after; last error: /.test((e as Error).message));
+    assert.ok(attempts > 1, `${attempts} attempts`);
   });
 });

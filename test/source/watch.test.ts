@@ -6,7 +6,7 @@ import { isFurError } from '../../src/errors.js';
 import { runCamera } from '../../src/source/camera.js';
 import { expectedFrame } from '../../src/source/pattern.js';
 import { readFrames } from '../../src/source/readers/index.js';
-import { listCompleted, watchFolder, type CompletedFile, type FolderWatch } from '../../src/source/watch.js';
+import { listCompleted, settled, watchFolder, type CompletedFile, type FolderWatch } from '../../src/source/watch.js';
 import { sleep, tempDir, until } from './helpers.js';
 
 /** Consumes a watch in the background; `onItem` runs inside the loop, as a pipeline would. */
@@ -238,6 +238,84 @@ test('with the camera writing in place in two steps, quiet mode waits for whole 
     assert.equal(f.by, 'quiet');
     assert.deepEqual((await readFrames(f.path)).data, expectedFrame(4, i, 'uint8', [16, 16]));
   }
+});
+
+test('a file given back unchanged is kept, not yielded again — until it changes and is complete again (flagged retried)', async (t) => {
+  const dir = await tempDir(t);
+  const w = watchFolder(dir, { quietMs: 100, rescanMs: 10 });
+  const c = collect(w);
+  await writeFile(join(dir, 'img_1.raw'), 'half');
+  await until(() => c.items.length === 1);
+  assert.equal(await w.reconsider(c.items[0]!), undefined, 'unchanged: judged by the consumer');
+  await sleep(300);
+  assert.equal(c.items.length, 1, 'a kept file that does not change is not yielded again');
+  await appendFile(join(dir, 'img_1.raw'), ' and the rest');
+  await writeFile(join(dir, 'img_2.raw'), 'next');
+  await until(() => c.items.length === 3);
+  w.finish();
+  await c.done;
+  assert.deepEqual(c.names(), ['img_1.raw', 'img_1.raw', 'img_2.raw'], 'the retried file keeps its place before later ones still pending');
+  assert.equal(c.items[1]!.retried, true);
+  assert.equal(c.items[1]!.size, 'half and the rest'.length);
+  assert.equal(c.items[2]!.retried, undefined);
+});
+
+test('a file that changed after it was completed is taken back unjudged ("later") and yielded once complete', async (t) => {
+  const dir = await tempDir(t);
+  const w = watchFolder(dir, { quietMs: 100, rescanMs: 10 });
+  const c = collect(w);
+  await writeFile(join(dir, 'img_1.raw'), 'half');
+  await until(() => c.items.length === 1);
+  await appendFile(join(dir, 'img_1.raw'), ' and the rest');
+  assert.equal(await w.reconsider(c.items[0]!), 'later');
+  await until(() => c.items.length === 2);
+  assert.equal(c.items[1]!.retried, true);
+  assert.equal(c.items[1]!.size, 'half and the rest'.length);
+  w.stop();
+  await c.done;
+});
+
+test('once a watch is ending nothing is taken back: after finish() a changed file is handed back to read now; after stop() it is judged', async (t) => {
+  const dir = await tempDir(t);
+  const w = watchFolder(dir, { completion: 'rename', rescanMs: 10 });
+  const c = collect(w);
+  await writeFile(join(dir, 'a1.raw'), 'x');
+  await writeFile(join(dir, 'b1.raw'), 'x');
+  await until(() => c.items.length === 2);
+  w.finish();
+  await c.done;
+  await appendFile(join(dir, 'a1.raw'), 'yz');
+  const now = await w.reconsider(c.items[0]!);
+  assert.ok(now !== undefined && now !== 'later');
+  assert.equal(now.size, 3);
+  assert.equal(await w.reconsider(c.items[1]!), undefined, 'unchanged');
+
+  const s = watchFolder(dir, { completion: 'rename', rescanMs: 10 });
+  const d = collect(s);
+  await until(() => d.items.length === 2);
+  s.stop();
+  await d.done;
+  await appendFile(join(dir, 'b1.raw'), 'yz');
+  assert.equal(await s.reconsider(d.items[1]!), undefined);
+});
+
+test('settled: a listed file that changed is waited for until quiet and returned as it is then; one that did not is left to judge', async (t) => {
+  const dir = await tempDir(t);
+  await writeFile(join(dir, 'f1.raw'), 'ab');
+  const [listed] = await listCompleted(dir);
+  assert.equal(await settled(listed!, { quietMs: 50 }), undefined, 'unchanged');
+  await appendFile(join(dir, 'f1.raw'), 'c');
+  // writes far closer together than the quiet period
+  const writing = (async () => {
+    for (let i = 0; i < 5; i++) await appendFile(join(dir, 'f1.raw'), 'd');
+  })();
+  const now = await settled(listed!, { quietMs: 3000 });
+  await writing;
+  assert.equal(now?.size, 8, 'returned once the writes were over, at the full size');
+  await appendFile(join(dir, 'f1.raw'), 'e');
+  const ac = new AbortController();
+  ac.abort();
+  assert.equal(await settled(now!, { quietMs: 50, signal: ac.signal }), undefined, 'not waited for once aborted');
 });
 
 test('listCompleted: one-shot, ordered, without temp files, markers or the stop file', async (t) => {

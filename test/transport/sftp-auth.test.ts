@@ -202,7 +202,7 @@ describe('sftp connection failures', () => {
     const fx = await sftpFixture();
     try {
       const t0 = Date.now();
-      const e = await rejectsWith(openDestination(`sftp://alice@127.0.0.1:${port}/`, { ...fx.options, timeoutMs: 300 }), 'connect-failed');
+      const e = await rejectsWith(openDestination(`sftp://alice@127.0.0.1:${port}/`, { ...fx.options, connectTimeoutMs: 300 }), 'connect-failed');
       assert.match(e.message, /timed out after 0\.3 s/);
       assert.ok(Date.now() - t0 < 5000);
     } finally {

@@ -108,8 +108,10 @@ async function decode(format: Format, bytes: Uint8Array, file: string, opts: Rea
  */
 export function checkConsistent(first: FrameBlock, next: FrameBlock): FurError<'frame-mismatch'> | undefined {
   if (first.dtype === next.dtype && (first.dtype === 'bytes' || sameShape(first.shape, next.shape))) return undefined;
+  // a file read as opaque bytes in a capture of images is most likely no frame at all (notes, logs)
+  const stray = next.dtype === 'bytes' ? '; if it is not a frame, leave it out with --pattern' : '';
   return new FurError('frame-mismatch',
     `${next.file}: frames are ${describeLayout(next.dtype, next.shape)} but ${first.name} started the capture with ` +
-    `${describeLayout(first.dtype, first.shape)}; a capture must keep one frame layout`,
+    `${describeLayout(first.dtype, first.shape)}; a capture must keep one frame layout${stray}`,
     { file: next.file, first: first.file, dtype: next.dtype, shape: next.shape, firstDtype: first.dtype, firstShape: first.shape });
 }
