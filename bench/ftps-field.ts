@@ -46,8 +46,8 @@ try {
   const capture = { format: 'tiff' as const, dtype: 'uint8' as const, shape: [434, 434, 3], seed: 5, frames };
   mkdirSync(src);
   await writeFrames(src, capture, 0, frames);
-  const dest = server.url('run');
-  const dir = join(server.home, 'run');
+  const dir = join(server.root, 'run');
+  const dest = server.url(dir);
   const common = ['--method', 'batches', '--pattern', 'frame*.tif', ...server.flags];
   const up = await run(process.execPath, [FUR_BIN, 'upload', src, dest, '--batch', values.batch, ...common], { timeoutMs: 1_800_000 });
   if (up.code !== 0) throw new Error(`the upload that prepares the destination failed:\n${up.stderr}`);
@@ -88,7 +88,7 @@ try {
     console.log(`| ${what} (s, median of ${values.rounds}) | ${furs.map((f) => median(results[what]![f]!).toFixed(1)).join(' | ')} |`);
   }
 } finally {
-  await server.stop();
+  await server.dispose();
   rmSync(work, { recursive: true, force: true });
 }
 

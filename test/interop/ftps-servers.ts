@@ -9,9 +9,10 @@
  */
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { makeCertificate } from '../../src/transport/ftps-tls.js';
 import { freePorts } from './support/daemon.js';
+import type { MatrixServer } from './support/server-matrix.js';
 import { startProftpd } from './support/proftpd.js';
 import { startPureFtpd } from './support/pure-ftpd.js';
 import { startPyftpd } from './support/pyftpd.js';
@@ -20,15 +21,15 @@ import { startVsftpd } from './ftps-vsftpd.js';
 export const FTPS_SERVERS = ['vsftpd', 'proftpd', 'pure-ftpd', 'pyftpdlib'] as const;
 export type FtpsServerName = (typeof FTPS_SERVERS)[number];
 
-export interface FtpsServer {
+/** A server as the pipeline's matrix takes it (support/server-matrix.ts). */
+export interface FtpsServer extends MatrixServer {
   readonly name: FtpsServerName;
-  /** the folder the user's paths are in, on this machine */
-  readonly home: string;
-  /** `ftps://user@127.0.0.1:port/…` for `path` inside the user's folder */
+  /** the user's folder on this machine: every path given to `url` is inside it */
+  readonly root: string;
+  /** `ftps://user@127.0.0.1:port/…` for a path of this machine inside `root` */
   url(path: string): string;
   /** --password-env and --ca-file for fur */
   readonly flags: string[];
-  stop(): Promise<void>;
 }
 
 const USER = 'furftp';
@@ -37,7 +38,7 @@ const UID = 10001;
 export async function startFtpsServer(name: FtpsServerName): Promise<FtpsServer> {
   if (name === 'vsftpd') {
     const v = await startVsftpd();
-    return { name, home: v.home, url: v.url, flags: ['--password-env', v.passwordEnv, '--ca-file', v.caFile], stop: () => v.stop() };
+    return { name, root: v.home, url: (path) => v.url(inside(v.home, path)), flags: ['--password-env', v.passwordEnv, '--ca-file', v.caFile], dispose: () => v.stop() };
   }
   const dir = mkdtempSync(join(tmpdir(), `fur-${name}-`));
   // the servers' sessions run as the user: its home must be reachable
@@ -79,13 +80,20 @@ export async function startFtpsServer(name: FtpsServerName): Promise<FtpsServer>
   }
   return {
     name,
-    home,
+    root: home,
     // each server confines the user to its home: `/` is the home
-    url: (path: string) => `ftps://${USER}@127.0.0.1:${port}/${path.replace(/^\/+/, '')}`,
+    url: (path: string) => `ftps://${USER}@127.0.0.1:${port}/${inside(home, path)}`,
     flags: ['--password-env', passwordEnv, '--ca-file', caFile],
-    async stop() {
+    async dispose() {
       await stop();
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** `path` (of this machine) relative to the server's folder `root` */
+function inside(root: string, path: string): string {
+  const rel = relative(root, path);
+  if (rel.startsWith('..')) throw new Error(`${path} is not inside the FTP user's folder ${root}`);
+  return rel;
 }
