@@ -6,13 +6,16 @@
 import { Command, CommanderError, Option } from 'commander';
 import { FurError, isFurError } from '../errors.js';
 import { DEFAULTS, parseCompression, validate, type PipelineOptions } from '../pipeline/options.js';
+import { DEFAULT_LEASE_TTL_MS, leaseTicket } from '../pipeline/lease.js';
 import { Progress } from '../pipeline/progress.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, runResilient } from '../pipeline/resilient.js';
 import { DEFAULT_QUIET_MS } from '../source/watch.js';
 import { parseDtype, parseShape } from '../source/frame.js';
+import { compileGlob } from '../source/sequence.js';
 import type { ReadOptions } from '../source/readers/index.js';
 import { checkMethod, connect, type ConnectionFlags } from './connect.js';
 import { duration } from './duration.js';
+import { exitCodeOf } from './exit.js';
 import { parseDestinationUrl } from '../transport/url.js';
 import { writeFile } from 'node:fs/promises';
 import { H5File, dtypeName } from '../hdf5/index.js';
@@ -44,6 +47,8 @@ interface CommonFlags extends ConnectionFlags {
   onMismatch: string;
   parallel?: string;
   giveUpAfter: string;
+  takeOver?: boolean;
+  leaseTtl: string;
   json?: boolean;
   stopFile?: string;
   marker?: string;
@@ -130,6 +135,8 @@ function addCommon(c: Command): Command {
     .addOption(new Option('--on-mismatch <what>', 'a file that cannot be used (unreadable, truncated, or frames unlike the first file\'s): skip it — keep it in place, report it, go on, exit 3 — or stop the run').choices(['stop', 'skip']).default('skip'))
     .option('--parallel <n>', 'files in flight for --method files (default: as many as keep the link busy, up to 256)')
     .option('--give-up-after <seconds>', 'keep reconnecting this long before exiting with an error', '600')
+    .option('--take-over', 'take the destination\'s lease even though another fur run seems to hold it (only when that run is gone)')
+    .option('--lease-ttl <seconds>', 'the lease on the destination expires this long after its last renewal (renewed every third of it)', String(DEFAULT_LEASE_TTL_MS / 1000))
     .option('--json', 'print one JSON status event per line instead of a status line');
 }
 
@@ -160,6 +167,7 @@ async function doRun(src: string, destUrl: string, f: WatchFlags, watch: boolean
   const giveUpAfterMs = duration(f.giveUpAfter, '--give-up-after') * 1000;
   const connectTimeoutMs = duration(f.connectTimeout ?? String(DEFAULT_CONNECT_TIMEOUT_MS / 1000), '--connect-timeout') * 1000;
   const watching = watch ? watchOptions(f) : undefined;
+  const lease = leaseTicket({ takeOver: f.takeOver ?? false, ttlMs: duration(f.leaseTtl, '--lease-ttl') * 1000 });
   const maxFrames = f.count === undefined ? undefined : int(f.count, '--count');
   const emit = renderer({ json: f.json ?? false, tty: process.stderr.isTTY ?? false });
   const progress = new Progress(emit);
@@ -174,6 +182,7 @@ async function doRun(src: string, destUrl: string, f: WatchFlags, watch: boolean
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
+    compileGlob(f.pattern, '--pattern'); // refused as typed, before anything connects
     const summary = await runResilient({
       connect: () => connect(destUrl, options.method, { ...f, warn }),
       giveUpAfterMs,
@@ -186,6 +195,7 @@ async function doRun(src: string, destUrl: string, f: WatchFlags, watch: boolean
       notFrames: { stopFile: f.stopFile, markerSuffix: f.marker },
       maxFrames,
       options, progress, signal: controller.signal,
+      lease,
     });
     return summary.rejected.length ? 3 : 0;
   } finally {
@@ -251,6 +261,7 @@ Examples:
   v.action(async function (this: Command, first: string, second: string | undefined) {
     const f = this.opts() as CommonFlags;
     const [src, destUrl] = second === undefined ? [undefined, first] : [first, second];
+    if (src !== undefined) compileGlob(f.pattern, '--pattern'); // refused as typed, before anything connects
     const { dest, path } = await connect(destUrl, f.method, f);
     try {
       const method = f.method as PipelineOptions['method'];
@@ -262,7 +273,9 @@ Examples:
       const ok = r.different.length === 0 && r.missing.length === 0 && r.damaged.length === 0 && r.unreadable.length === 0;
       if (f.json) process.stdout.write(JSON.stringify({ type: 'verify', ok, ...r }) + '\n');
       else {
-        process.stderr.write(`fur verify: ${r.equal} equal, ${r.different.length} different, ${r.missing.length} files missing at the destination, ${r.remoteOnly} remote frames without a local source\n`);
+        // without sources, "equal" can only mean: equal to the hash recorded beside the frame
+        const basis = src === undefined ? ' (no sources given: each frame compared with the SHA-256 recorded when it was stored)' : '';
+        process.stderr.write(`fur verify: ${r.equal} equal, ${r.different.length} different, ${r.missing.length} files missing at the destination, ${r.remoteOnly} remote frames without a local source${basis}\n`);
         for (const d of r.different.slice(0, 20)) process.stderr.write(`  differs: ${printable(d.file)} frame ${d.frame}\n`);
         for (const m of r.missing.slice(0, 20)) process.stderr.write(`  missing: ${printable(m)}\n`);
         for (const d of r.damaged.slice(0, 20)) process.stderr.write(`  checksum failed: ${printable(d.file)} ${d.dataset} rows ${d.rows[0]}-${d.rows[1] - 1} (the stored chunk changed after it was written)\n`);
@@ -361,7 +374,10 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
     if (isFurError(e)) {
       process.stderr.write(`fur: ${printable(e.message)}\n`);
-      return e.tag === 'bad-option' || e.tag === 'bad-url' || e.tag === 'unknown-dtype' || e.tag === 'bad-shape' ? 2 : 1;
+      const code = exitCodeOf(e.tag);
+      // a program reading --json decides on the tag and its fields, not on the English line
+      if (argv.includes('--json')) process.stdout.write(JSON.stringify({ type: 'error', tag: e.tag, message: e.message, fields: e.fields, exitCode: code }) + '\n');
+      return code;
     }
     process.stderr.write(`fur: ${(e as Error)?.stack ?? e}\n`);
     return 1;

@@ -34,13 +34,13 @@ export function renderer(opts: { json: boolean; tty: boolean; quiet?: boolean })
       case 'scan': {
         const now = Date.now();
         scan ??= { since: now, told: 0 };
-        // quiet while it is short, then every SCAN_EVERY_MS; the end once anything was told or removed
+        // quiet while it is short, then every SCAN_EVERY_MS; the end once anything was told
         const due = now - scan.since >= SCAN_QUIET_MS && now - scan.told >= SCAN_EVERY_MS;
-        const end = e.done === e.total && (scan.told > 0 || e.removed > 0);
+        const end = e.done === e.total && scan.told > 0;
         if (opts.quiet || !(due || end)) return;
         scan.told = now;
         endLine();
-        process.stderr.write(`fur: reading what earlier runs stored: ${e.done} of ${e.total} files${e.removed ? ` (${e.removed} leftover temporaries removed)` : ''}\n`);
+        process.stderr.write(`fur: reading what earlier runs stored: ${e.done} of ${e.total} files\n`);
         return;
       }
       case 'start':
@@ -71,6 +71,16 @@ export function renderer(opts: { json: boolean; tty: boolean; quiet?: boolean })
       case 'reconnected':
         endLine();
         process.stderr.write(`fur: reconnected after ${e.afterSec} s; resuming after the last commit\n`);
+        return;
+      case 'sweeping':
+        if (opts.tty && !opts.quiet) {
+          process.stderr.write(`\r\x1b[Kremoving temporary files an interrupted run left: ${e.done} of ${e.of}`);
+          lineOpen = true;
+        }
+        return;
+      case 'swept':
+        endLine();
+        if (e.files) process.stderr.write(`fur: removed ${e.files} temporary file${e.files === 1 ? '' : 's'} an interrupted run left (${mb(e.bytes)})\n`);
         return;
       case 'warning':
         endLine();

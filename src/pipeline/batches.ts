@@ -20,8 +20,8 @@ export const TEMP_SUFFIX = '.fur-partial';
 /** what reading a file that is not fur's HDF5 (or is damaged) fails with */
 const UNREADABLE = new Set(['hdf5-format', 'hdf5-usage', 'checksum-mismatch']);
 
-/** How far a run is in reading what a destination holds (temporaries count as files, and are removed). */
-export interface ScanProgress { done: number; total: number; removed: number }
+/** How far a run is in reading the batch files a destination holds. */
+export interface ScanProgress { done: number; total: number }
 
 export function batchFileName(firstSource: string): string {
   return `${firstSource.replace(/\.[^.]*$/, '')}.h5`;
@@ -36,7 +36,7 @@ export class BatchesTarget implements CollectingTarget {
 
   private constructor(private dest: Destination, private dir: string, private o: PipelineOptions) {}
 
-  /** `onScan` hears of each file read or temporary removed while the run reads what is stored */
+  /** `onScan` hears of each file read while the run reads what is stored */
   static async open(dest: Destination, dir: string, o: PipelineOptions, onScan?: (s: ScanProgress) => void): Promise<BatchesTarget> {
     const t = new BatchesTarget(dest, dir, o);
     await dest.mkdirp(dir);
@@ -48,23 +48,21 @@ export class BatchesTarget implements CollectingTarget {
   private async scan(onScan?: (s: ScanProgress) => void): Promise<void> {
     const names = await this.dest.list(this.dir);
     const listed = new Set(names);
-    const todo = names.filter((n) => n.endsWith(TEMP_SUFFIX) || n.endsWith('.h5'));
-    const progress: ScanProgress = { done: 0, total: todo.length, removed: 0 };
+    // an interrupted batch or sidecar (TEMP_SUFFIX) is not one: the run sweeps those (sweep.ts)
+    const todo = names.filter((n) => n.endsWith('.h5'));
+    const progress: ScanProgress = { done: 0, total: todo.length };
     // a new destination: nothing to read, nothing to tell
     if (todo.length) onScan?.({ ...progress });
     for (const name of todo) {
       await this.scanOne(name, listed);
       progress.done++;
-      if (name.endsWith(TEMP_SUFFIX)) progress.removed++;
       onScan?.({ ...progress });
     }
   }
 
-  /** One name of the listing: a temporary is removed, a batch file's frames are counted as committed. */
+  /** One batch file of the listing: its frames are counted as committed. */
   private async scanOne(name: string, listed: Set<string>): Promise<void> {
     const path = posix.join(this.dir, name);
-    // an interrupted batch or sidecar
-    if (name.endsWith(TEMP_SUFFIX)) return this.dest.remove(path);
     const remote = await this.dest.openRead(path);
     let refs: References | undefined;
     try {

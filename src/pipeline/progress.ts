@@ -3,8 +3,8 @@
  * renders them as a status line on a terminal or as one JSON object per line (--json).
  */
 export type RunEvent =
-  /** reading what earlier runs left at the destination, before `start` (none when there is nothing): files read so far (leftover temporaries, removed, count too) */
-  | { type: 'scan'; done: number; total: number; removed: number }
+  /** reading the batch files earlier runs stored, before `start` (none when there are none): files read so far */
+  | { type: 'scan'; done: number; total: number }
   | { type: 'start'; method: string; source: string; destination: string; resumed: { files: number; frames: number } }
   | { type: 'commit'; batch: number; files: number; frames: number; bytes: number; totalFrames: number }
   | { type: 'status'; files: number; frames: number; bytes: number; mbPerSec: number; backlogFiles: number; backlogBytes: number; etaSec: number | null; elapsedSec: number }
@@ -13,6 +13,8 @@ export type RunEvent =
   /** a kept file changed, and is complete again: it is read again (and leaves the kept list if good) */
   | { type: 'retried'; file: string }
   | { type: 'deleted'; files: number }
+  | { type: 'sweeping'; done: number; of: number }
+  | { type: 'swept'; files: number; bytes: number }
   | { type: 'warning'; tag: string; message: string }
   | { type: 'disconnected'; tag: string; message: string; retryInSec: number; attempt: number; downSec: number }
   | { type: 'reconnected'; afterSec: number }
