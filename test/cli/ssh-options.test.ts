@@ -25,7 +25,7 @@ describe('--passphrase-env', () => {
     const base = ['upload', cam, dest.url('append', 'run'), ...readFlags(C), '--known-hosts', knownHosts, '--identity', key];
 
     const without = await cli([...base, '--ssh', 'builtin']);
-    assert.equal(without.code, 1, without.stderr);
+    assert.equal(without.code, 2, without.stderr); // the command line lacks the passphrase: bad usage
     assert.match(without.lastLine, new RegExp(`identity file ${key} cannot be used: .*name a variable holding its passphrase with --passphrase-env, or load it into ssh-agent`));
     assert.doesNotMatch(without.stderr, /passphraseEnv/);
 
