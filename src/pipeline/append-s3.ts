@@ -455,6 +455,10 @@ export class S3AppendTarget implements CollectingTarget {
       throw new FurError('object-complete', `${this.where} is complete: an S3 object cannot grow once its upload is finished; upload the new frames under a new name`, { key: this.key });
     }
     const first = batch.items[0]!.block;
+    if (first.encoding) {
+      // its tails (what a resumed upload rewrites) are kept row by row, from frames' bytes
+      throw new FurError('method-unsupported', `${this.where}: frames that arrive filtered (${first.encoding}) are not appended to S3 objects; use --method batches`, { key: this.key });
+    }
     const layout: FrameLayout = { dtype: first.dtype, shape: first.shape };
     if (!this.file) await this.start();
     if (!this.ds) {
@@ -626,9 +630,9 @@ export class S3AppendTarget implements CollectingTarget {
   }
 }
 
-/** The five datasets of the frame layout, by path. */
+/** The datasets of the frame layout, by path. */
 function datasetsOf(ds: FrameDatasets): [string, Dataset][] {
-  return [ds.data, ds.name, ds.page, ds.mtime, ds.sha256].map((d) => [d.path, d]);
+  return [ds.data, ds.name, ds.page, ds.mtime, ds.sha256, ds.attrs].filter((d) => d !== undefined).map((d) => [d.path, d]);
 }
 
 /** The datasets, each noting the rows appended to it (heap ids for variable-length ones) in its Tail. */
@@ -657,7 +661,7 @@ function recording(ds: FrameDatasets, tails: Map<string, Tail>, onHashes: (rows:
       },
     });
   };
-  return { data: wrap(ds.data), name: wrap(ds.name), page: wrap(ds.page), mtime: wrap(ds.mtime), sha256: wrap(ds.sha256, onHashes) };
+  return { data: wrap(ds.data), name: wrap(ds.name), page: wrap(ds.page), mtime: wrap(ds.mtime), sha256: wrap(ds.sha256, onHashes), attrs: ds.attrs && wrap(ds.attrs) };
 }
 
 // H5File keeps its allocator private. Appending to S3 needs two things it does not offer: to see

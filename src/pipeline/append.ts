@@ -166,7 +166,7 @@ export class AppendTarget implements StreamingTarget {
 
   /** Add a batch's rows (not yet committed), each file's frames as they are read. */
   private async append(batch: BatchStream): Promise<number> {
-    const layout = { dtype: batch.first.dtype, shape: batch.first.shape };
+    const layout = { dtype: batch.first.dtype, shape: batch.first.shape, encoding: batch.first.encoding };
     if (!this.file) {
       // A new file is made under a temporary name and takes its own once its first batch is
       // committed, so the destination never shows a file that does not open: a cut, a full disk
@@ -191,7 +191,7 @@ export class AppendTarget implements StreamingTarget {
       this.ds = committedFrames < 0 ? createFrameDatasets(this.file, layout, this.o) : openFrameDatasets(this.file, layout, this.o, this.where());
       if (committedFrames >= 0) {
         // per-frame datasets are published before the frames: cut them back to the frames
-        for (const d of [this.ds.name, this.ds.page, this.ds.mtime, this.ds.sha256]) await d.truncate(committedFrames);
+        for (const d of [this.ds.name, this.ds.page, this.ds.mtime, this.ds.sha256, this.ds.attrs]) await d?.truncate(committedFrames);
       }
     }
     // the batch's files are kept by the caller for cleanup; its frames, only until they are written

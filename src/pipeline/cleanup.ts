@@ -1,10 +1,12 @@
 /** Deleting local sources — only ever called for files whose commit is durable at the destination. */
 import { rm } from 'node:fs/promises';
-import type { CompletedFile } from '../source/watch.js';
+import type { Origin } from './source.js';
 
-export async function deleteSources(files: CompletedFile[], warn: (message: string) => void): Promise<number> {
+/** Each unit's local file, where it has one (frames pushed from memory have none). */
+export async function deleteSources(files: Origin[], warn: (message: string) => void): Promise<number> {
   let n = 0;
   for (const f of files) {
+    if (f.path === undefined) continue;
     try {
       await rm(f.path);
       n++;

@@ -6,10 +6,15 @@
 import { createHash } from 'node:crypto';
 import { FurError } from '../errors.js';
 import { defaultChunks, dtypeName, type Dataset, type DtypeSpec, type H5File } from '../hdf5/index.js';
-import { itemsize, type Dtype, type FrameBlock } from '../source/frame.js';
+import { itemsize, type Dtype, type FrameBlock, type FrameEncoding } from '../source/frame.js';
 import { filtersOf, type PipelineOptions } from './options.js';
 
-export interface FrameLayout { dtype: Dtype; shape: number[] }
+export interface FrameLayout {
+  dtype: Dtype;
+  shape: number[];
+  /** frames that arrive as filtered chunks, one frame each (see FrameBlock.encoding) */
+  encoding?: FrameEncoding;
+}
 
 export interface FrameDatasets {
   data: Dataset;
@@ -19,8 +24,13 @@ export interface FrameDatasets {
   page: Dataset;
   /** source file modification time, seconds since 1970 */
   mtime: Dataset;
-  /** SHA-256 of each frame's bytes as stored, so a file can be verified without its sources */
+  /**
+   * SHA-256 of each frame's bytes as stored, so a file can be verified without its sources (of
+   * the chunk as received, for frames that arrive filtered: their bytes are never decoded)
+   */
   sha256: Dataset;
+  /** the values given with each frame, as JSON text (frames pushed by a program or a stream) */
+  attrs?: Dataset;
 }
 
 export const PER_FRAME = ['frame_name', 'frame_page', 'frame_mtime', 'frame_sha256'] as const;
@@ -61,6 +71,8 @@ export function chunkFramesFor(layout: FrameLayout, batchFrames: number): number
 
 /** The frames dataset's chunk shape: --chunk-frames if given, else chunkFramesFor. */
 export function frameChunks(layout: FrameLayout, o: PipelineOptions): number[] {
+  // a filtered frame is its own chunk: it is stored as it came
+  if (layout.encoding) return [1, ...layout.shape];
   const auto = chunkFramesFor(layout, o.batchFrames);
   return o.chunkFrames !== undefined && layout.dtype !== 'bytes' ? [o.chunkFrames, ...auto.slice(1)] : auto;
 }
@@ -69,13 +81,15 @@ export function createFrameDatasets(file: H5File, layout: FrameLayout, o: Pipeli
   const dtype: DtypeSpec = layout.dtype === 'bytes' ? 'vlen-bytes' : layout.dtype;
   const chunks = frameChunks(layout, o);
   const frameShape = layout.dtype === 'bytes' ? [] : layout.shape;
+  const filters = layout.encoding ? [{ id: layout.encoding }] : filtersOf(o);
   const data = file.createDataset(o.dataset, {
-    dtype, shape: [0, ...frameShape], maxshape: [null, ...frameShape], chunks, filters: filtersOf(o),
+    dtype, shape: [0, ...frameShape], maxshape: [null, ...frameShape], chunks, filters,
   });
   const perFrame = (name: string, type: DtypeSpec) =>
     file.createDataset(siblingPath(o.dataset, name), { dtype: type, shape: [0], maxshape: [null], chunks: [1024] });
   const sha256 = file.createDataset(siblingPath(o.dataset, 'frame_sha256'), { dtype: 'uint8', shape: [0, 32], maxshape: [null, 32], chunks: [1024, 32] });
-  const ds = { data, name: perFrame('frame_name', 'vlen-str'), page: perFrame('frame_page', 'uint32'), mtime: perFrame('frame_mtime', 'float64'), sha256 };
+  const ds: FrameDatasets = { data, name: perFrame('frame_name', 'vlen-str'), page: perFrame('frame_page', 'uint32'), mtime: perFrame('frame_mtime', 'float64'), sha256 };
+  if (o.frameAttrs) ds.attrs = perFrame('frame_attrs', 'vlen-str');
   file.setAttr(o.dataset, 'fur_layout', layout.dtype === 'bytes' ? 'bytes' : 'frames');
   return ds;
 }
@@ -92,6 +106,11 @@ export function openFrameDatasets(file: H5File, layout: FrameLayout, o: Pipeline
   const wantBytes = layout.dtype === 'bytes';
   const shapeOk = wantBytes ? data.frameShape.length === 0 : data.frameShape.join('x') === layout.shape.join('x');
   const typeOk = wantBytes ? data.type.class === 'vlen-bytes' : dtypeName(data.type) === layout.dtype;
+  const stored = data.filters.some((f) => f.id === 'bitshuffle-lz4') ? 'bitshuffle-lz4' : undefined;
+  if (stored !== layout.encoding) {
+    throw new FurError('layout-mismatch',
+      `${where}: ${o.dataset} holds frames ${stored ? `stored ${stored}` : 'not pre-filtered'}, the frames to add are ${layout.encoding ?? 'not pre-filtered'}; append to a new file`, { where });
+  }
   if (!shapeOk || !typeOk) {
     throw new FurError('layout-mismatch',
       `${where}: ${o.dataset} holds frames of ${data.frameShape.join('x') || 'bytes'} ${dtypeName(data.type)}, the source has ${layout.shape.join('x') || 'bytes'} ${layout.dtype}; append to a new file`,
@@ -103,6 +122,7 @@ export function openFrameDatasets(file: H5File, layout: FrameLayout, o: Pipeline
     page: file.dataset(need[2]),
     mtime: file.dataset(need[3]),
     sha256: file.dataset(need[4]),
+    attrs: file.has(siblingPath(o.dataset, 'frame_attrs')) ? file.dataset(siblingPath(o.dataset, 'frame_attrs')) : undefined,
   };
 }
 
@@ -118,14 +138,20 @@ export async function appendBlocks(ds: FrameDatasets, blocks: FrameBlock[] | Asy
   const pages: number[] = [];
   const mtimes: number[] = [];
   const hashes: Uint8Array[] = [];
+  const attrs: string[] = [];
   // a block is hashed while its frames go out, a slice at a time (see hashBlock)
   let hashing: Promise<void> = Promise.resolve();
   for await (const block of Array.isArray(blocks) ? drain(blocks) : blocks) {
     const k = hashes.length;
     hashes.push(new Uint8Array(0));
     hashing = hashing.then(async () => { hashes[k] = await hashBlock(block); });
-    if (block.dtype === 'bytes') await ds.data.appendVlen([block.data]);
+    if (block.attrs && !ds.attrs) {
+      throw new FurError('attrs-unsupported', `${block.name}: this file has no frame_attrs dataset (it was not made by a capture that stores values with its frames); append to a new file`, { name: block.name });
+    }
+    if (block.encoding) ds.data.appendChunk(block.data, block.count);
+    else if (block.dtype === 'bytes') await ds.data.appendVlen([block.data]);
     else await ds.data.append(block.data, block.count);
+    if (ds.attrs) { const text = JSON.stringify(block.attrs ?? {}); for (let i = 0; i < block.count; i++) attrs.push(text); }
     bytes += block.data.length;
     for (let i = 0; i < block.count; i++) { names.push(block.name); pages.push(i); mtimes.push(block.mtimeMs / 1000); }
     // a producer faster than the link waits here, so frames held for sending stay bounded
@@ -136,6 +162,7 @@ export async function appendBlocks(ds: FrameDatasets, blocks: FrameBlock[] | Asy
   await ds.page.append(Uint32Array.from(pages));
   await ds.mtime.append(Float64Array.from(mtimes));
   await ds.sha256.append(Buffer.concat(hashes));
+  if (ds.attrs) await ds.attrs.appendVlen(attrs);
   return bytes;
 }
 

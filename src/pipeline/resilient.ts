@@ -10,7 +10,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FurError, isFurError } from '../errors.js';
 import type { Destination } from '../transport/destination.js';
-import { listFinished, run, type RunSpec, type RunSummary } from './run.js';
+import { folderOf, listFinished, run, type RunSpec, type RunSummary } from './run.js';
 
 /** failures that a later attempt may not meet: the link, the server, a full disk being cleared */
 const TRANSIENT = new Set(['connection-lost', 'connect-failed', 'remote-write-failed', 'io-failed', 'destination-closed', 'file-closed', 'remote-failed']);
@@ -55,7 +55,7 @@ export async function runResilient(spec: ResilientSpec): Promise<RunSummary> {
   let downSince: number | undefined = Date.now();
   // a finished folder is listed while the first connection is made; a later attempt lists it
   // again (files committed meanwhile may have been deleted)
-  let listing = spec.watch ? undefined : listFinished(spec.sourceDir, spec.pattern, spec.options.read, spec.notFrames);
+  let listing = spec.watch || spec.frames ? undefined : listFinished(folderOf(spec).dir, folderOf(spec).pattern, spec.options.read, spec.notFrames);
   listing?.catch(() => undefined); // its failure is reported by the run, after the connection's
   for (;;) {
     let dest: Destination | undefined;

@@ -9,18 +9,23 @@ import { pickFormat, preloadDecoder, readFrames } from '../source/readers/index.
 import { listCompleted, settled, watchFolder, type CompletedFile, type FolderWatch, type WatchOptions } from '../source/watch.js';
 import type { Destination } from '../transport/destination.js';
 import { AppendTarget } from './append.js';
-import { batchStreams, collect, readAhead, type BatchStream, type Rejected } from './batch.js';
+import { batchStreams, collect, readAhead, type BatchStream, type Rejected, type SourceItem } from './batch.js';
 import { BatchesTarget } from './batches.js';
 import { deleteSources } from './cleanup.js';
 import { FilesTarget } from './files.js';
 import { sameFrames } from './layout.js';
 import { validate, type PipelineOptions } from './options.js';
 import type { Progress } from './progress.js';
+import type { FrameSource } from './source.js';
 import type { CommitResult, Target } from './target.js';
 
 export interface RunSpec {
-  sourceDir: string;
-  pattern: string;
+  /** the folder of frame files (absent when `frames` gives the frames) */
+  sourceDir?: string;
+  /** which files in it are frames */
+  pattern?: string;
+  /** frames from elsewhere than a folder: pushed from memory, or received from a stream */
+  frames?: FrameSource;
   /** watch the folder (continuous capture); absent = upload what is there now */
   watch?: WatchOptions;
   /** names in a finished folder that are not frames (a watch has its own) */
@@ -46,7 +51,6 @@ export interface RunSummary {
   seconds: number;
 }
 
-/** Completed files, minus those a previous run already committed (deleted now if asked). */
 /** why a file name is unsafe as a remote path component, or undefined */
 export function unsafeName(name: string): string | undefined {
   if (name === '' || name === '.' || name === '..') return `'${name}' is not a file name`;
@@ -56,6 +60,7 @@ export function unsafeName(name: string): string | undefined {
   return undefined;
 }
 
+/** Completed files, minus those a previous run already committed (deleted now if asked). */
 async function* fresh(
   files: AsyncIterable<CompletedFile>, isCommitted: (f: CompletedFile) => Promise<boolean | FurError>,
   spec: RunSpec, counts: { files: number }, onRejected: (r: Rejected) => void, onRetried: (f: CompletedFile) => void,
@@ -116,20 +121,32 @@ async function abandon(target: Target | FilesTarget): Promise<void> {
   await (suspend ? suspend.call(target) : target.close()).catch(() => undefined);
 }
 
+/** The folder a run reads its frames from (every run without `frames` has one). */
+export function folderOf(spec: Pick<RunSpec, 'sourceDir' | 'pattern'>): { dir: string; pattern: string } {
+  if (spec.sourceDir === undefined) throw new FurError('no-source', 'a run needs a source folder or frames to store', {});
+  return { dir: spec.sourceDir, pattern: spec.pattern ?? '*' };
+}
+
 export async function run(spec: RunSpec): Promise<RunSummary> {
   const o = validate(spec.options);
   const progress = spec.progress;
   // files kept and why, by path: a kept file that changes and is then committed leaves the list
   const kept = new Map<string, Rejected>();
   let watcher: FolderWatch | undefined;
-  let source: AsyncIterable<CompletedFile>;
+  let source: AsyncIterable<CompletedFile> | undefined;
+  const folder = spec.frames ? undefined : folderOf(spec);
   // a finished folder is listed while the destination is opened (a round trip or more)
-  const listing = spec.watch ? undefined : (spec.listing ?? listFinished(spec.sourceDir, spec.pattern, o.read, spec.notFrames));
+  const listing = !folder || spec.watch ? undefined : (spec.listing ?? listFinished(folder.dir, folder.pattern, o.read, spec.notFrames));
   listing?.catch(() => undefined); // awaited below, after the destination's own errors
   const opening = openTarget(spec, o);
   opening.catch(() => undefined);
-  if (spec.watch) {
-    watcher = watchFolder(spec.sourceDir, { pattern: spec.pattern, ...spec.watch, signal: spec.signal });
+  if (!folder) {
+    if (o.method === 'files') {
+      await opening.then(abandon, () => undefined);
+      throw new FurError('method-unsupported', '--method files stores files as they are; frames pushed or received are stored with append or batches', { method: o.method });
+    }
+  } else if (spec.watch) {
+    watcher = watchFolder(folder.dir, { pattern: folder.pattern, ...spec.watch, signal: spec.signal });
     source = watcher;
   } else {
     let listed: CompletedFile[];
@@ -146,7 +163,7 @@ export async function run(spec: RunSpec): Promise<RunSummary> {
   const target = await opening;
 
   const resumed = { files: 0, frames: [...target.committed.values()].reduce((a, b) => a + b, 0) };
-  progress.event({ type: 'start', method: o.method, source: spec.sourceDir, destination: `${spec.dest.url.replace(/\/$/, '')}${spec.destPath === '.' ? '' : '/' + spec.destPath}`, resumed });
+  progress.event({ type: 'start', method: o.method, source: spec.frames?.label ?? folder!.dir, destination: `${spec.dest.url.replace(/\/$/, '')}${spec.destPath === '.' ? '' : '/' + spec.destPath}`, resumed });
   progress.start();
   const warn = (m: string) => progress.event({ type: 'warning', tag: 'delete-failed', message: m });
   const started = Date.now();
@@ -167,12 +184,11 @@ export async function run(spec: RunSpec): Promise<RunSummary> {
   const reconsider = watcher ? (f: CompletedFile) => watcher!.reconsider(f) : (f: CompletedFile) => settled(f, { signal: spec.signal });
   try {
     if (target instanceof FilesTarget) {
-      const files = fresh(source, (f) => target.has(f), spec, resumed, reject, retried);
+      const files = fresh(source!, (f) => target.has(f), spec, resumed, reject, retried);
       countReached = await uploadFiles(files, target, spec, warn);
     } else {
-      const files = fresh(source, (f) => storedUnderName(target, f, o, spec.dest), spec, resumed, reject, retried);
       // read ahead enough to keep the upload fed, not a batch more: commits in flight hold batches already
-      const items = readAhead(files, o.read, { files: 64, bytes: 8 << 20 }, (r) => {
+      const items = spec.frames ? spec.frames.items(target, progress) : readAhead(fresh(source!, (f) => storedUnderName(target, f, o, spec.dest), spec, resumed, reject, retried), o.read, { files: 64, bytes: 8 << 20 }, (r) => {
         // with --on-mismatch stop the error ends the run and is reported once, as the run's error
         if (o.onMismatch !== 'stop') reject(r);
       }, o.onMismatch, reconsider);
@@ -188,7 +204,8 @@ export async function run(spec: RunSpec): Promise<RunSummary> {
       const settle = async (index: number, taken: BatchStream['taken'], result: Promise<CommitResult>): Promise<void> => {
         const r = await result;
         progress.committed(index, taken.files, taken.frames, r.bytes, r.frames);
-        if (o.deleteSource) {
+        if (spec.frames) await spec.frames.release(taken.files);
+        else if (o.deleteSource) {
           const n = await deleteSources(taken.files, warn);
           progress.event({ type: 'deleted', files: n });
         }
@@ -212,7 +229,7 @@ export async function run(spec: RunSpec): Promise<RunSummary> {
         results.catch(() => undefined);
         open.push(results);
       };
-      const next = batchStreams(limited, o.batchFrames, o.batchSeconds, 0, target.batchFrames?.bind(target));
+      const next = batchStreams(limited, o.batchFrames, o.batchSeconds, 0, batchLimit(target, spec.frames));
       try {
         for (;;) {
           // room first, then the next batch, which is handed out once the one before it has ended
@@ -228,7 +245,7 @@ export async function run(spec: RunSpec): Promise<RunSummary> {
         await Promise.allSettled(open);
       }
     }
-    endReason = countReached ? 'count' : watcher?.endReason ?? (spec.signal?.aborted ? 'stopped' : 'finished');
+    endReason = countReached ? 'count' : watcher?.endReason ?? spec.frames?.endReason ?? (spec.signal?.aborted ? 'stopped' : 'finished');
   } catch (e) {
     progress.stop();
     watcher?.stop();
@@ -247,6 +264,12 @@ export async function run(spec: RunSpec): Promise<RunSummary> {
     kept: rejected.map((r) => ({ file: r.file.path, tag: r.error.tag, message: r.error.message })),
   });
   return summary;
+}
+
+/** Frames per batch: the target's limit, and the source's where it holds frames until released. */
+function batchLimit(target: Target, frames: FrameSource | undefined): ((first: SourceItem) => number) | undefined {
+  const limits = [target.batchFrames?.bind(target), frames?.batchLimit?.bind(frames)].filter((f) => f !== undefined);
+  return limits.length ? (first) => Math.min(...limits.map((f) => f(first))) : undefined;
 }
 
 /**

@@ -34,7 +34,16 @@ export interface FrameBlock {
   count: number;
   data: Uint8Array;
   mtimeMs: number;
+  /** values given with the frames (a program's or a stream's), stored as JSON text per frame */
+  attrs?: Record<string, unknown>;
+  /**
+   * `data` is one HDF5 chunk already through a filter (a detector's bitshuffle + LZ4 frame),
+   * stored as received; absent: `data` is the frames' bytes
+   */
+  encoding?: FrameEncoding;
 }
+
+export type FrameEncoding = 'bitshuffle-lz4';
 
 /** What a decoder knows from the bytes alone; the dispatcher adds file, name and mtime. */
 export type DecodedFrames = Pick<FrameBlock, 'dtype' | 'shape' | 'count' | 'data'>;
