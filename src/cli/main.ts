@@ -40,6 +40,7 @@ interface CommonFlags extends ConnectionFlags {
   checksum?: boolean;
   dataset: string;
   deleteSource?: boolean;
+  deleteUnsynced?: boolean;
   onMismatch: string;
   parallel?: string;
   giveUpAfter: string;
@@ -85,6 +86,7 @@ function pipelineOptions(f: CommonFlags): PipelineOptions {
     checksum: f.checksum,
     dataset: f.dataset,
     deleteSource: f.deleteSource ?? false,
+    deleteUnsynced: f.deleteUnsynced ?? false,
     onMismatch: f.onMismatch === 'stop' ? 'stop' : 'skip',
     read: readOptions(f),
     parallelFiles: f.parallel === undefined ? undefined : int(f.parallel, '--parallel'),
@@ -123,7 +125,8 @@ function addCommon(c: Command): Command {
     .option('--checksum', 'Fletcher-32 checksum on every chunk (default for --method append)')
     .option('--no-checksum', 'no Fletcher-32 checksum, also for --method append')
     .option('--dataset <path>', 'HDF5 dataset path of the frames', DEFAULTS.dataset)
-    .option('--delete-source', 'delete each local file once its batch is committed remotely')
+    .option('--delete-source', 'delete each local file once its batch is committed remotely (where the server cannot make a commit durable, once its frames read back intact)')
+    .option('--delete-unsynced', 'with --delete-source, where the server cannot make a commit durable (no fsync@openssh.com, FTP): delete without reading frames back first; a crash of the server may then lose frames whose sources are gone')
     .addOption(new Option('--on-mismatch <what>', 'a file that cannot be used (unreadable, truncated, or frames unlike the first file\'s): skip it — keep it in place, report it, go on, exit 3 — or stop the run').choices(['stop', 'skip']).default('skip'))
     .option('--parallel <n>', 'files in flight for --method files (default: as many as keep the link busy, up to 256)')
     .option('--give-up-after <seconds>', 'keep reconnecting this long before exiting with an error', '600')

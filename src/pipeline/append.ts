@@ -118,7 +118,7 @@ export class AppendTarget implements StreamingTarget {
     try {
       await previous.sealed;
       if (this.failure !== undefined) throw this.failure;
-      const bytes = await this.append(batch);
+      const { bytes, rows } = await this.append(batch);
       // the chunk index may be rewritten once the sidecar of the previous commit has read it
       await previous.done;
       if (this.failure !== undefined) throw this.failure;
@@ -139,7 +139,7 @@ export class AppendTarget implements StreamingTarget {
       // capture: ~60 bytes per chunk) is rewritten every few seconds, and always at close
       if (staged) await this.nameSidecar(staged);
       else if (this.sidecarBytes < SIDECAR_SMALL || Date.now() - this.sidecarAt >= SIDECAR_INTERVAL_MS) await this.refreshSidecar();
-      return { frames, bytes };
+      return { frames, bytes, stored: { path: this.path, rows } };
     } catch (e) {
       this.failure ??= e;
       throw e;
@@ -164,8 +164,8 @@ export class AppendTarget implements StreamingTarget {
     return Math.min(this.o.batchFrames, chunks * chunk);
   }
 
-  /** Add a batch's rows (not yet committed), each file's frames as they are read. */
-  private async append(batch: BatchStream): Promise<number> {
+  /** Add a batch's rows (not yet committed), each file's frames as they are read: its bytes and rows [start, end). */
+  private async append(batch: BatchStream): Promise<{ bytes: number; rows: [number, number] }> {
     const layout = { dtype: batch.first.dtype, shape: batch.first.shape, encoding: batch.first.encoding };
     if (!this.file) {
       // A new file is made under a temporary name and takes its own once its first batch is
@@ -195,8 +195,12 @@ export class AppendTarget implements StreamingTarget {
       }
     }
     // the batch's files are kept by the caller for cleanup; its frames, only until they are written
-    const blocks = (async function* () { for await (const item of batch.items) yield item.block; })();
-    return appendBlocks(this.ds, blocks, () => this.remote!.backlog?.(BACKLOG_BYTES) ?? Promise.resolve());
+    // the rows are counted as they go: the dataset's extent moves only when the commit publishes
+    const start = this.ds.data.shape[0];
+    let rows = 0;
+    const blocks = (async function* () { for await (const item of batch.items) { rows += item.block.count; yield item.block; } })();
+    const bytes = await appendBlocks(this.ds, blocks, () => this.remote!.backlog?.(BACKLOG_BYTES) ?? Promise.resolve());
+    return { bytes, rows: [start, start + rows] };
   }
 
   /**

@@ -88,7 +88,7 @@ export class BatchesTarget implements CollectingTarget {
     await file.close({ sync: this.dest.capabilities.fsync });
     await this.dest.rename(temp, final);
     await putSidecar(this.dest, final, refs);
-    return { frames: total, bytes };
+    return { frames: total, bytes, stored: { path: final, rows: [0, batch.frames] } };
   }
 
   async close(): Promise<void> {}

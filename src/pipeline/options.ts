@@ -26,6 +26,11 @@ export interface PipelineOptions {
   dataset: string;
   deleteSource: boolean;
   /**
+   * With deleteSource, where the destination cannot make a commit durable (no fsync@openssh.com,
+   * FTP): delete sources once committed without reading their frames back first (the risk accepted)
+   */
+  deleteUnsynced?: boolean;
+  /**
    * what to do with a file that cannot be used — unreadable, truncated, or frames unlike the first
    * file's dtype/shape: skip it (keep it in place and report it; the run goes on and ends with it
    * listed) or end the run
@@ -67,6 +72,9 @@ export function validate(o: PipelineOptions): PipelineOptions {
     throw bad('--compression', `gzip:${o.gzipLevel}`, 'gzip level must be 1-9 (e.g. --compression gzip:4)');
   }
   if (!/^(\/[^/\0]+)+$/.test(o.dataset)) throw bad('--dataset', o.dataset, 'must be an absolute HDF5 path like /data or /entry/data');
+  if (o.deleteUnsynced && !o.deleteSource) {
+    throw new FurError('bad-option', '--delete-unsynced only changes when --delete-source deletes a source; add --delete-source', { setting: '--delete-unsynced' });
+  }
   if (o.parallelFiles !== undefined && (!Number.isInteger(o.parallelFiles) || o.parallelFiles < 1)) throw bad('--parallel', o.parallelFiles, 'must be a whole number ≥ 1');
   return o;
 }

@@ -11,7 +11,7 @@ import type { Destination } from '../transport/destination.js';
 import { AppendTarget } from './append.js';
 import { batchStreams, collect, readAhead, type BatchStream, type Rejected, type SourceItem } from './batch.js';
 import { BatchesTarget } from './batches.js';
-import { deleteSources } from './cleanup.js';
+import { SourceCleanup, unsyncedNotice } from './cleanup.js';
 import { FilesTarget } from './files.js';
 import { sameFrames } from './layout.js';
 import { validate, type PipelineOptions } from './options.js';
@@ -63,7 +63,7 @@ export function unsafeName(name: string): string | undefined {
 /** Completed files, minus those a previous run already committed (deleted now if asked). */
 async function* fresh(
   files: AsyncIterable<CompletedFile>, isCommitted: (f: CompletedFile) => Promise<boolean | FurError>,
-  spec: RunSpec, counts: { files: number }, onRejected: (r: Rejected) => void, onRetried: (f: CompletedFile) => void,
+  spec: RunSpec, counts: { files: number }, onRejected: (r: Rejected) => void, onRetried: (f: CompletedFile) => void, cleanup: SourceCleanup,
 ): AsyncGenerator<CompletedFile> {
   for await (const f of files) {
     if (f.retried) {
@@ -86,7 +86,7 @@ async function* fresh(
     if (stored) {
       counts.files++;
       spec.progress.event({ type: 'skipped', file: f.name, reason: 'already committed at the destination' });
-      if (spec.options.deleteSource) await deleteSources([f], (m) => spec.progress.event({ type: 'warning', tag: 'delete-failed', message: m }));
+      if (spec.options.deleteSource) await cleanup.earlier([f]);
       continue;
     }
     spec.progress.seen(f.name, f.size);
@@ -164,6 +164,8 @@ export async function run(spec: RunSpec): Promise<RunSummary> {
 
   const resumed = { files: 0, frames: [...target.committed.values()].reduce((a, b) => a + b, 0) };
   progress.event({ type: 'start', method: o.method, source: spec.frames?.label ?? folder!.dir, destination: `${spec.dest.url.replace(/\/$/, '')}${spec.destPath === '.' ? '' : '/' + spec.destPath}`, resumed });
+  const notice = unsyncedNotice(spec.dest, o);
+  if (notice) progress.event({ type: 'warning', tag: 'not-durable', message: notice });
   progress.start();
   const warn = (m: string) => progress.event({ type: 'warning', tag: 'delete-failed', message: m });
   const started = Date.now();
@@ -182,13 +184,14 @@ export async function run(spec: RunSpec): Promise<RunSummary> {
   };
   // a file that changed since it was completed is still being written: waited for, not judged
   const reconsider = watcher ? (f: CompletedFile) => watcher!.reconsider(f) : (f: CompletedFile) => settled(f, { signal: spec.signal });
+  const cleanup = new SourceCleanup(spec.dest, spec.destPath, o, warn, (file, error) => reject({ file, error }));
   try {
     if (target instanceof FilesTarget) {
-      const files = fresh(source!, (f) => target.has(f), spec, resumed, reject, retried);
-      countReached = await uploadFiles(files, target, spec, warn);
+      const files = fresh(source!, (f) => target.has(f), spec, resumed, reject, retried, cleanup);
+      countReached = await uploadFiles(files, target, spec, cleanup);
     } else {
       // read ahead enough to keep the upload fed, not a batch more: commits in flight hold batches already
-      const items = spec.frames ? spec.frames.items(target, progress) : readAhead(fresh(source!, (f) => storedUnderName(target, f, o, spec.dest), spec, resumed, reject, retried), o.read, { files: 64, bytes: 8 << 20 }, (r) => {
+      const items = spec.frames ? spec.frames.items(target, progress) : readAhead(fresh(source!, (f) => storedUnderName(target, f, o, spec.dest), spec, resumed, reject, retried, cleanup), o.read, { files: 64, bytes: 8 << 20 }, (r) => {
         // with --on-mismatch stop the error ends the run and is reported once, as the run's error
         if (o.onMismatch !== 'stop') reject(r);
       }, o.onMismatch, reconsider);
@@ -204,11 +207,9 @@ export async function run(spec: RunSpec): Promise<RunSummary> {
       const settle = async (index: number, taken: BatchStream['taken'], result: Promise<CommitResult>): Promise<void> => {
         const r = await result;
         progress.committed(index, taken.files, taken.frames, r.bytes, r.frames);
+        // a folder run's units are its completed files; other sources let go of their own
         if (spec.frames) await spec.frames.release(taken.files);
-        else if (o.deleteSource) {
-          const n = await deleteSources(taken.files, warn);
-          progress.event({ type: 'deleted', files: n });
-        }
+        else if (o.deleteSource) progress.event({ type: 'deleted', files: await cleanup.batch(taken.files as CompletedFile[], r.stored) });
       };
       // A batch's frames are let go of as they are written: nothing here keeps the batch itself.
       // A target that stores frames as they come takes the stream; others, the collected batch.
@@ -249,11 +250,13 @@ export async function run(spec: RunSpec): Promise<RunSummary> {
   } catch (e) {
     progress.stop();
     watcher?.stop();
+    await cleanup.close();
     await abandon(target);
     throw e;
   }
   progress.stop();
   watcher?.stop();
+  await cleanup.close();
   await target.close();
   const seconds = (Date.now() - started) / 1000;
   const rejected = [...kept.values()];
@@ -308,7 +311,7 @@ const FILES_IN_FLIGHT = 256;
 const FILE_BYTES_IN_FLIGHT = 64 << 20;
 
 /** `files` method: several uploads in flight; each file is deleted once its rename landed. True when --count ended it. */
-async function uploadFiles(files: AsyncIterable<CompletedFile>, target: FilesTarget, spec: RunSpec, warn: (m: string) => void): Promise<boolean> {
+async function uploadFiles(files: AsyncIterable<CompletedFile>, target: FilesTarget, spec: RunSpec, cleanup: SourceCleanup): Promise<boolean> {
   const inflight = new Set<Promise<void>>();
   let failure: unknown;
   let batch = 0;
@@ -332,7 +335,7 @@ async function uploadFiles(files: AsyncIterable<CompletedFile>, target: FilesTar
     const p = (async () => {
       const bytes = await target.upload(f);
       spec.progress.committed(index, [f], 1, bytes, 0);
-      if (spec.options.deleteSource) spec.progress.event({ type: 'deleted', files: await deleteSources([f], warn) });
+      if (spec.options.deleteSource) spec.progress.event({ type: 'deleted', files: await cleanup.file(f) });
     })().catch((e) => { failure ??= e; }).finally(() => {
       held -= weight(f);
       inflight.delete(p);

@@ -4,12 +4,15 @@
  * tells a restarted run which source files are already stored.
  */
 import type { Batch, BatchStream, SourceItem } from './batch.js';
+import type { StoredRows } from './readback.js';
 
 export interface CommitResult {
   /** frames committed so far in total */
   frames: number;
   /** bytes written to the destination for this batch */
   bytes: number;
+  /** where the batch's frames are, to read them back where a commit is not durable (cleanup.ts) */
+  stored?: StoredRows;
 }
 
 interface TargetBase {

@@ -9,6 +9,13 @@ export interface Capabilities {
   /** durable sync of a written file (fsync, fsync@openssh.com) */
   fsync: boolean;
   /**
+   * A file is durable once its write is acknowledged, with no sync to ask for (S3: an upload is
+   * acknowledged once stored). Where neither this nor `fsync` holds (an SFTP server without
+   * fsync@openssh.com, FTP), a server crash may lose a commit: sources are deleted only once their
+   * frames read back intact (pipeline/cleanup.ts).
+   */
+  durableWrites?: boolean;
+  /**
    * `rename` onto an existing name replaces it in one step (POSIX rename, posix-rename@openssh.com).
    * When false, replacing is remove-then-rename and a crash in between leaves no file at `to`;
    * renaming onto a fresh name is still atomic.

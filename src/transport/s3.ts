@@ -43,6 +43,8 @@ export class S3Destination implements Destination {
     rename: true,
     atomicReplace: true,
     fsync: false,
+    // an object exists only once S3 has stored it
+    durableWrites: true,
   };
   readonly uploader: Uploader;
   /** temporary files waiting for their rename */

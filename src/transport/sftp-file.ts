@@ -205,9 +205,14 @@ export class SftpFile implements RemoteFile, Dispatcher {
     return best;
   }
 
-  /** When this file has more waiting than its channels take, open it on a channel with room too. */
+  /**
+   * When this file has more waiting than its channels take, open it on a channel with room too —
+   * also once it is closing, while writes made before the close still wait: a file closed without
+   * awaiting its writes (a sidecar, a small file of --method files) would otherwise go over one
+   * channel, and a channel with a small window (dropbear: 24 KiB) carries little per round trip.
+   */
   private openLeg(): void {
-    if (!this.spread || this.closed) return;
+    if (!this.spread || (this.closed && this.queuedBytes === 0)) return;
     const max = this.pool.maxWrite;
     if (this.queuedBytes < 2 * max || !this.pool.allows(max)) return;
     const lane = this.pool.spareLane(new Set([...this.legs.map((l) => l.lane), ...this.legsOpening]), max);

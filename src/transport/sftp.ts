@@ -1,6 +1,6 @@
 import { posix } from 'node:path';
 import type { FileEntry, SFTPWrapper, Stats } from 'ssh2';
-import { FurError } from '../errors.js';
+import { FurError, isFurError } from '../errors.js';
 import type { Capabilities, Destination, RemoteFile, RemoteStat } from './destination.js';
 import { connectSftp, type SftpConnectOptions } from './sftp-connect.js';
 import { SftpFile } from './sftp-file.js';
@@ -42,6 +42,8 @@ export class SftpDestination implements Destination {
    * meanwhile shows up as the failure of the open that needed it.
    */
   private readonly dirs = new Set<string>();
+  /** opens for writing sent and not yet answered, by path (see overwriteRefused) */
+  private readonly opening = new Map<string, Set<Promise<Buffer>>>();
   /** a stat sent at connect (SftpOptions.prefetchStat), for the first call only */
   private prefetched?: { path: string; result: Promise<RemoteStat | null> };
 
@@ -149,16 +151,37 @@ export class SftpDestination implements Destination {
     // refused before the file exists is expected: seen by addLeg (or dropped with the file)
     for (const o of others) o.opening.catch(() => undefined);
     let handle: Buffer;
+    const pending = this.opening.get(abs) ?? new Set<Promise<Buffer>>();
+    this.opening.set(abs, pending.add(first));
     try {
       handle = await first;
     } catch (e) {
       for (const o of others) o.opening.then((h) => o.lane.sftp.close(h, () => {}), () => undefined);
-      throw e;
+      throw (await this.overwriteRefused(e, abs, first)) ?? e;
+    } finally {
+      pending.delete(first);
+      if (pending.size === 0 && this.opening.get(abs) === pending) this.opening.delete(abs);
     }
     const file: SftpFile = new SftpFile(abs, this.pool, { lane, handle }, true, this.pool.fsync, () => this.open.delete(file));
     for (const o of others) file.addLeg(o.lane, o.opening);
     this.open.add(file);
     return file;
+  }
+
+  /**
+   * Permission to open a file for writing refused while this destination holds it open for
+   * writing itself (or opens it, and that open succeeds) is the server's policy, not the file's
+   * owner or mode: ProFTPD with AllowOverwrite off (its default) lets nobody open a file that
+   * exists for writing. An append writes its commit metadata through a second handle.
+   */
+  private async overwriteRefused(e: unknown, abs: string, refused: Promise<Buffer>): Promise<FurError | undefined> {
+    if (!isFurError(e, 'permission-denied')) return undefined;
+    const others = [...(this.opening.get(abs) ?? [])].filter((p) => p !== refused);
+    const opened = (await Promise.allSettled(others)).some((r) => r.status === 'fulfilled');
+    if (!opened && ![...this.open].some((f) => f.path === abs)) return undefined;
+    return new FurError('overwrite-refused',
+      `open for writing ${abs} on ${this.url}: the server refuses to open a file for writing once it exists (ProFTPD: AllowOverwrite off); --method append needs that: have it allowed (AllowOverwrite on), or use --method batches`,
+      { url: this.url, path: abs }, { cause: e });
   }
 
   async openRead(path: string): Promise<RemoteFile> {

@@ -183,22 +183,7 @@ export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
     const p = proc;
     if (!p || p.pid === undefined) return;
     proc = undefined;
-    // collect the session processes before the listener goes: afterwards they belong to init
-    const sessions = dropConnections ? descendants(p.pid) : [];
-    if (p.exitCode === null && p.signalCode === null) {
-      p.kill('SIGTERM');
-      const timer = setTimeout(() => p.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(timer);
-    }
-    for (const pid of sessions) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        /* already gone */
-      }
-    }
-    await waitGone(sessions, 5000);
+    await stopServer(p, exited, dropConnections);
   };
 
   // start, taking a new port if another process grabbed ours in the meantime
@@ -318,6 +303,29 @@ export function bannerArrives(host: string, port: number, timeoutMs: number): Pr
   });
 }
 
+/**
+ * Stops a server process (SIGTERM, SIGKILL after 5 s) and, with `sessions`, every process it
+ * forked: servers run each session in a process of its own, which outlives the listener.
+ */
+export async function stopServer(p: ChildProcess, exited: Promise<void>, sessions = true): Promise<void> {
+  // collect the session processes before the listener goes: afterwards they belong to init
+  const forked = sessions && p.pid !== undefined ? descendants(p.pid) : [];
+  if (p.exitCode === null && p.signalCode === null) {
+    p.kill('SIGTERM');
+    const timer = setTimeout(() => p.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(timer);
+  }
+  for (const pid of forked) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+  await waitGone(forked, 5000);
+}
+
 /** All processes below `pid`, read from /proc (children first found, then theirs). */
 function descendants(pid: number): number[] {
   const parent = new Map<number, number>();
@@ -362,7 +370,8 @@ async function waitGone(pids: number[], timeoutMs: number): Promise<void> {
   }
 }
 
-function tail(file: string, lines = 30): string {
+/** The last lines of a log file, for an error message. */
+export function tail(file: string, lines = 30): string {
   try {
     return readFileSync(file, 'utf8').trim().split('\n').slice(-lines).join('\n');
   } catch {
