@@ -37,7 +37,7 @@ export class SftpDestination implements Destination {
    */
   private readonly open = new Set<SftpFile>();
   /**
-   * Directories seen to exist in this session, so making one again costs no round trip (the
+   * Directories seen to exist since this destination connected, so making one again costs no round trip (the
    * root is checked at connect and a file's directory made before its first upload). One removed
    * meanwhile shows up as the failure of the open that needed it.
    */

@@ -10,6 +10,7 @@
  */
 import assert from 'node:assert/strict';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { FurError } from '../../src/errors.js';
@@ -57,7 +58,12 @@ async function damage(file: string, i: number): Promise<void> {
   await writeFile(file, bytes);
 }
 
-const completed = (dir: string, i: number): CompletedFile => ({ path: join(dir, name(i)), name: name(i), size: frame(i).length, mtimeMs: 0, by: 'listed', outOfOrder: false });
+/** a source as the watcher reports it: its size and time as they are on disk */
+const completed = (dir: string, i: number): CompletedFile => {
+  const path = join(dir, name(i));
+  const st = statSync(path);
+  return { path, name: name(i), size: st.size, mtimeMs: st.mtimeMs, by: 'listed', outOfOrder: false };
+};
 
 describe('a server without fsync@openssh.com: --delete-source reads frames back first', () => {
   for (const method of METHODS) {
