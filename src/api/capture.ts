@@ -11,7 +11,7 @@ import { checkMethod, connectUrl } from '../pipeline/connect.js';
 import { Progress } from '../pipeline/progress.js';
 import { PushedFrames } from '../pipeline/pushed.js';
 import { runResilient } from '../pipeline/resilient.js';
-import { frameBytes, itemsize, parseShape, type Dtype, type FrameBlock } from '../source/frame.js';
+import { frameBytes, itemsize, parseShape, type Dtype, type FrameBlock, type FrameEncoding } from '../source/frame.js';
 import { displayOf, summaryOf } from './commands.js';
 import { connectTimeoutMs, giveUpAfterMs, openOptionsOf, pipelineOf, type ProgressEvent, type StoreOptions, type Summary } from './options.js';
 
@@ -34,6 +34,12 @@ export interface FrameOptions {
   name: string;
   /** values stored with the frame (as JSON text in frame_attrs), e.g. { exposure_ms: 10 } */
   attrs?: Record<string, unknown>;
+  /**
+   * 'bitshuffle-lz4': the frame arrives compressed, as HDF5's bitshuffle filter (32008) stores a
+   * chunk (a detector's bslz4 frame, with its 12-byte header), and is stored as it is, one frame
+   * per chunk; readers need the bitshuffle plugin. Every frame of a capture is given the same way.
+   */
+  encoding?: FrameEncoding;
 }
 
 /** A frame's bytes: a typed array of the capture's dtype, or raw bytes (C order, little-endian). */
@@ -113,21 +119,33 @@ export class Capture extends EventEmitter {
     }
     const size = frameBytes(this.dtype, this.shape);
     const n = frame.byteLength;
+    if (o.encoding !== undefined) return this.encoded(frame, o, size);
     if (n === 0 || (size !== undefined && n % size !== 0)) {
       throw new FurError('bad-frame', `frame ${o.name}: ${n} bytes is not a whole number of ${this.dtype} frames of ${this.shape.join('x')} (${size} bytes each)`, { name: o.name });
-    }
-    let attrs: Record<string, unknown> | undefined;
-    if (o.attrs !== undefined) {
-      if (typeof o.attrs !== 'object' || o.attrs === null || Array.isArray(o.attrs)) throw new FurError('bad-frame', `frame ${o.name}: attrs must be an object of values`, { name: o.name });
-      // a copy of what is stored, taken now: later changes to the caller's object do not count
-      attrs = JSON.parse(JSON.stringify(o.attrs)) as Record<string, unknown>;
     }
     const data = new Uint8Array(frame.buffer, frame.byteOffset, n).slice();
     return {
       file: o.name, name: o.name, dtype: this.dtype, shape: this.dtype === 'bytes' ? [] : this.shape,
-      count: size === undefined ? 1 : n / size, data, mtimeMs: Date.now(), attrs,
+      count: size === undefined ? 1 : n / size, data, mtimeMs: Date.now(), attrs: attrsOf(o),
     };
   }
+
+  /** One frame as a filtered chunk: its header must say it holds one frame's bytes. */
+  private encoded(frame: ArrayBufferView, o: FrameOptions, size: number | undefined): FrameBlock {
+    if (o.encoding !== 'bitshuffle-lz4') throw new FurError('bad-frame', `frame ${o.name}: encoding ${JSON.stringify(o.encoding)} is not one fur stores; use 'bitshuffle-lz4' or give the frame's bytes`, { name: o.name });
+    if (size === undefined) throw new FurError('bad-frame', `frame ${o.name}: a capture of bytes takes no encoding`, { name: o.name });
+    const data = new Uint8Array(frame.buffer, frame.byteOffset, frame.byteLength).slice();
+    const holds = data.length >= 12 ? Number(new DataView(data.buffer).getBigUint64(0)) : -1;
+    if (holds !== size) throw new FurError('bad-frame', `frame ${o.name}: the bitshuffle-LZ4 header says ${holds} bytes, a ${this.shape.join('x')} ${this.dtype} frame holds ${size}`, { name: o.name });
+    return { file: o.name, name: o.name, dtype: this.dtype, shape: this.shape, count: 1, data, mtimeMs: Date.now(), attrs: attrsOf(o), encoding: o.encoding };
+  }
+}
+
+/** A copy of the values given with a frame, taken now: later changes to the caller's object do not count. */
+function attrsOf(o: FrameOptions): Record<string, unknown> | undefined {
+  if (o.attrs === undefined) return undefined;
+  if (typeof o.attrs !== 'object' || o.attrs === null || Array.isArray(o.attrs)) throw new FurError('bad-frame', `frame ${o.name}: attrs must be an object of values`, { name: o.name });
+  return JSON.parse(JSON.stringify(o.attrs)) as Record<string, unknown>;
 }
 
 /**

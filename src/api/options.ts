@@ -7,7 +7,7 @@ import { FurError } from '../errors.js';
 import { DEFAULTS, validate, type PipelineOptions } from '../pipeline/options.js';
 import type { RunEvent } from '../pipeline/progress.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS } from '../pipeline/resilient.js';
-import type { Dtype } from '../source/frame.js';
+import { parseDtype, type Dtype } from '../source/frame.js';
 import type { ReadOptions } from '../source/readers/index.js';
 import type { OpenOptions } from '../transport/open.js';
 
@@ -77,6 +77,11 @@ export interface FolderOptions extends StoreOptions {
   format?: ReadOptions['format'];
   /** delete each file once its frames are committed */
   deleteSource?: boolean;
+  /**
+   * with deleteSource, where the server cannot make a commit durable (no fsync@openssh.com, FTP):
+   * delete without reading the frames back first
+   */
+  deleteUnsynced?: boolean;
   /** a file that cannot be used: keep it and go on (skip, default) or end the run (stop) */
   onMismatch?: 'skip' | 'stop';
   /** files in flight for the files method */
@@ -174,6 +179,7 @@ export function pipelineOf(o: FolderOptions, read: ReadOptions = readOf(o)): Pip
     checksum: o.checksum,
     dataset: o.dataset ?? DEFAULTS.dataset,
     deleteSource: o.deleteSource ?? false,
+    deleteUnsynced: o.deleteUnsynced ?? false,
     onMismatch: o.onMismatch ?? 'skip',
     read,
     parallelFiles: o.parallel,
@@ -182,7 +188,7 @@ export function pipelineOf(o: FolderOptions, read: ReadOptions = readOf(o)): Pip
 
 export function readOf(o: Pick<FolderOptions, 'dtype' | 'shape' | 'format'>): ReadOptions {
   const r: ReadOptions = {};
-  if (o.dtype) r.dtype = o.dtype;
+  if (o.dtype) r.dtype = parseDtype(o.dtype, '--dtype');
   if (o.shape) r.shape = o.shape;
   if (o.format) {
     if (!['raw', 'npy', 'tiff', 'bytes'].includes(o.format)) throw new FurError('bad-option', `--format '${o.format}': use raw, npy, tiff or bytes`, { setting: '--format' });

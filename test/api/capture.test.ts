@@ -3,20 +3,16 @@
  * h5wasm: the frames, their names and the values given with them.
  */
 import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { openCapture, isFurError, type ProgressEvent } from '../../src/index.js';
-import { DEST_KINDS, openDest, readStored } from '../pipeline/helpers.js';
+import { DEST_KINDS, openDest, readStored, runKilledAfter } from '../pipeline/helpers.js';
+import { formatKnownHostsLine } from '../../src/transport/known-hosts.js';
+import { delayedLink } from '../transport/helpers.js';
 import { dataset, h5wasmRead, valueStrings } from '../support/h5wasm.js';
-
-const SHAPE = [16, 24];
-
-/** frame i: every pixel a function of i and its place, so frames differ from each other */
-export function frame(i: number, shape = SHAPE): Uint16Array {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const f = new Uint16Array(n);
-  for (let p = 0; p < n; p++) f[p] = (i * 7919 + p * 31) & 0xffff;
-  return f;
-}
+import { frame, SHAPE } from './support/frames.js';
 
 const name = (i: number) => `frame_${String(i).padStart(6, '0')}`;
 
@@ -81,5 +77,56 @@ describe('openCapture', () => {
     await assert.rejects(openCapture('sftp://nobody@127.0.0.1:1/x.h5', { dtype: 'uint16', shape: SHAPE, batch: 0 }), (e) => isFurError(e, 'bad-option') && /--batch/.test(e.message));
     await assert.rejects(openCapture('ftps://nobody@127.0.0.1:1/x.h5', { dtype: 'uint16', shape: SHAPE }), (e) => isFurError(e, 'method-unsupported'));
     await assert.rejects(openCapture('file:///tmp/x.h5', { dtype: 'uint16', shape: [0, 4] }), (e) => isFurError(e, 'bad-shape'));
+  });
+});
+
+describe('openCapture: resume and back-pressure', () => {
+  test('a program killed (SIGKILL) mid-capture: re-opened, `committed` says what is stored, it goes on; every frame once', async (t) => {
+    const dest = await openDest('file', t);
+    const url = dest.url('append', 'resume');
+    const program = join(dirname(fileURLToPath(import.meta.url)), 'support', 'push-forever.js');
+    const r = await runKilledAfter([url], 3, { program });
+    assert.ok(r.killed, r.stderr);
+    const again = await openCapture(url, { dtype: 'uint16', shape: SHAPE, batch: 10 });
+    const k = again.committed.size;
+    assert.ok(k >= 30, `3 commits of 10 frames seen before the kill, ${k} committed`);
+    // commits land in order: what is committed is the first k frames pushed
+    assert.deepEqual([...again.committed].sort(), Array.from({ length: k }, (_, i) => `frame_${i}`).sort());
+    await assert.rejects(again.append(frame(0), { name: 'frame_0' }), (e) => isFurError(e, 'name-committed'));
+    for (let i = k; i < k + 25; i++) await again.append(frame(i), { name: `frame_${i}` });
+    assert.equal((await again.close()).frames, 25);
+    const stored = await readStored(dest, 'append', 'resume');
+    assert.deepEqual(stored.names, Array.from({ length: k + 25 }, (_, i) => `frame_${i}`));
+    stored.frames.forEach((f, i) => assert.deepEqual(new Uint16Array(f.slice().buffer), frame(i), `frame ${i}`));
+  });
+
+  test('a slow destination (SFTP over a 150 ms link): append waits, frames held stay under maxBuffered', async (t) => {
+    const dest = await openDest('sftp', t);
+    const link = await delayedLink(dest.server!.port, 150);
+    t.after(() => link.close());
+    const knownHosts = join(dest.root, '..', 'known_hosts_link');
+    await writeFile(knownHosts, `${formatKnownHostsLine('127.0.0.1', link.port, dest.server!.hostKey)}\n`);
+    const frameBytes = SHAPE[0]! * SHAPE[1]! * 2;
+    const maxBuffered = 6 * frameBytes;
+    const capture = await openCapture(`sftp://lab@127.0.0.1:${link.port}/slow.h5`, {
+      dtype: 'uint16', shape: SHAPE, batch: 2, maxBuffered, passwordEnv: dest.flags[1], knownHosts,
+    });
+    const N = 40;
+    let waited = 0;
+    let most = 0;
+    for (let i = 0; i < N; i++) {
+      const appended = capture.append(frame(i), { name: name(i) });
+      // a push with room resolves before the event loop turns; one that waits for a commit does not
+      const atOnce = await Promise.race([appended.then(() => true), new Promise<boolean>((r) => setImmediate(() => r(false)))]);
+      if (!atOnce) waited++;
+      await appended;
+      most = Math.max(most, capture.buffered);
+    }
+    assert.ok(waited > 0, 'append waited for room at least once');
+    assert.ok(most <= maxBuffered, `held ${most} bytes, at most ${maxBuffered}`);
+    assert.equal((await capture.close()).frames, N);
+    const stored = await readStored(dest, 'append', 'slow');
+    assert.deepEqual(stored.names, Array.from({ length: N }, (_, i) => name(i)));
+    stored.frames.forEach((f, i) => assert.deepEqual(new Uint16Array(f.slice().buffer), frame(i), `frame ${i}`));
   });
 });

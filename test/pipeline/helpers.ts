@@ -137,9 +137,11 @@ export function furBin(args: string[], opts: RunOptions = {}): Promise<RunResult
  * `delayMs` later, if given, so the kill can land anywhere in the next batch. Kills follow fur's
  * own progress, not the clock: a fast or a loaded machine kills inside the run alike.
  */
-export function runKilledAfter(args: string[], commits: number, opts: { delayMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<{ killed: boolean; stderr: string }> {
+export function runKilledAfter(args: string[], commits: number, opts: { delayMs?: number; env?: NodeJS.ProcessEnv; program?: string } = {}): Promise<{ killed: boolean; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [FUR_BIN, ...args, '--json'], { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    // `program`: another program printing fur's progress events as JSON lines (a library user)
+    const argv = opts.program ? [opts.program, ...args] : [FUR_BIN, ...args, '--json'];
+    const child = spawn(process.execPath, argv, { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let seen = 0;
     let killing = false;
     let killed = false;
