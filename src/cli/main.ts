@@ -5,15 +5,15 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { FurError, isFurError } from '../errors.js';
-import { DEFAULTS, parseCompression, validate, type PipelineOptions } from '../pipeline/options.js';
-import { Progress } from '../pipeline/progress.js';
-import { DEFAULT_CONNECT_TIMEOUT_MS, runResilient } from '../pipeline/resilient.js';
+import { upload, verify, watch } from '../api/commands.js';
+import type { FolderOptions, ProgressEvent, StoreOptions, WatchOptions } from '../api/options.js';
+import { stream, type StreamOptions } from '../stream/receive.js';
+import { DEFAULTS, parseCompression } from '../pipeline/options.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS } from '../pipeline/resilient.js';
 import { DEFAULT_QUIET_MS } from '../source/watch.js';
 import { parseDtype, parseShape } from '../source/frame.js';
-import type { ReadOptions } from '../source/readers/index.js';
-import { checkMethod, connect, type ConnectionFlags } from './connect.js';
+import { connect, connectionOf, type ConnectionFlags } from './connect.js';
 import { duration } from './duration.js';
-import { parseDestinationUrl } from '../transport/url.js';
 import { writeFile } from 'node:fs/promises';
 import { H5File, dtypeName } from '../hdf5/index.js';
 import { buildReferences } from '../index/kerchunk.js';
@@ -26,12 +26,8 @@ import type { Destination } from '../transport/destination.js';
 import { FUR_VERSION } from '../version.js';
 import { printable, renderer } from './render.js';
 
-interface CommonFlags extends ConnectionFlags {
+interface StoreFlags extends ConnectionFlags {
   method: string;
-  pattern: string;
-  dtype?: string;
-  shape?: string;
-  format?: string;
   batch: string;
   batchSeconds: string;
   chunkFrames?: string;
@@ -39,14 +35,28 @@ interface CommonFlags extends ConnectionFlags {
   shuffle?: boolean;
   checksum?: boolean;
   dataset: string;
+  giveUpAfter: string;
+  json?: boolean;
+}
+
+interface CommonFlags extends StoreFlags {
+  pattern: string;
+  dtype?: string;
+  shape?: string;
+  format?: string;
   deleteSource?: boolean;
   deleteUnsynced?: boolean;
   onMismatch: string;
   parallel?: string;
-  giveUpAfter: string;
-  json?: boolean;
   stopFile?: string;
   marker?: string;
+}
+
+interface StreamFlags extends StoreFlags {
+  format?: string;
+  series?: string;
+  forever?: boolean;
+  maxBuffered?: string;
 }
 
 interface WatchFlags extends CommonFlags {
@@ -62,34 +72,45 @@ function int(text: string, setting: string): number {
   return n;
 }
 
-function readOptions(f: CommonFlags): ReadOptions {
-  const r: ReadOptions = {};
-  if (f.dtype) r.dtype = parseDtype(f.dtype, '--dtype');
-  if (f.shape) r.shape = parseShape(f.shape, '--shape');
-  if (f.format) {
-    if (!['raw', 'npy', 'tiff', 'bytes'].includes(f.format)) throw new FurError('bad-option', `--format '${f.format}': use raw, npy, tiff or bytes`, { setting: '--format' });
-    r.format = f.format as ReadOptions['format'];
-  }
-  if (r.dtype === 'bytes') { r.format = 'bytes'; delete r.dtype; }
-  return r;
-}
-
-function pipelineOptions(f: CommonFlags): PipelineOptions {
+/** The flags as the library takes them: the commands are the library's functions. */
+function storeOptions(f: StoreFlags): StoreOptions {
   return {
-    ...DEFAULTS,
-    method: f.method as PipelineOptions['method'],
-    batchFrames: int(f.batch, '--batch'),
-    batchSeconds: duration(f.batchSeconds, '--batch-seconds'),
+    ...connectionOf(f),
+    method: f.method as StoreOptions['method'],
+    batch: f.batch === undefined ? undefined : int(f.batch, '--batch'),
+    batchSeconds: f.batchSeconds === undefined ? undefined : duration(f.batchSeconds, '--batch-seconds'),
     chunkFrames: f.chunkFrames === undefined ? undefined : int(f.chunkFrames, '--chunk-frames'),
-    gzipLevel: f.compression === undefined ? undefined : parseCompression(f.compression),
-    shuffle: f.shuffle ?? false,
+    compression: f.compression === undefined ? undefined : parseCompression(f.compression),
+    shuffle: f.shuffle,
     checksum: f.checksum,
     dataset: f.dataset,
-    deleteSource: f.deleteSource ?? false,
-    deleteUnsynced: f.deleteUnsynced ?? false,
+    giveUpAfter: f.giveUpAfter === undefined ? undefined : duration(f.giveUpAfter, '--give-up-after'),
+  };
+}
+
+function folderOptions(f: CommonFlags): FolderOptions {
+  return {
+    ...storeOptions(f),
+    pattern: f.pattern,
+    dtype: f.dtype === undefined ? undefined : parseDtype(f.dtype, '--dtype'),
+    shape: f.shape === undefined ? undefined : parseShape(f.shape, '--shape'),
+    format: f.format as FolderOptions['format'],
+    deleteSource: f.deleteSource,
+    deleteUnsynced: f.deleteUnsynced,
     onMismatch: f.onMismatch === 'stop' ? 'stop' : 'skip',
-    read: readOptions(f),
-    parallelFiles: f.parallel === undefined ? undefined : int(f.parallel, '--parallel'),
+    parallel: f.parallel === undefined ? undefined : int(f.parallel, '--parallel'),
+    stopFile: f.stopFile,
+    marker: f.marker,
+  };
+}
+
+function watchOptions(f: WatchFlags): WatchOptions {
+  return {
+    ...folderOptions(f),
+    count: f.count === undefined ? undefined : int(f.count, '--count'),
+    idle: f.idle === undefined ? undefined : duration(f.idle, '--idle'),
+    quietPeriod: f.quietPeriod === undefined ? undefined : duration(f.quietPeriod, '--quiet-period'),
+    completion: f.completion as WatchOptions['completion'],
   };
 }
 
@@ -110,13 +131,10 @@ function addConnection(c: Command): Command {
     .option('--connect-timeout <seconds>', 'give up connecting after this long: one attempt, and all attempts until a first connection has worked (a mistyped host or port fails fast)', String(DEFAULT_CONNECT_TIMEOUT_MS / 1000));
 }
 
-function addCommon(c: Command): Command {
+/** how frames are stored: every command that stores frames takes these */
+function addStore(c: Command, methods: string[]): Command {
   return addConnection(c)
-    .addOption(new Option('--method <method>', 'append | batches | files').choices(['append', 'batches', 'files']).default('append'))
-    .option('--pattern <glob>', 'which files in SRC are frames (matched on names; ordered by the number in the name)', '*')
-    .option('--dtype <type>', 'element type of raw files (uint8, int16, float32, …; bytes = opaque files)')
-    .option('--shape <dims>', 'frame shape of raw files, e.g. 512x512 or 480,640,3')
-    .option('--format <fmt>', 'raw | npy | tiff | bytes (default: by file extension)')
+    .addOption(new Option('--method <method>', methods.join(' | ')).choices(methods).default('append'))
     .option('--batch <n>', 'frames per batch (the unit of commit and cleanup)', String(DEFAULTS.batchFrames))
     .option('--batch-seconds <s>', 'commit a partial batch after this long', String(DEFAULTS.batchSeconds))
     .option('--chunk-frames <n>', 'frames per HDF5 chunk (default: 1-8 MiB chunks)')
@@ -125,12 +143,20 @@ function addCommon(c: Command): Command {
     .option('--checksum', 'Fletcher-32 checksum on every chunk (default for --method append)')
     .option('--no-checksum', 'no Fletcher-32 checksum, also for --method append')
     .option('--dataset <path>', 'HDF5 dataset path of the frames', DEFAULTS.dataset)
+    .option('--give-up-after <seconds>', 'keep reconnecting this long before exiting with an error', '600')
+    .option('--json', 'print one JSON status event per line instead of a status line');
+}
+
+function addCommon(c: Command): Command {
+  return addStore(c, ['append', 'batches', 'files'])
+    .option('--pattern <glob>', 'which files in SRC are frames (matched on names; ordered by the number in the name)', '*')
+    .option('--dtype <type>', 'element type of raw files (uint8, int16, float32, …; bytes = opaque files)')
+    .option('--shape <dims>', 'frame shape of raw files, e.g. 512x512 or 480,640,3')
+    .option('--format <fmt>', 'raw | npy | tiff | bytes (default: by file extension)')
     .option('--delete-source', 'delete each local file once its batch is committed remotely (where the server cannot make a commit durable, once its frames read back intact)')
     .option('--delete-unsynced', 'with --delete-source, where the server cannot make a commit durable (no fsync@openssh.com, FTP): delete without reading frames back first; a crash of the server may then lose frames whose sources are gone')
     .addOption(new Option('--on-mismatch <what>', 'a file that cannot be used (unreadable, truncated, or frames unlike the first file\'s): skip it — keep it in place, report it, go on, exit 3 — or stop the run').choices(['stop', 'skip']).default('skip'))
-    .option('--parallel <n>', 'files in flight for --method files (default: as many as keep the link busy, up to 256)')
-    .option('--give-up-after <seconds>', 'keep reconnecting this long before exiting with an error', '600')
-    .option('--json', 'print one JSON status event per line instead of a status line');
+    .option('--parallel <n>', 'files in flight for --method files (default: as many as keep the link busy, up to 256)');
 }
 
 /**
@@ -143,27 +169,9 @@ function addNotFrames(c: Command, stopFile: string): Command {
     .option('--marker <suffix>', 'companion marker suffix, e.g. .done (markers are never frames)');
 }
 
-/** The watch's timing, checked before anything connects. */
-function watchOptions(f: WatchFlags) {
-  const quietMs = f.quietPeriod === undefined ? undefined : duration(f.quietPeriod, '--quiet-period') * 1000;
-  const idleMs = f.idle === undefined ? undefined : duration(f.idle, '--idle') * 1000;
-  if (f.completion === 'quiet' && idleMs !== undefined && idleMs <= (quietMs ?? DEFAULT_QUIET_MS)) {
-    throw new FurError('bad-option', `--idle ${f.idle} must be longer than --quiet-period (${(quietMs ?? DEFAULT_QUIET_MS) / 1000} s), or files would be left behind as incomplete`, { setting: '--idle' });
-  }
-  return { completion: f.completion as 'quiet' | 'marker' | 'rename', quietMs, idleMs, stopFile: f.stopFile, markerSuffix: f.marker };
-}
-
-async function doRun(src: string, destUrl: string, f: WatchFlags, watch: boolean): Promise<number> {
-  // every setting is checked before anything connects: a typo costs no connection, and no wait
-  const options = validate(pipelineOptions(f));
-  checkMethod(destUrl, options.method);
-  const giveUpAfterMs = duration(f.giveUpAfter, '--give-up-after') * 1000;
-  const connectTimeoutMs = duration(f.connectTimeout ?? String(DEFAULT_CONNECT_TIMEOUT_MS / 1000), '--connect-timeout') * 1000;
-  const watching = watch ? watchOptions(f) : undefined;
-  const maxFrames = f.count === undefined ? undefined : int(f.count, '--count');
+/** Runs a command that stores frames: Ctrl-C or SIGTERM finish what is queued, twice aborts. */
+async function storing(f: StoreFlags, run: (onProgress: (e: ProgressEvent) => void, signal: AbortSignal) => Promise<number>): Promise<number> {
   const emit = renderer({ json: f.json ?? false, tty: process.stderr.isTTY ?? false });
-  const progress = new Progress(emit);
-  const warn = (message: string) => progress.event({ type: 'warning', tag: 'destination', message });
   const controller = new AbortController();
   let interrupts = 0;
   const onSignal = () => {
@@ -174,24 +182,48 @@ async function doRun(src: string, destUrl: string, f: WatchFlags, watch: boolean
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    const summary = await runResilient({
-      connect: () => connect(destUrl, options.method, { ...f, warn }),
-      giveUpAfterMs,
-      connectTimeoutMs,
-      // an S3 destination is reached at its endpoint: name both
-      display: `${parseDestinationUrl(destUrl).display}${f.endpoint ? ` (${f.endpoint})` : ''}`,
-      sourceDir: src,
-      pattern: f.pattern,
-      watch: watching,
-      notFrames: { stopFile: f.stopFile, markerSuffix: f.marker },
-      maxFrames,
-      options, progress, signal: controller.signal,
-    });
-    return summary.rejected.length ? 3 : 0;
+    return await run(emit, controller.signal);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+}
+
+function doRun(src: string, destUrl: string, f: WatchFlags, watching: boolean): Promise<number> {
+  // every setting is checked (by the library) before anything connects
+  const options = watching ? watchOptions(f) : folderOptions(f);
+  return storing(f, async (onProgress, signal) => {
+    const summary = await (watching ? watch : upload)(src, destUrl, { ...options, onProgress, signal });
+    return summary.kept.length ? 3 : 0;
+  });
+}
+
+function doStream(endpoint: string, destUrl: string, f: StreamFlags): Promise<number> {
+  const options: StreamOptions = {
+    ...storeOptions(f),
+    method: f.method as StreamOptions['method'],
+    format: f.format as StreamOptions['format'],
+    series: f.series === undefined ? undefined : int(f.series, '--series'),
+    forever: f.forever,
+    maxBuffered: f.maxBuffered === undefined ? undefined : parseSize(f.maxBuffered, '--max-buffered'),
+  };
+  return storing(f, async (onProgress, signal) => {
+    const summary = await stream(endpoint, destUrl, { ...options, onProgress, signal });
+    for (const s of summary.series) {
+      const gaps = [s.missing.length ? `${s.missing.length} missing` : '', s.repeated.length ? `${s.repeated.length} repeated` : ''].filter(Boolean).join(', ');
+      if (f.json) process.stdout.write(JSON.stringify({ type: 'series', ...s }) + '\n');
+      else process.stderr.write(`fur stream: series ${s.series}: ${s.frames} frames → ${printable(s.destination)}${gaps ? ` (frame numbers: ${gaps})` : ''}\n`);
+    }
+    return summary.series.some((s) => s.missing.length || s.repeated.length) ? 3 : 0;
+  });
+}
+
+/** bytes, as 64M, 2G, 500k or a plain number */
+function parseSize(text: string, setting: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$/i.exec(text.trim());
+  const n = m ? Number(m[1]) * 1024 ** ' kmgt'.indexOf((m[2] || ' ').toLowerCase()) : NaN;
+  if (!(n >= 1)) throw new FurError('bad-option', `${setting} '${text}': give a size such as 64M or 2G`, { setting, value: text });
+  return Math.floor(n);
 }
 
 export function program(): Command {
@@ -235,6 +267,20 @@ Examples:
   fur watch ./det file:///mnt/share/run42 --method batches --batch 500 --count 10000 --json`)
     .action(async function (this: Command, src: string, dest: string) { this.setOptionValue('_code', await doRun(src, dest, this.opts(), true)); });
 
+  addStore(p.command('stream'), ['append', 'batches']).argument('<ENDPOINT>', 'the sender\'s ZeroMQ PUSH socket, e.g. tcp://detector:9999').argument('<DEST>', 'sftp://user@host[:port]/path, ftps://user@host[:port]/path, s3://bucket/prefix or file:///path')
+    .description('store frames a detector or DAQ sends over ZeroMQ (DECTRIS EIGER stream v1, or plain JSON + bytes)')
+    .addOption(new Option('--format <format>', 'the sender\'s format (default: recognised from the first message)').choices(['eiger', 'plain']))
+    .option('--series <n>', 'series to store before ending (one file each, named after the series, when more than one)', '1')
+    .option('--forever', 'store series until stopped (Ctrl-C / SIGTERM)')
+    .option('--max-buffered <size>', 'frames held in memory until committed before reading waits (the sender is then held back by ZeroMQ)', '64M')
+    .addHelpText('after', `
+Ends after --series series (dseries_end-1.0, or {"end": true}), or on Ctrl-C / SIGTERM — always after committing what came.
+Missing or repeated frame numbers are reported (exit 3); a repeated frame is not stored twice.
+Examples:
+  fur stream tcp://eiger.lab:9999 sftp://me@archive.lab/runs/run42.h5
+  fur stream tcp://daq.lab:5555 file:///mnt/share/scan7 --method batches --format plain --forever`)
+    .action(async function (this: Command, endpoint: string, dest: string) { this.setOptionValue('_code', await doStream(endpoint, dest, this.opts())); });
+
   const v = addConnection(p.command('verify')).argument('<SRC>', 'folder with the source files (omit to check the destination against its own frame hashes)').argument('[DEST]', 'what was uploaded to')
     .description('compare the destination with the local source files, frame by frame — or, given only DEST, with the SHA-256 of each frame recorded at upload')
     .addOption(new Option('--method <method>', 'how it was uploaded').choices(['append', 'batches', 'files']).default('append'))
@@ -251,25 +297,17 @@ Examples:
   v.action(async function (this: Command, first: string, second: string | undefined) {
     const f = this.opts() as CommonFlags;
     const [src, destUrl] = second === undefined ? [undefined, first] : [first, second];
-    const { dest, path } = await connect(destUrl, f.method, f);
-    try {
-      const method = f.method as PipelineOptions['method'];
-      // loaded only for this command (start-up of the others does not pay for it)
-      const { verify, verifySelf } = await import('../pipeline/verify.js');
-      const r = src === undefined
-        ? await verifySelf({ dest, destPath: path, method, dataset: f.dataset })
-        : await verify({ sourceDir: src, pattern: f.pattern, notFrames: { stopFile: f.stopFile, markerSuffix: f.marker }, dest, destPath: path, method, dataset: f.dataset, read: readOptions(f) });
-      const ok = r.different.length === 0 && r.missing.length === 0 && r.damaged.length === 0 && r.unreadable.length === 0;
-      if (f.json) process.stdout.write(JSON.stringify({ type: 'verify', ok, ...r }) + '\n');
-      else {
-        process.stderr.write(`fur verify: ${r.equal} equal, ${r.different.length} different, ${r.missing.length} files missing at the destination, ${r.remoteOnly} remote frames without a local source\n`);
-        for (const d of r.different.slice(0, 20)) process.stderr.write(`  differs: ${printable(d.file)} frame ${d.frame}\n`);
-        for (const m of r.missing.slice(0, 20)) process.stderr.write(`  missing: ${printable(m)}\n`);
-        for (const d of r.damaged.slice(0, 20)) process.stderr.write(`  checksum failed: ${printable(d.file)} ${d.dataset} rows ${d.rows[0]}-${d.rows[1] - 1} (the stored chunk changed after it was written)\n`);
-        for (const u of r.unreadable.slice(0, 20)) process.stderr.write(`  not compared: ${printable(u.message)}\n`);
-      }
-      this.setOptionValue('_code', ok ? 0 : 3);
-    } finally { await dest.close(); }
+    const r = await verify(src, destUrl, folderOptions(f));
+    const ok = r.different.length === 0 && r.missing.length === 0 && r.damaged.length === 0 && r.unreadable.length === 0;
+    if (f.json) process.stdout.write(JSON.stringify({ type: 'verify', ok, ...r }) + '\n');
+    else {
+      process.stderr.write(`fur verify: ${r.equal} equal, ${r.different.length} different, ${r.missing.length} files missing at the destination, ${r.remoteOnly} remote frames without a local source\n`);
+      for (const d of r.different.slice(0, 20)) process.stderr.write(`  differs: ${printable(d.file)} frame ${d.frame}\n`);
+      for (const m of r.missing.slice(0, 20)) process.stderr.write(`  missing: ${printable(m)}\n`);
+      for (const d of r.damaged.slice(0, 20)) process.stderr.write(`  checksum failed: ${printable(d.file)} ${d.dataset} rows ${d.rows[0]}-${d.rows[1] - 1} (the stored chunk changed after it was written)\n`);
+      for (const u of r.unreadable.slice(0, 20)) process.stderr.write(`  not compared: ${printable(u.message)}\n`);
+    }
+    this.setOptionValue('_code', ok ? 0 : 3);
   });
 
   addConnection(p.command('index')).argument('<FILE>', 'a fur-written HDF5 file: local path, file:// or sftp:// URL')

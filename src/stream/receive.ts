@@ -1,0 +1,175 @@
+/**
+ * `fur stream`: frames received from a detector or DAQ over ZeroMQ (a PULL socket connected to
+ * the sender's PUSH), stored with openCapture — the same commits, reconnection and resume as
+ * frames pushed by a program. One capture per series; frame numbers are checked as they come, and
+ * a missing or repeated number is reported (a repeated frame is not stored a second time).
+ *
+ * While the destination is slower than the sender, append waits for room (maxBuffered), this
+ * loop stops reading, and ZeroMQ's queues fill up to their high-water mark: the sender is held
+ * back, nothing is dropped.
+ */
+import { Pull } from 'zeromq';
+import { openCapture, type Capture } from '../api/capture.js';
+import type { StoreOptions, Summary } from '../api/options.js';
+import { FurError } from '../errors.js';
+import { decode, recognise, type StreamEvent, type StreamFormat } from './formats.js';
+
+export interface StreamOptions extends StoreOptions {
+  method?: 'append' | 'batches';
+  /** the sender's format (default: recognised from the first message) */
+  format?: StreamFormat;
+  /** series to store before the run ends (default 1) */
+  series?: number;
+  /** store series until stopped (signal) */
+  forever?: boolean;
+  /** bytes of frames held in memory before reading waits (default 64 MiB) */
+  maxBuffered?: number;
+  /** messages ZeroMQ queues before the sender is held back (default 1000) */
+  highWaterMark?: number;
+}
+
+export interface SeriesSummary extends Summary {
+  /** the series' id (the sender's, or its place in this run) */
+  series: number;
+  destination: string;
+  /** frame numbers that never came, and those that came more than once */
+  missing: number[];
+  repeated: number[];
+}
+
+export interface StreamSummary {
+  format?: StreamFormat;
+  series: SeriesSummary[];
+}
+
+/** The destination of one series: the URL as given for the only one, else named after the series. */
+export function seriesDestination(destination: string, method: 'append' | 'batches', series: number, several: boolean): string {
+  if (!several) return destination;
+  if (method === 'batches') return `${destination.replace(/\/+$/, '')}/series_${series}`;
+  const m = /^(.*?)(\.[^./]*)?$/.exec(destination)!;
+  return `${m[1]}_series_${series}${m[2] ?? '.h5'}`;
+}
+
+/** One series being stored: its capture (opened with its first frame) and its frame numbers. */
+class Series {
+  capture?: Capture;
+  next = 0;
+  readonly missing: number[] = [];
+  readonly repeated: number[] = [];
+  /** frames the series announced (EIGER: nimages × ntrigger in its configuration) */
+  expected?: number;
+
+  constructor(readonly id: number, readonly destination: string, config: Record<string, unknown> | undefined) {
+    const n = Number(config?.nimages) * Number(config?.ntrigger ?? 1);
+    if (Number.isSafeInteger(n) && n > 0) this.expected = n;
+  }
+}
+
+export async function stream(endpoint: string, destination: string, o: StreamOptions = {}): Promise<StreamSummary> {
+  const method = o.method ?? 'append';
+  const wanted = o.forever ? Infinity : (o.series ?? 1);
+  if (!(wanted >= 1) || (wanted !== Infinity && !Number.isInteger(wanted))) throw new FurError('bad-option', `--series ${o.series}: must be a whole number ≥ 1`, { setting: '--series' });
+  if (o.format !== undefined && o.format !== 'eiger' && o.format !== 'plain') throw new FurError('bad-option', `--format '${o.format}': use eiger or plain`, { setting: '--format' });
+  const several = wanted > 1;
+  const warn = (tag: string, message: string) => o.onProgress?.({ type: 'warning', tag, message });
+  const sock = new Pull({ receiveHighWaterMark: o.highWaterMark ?? 1000, linger: 0 });
+  const stop = () => sock.close();
+  o.signal?.addEventListener('abort', stop, { once: true });
+  let format = o.format;
+  const done: SeriesSummary[] = [];
+  let current: Series | undefined;
+  let count = 0;
+
+  const finish = async (s: Series): Promise<void> => {
+    current = undefined;
+    if (s.expected !== undefined && s.next < s.expected) {
+      for (let n = s.next; n < s.expected; n++) s.missing.push(n);
+      warn('frames-missing', `series ${s.id}: ended after ${s.next} of the ${s.expected} frames it announced (${describe(s.missing.slice(-(s.expected - s.next)))} never came)`);
+    }
+    const summary = s.capture ? await s.capture.close() : { files: 0, frames: 0, bytes: 0, seconds: 0, endReason: 'finished', kept: [] };
+    done.push({ ...summary, series: s.id, destination: s.destination, missing: s.missing, repeated: s.repeated });
+  };
+
+  const begin = (series: number | undefined, config?: Record<string, unknown>): Series => {
+    const id = series ?? count + 1;
+    count++;
+    return new Series(id, seriesDestination(destination, method, id, several), config);
+  };
+
+  const frame = async (s: Series, ev: Extract<StreamEvent, { kind: 'frame' }>): Promise<void> => {
+    if (ev.frame < s.next) {
+      s.repeated.push(ev.frame);
+      warn('frame-repeated', `series ${s.id}: frame ${ev.frame} came again after frame ${s.next - 1}; not stored twice`);
+      return;
+    }
+    if (ev.frame > s.next) {
+      const gap = Array.from({ length: ev.frame - s.next }, (_, i) => s.next + i);
+      s.missing.push(...gap);
+      warn('frames-missing', `series ${s.id}: ${describe(gap)} did not arrive (frame ${ev.frame} came after ${s.next === 0 ? 'none' : `frame ${s.next - 1}`})`);
+    }
+    s.next = ev.frame + 1;
+    s.capture ??= await openCapture(s.destination, {
+      ...o, method, dtype: ev.dtype, shape: ev.shape, maxBuffered: o.maxBuffered, signal: undefined,
+    });
+    await s.capture.append(ev.data, { name: ev.name ?? `frame_${String(ev.frame).padStart(6, '0')}`, attrs: ev.attrs, encoding: ev.encoding });
+  };
+
+  try {
+    sock.connect(endpoint);
+    for (;;) {
+      let parts: Buffer[];
+      try {
+        parts = await sock.receive();
+      } catch (e) {
+        if (sock.closed) break; // stopped
+        throw e;
+      }
+      format ??= recognise(parts);
+      if (format === undefined) {
+        warn('stream-message', `stream: a message in neither format (EIGER stream v1, plain) was skipped; --format eiger|plain says which to expect`);
+        continue;
+      }
+      let ev: StreamEvent;
+      try {
+        ev = decode(format, parts);
+      } catch (e) {
+        // a message fur cannot store ends no capture: it is said, and the next one is read
+        warn('stream-message', (e as Error).message);
+        continue;
+      }
+      if (ev.kind === 'header') {
+        if (current) {
+          warn('series-unfinished', `series ${current.id}: a new series began before it ended; it is closed with what came`);
+          await finish(current);
+          if (done.length >= wanted) break;
+        }
+        current = begin(ev.series, ev.config);
+      } else if (ev.kind === 'frame') {
+        current ??= begin(ev.series);
+        await frame(current, ev);
+      } else if (ev.kind === 'end') {
+        if (current) await finish(current);
+        if (done.length >= wanted) break;
+      }
+    }
+    if (current) await finish(current);
+  } finally {
+    o.signal?.removeEventListener('abort', stop);
+    if (!sock.closed) sock.close();
+    // a capture left open by a failure is closed: what it committed stays, its error is the run's
+    if (current?.capture) await current.capture.close().catch(() => undefined);
+  }
+  return { format, series: done };
+}
+
+/** frame numbers as ranges: "frames 3-5, 9" */
+function describe(ns: number[]): string {
+  const out: string[] = [];
+  for (let i = 0; i < ns.length;) {
+    let j = i;
+    while (j + 1 < ns.length && ns[j + 1] === ns[j]! + 1) j++;
+    out.push(i === j ? `${ns[i]}` : `${ns[i]}-${ns[j]}`);
+    i = j + 1;
+  }
+  return `${ns.length === 1 ? 'frame' : 'frames'} ${out.join(', ')}`;
+}
