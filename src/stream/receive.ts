@@ -115,7 +115,11 @@ export async function stream(endpoint: string, destination: string, o: StreamOpt
   };
 
   try {
-    sock.connect(endpoint);
+    try {
+      sock.connect(endpoint);
+    } catch (e) {
+      throw new FurError('bad-url', `${endpoint}: not a ZeroMQ endpoint fur can connect to (${(e as Error).message}); give tcp://host:port or ipc:///path`, { url: endpoint });
+    }
     for (;;) {
       let parts: Buffer[];
       try {

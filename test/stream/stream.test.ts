@@ -147,5 +147,8 @@ describe('fur stream', () => {
     assert.equal((await cli(['stream', s.endpoint, dest.url('append', 'x'), '--series', '0'])).code, 2);
     assert.equal((await cli(['stream', s.endpoint, dest.url('append', 'x'), '--format', 'cbor'])).code, 2);
     assert.equal((await cli(['stream', s.endpoint, dest.url('files', 'x'), '--method', 'files'])).code, 2);
+    const bad = await cli(['stream', 'tcp://127.0.0.1:', dest.url('append', 'x')]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.lastLine, /^fur: tcp:\/\/127\.0\.0\.1:: not a ZeroMQ endpoint fur can connect to \(.*\); give tcp:\/\/host:port or ipc:\/\/\/path$/);
   });
 });
