@@ -9,7 +9,7 @@ import { EventEmitter } from 'node:events';
 import { FurError } from '../errors.js';
 import { checkMethod, connectUrl } from '../pipeline/connect.js';
 import { Progress } from '../pipeline/progress.js';
-import { PushedFrames } from '../pipeline/pushed.js';
+import { PushedFrames, type Pushed } from '../pipeline/pushed.js';
 import { runResilient } from '../pipeline/resilient.js';
 import { frameBytes, itemsize, parseShape, type Dtype, type FrameBlock, type FrameEncoding } from '../source/frame.js';
 import { displayOf, summaryOf } from './commands.js';
@@ -89,6 +89,19 @@ export class Capture extends EventEmitter {
     } catch (e) {
       return Promise.reject(e);
     }
+  }
+
+  /** Throws if a frame of this name cannot be added now (stored or added before, or the capture ended). */
+  check(name: string): void {
+    this.frames.check(name);
+  }
+
+  /**
+   * @internal Add frames set aside on local disk (a stream's spool): read when they are sent,
+   * released (deleted) once committed. Their bytes were checked when they were received.
+   */
+  appendSpooled(unit: Pushed): Promise<void> {
+    return this.frames.push(unit);
   }
 
   /**

@@ -57,6 +57,8 @@ interface StreamFlags extends StoreFlags {
   series?: string;
   forever?: boolean;
   maxBuffered?: string;
+  spool?: string;
+  spoolMax?: string;
 }
 
 interface WatchFlags extends CommonFlags {
@@ -206,6 +208,8 @@ function doStream(endpoint: string, destUrl: string, f: StreamFlags): Promise<nu
     series: f.series === undefined ? undefined : int(f.series, '--series'),
     forever: f.forever,
     maxBuffered: f.maxBuffered === undefined ? undefined : parseSize(f.maxBuffered, '--max-buffered'),
+    spool: f.spool,
+    spoolMax: f.spoolMax === undefined ? undefined : parseSize(f.spoolMax, '--spool-max'),
   };
   return storing(f, async (onProgress, signal) => {
     const summary = await stream(endpoint, destUrl, { ...options, onProgress, signal });
@@ -273,6 +277,8 @@ Examples:
     .option('--series <n>', 'series to store before ending (one file each, named after the series, when more than one)', '1')
     .option('--forever', 'store series until stopped (Ctrl-C / SIGTERM)')
     .option('--max-buffered <size>', 'frames held in memory until committed before reading waits (the sender is then held back by ZeroMQ)', '64M')
+    .option('--spool <dir>', 'write every frame to this local folder until it is committed: the stream is drained while the destination is slower, and a run started again with the same folder commits what a killed one left')
+    .option('--spool-max <size>', 'bytes the spool may hold before the sender is held back', '4G')
     .addHelpText('after', `
 Ends after --series series (dseries_end-1.0, or {"end": true}), or on Ctrl-C / SIGTERM — always after committing what came.
 Missing or repeated frame numbers are reported (exit 3); a repeated frame is not stored twice.

@@ -8,11 +8,14 @@
  * loop stops reading, and ZeroMQ's queues fill up to their high-water mark: the sender is held
  * back, nothing is dropped.
  */
+import { rm } from 'node:fs/promises';
 import { Pull } from 'zeromq';
 import { openCapture, type Capture } from '../api/capture.js';
 import type { StoreOptions, Summary } from '../api/options.js';
 import { FurError } from '../errors.js';
+import type { Dtype } from '../source/frame.js';
 import { decode, recognise, type StreamEvent, type StreamFormat } from './formats.js';
+import { Spool, type Spooled, type SpooledEnd } from './spool.js';
 
 export interface StreamOptions extends StoreOptions {
   method?: 'append' | 'batches';
@@ -26,6 +29,14 @@ export interface StreamOptions extends StoreOptions {
   maxBuffered?: number;
   /** messages ZeroMQ queues before the sender is held back (default 1000) */
   highWaterMark?: number;
+  /**
+   * a local folder every frame is written to until its commit is durable: the stream is drained
+   * into it while the destination is slower, and a run killed mid-series leaves its frames there
+   * for the next run with the same spool to commit
+   */
+  spool?: string;
+  /** bytes the spool may hold before the sender is held back (default 4 GiB) */
+  spoolMax?: number;
 }
 
 export interface SeriesSummary extends Summary {
@@ -40,7 +51,11 @@ export interface SeriesSummary extends Summary {
 export interface StreamSummary {
   format?: StreamFormat;
   series: SeriesSummary[];
+  /** the most bytes of frames the spool held at once (with a spool) */
+  spoolPeak?: number;
 }
+
+const DEFAULT_SPOOL_MAX = 4 * 2 ** 30;
 
 /** The destination of one series: the URL as given for the only one, else named after the series. */
 export function seriesDestination(destination: string, method: 'append' | 'batches', series: number, several: boolean): string {
@@ -76,6 +91,9 @@ export async function stream(endpoint: string, destination: string, o: StreamOpt
   const stop = () => sock.close();
   o.signal?.addEventListener('abort', stop, { once: true });
   let format = o.format;
+  const spoolMax = o.spoolMax ?? DEFAULT_SPOOL_MAX;
+  if (o.spool !== undefined && !(spoolMax > 0)) throw new FurError('bad-option', `--spool-max ${o.spoolMax}: must be a number of bytes > 0`, { setting: '--spool-max' });
+  const spooled = o.spool === undefined ? undefined : await Spool.open(o.spool, spoolMax, warn);
   const done: SeriesSummary[] = [];
   let current: Series | undefined;
   let count = 0;
@@ -108,19 +126,58 @@ export async function stream(endpoint: string, destination: string, o: StreamOpt
       warn('frames-missing', `series ${s.id}: ${describe(gap)} did not arrive (frame ${ev.frame} came after ${s.next === 0 ? 'none' : `frame ${s.next - 1}`})`);
     }
     s.next = ev.frame + 1;
-    s.capture ??= await openCapture(s.destination, {
-      ...o, method, dtype: ev.dtype, shape: ev.shape, maxBuffered: o.maxBuffered, signal: undefined,
-    });
-    await s.capture.append(ev.data, { name: ev.name ?? `frame_${String(ev.frame).padStart(6, '0')}`, attrs: ev.attrs, encoding: ev.encoding });
+    s.capture ??= await open(s.destination, ev);
+    const name = ev.name ?? `frame_${String(ev.frame).padStart(6, '0')}`;
+    if (!spooled) return s.capture.append(ev.data, { name, attrs: ev.attrs, encoding: ev.encoding });
+    s.capture.check(name);
+    const head = { series: s.id, destination: s.destination, frame: ev.frame, name, dtype: ev.dtype, shape: ev.shape, encoding: ev.encoding, attrs: ev.attrs };
+    await s.capture.appendSpooled(await spooled.spool.put(head, ev.data));
+  };
+
+  const open = (dest: string, layout: { dtype: Dtype; shape: number[] }) => openCapture(dest, {
+    ...o, method, dtype: layout.dtype, shape: layout.shape, maxBuffered: o.maxBuffered, signal: undefined,
+  });
+
+  /**
+   * What a killed run left in the spool goes first: each series' frames to its capture, and a
+   * series whose end had come is ended.
+   */
+  const resume = async (left: Spooled[], ends: SpooledEnd[]): Promise<void> => {
+    const ended = async (s: Series) => {
+      const end = ends.find((e) => e.series === s.id && e.destination === s.destination);
+      if (!end) return;
+      await finish(s);
+      await rm(end.path, { force: true });
+    };
+    for (const { head, unit } of left) {
+      if (current && (current.id !== head.series || current.destination !== head.destination)) {
+        await ended(current);
+        if (current) await finish(current);
+      }
+      if (!current) {
+        current = new Series(head.series, head.destination, undefined);
+        count++;
+        current.capture = await open(head.destination, head);
+      }
+      current.next = head.frame + 1;
+      // committed before the kill, or not: the destination says which
+      if (current.capture!.committed.has(head.name)) await unit.release!();
+      else await current.capture!.appendSpooled(unit);
+    }
+    if (left.length) warn('spool-resumed', `--spool ${o.spool}: ${left.length} frames a previous run received are committed first`);
+    if (current) await ended(current);
+    // an end whose frames were all committed before the kill: nothing is left to do for it
+    for (const e of ends) await rm(e.path, { force: true });
   };
 
   try {
+    if (spooled) await resume(spooled.left, spooled.ends);
     try {
       sock.connect(endpoint);
     } catch (e) {
       throw new FurError('bad-url', `${endpoint}: not a ZeroMQ endpoint fur can connect to (${(e as Error).message}); give tcp://host:port or ipc:///path`, { url: endpoint });
     }
-    for (;;) {
+    while (done.length < wanted) {
       let parts: Buffer[];
       try {
         parts = await sock.receive();
@@ -151,9 +208,11 @@ export async function stream(endpoint: string, destination: string, o: StreamOpt
       } else if (ev.kind === 'frame') {
         current ??= begin(ev.series);
         await frame(current, ev);
-      } else if (ev.kind === 'end') {
-        if (current) await finish(current);
-        if (done.length >= wanted) break;
+      } else if (ev.kind === 'end' && current) {
+        const s = current;
+        const end = spooled && s.capture ? await spooled.spool.end(s.id, s.destination) : undefined;
+        await finish(s);
+        if (end) await rm(end, { force: true });
       }
     }
     if (current) await finish(current);
@@ -163,7 +222,7 @@ export async function stream(endpoint: string, destination: string, o: StreamOpt
     // a capture left open by a failure is closed: what it committed stays, its error is the run's
     if (current?.capture) await current.capture.close().catch(() => undefined);
   }
-  return { format, series: done };
+  return { format, series: done, spoolPeak: spooled?.spool.peak };
 }
 
 /** frame numbers as ranges: "frames 3-5, 9" */

@@ -3,14 +3,11 @@
  * h5wasm: the frames, their names and the values given with them.
  */
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { openCapture, isFurError, type ProgressEvent } from '../../src/index.js';
-import { DEST_KINDS, openDest, readStored, runKilledAfter } from '../pipeline/helpers.js';
-import { formatKnownHostsLine } from '../../src/transport/known-hosts.js';
-import { delayedLink } from '../transport/helpers.js';
+import { DEST_KINDS, openDest, readStored, runKilledAfter, slowSftp } from '../pipeline/helpers.js';
 import { dataset, h5wasmRead, valueStrings } from '../support/h5wasm.js';
 import { frame, SHAPE } from './support/frames.js';
 
@@ -102,14 +99,11 @@ describe('openCapture: resume and back-pressure', () => {
 
   test('a slow destination (SFTP over a 150 ms link): append waits, frames held stay under maxBuffered', async (t) => {
     const dest = await openDest('sftp', t);
-    const link = await delayedLink(dest.server!.port, 150);
-    t.after(() => link.close());
-    const knownHosts = join(dest.root, '..', 'known_hosts_link');
-    await writeFile(knownHosts, `${formatKnownHostsLine('127.0.0.1', link.port, dest.server!.hostKey)}\n`);
+    const slow = await slowSftp(dest, 150, t);
     const frameBytes = SHAPE[0]! * SHAPE[1]! * 2;
     const maxBuffered = 6 * frameBytes;
-    const capture = await openCapture(`sftp://lab@127.0.0.1:${link.port}/slow.h5`, {
-      dtype: 'uint16', shape: SHAPE, batch: 2, maxBuffered, passwordEnv: dest.flags[1], knownHosts,
+    const capture = await openCapture(slow.url('append', 'slow'), {
+      dtype: 'uint16', shape: SHAPE, batch: 2, maxBuffered, passwordEnv: dest.flags[1], knownHosts: slow.knownHosts,
     });
     const N = 40;
     let waited = 0;

@@ -5,12 +5,14 @@
  * bitshuffle-LZ4 encoding needs the HDF5 plugin to read: test/interop/stream-zmq.test.ts.
  */
 import assert from 'node:assert/strict';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { compressSync } from 'lz4-napi';
 import { Push } from 'zeromq';
 import { stream, type StreamOptions } from '../../src/stream/receive.js';
 import type { ProgressEvent } from '../../src/index.js';
-import { cli, openDest, readStored } from '../pipeline/helpers.js';
+import { cli, openDest, readStored, runKilledAfter, scratch, slowSftp } from '../pipeline/helpers.js';
 import { dataset, valueStrings } from '../support/h5wasm.js';
 
 /** rows × columns of a frame (EIGER's dimage_d says [columns, rows]) */
@@ -150,5 +152,55 @@ describe('fur stream', () => {
     const bad = await cli(['stream', 'tcp://127.0.0.1:', dest.url('append', 'x')]);
     assert.equal(bad.code, 2);
     assert.match(bad.lastLine, /^fur: tcp:\/\/127\.0\.0\.1:: not a ZeroMQ endpoint fur can connect to \(.*\); give tcp:\/\/host:port or ipc:\/\/\/path$/);
+  });
+
+  test('--spool over a slow destination (SFTP, 150 ms link): the stream is drained into a bounded spool, everything committed, the spool emptied', async (t) => {
+    const dest = await openDest('sftp', t);
+    const slow = await slowSftp(dest, 150, t);
+    const spool = join(await scratch(t, 'fur-spool-'), 'spool');
+    const frameBytes = ROWS * COLS * 2;
+    const spoolMax = 40 * frameBytes;
+    const s = await sender(t);
+    const numbers = Array.from({ length: 300 }, (_, i) => i);
+    const sending = s.send(plainSeries(numbers));
+    const events: ProgressEvent[] = [];
+    const summary = await stream(s.endpoint, slow.url('append', 'spooled'), {
+      batch: 10, spool, spoolMax, passwordEnv: slow.flags[1], knownHosts: slow.knownHosts, onProgress: (e) => events.push(e),
+    });
+    await sending;
+    assert.equal(summary.series[0]!.frames, 300);
+    assert.ok(summary.spoolPeak! <= spoolMax && summary.spoolPeak! > 0, `the spool held at most ${summary.spoolPeak} bytes (--spool-max ${spoolMax})`);
+    assert.ok(events.some((e) => e.type === 'warning' && e.tag === 'spool-full'), 'the sender outran the destination and was held back');
+    assert.deepEqual(await readdir(spool), []);
+    assertFrames(await readStored(dest, 'append', 'spooled'), numbers);
+  });
+
+  test('--spool: a run killed (SIGKILL) mid-series leaves its frames in the spool; the next run commits them and goes on, each frame once', async (t) => {
+    const dest = await openDest('sftp', t);
+    const slow = await slowSftp(dest, 150, t);
+    const spool = join(await scratch(t, 'fur-spool-'), 'spool');
+    const s = await sender(t);
+    const N = 400;
+    const sending = s.send(plainSeries(Array.from({ length: N }, (_, i) => i)));
+    const args = ['stream', s.endpoint, slow.url('append', 'killed'), '--spool', spool, '--batch', '10', ...slow.flags];
+    const killed = await runKilledAfter(args, 3);
+    assert.ok(killed.killed, killed.stderr);
+    const left = (await readdir(spool)).filter((n) => n.endsWith('.frame'));
+    assert.ok(left.length > 0, 'frames received and not committed were in the spool at the kill');
+    const events: ProgressEvent[] = [];
+    const summary = await stream(s.endpoint, slow.url('append', 'killed'), {
+      batch: 10, spool, passwordEnv: slow.flags[1], knownHosts: slow.knownHosts, onProgress: (e) => events.push(e),
+    });
+    await sending;
+    assert.ok(events.some((e) => e.type === 'warning' && e.tag === 'spool-resumed'));
+    assert.deepEqual(await readdir(spool), []);
+    const stored = await readStored(dest, 'append', 'killed');
+    const numbersStored = stored.names.map((n) => Number(n.slice('frame_'.length)));
+    assert.equal(new Set(numbersStored).size, numbersStored.length, 'no frame stored twice');
+    stored.frames.forEach((f, i) => assert.ok(Buffer.from(f).equals(bytes(frame(numbersStored[i]!))), `frame ${numbersStored[i]}`));
+    // every frame sent is stored, or was in the killed run's socket and is reported missing
+    const missing = summary.series[0]!.missing;
+    assert.deepEqual([...numbersStored, ...missing].sort((a, b) => a - b), Array.from({ length: N }, (_, i) => i));
+    for (const name of left) assert.ok(numbersStored.includes(Number(/_frame_(\d+)\.frame$/.exec(name)![1])), `${name} committed by the second run`);
   });
 });
