@@ -4,7 +4,9 @@
  */
 import { FurError } from '../errors.js';
 import { checkMethod, connectUrl } from '../pipeline/connect.js';
+import { leaseTicket } from '../pipeline/lease.js';
 import { Progress } from '../pipeline/progress.js';
+import { compileGlob } from '../source/sequence.js';
 import { runResilient } from '../pipeline/resilient.js';
 import type { RunSummary } from '../pipeline/run.js';
 import type { VerifyReport } from '../pipeline/verify.js';
@@ -42,6 +44,8 @@ async function runFolder(folder: string, destination: string, o: WatchOptions, w
   const options = pipelineOf(o);
   checkMethod(destination, options.method);
   if (o.count !== undefined && (!Number.isInteger(o.count) || o.count < 0)) throw new FurError('bad-option', `--count ${o.count}: must be a whole number ≥ 0`, { setting: '--count' });
+  compileGlob(o.pattern ?? '*', '--pattern'); // refused as typed, before anything connects
+  const lease = leaseTicket({ takeOver: o.takeOver ?? false, ttlMs: o.leaseTtl === undefined ? undefined : seconds(o.leaseTtl, '--lease-ttl') * 1000 });
   const progress = new Progress(o.onProgress ?? (() => undefined));
   const open = openOptionsOf(o, (message) => progress.event({ type: 'warning', tag: 'destination', message }));
   const summary = await runResilient({
@@ -54,7 +58,7 @@ async function runFolder(folder: string, destination: string, o: WatchOptions, w
     watch: watching,
     notFrames: { stopFile: o.stopFile, markerSuffix: o.marker },
     maxFrames: o.count,
-    options, progress, signal: o.signal,
+    options, progress, signal: o.signal, lease,
   });
   return summaryOf(summary);
 }
@@ -81,6 +85,7 @@ export async function verify(folder: string | undefined, destination: string, op
   const method = options.method ?? 'append';
   const dataset = options.dataset ?? '/data';
   const read = readOf(options);
+  if (folder !== undefined) compileGlob(options.pattern ?? '*', '--pattern'); // refused as typed, before anything connects
   const { dest, path } = await connectUrl(destination, method, openOptionsOf(options));
   try {
     // loaded only for this command (start-up of the others does not pay for it)

@@ -86,6 +86,10 @@ export interface FolderOptions extends StoreOptions {
   onMismatch?: 'skip' | 'stop';
   /** files in flight for the files method */
   parallel?: number;
+  /** take the destination's lease even though another fur run seems to hold it (only when that run is gone) */
+  takeOver?: boolean;
+  /** seconds after its last renewal the lease on the destination expires (default 60) */
+  leaseTtl?: number;
   /** a file of this name is never a frame (in watch: it ends the capture) */
   stopFile?: string;
   /** companion marker suffix (e.g. .done): markers are never frames */

@@ -9,11 +9,13 @@ import { upload, verify, watch } from '../api/commands.js';
 import type { FolderOptions, ProgressEvent, StoreOptions, WatchOptions } from '../api/options.js';
 import { stream, type StreamOptions } from '../stream/receive.js';
 import { DEFAULTS, parseCompression } from '../pipeline/options.js';
+import { DEFAULT_LEASE_TTL_MS } from '../pipeline/lease.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS } from '../pipeline/resilient.js';
 import { DEFAULT_QUIET_MS } from '../source/watch.js';
 import { parseDtype, parseShape } from '../source/frame.js';
 import { connect, connectionOf, type ConnectionFlags } from './connect.js';
 import { duration } from './duration.js';
+import { exitCodeOf } from './exit.js';
 import { writeFile } from 'node:fs/promises';
 import { H5File, dtypeName } from '../hdf5/index.js';
 import { buildReferences } from '../index/kerchunk.js';
@@ -48,6 +50,8 @@ interface CommonFlags extends StoreFlags {
   deleteUnsynced?: boolean;
   onMismatch: string;
   parallel?: string;
+  takeOver?: boolean;
+  leaseTtl: string;
   stopFile?: string;
   marker?: string;
 }
@@ -101,6 +105,8 @@ function folderOptions(f: CommonFlags): FolderOptions {
     deleteUnsynced: f.deleteUnsynced,
     onMismatch: f.onMismatch === 'stop' ? 'stop' : 'skip',
     parallel: f.parallel === undefined ? undefined : int(f.parallel, '--parallel'),
+    takeOver: f.takeOver,
+    leaseTtl: f.leaseTtl === undefined ? undefined : duration(f.leaseTtl, '--lease-ttl'),
     stopFile: f.stopFile,
     marker: f.marker,
   };
@@ -158,7 +164,9 @@ function addCommon(c: Command): Command {
     .option('--delete-source', 'delete each local file once its batch is committed remotely (where the server cannot make a commit durable, once its frames read back intact)')
     .option('--delete-unsynced', 'with --delete-source, where the server cannot make a commit durable (no fsync@openssh.com, FTP): delete without reading frames back first; a crash of the server may then lose frames whose sources are gone')
     .addOption(new Option('--on-mismatch <what>', 'a file that cannot be used (unreadable, truncated, or frames unlike the first file\'s): skip it — keep it in place, report it, go on, exit 3 — or stop the run').choices(['stop', 'skip']).default('skip'))
-    .option('--parallel <n>', 'files in flight for --method files (default: as many as keep the link busy, up to 256)');
+    .option('--parallel <n>', 'files in flight for --method files (default: as many as keep the link busy, up to 256)')
+    .option('--take-over', 'take the destination\'s lease even though another fur run seems to hold it (only when that run is gone)')
+    .option('--lease-ttl <seconds>', 'the lease on the destination expires this long after its last renewal (renewed every third of it)', String(DEFAULT_LEASE_TTL_MS / 1000));
 }
 
 /**
@@ -307,7 +315,9 @@ Examples:
     const ok = r.different.length === 0 && r.missing.length === 0 && r.damaged.length === 0 && r.unreadable.length === 0;
     if (f.json) process.stdout.write(JSON.stringify({ type: 'verify', ok, ...r }) + '\n');
     else {
-      process.stderr.write(`fur verify: ${r.equal} equal, ${r.different.length} different, ${r.missing.length} files missing at the destination, ${r.remoteOnly} remote frames without a local source\n`);
+      // without sources, "equal" can only mean: equal to the hash recorded beside the frame
+      const basis = src === undefined ? ' (no sources given: each frame compared with the SHA-256 recorded when it was stored)' : '';
+      process.stderr.write(`fur verify: ${r.equal} equal, ${r.different.length} different, ${r.missing.length} files missing at the destination, ${r.remoteOnly} remote frames without a local source${basis}\n`);
       for (const d of r.different.slice(0, 20)) process.stderr.write(`  differs: ${printable(d.file)} frame ${d.frame}\n`);
       for (const m of r.missing.slice(0, 20)) process.stderr.write(`  missing: ${printable(m)}\n`);
       for (const d of r.damaged.slice(0, 20)) process.stderr.write(`  checksum failed: ${printable(d.file)} ${d.dataset} rows ${d.rows[0]}-${d.rows[1] - 1} (the stored chunk changed after it was written)\n`);
@@ -405,7 +415,10 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
     if (isFurError(e)) {
       process.stderr.write(`fur: ${printable(e.message)}\n`);
-      return e.tag === 'bad-option' || e.tag === 'bad-url' || e.tag === 'unknown-dtype' || e.tag === 'bad-shape' ? 2 : 1;
+      const code = exitCodeOf(e.tag);
+      // a program reading --json decides on the tag and its fields, not on the English line
+      if (argv.includes('--json')) process.stdout.write(JSON.stringify({ type: 'error', tag: e.tag, message: e.message, fields: e.fields, exitCode: code }) + '\n');
+      return code;
     }
     process.stderr.write(`fur: ${(e as Error)?.stack ?? e}\n`);
     return 1;

@@ -56,6 +56,16 @@ export function renderer(opts: { json: boolean; tty: boolean; quiet?: boolean })
         endLine();
         process.stderr.write(`fur: reconnected after ${e.afterSec} s; resuming after the last commit\n`);
         return;
+      case 'sweeping':
+        if (opts.tty && !opts.quiet) {
+          process.stderr.write(`\r\x1b[Kremoving temporary files an interrupted run left: ${e.done} of ${e.of}`);
+          lineOpen = true;
+        }
+        return;
+      case 'swept':
+        endLine();
+        if (e.files) process.stderr.write(`fur: removed ${e.files} temporary file${e.files === 1 ? '' : 's'} an interrupted run left (${mb(e.bytes)})\n`);
+        return;
       case 'warning':
         endLine();
         process.stderr.write(`fur: warning: ${printable(e.message)}\n`);

@@ -31,4 +31,13 @@ export class Allocator {
     this.end += size;
     return at;
   }
+
+  /** the metadata region in use: its next free byte, its end and its size */
+  metaState(): { cursor: number; end: number; regionSize: number } {
+    return { cursor: this.metaCursor, end: this.metaEnd, regionSize: this.metaRegionSize };
+  }
+
+  static resume(end: number, meta: { cursor: number; end: number; regionSize: number }): Allocator {
+    return new Allocator(end, meta.cursor, meta.end, meta.regionSize);
+  }
 }

@@ -28,6 +28,12 @@ export class ChunkIndex {
   private open = new Map<number, ChunkEntry[]>();
   private dirtyLeaves = new Set<number>();
   private planned = false;
+  /**
+   * Node addresses a reopened index found beyond its committed rows (a commit that never
+   * published had added them), per level in order: taken again for the same places as the index
+   * grows, so that space is not lost.
+   */
+  private spare: number[][] = [];
 
   constructor(readonly chunk: number[], frameShape: number[]) {
     this.grid = frameShape.map((d, i) => Math.max(1, Math.ceil(d / chunk[i + 1])));
@@ -87,6 +93,19 @@ export class ChunkIndex {
 
   get dirty(): boolean { return this.dirtyLeaves.size > 0; }
 
+  /** every node's address */
+  nodeAddresses(): number[] { return this.levels.flat(); }
+
+  /** forget spare nodes whose space is no longer this index's to take (see H5File.open) */
+  dropSpares(freed: (address: number) => boolean): void {
+    this.spare = this.spare.map((level) => level.filter((a) => !freed(a)));
+  }
+
+  /** rewrite the last chunk row's leaves (and the nodes above them) at the next commit */
+  touchLast(): void {
+    if (this.rows > 0) for (const l of this.leavesOfRow(this.rows - 1)) this.dirtyLeaves.add(l);
+  }
+
   /** allocate space for new nodes; call before the commit's data barrier so the EOF is known */
   plan(allocMeta: (size: number) => number): void {
     const size = nodeSize(this.rank);
@@ -95,7 +114,7 @@ export class ChunkIndex {
     for (;;) {
       const addrs = this.levels[level] ?? (this.levels[level] = []);
       addrs.length = Math.min(addrs.length, count);
-      while (addrs.length < count) addrs.push(allocMeta(size));
+      while (addrs.length < count) addrs.push(this.spare[level]?.shift() ?? allocMeta(size));
       if (count <= 1) break;
       count = Math.ceil(count / TWO_K);
       level++;
@@ -211,9 +230,14 @@ export class ChunkIndex {
     }
     ix.levels = levels;
     ix.rows = rows;
-    // trim nodes a crashed commit may have added beyond the committed rows
+    // trim nodes a crashed commit may have added beyond the committed rows (kept as spares), and
+    // a root it added over them
     let count = ix.leafCount(rows);
-    for (let l = 0; l < levels.length; l++) { levels[l].length = Math.min(levels[l].length, count); count = Math.ceil(count / TWO_K); }
+    for (let l = 0; l < levels.length; l++) {
+      ix.spare[l] = levels[l].splice(count);
+      count = Math.ceil(count / TWO_K);
+    }
+    while (levels.length > 1 && levels[levels.length - 2].length === 1) levels.pop();
     // load the entries of the last leaf (or the last row's leaves) so they can be rewritten
     const lastRow = rows - 1;
     const leaves = ix.rowsPerLeaf ? [ix.leafCount(rows) - 1] : ix.leavesOfRow(lastRow);

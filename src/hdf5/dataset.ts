@@ -2,8 +2,10 @@
  * A dataset being written: contiguous (fixed size, written once) or chunked, growing along its
  * first axis. Rows are gathered into the current chunk row (the "tail"); a full chunk row is
  * encoded and written once. A partial tail is written only when the file commits, and is kept
- * in memory so later rows complete it: unfiltered chunks are completed in place, filtered ones
- * are written anew and the index entry moves (the old bytes stay valid for older readers).
+ * in memory so later rows complete it: unfiltered chunks are completed in place; filtered ones
+ * are published from one of two tail slots, in turn, and the index entry moves. A commit never
+ * writes the slot the last published commit points to, so its readers keep valid bytes, and
+ * the two slots are all the space partial chunk rows ever take.
  */
 import { ByteWriter, UNDEF_ADDR } from './bytes.js';
 import { Fletcher32 } from './checksum.js';
@@ -14,6 +16,7 @@ import { usageError, formatError } from './errors.js';
 import { decodeChunk, encodeChunk } from './filters.js';
 import { decodeCollection, encodeCollection, encodeHeapId, planCollections } from './global-heap.js';
 import type { Attribute } from './messages/attribute.js';
+import type { DatasetSpace } from './space-record.js';
 import { encodeDataspace, UNLIMITED } from './messages/dataspace.js';
 import { encodeFillValue } from './messages/fill-value.js';
 import { encodeFilterPipeline, type Filter } from './messages/filter-pipeline.js';
@@ -77,6 +80,24 @@ export class Dataset {
   private failure: unknown;
   private publishedRows = -1;
   private chunkCache?: Map<string, ChunkEntry & { offset: number[] }>;
+  /**
+   * Two slots side by side, each room for a chunk row of chunks of `chunkSize` bytes (the largest
+   * a chunk can encode to): a partial chunk row is published from them, in turn. Allocated at the
+   * first partial commit and kept for the file's life.
+   */
+  private slots?: { address: number; chunkSize: number };
+  /** the slot (0 or 1) the last published commit's partial chunk row is in, if it is in one */
+  private publishedSlot?: number;
+  /** which chunk row each slot holds, and how many of its rows (as this writer wrote it) */
+  private slotHeld: ({ row: number; rows: number } | undefined)[] = [];
+  /** the last chunk row's entries when partial, as the sealed commit and the published one show it */
+  private sealedTail: ChunkEntry[] = [];
+  private publishedTail: ChunkEntry[] = [];
+  /** the chunk a partial row is written into in place (checksummed-only), at those two commits */
+  private sealedInPlace?: { row: number; address: number };
+  private publishedInPlace?: { row: number; address: number };
+  /** a reopened partial chunk row's place, taken up (its rows written back there) by the next append */
+  private reservedInPlace?: { row: number; address: number };
 
   constructor(private host: DatasetHost, s: DatasetState) {
     this.path = s.path;
@@ -127,6 +148,7 @@ export class Dataset {
       throw usageError(this.path, `dataset holds ${this.shape[0]} rows; cannot append ${n} after ${this.length}`);
     }
     const c0 = this.chunk![0];
+    if (this.reservedInPlace) this.takeUpInPlace();
     if (this.writesInPlace) { this.appendInPlace(bytes, n); return; }
     if (this.growable && this.checksumInPlace && !this.tail) { this.appendChecksummed(bytes, n); return; }
     let at = 0;
@@ -198,7 +220,8 @@ export class Dataset {
    * Rows of a growable dataset whose only filter is Fletcher-32 go where they belong as they
    * arrive, the checksum summed over them on the way; the 4 checksum bytes follow once the chunk
    * is full. No chunk buffer is filled or allocated. A commit that must show a partial chunk
-   * copies its rows into a tail (flushTail), which is placed like any filtered chunk.
+   * publishes a copy of its rows from a tail slot (flushTail); the rows that follow still go to
+   * their place here.
    */
   private appendChecksummed(bytes: Uint8Array, n: number): void {
     const c0 = this.chunk![0];
@@ -216,16 +239,7 @@ export class Dataset {
       this.tailRows += take;
       at += take;
       if (this.tailRows === c0) {
-        const trailer = new Uint8Array(4);
-        new DataView(trailer.buffer).setUint32(0, s.sum.digest(), true);
-        this.host.write(s.address + size, trailer);
-        const row = this.chunkRowsDone;
-        const entries = [{ address: s.address, size: size + 4, mask: 0 }];
-        // indexed behind everything already on the chain (a tail placed before, still encoding,
-        // and chunks indexed this way behind it), so rows go in in order. Deciding by whether
-        // something is still encoding is not enough: an encode can finish while a row deferred
-        // behind it is not yet indexed, and the next row would then overtake it.
-        this.chain = this.chain.then(() => { this.index!.putRow(row, entries); });
+        this.indexInPlace(s);
         this.chunkRowsDone++;
         this.tailRows = 0;
         this.tailWrittenRows = 0;
@@ -324,8 +338,11 @@ export class Dataset {
     return out;
   }
 
-  /** write chunk row `row` holding `rows` rows of `buf`; rows before `from` were written before */
-  private emitRow(row: number, buf: Uint8Array, rows: number, from: number): void {
+  /**
+   * write chunk row `row` holding `rows` rows of `buf`; rows before `from` were written before.
+   * `final`: no rows will follow this partial chunk row.
+   */
+  private emitRow(row: number, buf: Uint8Array, rows: number, from: number, final = false): void {
     const ix = this.index!;
     this.chunkCache = undefined;
     const previous = ix.rowEntries(row);
@@ -355,35 +372,128 @@ export class Dataset {
     const room = this.checksumInPlace && buf.length === this.chunkBytes && rows === this.chunk![0];
     const encoded = Promise.all(this.chunksOf(buf, rows).map((b) => encodeChunk(b, this.filters, this.type.size, room && b === buf)));
     this.encoding++;
+    // a partial chunk row of a growable dataset is written again at the next commit: a tail slot
+    // (unless none will follow and the dataset has no slots yet: its encoded size then suffices)
+    const partial = this.growable && rows < this.chunk![0];
     this.chain = Promise.all([this.chain, encoded]).then(([, encs]) => {
       this.encoding--;
-      const entries = encs.map((bytes) => {
-        const address = this.host.allocData(bytes.length);
-        this.host.write(address, bytes);
-        return { address, size: bytes.length, mask: 0 };
-      });
-      ix.putRow(row, entries);
+      const slot = partial && !(final && !this.slots);
+      ix.putRow(row, slot ? this.placeInSlot(encs, row, rows) : encs.map((bytes) => this.placeFresh(bytes)));
     }).catch((e) => { this.encoding--; this.failure ??= e; });
   }
 
-  /** write the partial tail so the next commit includes it */
-  flushTail(): void {
+  /**
+   * Write the partial tail so the next commit includes it. `final`: no rows will follow (the
+   * capture's last commit), so a chunk filled in place is published where it is.
+   */
+  flushTail(final = false): void {
+    if (this.contiguous || this.tailRows === this.tailWrittenRows) return;
     if (this.summing) {
-      // the partial chunk's rows are published from a copy placed anew (its space in place is
-      // left unused: the chunk at a published address must not change under a reader)
-      const tail = this.newTail();
-      let at = 0;
-      for (const piece of this.summing.pieces) { tail.set(piece, at); at += piece.length; }
-      this.summing = undefined;
-      this.tail = tail;
-      this.tailWrittenRows = 0;
+      if (final) { this.publishInPlace(); return; }
+      // the rows so far are published from a copy in a tail slot: their place keeps taking rows
+      // (a chunk at a published address must not change under a reader)
+      this.emitRow(this.chunkRowsDone, this.summedRows(), this.tailRows, 0);
+      this.tailWrittenRows = this.tailRows;
+      return;
     }
-    if (this.contiguous || this.tailRows === this.tailWrittenRows || !this.tail) return;
+    if (!this.tail) return;
     const rows = this.tailRows;
     // a filtered chunk is encoded from a snapshot: the live tail keeps filling
     const buf = this.filters.length ? this.tail.slice() : this.tail;
-    this.emitRow(this.chunkRowsDone, buf, rows, this.tailWrittenRows);
+    this.emitRow(this.chunkRowsDone, buf, rows, this.tailWrittenRows, final);
     this.tailWrittenRows = rows;
+  }
+
+  /** The chunk filled in place is whole: its checksum goes after it, and it takes its place in the index. */
+  private indexInPlace(s: { address: number; sum: Fletcher32 }): void {
+    const size = this.chunkBytes;
+    const trailer = new Uint8Array(4);
+    new DataView(trailer.buffer).setUint32(0, s.sum.digest(), true);
+    this.host.write(s.address + size, trailer);
+    const row = this.chunkRowsDone;
+    const entries = [{ address: s.address, size: size + 4, mask: 0 }];
+    // indexed behind everything already on the chain (a tail placed before, still encoding,
+    // and chunks indexed this way behind it), so rows go in in order. Deciding by whether
+    // something is still encoding is not enough: an encode can finish while a row deferred
+    // behind it is not yet indexed, and the next row would then overtake it.
+    this.chain = this.chain.then(() => { this.index!.putRow(row, entries); });
+  }
+
+  /** the rows of the chunk being filled in place, copied into a chunk buffer (fill value after them) */
+  private summedRows(): Uint8Array {
+    const tail = this.newTail();
+    let at = 0;
+    for (const piece of this.summing!.pieces) { tail.set(piece, at); at += piece.length; }
+    return tail;
+  }
+
+  /**
+   * The partial chunk being filled in place becomes its own published copy: the rest of it
+   * filled, its checksum after it. Rows added later (none, after the capture's last commit) go
+   * through a tail.
+   */
+  private publishInPlace(): void {
+    const s = this.summing!;
+    const from = this.tailRows * this.rowBytes;
+    const rest = this.chunkBuffer().subarray(from);
+    this.host.write(s.address + from, rest);
+    s.sum.update(rest);
+    this.indexInPlace(s);
+    this.tail = this.summedRows();
+    this.summing = undefined;
+    this.tailWrittenRows = this.tailRows;
+  }
+
+  /** largest bytes a chunk of this dataset can encode to: the size of one chunk's place in a slot */
+  private get slotChunkBytes(): number {
+    let n = this.chunkBytes;
+    for (const f of this.filters) {
+      // zlib's bound for deflate (stored blocks included), with its 2-byte header and 4-byte trailer
+      if (f.id === 'deflate') n += (n >>> 12) + (n >>> 14) + (n >>> 25) + 13 + 6;
+      else if (f.id === 'fletcher32') n += 4;
+    }
+    return n;
+  }
+
+  /**
+   * Place chunk row `row`'s encoded chunks, holding its first `rows` rows, in the tail slot the
+   * last published commit does not point to (this runs after that commit published: see
+   * H5File.commit). A checksummed-only chunk is stored as it is, so when the slot already holds
+   * fewer rows of the same chunk row only the rows it lacks and the checksum are written: each
+   * row goes to each slot once, not once per commit.
+   */
+  private placeInSlot(encs: Uint8Array[], row: number, rows: number): ChunkEntry[] {
+    const size = this.slots?.chunkSize ?? this.slotChunkBytes;
+    if (encs.some((b) => b.length > size)) return encs.map((b) => this.placeFresh(b));
+    this.slots ??= { address: this.host.allocData(2 * encs.length * size), chunkSize: size };
+    const slot = this.publishedSlot === 0 ? 1 : 0;
+    const base = this.slots.address + slot * encs.length * size;
+    const held = this.slotHeld[slot];
+    const from = this.checksumInPlace && held?.row === row && held.rows <= rows ? held.rows * this.rowBytes : undefined;
+    this.slotHeld[slot] = { row, rows };
+    return encs.map((bytes, c) => {
+      const address = base + c * size;
+      if (from === undefined) this.host.write(address, bytes);
+      else {
+        this.host.write(address + from, bytes.subarray(from, rows * this.rowBytes));
+        this.host.write(address + this.chunkBytes, bytes.subarray(this.chunkBytes));
+      }
+      return { address, size: bytes.length, mask: 0 };
+    });
+  }
+
+  private placeFresh(bytes: Uint8Array): ChunkEntry {
+    const address = this.host.allocData(bytes.length);
+    this.host.write(address, bytes);
+    return { address, size: bytes.length, mask: 0 };
+  }
+
+  /** which tail slot a chunk row's entries are in */
+  private slotOf(entries: ChunkEntry[]): number | undefined {
+    if (!this.slots || entries.length === 0) return undefined;
+    const span = this.index!.perRow * this.slots.chunkSize;
+    const at = entries[0]!.address - this.slots.address;
+    return at >= 0 && at < 2 * span ? Math.floor(at / span) : undefined;
   }
 
   /** wait until every chunk of appended rows is placed and its write issued */
@@ -402,8 +512,94 @@ export class Dataset {
         : this.writtenRows;
     }
     if (this.shape[0] !== this.publishedRows || this.index?.dirty) this.header.dirty = true;
+    if (this.index) {
+      this.sealedTail = this.lastRowEntries(this.shape[0]);
+      this.sealedInPlace = this.summing ? { row: this.chunkRowsDone, address: this.summing.address } : this.reservedInPlace;
+    }
   }
-  published(): void { this.publishedRows = this.shape[0]; }
+  published(): void {
+    this.publishedRows = this.shape[0];
+    this.publishedTail = this.sealedTail;
+    this.publishedInPlace = this.sealedInPlace;
+    this.publishedSlot = this.slotOf(this.publishedTail);
+  }
+
+  /** the entries of the last chunk row of `rows` rows when it is partial (none when it is full) */
+  private lastRowEntries(rows: number): ChunkEntry[] {
+    const c0 = this.chunk![0];
+    if (rows % c0 === 0) return [];
+    return (this.index!.rowEntries(Math.floor(rows / c0)) ?? []).map((e) => ({ ...e }));
+  }
+
+  /**
+   * What the file's space record keeps of this dataset for the commit being sealed (call after
+   * prepareCommit): the state it publishes, the state published before, and the tail slots.
+   */
+  space(): Omit<DatasetSpace, 'header'> | undefined {
+    if (!this.index || !this.growable) return undefined;
+    return {
+      next: { rows: this.shape[0], tail: this.sealedTail, inPlace: this.sealedInPlace },
+      prev: { rows: Math.max(0, this.publishedRows), tail: this.publishedTail, inPlace: this.publishedInPlace },
+      slots: this.slots,
+    };
+  }
+
+  /**
+   * Go back to a state a commit published: `rows` rows, `tail` the entries of its partial last
+   * chunk row. For a reopened file whose next commit rewrote the index (in place, where
+   * commits rewrite it) but never published: the next commit rewrites the index's last nodes
+   * as they were, so the space that commit used can be used again.
+   */
+  async rollback(rows: number, tail: ChunkEntry[]): Promise<void> {
+    if (!this.growable || !this.index) throw usageError(this.path, 'only growable datasets can be rolled back');
+    await this.reopenAt(rows, tail);
+  }
+
+  /**
+   * Continue from `rows` rows of the committed index (the last chunk row's entries replaced by
+   * `tail` when given): its last nodes and the header are written again by the next commit.
+   */
+  private async reopenAt(rows: number, tail: ChunkEntry[]): Promise<void> {
+    const c0 = this.chunk![0];
+    this.index = await ChunkIndex.open(this.host.read, this.index!.root(), this.chunk!, this.frameShape, Math.ceil(rows / c0));
+    if (rows % c0 && tail.length === this.index.perRow) this.index.putRow(Math.floor(rows / c0), tail);
+    this.index.touchLast();
+    this.indexLevelCounts = this.index.levelCounts();
+    this.tail = undefined;
+    this.summing = undefined;
+    this.tailRows = 0;
+    this.tailWrittenRows = 0;
+    this.chunkCache = undefined;
+    this.reservedInPlace = undefined;
+    // what a slot holds of a chunk row may be rows given up now
+    this.slotHeld = [];
+    await this.restore(rows);
+    this.header.dirty = true;
+  }
+
+  /**
+   * Take up the tail slots and the chunk filled in place that a space record names (see
+   * H5File.open). The restored partial row goes back to its place when rows follow it, so they
+   * complete it there; opening writes nothing.
+   */
+  adoptSpace(slots: { address: number; chunkSize: number } | undefined, inPlace: { row: number; address: number } | undefined): void {
+    if (!this.index) return;
+    this.slots = slots;
+    this.publishedSlot = this.slotOf(this.publishedTail);
+    if (inPlace && this.tail && this.checksumInPlace && this.growable && this.tailRows > 0 && inPlace.row === this.chunkRowsDone) {
+      this.reservedInPlace = this.publishedInPlace = this.sealedInPlace = { ...inPlace };
+    }
+  }
+
+  /** the restored partial row goes back to its place (reservedInPlace), and is summed from there on */
+  private takeUpInPlace(): void {
+    const at = this.reservedInPlace!;
+    this.reservedInPlace = undefined;
+    const rows = this.tail!.subarray(0, this.tailRows * this.rowBytes);
+    this.host.write(at.address, rows);
+    this.summing = { address: at.address, pieces: [rows], sum: new Fletcher32().update(rows) };
+    this.tail = undefined;
+  }
 
   messages(): Message[] {
     const layout: Layout = this.contiguous
@@ -428,17 +624,7 @@ export class Dataset {
   async truncate(rows: number): Promise<void> {
     if (!this.growable || !this.index) throw usageError(this.path, 'only growable datasets can be truncated');
     if (rows >= this.shape[0] && rows >= this.length) return;
-    const root = this.index.root();
-    this.index = await ChunkIndex.open(this.host.read, root, this.chunk!, this.frameShape, Math.ceil(rows / this.chunk![0]));
-    this.indexLevelCounts = this.index.levelCounts();
-    this.tail = undefined;
-    this.summing = undefined;
-    this.tailRows = 0;
-    this.tailWrittenRows = 0;
-    this.chunkCache = undefined;
-    await this.restore(rows);
-    this.publishedRows = -1;
-    this.header.dirty = true;
+    await this.reopenAt(rows, []);
   }
 
   /** Restore the tail of a reopened dataset: `rows` rows are committed. */
@@ -450,6 +636,9 @@ export class Dataset {
     this.header.dirty = false;
     if (this.contiguous) return;
     const c0 = this.chunk![0];
+    this.publishedTail = this.sealedTail = this.lastRowEntries(rows);
+    this.publishedInPlace = this.sealedInPlace = undefined;
+    this.publishedSlot = this.slotOf(this.publishedTail);
     this.chunkRowsDone = Math.floor(rows / c0);
     const partial = rows % c0;
     if (partial && this.writesInPlace) {

@@ -29,6 +29,7 @@ import { decodeLayout } from './messages/layout.js';
 import { decodeLink, encodeGroupInfo, encodeLink, encodeLinkInfo, type Link } from './messages/links.js';
 import { MSG, encodeHeader, headerSize, messagesSize, readHeader, type Message } from './object-header.js';
 import type { RandomAccess, Sink } from './sink.js';
+import { encodeRecord, latestRecord, RECORD_AREA, recordAddress, type SpaceRecord } from './space-record.js';
 import { decodeSuperblock, encodeSuperblock, SUPERBLOCK_SIZE } from './superblock.js';
 import { encodeNumbers, toPlain, type AttrValue } from './values.js';
 
@@ -63,6 +64,13 @@ export interface FileOptions {
    * need not wait for a commit of the empty file.
    */
   deferFirstCommit?: boolean;
+  /**
+   * create: keep a space record (space-record.ts) at the start of the metadata region, so a
+   * writer that reopens the file uses the space after the last commit — not after the EOF, with
+   * a new metadata region — and gets back the space of a commit that never published. For files
+   * that are reopened to append to (one more commit's worth of metadata region: 8 KiB).
+   */
+  spaceRecord?: boolean;
 }
 
 export interface DatasetOptions {
@@ -152,6 +160,8 @@ export class H5File {
   private statedEof = 0;
   /** when a barrier last confirmed a superblock stating a new EOF (ms, Date.now) */
   private eofStatedAt = 0;
+  /** the space record: where its two copies are, the last one written, and that commit's end and metadata region */
+  private space?: { area: number; seq: number; prevEnd: number; prevMeta: { cursor: number; end: number; regionSize: number } };
 
   private constructor(private sink: Sink & Partial<RandomAccess>, private alloc: Allocator, physicalEnd: number, opts: FileOptions) {
     this.physicalEnd = physicalEnd;
@@ -170,9 +180,10 @@ export class H5File {
 
   /** Start a new, empty file on `sink` (which should be empty). */
   static async create(sink: Sink & Partial<RandomAccess>, opts: FileOptions = {}): Promise<H5File> {
-    const reserve = opts.metaReserve ?? 16384;
+    const reserve = (opts.metaReserve ?? 16384) + (opts.spaceRecord ? RECORD_AREA : 0);
     const alloc = new Allocator(SUPERBLOCK_SIZE + reserve, SUPERBLOCK_SIZE, SUPERBLOCK_SIZE + reserve, reserve);
     const f = new H5File(sink, alloc, 0, opts);
+    if (opts.spaceRecord) f.space = { area: alloc.meta(RECORD_AREA), seq: 0, prevEnd: alloc.end, prevMeta: alloc.metaState() };
     const root = new Group('/');
     f.placeHeader(root, root.messages());
     f.objects.set('/', root);
@@ -183,16 +194,67 @@ export class H5File {
   /** Reopen a file fur wrote, to read it or continue appending. */
   static async open(sink: RandomAccess, opts: FileOptions = {}): Promise<H5File> {
     const size = await sink.size();
-    const sb = decodeSuperblock(await sink.read(0, SUPERBLOCK_SIZE));
+    // a writer reads the space record with the superblock, in the same request
+    const head = await sink.read(0, SUPERBLOCK_SIZE + (opts.readOnly ? 0 : RECORD_AREA));
+    const sb = decodeSuperblock(head.subarray(0, SUPERBLOCK_SIZE));
     if (size < sb.eof) throw formatError('file', `truncated: ${size} bytes, superblock says ${sb.eof}`);
     // Everything committed lies below the stated EOF; bytes past it belong to a commit that never
-    // published, so new data may reuse that space. New metadata goes to a fresh region at the end
-    // (the first region's free space is not tracked in the file).
+    // published, so new data may reuse that space. New metadata goes to a fresh region at the end.
+    // A file with a space record says better (resumeSpace).
     const reserve = opts.metaReserve ?? 16384;
     const f = new H5File(sink, new Allocator(sb.eof, sb.eof, sb.eof, reserve), size, opts);
     f.statedEof = sb.eof;
     await f.load('/', sb.rootAddress);
+    if (!f.readOnly) await f.resumeSpace(latestRecord(head.subarray(SUPERBLOCK_SIZE)), sb.eof);
     return f;
+  }
+
+  /**
+   * A file with a space record (FileOptions.spaceRecord) is continued where its last commit
+   * ended. When the record's commit never published (a crash between its data and its last
+   * header), the datasets go back to the commit before it and a first commit writes their index
+   * and headers as that commit left them; only then is the space the lost commit used free.
+   */
+  private async resumeSpace(rec: SpaceRecord | undefined, eof: number): Promise<void> {
+    if (!rec) return;
+    this.space = { area: SUPERBLOCK_SIZE, seq: rec.seq, prevEnd: this.alloc.end, prevMeta: this.alloc.metaState() };
+    if (rec.incomplete) return;
+    const byHeader = new Map<number, Dataset>();
+    for (const o of this.objects.values()) if (o instanceof Dataset) byHeader.set(o.header.address, o);
+    const found = rec.datasets.map((d) => ({ d, ds: byHeader.get(d.header) }));
+    const published = found.every(({ d, ds }) => ds?.shape[0] === d.next.rows);
+    // a record that does not describe this file (changed by other software) is not trusted. A
+    // dataset may show more rows than the record's commit: published by a commit that a repair
+    // (below) was undoing when it was cut short
+    const plausible = rec.prevEnd <= eof && (!published || rec.end <= eof)
+      && found.every(({ d, ds }) => !ds || ds.shape[0] >= d.prev.rows);
+    if (!plausible) return;
+    let end = rec.end;
+    let meta = rec.meta;
+    if (!published) {
+      for (const { d, ds } of found) if (ds) await ds.rollback(d.prev.rows, d.prev.tail);
+      // a metadata region opened by the lost commit lies among its data: that space stays used
+      if (rec.meta.end - rec.meta.regionSize < rec.prevEnd) end = rec.prevEnd;
+      // the metadata the lost commit added (index nodes, headers) is free too, unless something
+      // published points to it: a header a first publication round wrote, say
+      const freed = (a: number) => a >= rec.prevMeta.cursor && a < rec.meta.cursor;
+      if (rec.prevMeta.end === rec.meta.end && !this.structureAddresses().some(freed)) {
+        meta = rec.prevMeta;
+        for (const { ds } of found) ds?.index?.dropSpares(freed);
+      }
+    }
+    this.alloc = Allocator.resume(end, meta);
+    this.space.prevEnd = end;
+    this.space.prevMeta = meta;
+    for (const { d, ds } of found) {
+      if (!ds) continue;
+      const state = published ? d.next : d.prev;
+      const slots = d.slots && d.slots.address + 2 * (ds.index?.perRow ?? 1) * d.slots.chunkSize <= end ? d.slots : undefined;
+      const inPlace = state.inPlace && state.inPlace.address < end ? state.inPlace : undefined;
+      ds.adoptSpace(slots, inPlace);
+    }
+    // (after the datasets took up their slots: this commit's record must name them too)
+    if (!published) await this.commit();
   }
 
   private read = (offset: number, length: number): Promise<Uint8Array> => {
@@ -463,7 +525,8 @@ export class H5File {
   private async commitNow(opts: CommitOptions): Promise<void> {
     if (this.failure) throw this.failure;
     const datasets = [...this.objects.values()].filter((o): o is Dataset => o instanceof Dataset);
-    if (!opts.complete) for (const d of datasets) d.flushTail();
+    // the capture's last commit (trim) publishes a chunk filled in place where it is
+    if (!opts.complete) for (const d of datasets) d.flushTail(opts.trim);
     await Promise.all(datasets.map((d) => d.settle()));
 
     // plan: allocate index nodes and continuation blocks, so the EOF is final before phase A ends
@@ -490,6 +553,13 @@ export class H5File {
     // A: raw data is on its way already; make the file reach the new EOF (on the data handle:
     // later rows may land on that byte, and one handle keeps overlapping writes in order)
     if (this.physicalEnd < eof) this.write(eof - 1, new Uint8Array(1));
+    // the space record goes with the data: durable before any structure of this commit is written
+    // (a commit that changes nothing writes nothing: a file opened only to be read stays as it is)
+    const changed = this.unsynced.size > 0 || encoded.length > 0 || indexWrites.length > 0 || eof !== this.statedEof;
+    const record = this.space !== undefined && changed;
+    const seq = record ? this.space!.seq + 1 : this.space?.seq ?? 0;
+    const sealedMeta = this.alloc.metaState();
+    if (record) this.write(recordAddress(this.space!.area, seq), encodeRecord(this.spaceRecord(seq, end, sealedMeta)));
     const root = this.objects.get('/')!;
     const superblock = () => meta(0, encodeSuperblock({ eof, rootAddress: root.header.address }));
     // An EOF that only shrinks (the trim at close) goes out now, with the data barrier, at no
@@ -548,6 +618,33 @@ export class H5File {
       obj.header.dirty = false;
     }
     for (const d of datasets) d.published();
+    if (record) this.space = { ...this.space!, seq, prevEnd: end, prevMeta: sealedMeta };
+  }
+
+  /** where every structure reachable from the objects lies: headers, continuations, attribute heaps, index nodes */
+  private structureAddresses(): number[] {
+    const out: number[] = [];
+    for (const o of this.objects.values()) {
+      out.push(o.header.address);
+      if (o.header.continuation) out.push(o.header.continuation.address);
+      for (const a of o.attrs) {
+        if (a.type.class !== 'vlen-str') continue;
+        const r = new ByteReader(a.data);
+        for (let at = 4; at + 12 <= a.data.length; at += 16) { r.pos = at; out.push(r.u64()); }
+      }
+      if (o instanceof Dataset && o.index) out.push(...o.index.nodeAddresses());
+    }
+    return out;
+  }
+
+  /** the space record of the commit being sealed: every growable dataset's state before and after it */
+  private spaceRecord(seq: number, end: number, meta: SpaceRecord['meta']): SpaceRecord {
+    const datasets: SpaceRecord['datasets'] = [];
+    for (const o of this.objects.values()) {
+      const s = o instanceof Dataset ? o.space() : undefined;
+      if (s) datasets.push({ header: o.header.address, ...s });
+    }
+    return { seq, end, prevEnd: this.space!.prevEnd, meta, prevMeta: this.space!.prevMeta, datasets };
   }
 
   /** Where every stored chunk of a dataset is (offsets in elements), for chunk indexes and range reads. */

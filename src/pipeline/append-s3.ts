@@ -24,7 +24,7 @@
  */
 import { CreateMultipartUploadCommand, DeleteObjectCommand, DeleteObjectsCommand, GetBucketVersioningCommand, GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectVersionsCommand, ListObjectsV2Command, ListPartsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { FurError, isFurError } from '../errors.js';
+import { FurError, isFurError, remoteFields } from '../errors.js';
 import { Allocator } from '../hdf5/allocator.js';
 import { H5File, type Dataset } from '../hdf5/index.js';
 import { SUPERBLOCK_SIZE } from '../hdf5/superblock.js';
@@ -163,7 +163,7 @@ export class S3AppendTarget implements CollectingTarget {
       return Buffer.from(await r.Body!.transformToByteArray());
     } catch (e) {
       const f = s3Error(e, this.ctx('read the upload record', this.side(name)));
-      if (f.tag === 'not-found' && f.fields.code !== 'NoSuchBucket') return undefined;
+      if (f.tag === 'not-found' && remoteFields(f).code !== 'NoSuchBucket') return undefined;
       throw f;
     }
   }
@@ -324,7 +324,7 @@ export class S3AppendTarget implements CollectingTarget {
       return true;
     } catch (e) {
       const f = s3Error(e, this.ctx('stat'));
-      if (f.tag === 'not-found' && f.fields.code !== 'NoSuchBucket') return false;
+      if (f.tag === 'not-found' && remoteFields(f).code !== 'NoSuchBucket') return false;
       throw f;
     }
   }
@@ -365,8 +365,8 @@ export class S3AppendTarget implements CollectingTarget {
       } while (marker);
     } catch (e) {
       const f = s3Error(e, this.ctx('list the parts of the pending upload'));
-      if (f.fields.code === 'NoSuchUpload') return { kind: 'gone' };
-      if (notOffered(f)) return { kind: 'unusable', why: String(f.fields.code ?? f.fields.status ?? f.message) };
+      if (remoteFields(f).code === 'NoSuchUpload') return { kind: 'gone' };
+      if (notOffered(f)) return { kind: 'unusable', why: String(remoteFields(f).code ?? remoteFields(f).status ?? f.message) };
       throw f;
     }
     return { kind: 'listed', parts };
@@ -382,7 +382,7 @@ export class S3AppendTarget implements CollectingTarget {
     } catch (e) {
       const f = s3Error(e, this.ctx('list pending uploads'));
       if (!notOffered(f)) throw f;
-      return unlisted(String(f.fields.code ?? f.fields.status ?? f.message));
+      return unlisted(String(remoteFields(f).code ?? remoteFields(f).status ?? f.message));
     }
     // fauxqs answers with an object listing
     if (r.Bucket === undefined) return unlisted('an answer that is not an upload listing');
@@ -457,7 +457,7 @@ export class S3AppendTarget implements CollectingTarget {
     const first = batch.items[0]!.block;
     if (first.encoding) {
       // its tails (what a resumed upload rewrites) are kept row by row, from frames' bytes
-      throw new FurError('method-unsupported', `${this.where}: frames that arrive filtered (${first.encoding}) are not appended to S3 objects; use --method batches`, { key: this.key });
+      throw new FurError('method-unsupported', `${this.where}: frames that arrive filtered (${first.encoding}) are not appended to S3 objects; use --method batches`, { url: this.where, method: 'append' });
     }
     const layout: FrameLayout = { dtype: first.dtype, shape: first.shape };
     if (!this.file) await this.start();
@@ -734,5 +734,5 @@ function ledgerFiles(batch: Batch, hashes: Uint8Array): LedgerEntry[] {
 
 /** A refusal that means the server does not offer the request (or its answer), not that something failed. */
 function notOffered(f: FurError): boolean {
-  return f.tag === 'remote-refused' || f.tag === 'permission-denied' || (f.tag === 'not-found' && f.fields.code !== 'NoSuchBucket');
+  return f.tag === 'remote-refused' || f.tag === 'permission-denied' || (f.tag === 'not-found' && remoteFields(f).code !== 'NoSuchBucket');
 }

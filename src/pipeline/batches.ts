@@ -43,7 +43,7 @@ export class BatchesTarget implements CollectingTarget {
     const listed = new Set(names);
     for (const name of names) {
       const path = posix.join(this.dir, name);
-      if (name.endsWith(TEMP_SUFFIX)) { await this.dest.remove(path); continue; } // an interrupted batch or sidecar
+      // an interrupted batch or sidecar (TEMP_SUFFIX) is not one: the run sweeps those (sweep.ts)
       if (!name.endsWith('.h5')) continue;
       const remote = await this.dest.openRead(path);
       let refs: References | undefined;

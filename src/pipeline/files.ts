@@ -26,8 +26,8 @@ export class FilesTarget {
     const t = new FilesTarget(dest, dir);
     await dest.mkdirp(dir);
     for (const name of await dest.list(dir)) {
-      if (name.endsWith(TEMP_SUFFIX)) await dest.remove(posix.join(dir, name)); // an interrupted upload
-      else t.present.add(name);
+      // an interrupted upload is swept by the run (sweep.ts)
+      if (!name.endsWith(TEMP_SUFFIX)) t.present.add(name);
     }
     return t;
   }

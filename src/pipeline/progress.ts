@@ -11,6 +11,8 @@ export type RunEvent =
   /** a kept file changed, and is complete again: it is read again (and leaves the kept list if good) */
   | { type: 'retried'; file: string }
   | { type: 'deleted'; files: number }
+  | { type: 'sweeping'; done: number; of: number }
+  | { type: 'swept'; files: number; bytes: number }
   | { type: 'warning'; tag: string; message: string }
   | { type: 'disconnected'; tag: string; message: string; retryInSec: number; attempt: number; downSec: number }
   | { type: 'reconnected'; afterSec: number }

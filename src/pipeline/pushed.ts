@@ -73,7 +73,7 @@ export class PushedFrames implements FrameSource {
     if (this.ended) throw new FurError('capture-closed', `frame ${name}: the capture is closed; open a new one to add frames`, { name });
     if (this.failure !== undefined) throw this.failure;
     const unsafe = unsafeName(name);
-    if (unsafe) throw new FurError('unsafe-name', `frame name ${JSON.stringify(name)} ${unsafe}; frame names become names at the destination`, { name });
+    if (unsafe) throw new FurError('unsafe-name', `frame name ${JSON.stringify(name)} ${unsafe}; frame names become names at the destination`, { file: name });
     if (this.committed.has(name)) throw new FurError('name-committed', `frame ${name} is committed at the destination already; each frame name is stored once`, { name });
     if (this.pushing.has(name)) throw new FurError('name-repeated', `frame ${name} was added to this capture already; each frame name is stored once`, { name });
   }

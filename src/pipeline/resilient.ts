@@ -8,15 +8,52 @@
  * shorter limit (`connectTimeoutMs`), and answers that no wait can change end it at once.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { FurError, isFurError } from '../errors.js';
+import { FurError, isFurError, remoteFields, unreachable, type FurErrorTag } from '../errors.js';
 import type { Destination } from '../transport/destination.js';
+import { leaseTicket } from './lease.js';
 import { folderOf, listFinished, run, type RunSpec, type RunSummary } from './run.js';
 
-/** failures that a later attempt may not meet: the link, the server, a full disk being cleared */
-const TRANSIENT = new Set(['connection-lost', 'connect-failed', 'remote-write-failed', 'io-failed', 'destination-closed', 'file-closed', 'remote-failed']);
+/**
+ * Whether a later attempt may not meet this failure: the link, the server, a full disk being
+ * cleared; a lease that could not be renewed in time (the next attempt takes it back, unless
+ * another run has). Every tag is decided here (a new one does not compile until it is).
+ */
+export function isTransientTag(tag: FurErrorTag): boolean {
+  switch (tag) {
+    case 'connection-lost': case 'connect-failed': case 'remote-write-failed': case 'io-failed':
+    case 'destination-closed': case 'file-closed': case 'remote-failed': case 'lease-expired':
+      return true;
+    // answers that asking again gets again: the user's input, a login, a key, a permission,
+    // what is stored, or fur's own state
+    case 'bad-option': case 'bad-setting': case 'bad-pattern': case 'bad-shape': case 'unknown-dtype':
+    case 'bad-url': case 'bad-slice': case 'bad-identity': case 'missing-password': case 'method-unsupported':
+    case 'raw-needs-layout': case 'needs-sources': case 'unsafe-name': case 'name-reused':
+    case 'unreadable-dir': case 'unreadable-file': case 'empty-file': case 'empty-frame': case 'frame-mismatch':
+    case 'raw-size': case 'npy-bad-header': case 'npy-fortran-order': case 'npy-size': case 'npy-truncated':
+    case 'npy-unsupported-dtype': case 'tiff-bad-header': case 'tiff-decode': case 'tiff-mixed-pages':
+    case 'tiff-truncated': case 'tiff-unsupported':
+    case 'auth-failed': case 'host-key-changed': case 'host-key-revoked': case 'unknown-host-key':
+    case 'known-hosts-unreadable': case 'known-hosts-unwritable': case 'tls-certificate': case 'tls-unavailable':
+    case 'wrong-region': case 'http-failed':
+    case 'remote-refused': case 'not-found': case 'permission-denied': case 'not-a-directory': case 'wrong-type':
+    case 'overwrite-refused': case 'rename-unsupported': case 'unsupported-operation': case 'ftp-refused':
+    case 'ftp-unsupported': case 'read-only': case 'exists': case 'gave-up': case 'stopped-disconnected':
+    case 'lease-held': case 'lease-busy': case 'lease-lost':
+    case 'append-order': case 'not-readable': case 'too-many-parts': case 'upload-aborted': case 'upload-lost':
+    case 'upload-mismatch': case 'bad-upload-record': case 'object-complete': case 'metadata-full':
+    case 'hdf5-format': case 'hdf5-usage': case 'checksum-mismatch': case 'layout-mismatch': case 'not-a-fur-file':
+    case 'not-a-file': case 'no-dataset': case 'no-hashes': case 'read-back-differs':
+    case 'bad-config': case 'bad-key': case 'internal':
+    case 'no-source': case 'bad-frame': case 'name-committed': case 'name-repeated': case 'capture-closed':
+    case 'attrs-unsupported': case 'stream-message': case 'spool-damaged': case 'filter-unsupported':
+      return false;
+    default:
+      return unreachable(tag);
+  }
+}
 
 export function isTransient(e: unknown): boolean {
-  return isFurError(e) && TRANSIENT.has(e.tag);
+  return isFurError(e) && isTransientTag(e.tag);
 }
 
 /**
@@ -28,7 +65,7 @@ export function isTransient(e: unknown): boolean {
  * A rejected login, a host key problem and a permission error are not transient at any time.
  */
 function answeredForGood(e: unknown): boolean {
-  return isFurError(e) && e.fields.code === 'ENOTFOUND';
+  return isFurError(e) && remoteFields(e).code === 'ENOTFOUND';
 }
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 30_000;
@@ -57,6 +94,8 @@ export async function runResilient(spec: ResilientSpec): Promise<RunSummary> {
   // again (files committed meanwhile may have been deleted)
   let listing = spec.watch || spec.frames ? undefined : listFinished(folderOf(spec).dir, folderOf(spec).pattern, spec.options.read, spec.notFrames);
   listing?.catch(() => undefined); // its failure is reported by the run, after the connection's
+  // one lease for every attempt: a reconnected run takes back its own
+  const lease = spec.lease ?? leaseTicket();
   for (;;) {
     let dest: Destination | undefined;
     const listed = listing;
@@ -71,7 +110,7 @@ export async function runResilient(spec: ResilientSpec): Promise<RunSummary> {
       if (!connected) downSince = undefined; // from now on, the clock starts at a failure
       connected = true;
       const maxFrames = spec.maxFrames === undefined ? undefined : Math.max(0, spec.maxFrames - spec.progress.frames);
-      return await run({ ...spec, dest, destPath: c.path, maxFrames, listing: listed });
+      return await run({ ...spec, dest, destPath: c.path, maxFrames, listing: listed, lease });
     } catch (e) {
       if (!isTransient(e) || spec.signal?.aborted) throw e;
       if (!connected && answeredForGood(e)) throw e;

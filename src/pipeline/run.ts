@@ -13,6 +13,8 @@ import { batchStreams, collect, readAhead, type BatchStream, type Rejected, type
 import { BatchesTarget } from './batches.js';
 import { SourceCleanup, unsyncedNotice } from './cleanup.js';
 import { FilesTarget } from './files.js';
+import { Lease, leasePath, leaseTicket, type LeaseTicket } from './lease.js';
+import { sweepTemporaries } from './sweep.js';
 import { sameFrames } from './layout.js';
 import { validate, type PipelineOptions } from './options.js';
 import type { Progress } from './progress.js';
@@ -40,6 +42,8 @@ export interface RunSpec {
   options: PipelineOptions;
   progress: Progress;
   signal?: AbortSignal;
+  /** the lease the run holds on its target (lease.ts); kept across reconnections, fresh when absent */
+  lease?: LeaseTicket;
 }
 
 export interface RunSummary {
@@ -64,6 +68,7 @@ export function unsafeName(name: string): string | undefined {
 async function* fresh(
   files: AsyncIterable<CompletedFile>, isCommitted: (f: CompletedFile) => Promise<boolean | FurError>,
   spec: RunSpec, counts: { files: number }, onRejected: (r: Rejected) => void, onRetried: (f: CompletedFile) => void, cleanup: SourceCleanup,
+  lease: Lease,
 ): AsyncGenerator<CompletedFile> {
   for await (const f of files) {
     if (f.retried) {
@@ -86,6 +91,7 @@ async function* fresh(
     if (stored) {
       counts.files++;
       spec.progress.event({ type: 'skipped', file: f.name, reason: 'already committed at the destination' });
+      if (spec.options.deleteSource) lease.check();
       if (spec.options.deleteSource) await cleanup.earlier([f]);
       continue;
     }
@@ -127,8 +133,30 @@ export function folderOf(spec: Pick<RunSpec, 'sourceDir' | 'pattern'>): { dir: s
   return { dir: spec.sourceDir, pattern: spec.pattern ?? '*' };
 }
 
+/** The destination as the user named it: the file (append) or the folder. */
+function where(spec: RunSpec): string {
+  return `${spec.dest.url.replace(/\/$/, '')}${spec.destPath === '.' ? '' : '/' + spec.destPath}`;
+}
+
+/**
+ * The run, holding the lease on its target from before it writes anything until it ends (see
+ * lease.ts): a second run on the same destination is refused, and a run that loses its lease
+ * stops before its next commit and deletes no more sources.
+ */
 export async function run(spec: RunSpec): Promise<RunSummary> {
   const o = validate(spec.options);
+  const lease = await Lease.acquire(spec.dest, leasePath(o.method, spec.destPath), {
+    where: where(spec), ticket: spec.lease ?? leaseTicket(), signal: spec.signal,
+    notice: (message) => spec.progress.event({ type: 'warning', tag: 'lease', message }),
+  });
+  try {
+    return await runHeld(spec, o, lease);
+  } finally {
+    await lease.release();
+  }
+}
+
+async function runHeld(spec: RunSpec, o: PipelineOptions, lease: Lease): Promise<RunSummary> {
   const progress = spec.progress;
   // files kept and why, by path: a kept file that changes and is then committed leaves the list
   const kept = new Map<string, Rejected>();
@@ -143,11 +171,13 @@ export async function run(spec: RunSpec): Promise<RunSummary> {
   if (!folder) {
     if (o.method === 'files') {
       await opening.then(abandon, () => undefined);
-      throw new FurError('method-unsupported', '--method files stores files as they are; frames pushed or received are stored with append or batches', { method: o.method });
+      throw new FurError('method-unsupported', '--method files stores files as they are; frames pushed or received are stored with append or batches', { url: spec.dest.url, method: o.method });
     }
   } else if (spec.watch) {
     watcher = watchFolder(folder.dir, { pattern: folder.pattern, ...spec.watch, signal: spec.signal });
     source = watcher;
+    // a lease lost while no frame comes ends the watch: the run then fails (lease.check below)
+    void lease.fenced.then(() => watcher?.stop());
   } else {
     let listed: CompletedFile[];
     try {
@@ -163,7 +193,16 @@ export async function run(spec: RunSpec): Promise<RunSummary> {
   const target = await opening;
 
   const resumed = { files: 0, frames: [...target.committed.values()].reduce((a, b) => a + b, 0) };
-  progress.event({ type: 'start', method: o.method, source: spec.frames?.label ?? folder!.dir, destination: `${spec.dest.url.replace(/\/$/, '')}${spec.destPath === '.' ? '' : '/' + spec.destPath}`, resumed });
+  progress.event({ type: 'start', method: o.method, source: spec.frames?.label ?? folder!.dir, destination: where(spec), resumed });
+  try {
+    // under the lease: what is swept is no other run's work in progress
+    lease.check();
+    const swept = await sweepTemporaries(spec.dest, o.method, spec.destPath, { progress: (done, of) => progress.event({ type: 'sweeping', done, of }) });
+    if (swept.files) progress.event({ type: 'swept', ...swept });
+  } catch (e) {
+    await abandon(target);
+    throw e;
+  }
   const notice = unsyncedNotice(spec.dest, o);
   if (notice) progress.event({ type: 'warning', tag: 'not-durable', message: notice });
   progress.start();
@@ -187,11 +226,11 @@ export async function run(spec: RunSpec): Promise<RunSummary> {
   const cleanup = new SourceCleanup(spec.dest, spec.destPath, o, warn, (file, error) => reject({ file, error }));
   try {
     if (target instanceof FilesTarget) {
-      const files = fresh(source!, (f) => target.has(f), spec, resumed, reject, retried, cleanup);
-      countReached = await uploadFiles(files, target, spec, cleanup);
+      const files = fresh(source!, (f) => target.has(f), spec, resumed, reject, retried, cleanup, lease);
+      countReached = await uploadFiles(files, target, spec, cleanup, lease);
     } else {
       // read ahead enough to keep the upload fed, not a batch more: commits in flight hold batches already
-      const items = spec.frames ? spec.frames.items(target, progress) : readAhead(fresh(source!, (f) => storedUnderName(target, f, o, spec.dest), spec, resumed, reject, retried, cleanup), o.read, { files: 64, bytes: 8 << 20 }, (r) => {
+      const items = spec.frames ? spec.frames.items(target, progress) : readAhead(fresh(source!, (f) => storedUnderName(target, f, o, spec.dest), spec, resumed, reject, retried, cleanup, lease), o.read, { files: 64, bytes: 8 << 20 }, (r) => {
         // with --on-mismatch stop the error ends the run and is reported once, as the run's error
         if (o.onMismatch !== 'stop') reject(r);
       }, o.onMismatch, reconsider);
@@ -209,11 +248,16 @@ export async function run(spec: RunSpec): Promise<RunSummary> {
         progress.committed(index, taken.files, taken.frames, r.bytes, r.frames);
         // a folder run's units are its completed files; other sources let go of their own
         if (spec.frames) await spec.frames.release(taken.files);
-        else if (o.deleteSource) progress.event({ type: 'deleted', files: await cleanup.batch(taken.files as CompletedFile[], r.stored) });
+        else if (o.deleteSource) {
+          // a commit made after the lease was lost or expired is not one this run can vouch for
+          lease.check();
+          progress.event({ type: 'deleted', files: await cleanup.batch(taken.files as CompletedFile[], r.stored) });
+        }
       };
       // A batch's frames are let go of as they are written: nothing here keeps the batch itself.
       // A target that stores frames as they come takes the stream; others, the collected batch.
-      const start = (batch: BatchStream) => {
+      const start = (stream: BatchStream) => {
+        const batch = fenced(stream, lease);
         const { index, taken } = batch;
         const commit = async (): Promise<CommitResult> => {
           try {
@@ -247,6 +291,8 @@ export async function run(spec: RunSpec): Promise<RunSummary> {
       }
     }
     endReason = countReached ? 'count' : watcher?.endReason ?? spec.frames?.endReason ?? (spec.signal?.aborted ? 'stopped' : 'finished');
+    // closing writes too (the last sidecar, the file's final size)
+    lease.check();
   } catch (e) {
     progress.stop();
     watcher?.stop();
@@ -297,6 +343,25 @@ async function storedUnderName(target: Target, f: CompletedFile, o: PipelineOpti
     { file: f.path });
 }
 
+/**
+ * The batch, its items checked against the lease as they are taken and once more when they end,
+ * before the target commits them: a run that lost its lease publishes no batch it had not
+ * finished (and the consumer sees the lease's error as the commit's).
+ */
+function fenced(batch: BatchStream, lease: Lease): BatchStream {
+  const items = batch.items;
+  const checked = (async function* () {
+    lease.check();
+    for await (const item of items) {
+      yield item;
+      lease.check();
+    }
+    lease.check();
+  })();
+  // everything else (`last` is a getter over the batch's own state) is the batch's
+  return Object.create(batch, { items: { value: checked } }) as BatchStream;
+}
+
 async function* limitFrames<T extends { block: { count: number } }>(items: AsyncIterable<T>, max: number | undefined, stop: () => void): AsyncGenerator<T> {
   let n = 0;
   if (max !== undefined && max <= 0) { stop(); return; }
@@ -311,7 +376,7 @@ const FILES_IN_FLIGHT = 256;
 const FILE_BYTES_IN_FLIGHT = 64 << 20;
 
 /** `files` method: several uploads in flight; each file is deleted once its rename landed. True when --count ended it. */
-async function uploadFiles(files: AsyncIterable<CompletedFile>, target: FilesTarget, spec: RunSpec, cleanup: SourceCleanup): Promise<boolean> {
+async function uploadFiles(files: AsyncIterable<CompletedFile>, target: FilesTarget, spec: RunSpec, cleanup: SourceCleanup, lease: Lease): Promise<boolean> {
   const inflight = new Set<Promise<void>>();
   let failure: unknown;
   let batch = 0;
@@ -333,8 +398,10 @@ async function uploadFiles(files: AsyncIterable<CompletedFile>, target: FilesTar
     const index = batch++;
     held += weight(f);
     const p = (async () => {
+      lease.check();
       const bytes = await target.upload(f);
       spec.progress.committed(index, [f], 1, bytes, 0);
+      if (spec.options.deleteSource) lease.check();
       if (spec.options.deleteSource) spec.progress.event({ type: 'deleted', files: await cleanup.file(f) });
     })().catch((e) => { failure ??= e; }).finally(() => {
       held -= weight(f);

@@ -6,10 +6,12 @@
 import { readFile } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { H5File, type Dataset } from '../hdf5/index.js';
+import type { FrameBlock } from '../source/frame.js';
 import { readFrames, type ReadOptions } from '../source/readers/index.js';
-import { listCompleted } from '../source/watch.js';
+import { listCompleted, type CompletedFile } from '../source/watch.js';
 import type { Destination } from '../transport/destination.js';
 import { FurError, isFurError } from '../errors.js';
+import { isLeaseName } from './lease.js';
 import { sha256, siblingPath } from './layout.js';
 import type { Method } from './options.js';
 
@@ -47,19 +49,62 @@ async function readRows(data: Dataset, start: number, end: number, file: string,
   }
 }
 
-interface Located { data: Dataset; row: number; file: string }
+/** A stored file's frames dataset with the source name and page of each of its rows. */
+interface Stored { path: string; data: Dataset; names: string[]; pages: Uint32Array }
 
-async function index(file: H5File, path: string, dataset: string, into: Map<string, Located[]>): Promise<number> {
+async function open(file: H5File, path: string, dataset: string): Promise<Stored> {
   const data = file.dataset(dataset);
-  const names = await file.dataset(siblingPath(dataset, 'frame_name')).readVlen(0, data.shape[0]);
+  const names = (await file.dataset(siblingPath(dataset, 'frame_name')).readVlen(0, data.shape[0])).map((n) => Buffer.from(n).toString('utf8'));
   const pages = new Uint32Array((await file.dataset(siblingPath(dataset, 'frame_page')).read(0, data.shape[0])).slice().buffer);
-  names.forEach((n, row) => {
-    const name = Buffer.from(n).toString('utf8');
-    const list = into.get(name) ?? [];
-    list[pages[row]] = { data, row, file: path };
-    into.set(name, list);
-  });
-  return data.shape[0];
+  return { path, data, names, pages };
+}
+
+/** The HDF5 files a method stored at the destination. */
+async function storedPaths(spec: { dest: Destination; destPath: string; method: Method }): Promise<string[]> {
+  return spec.method === 'append'
+    ? [spec.destPath]
+    : (await spec.dest.list(spec.destPath)).filter((n) => n.endsWith('.h5')).map((n) => posix.join(spec.destPath, n));
+}
+
+/** Source files decoded on demand; a few kept, since a file's frames sit in neighbouring rows. */
+class Sources {
+  private readonly cache = new Map<string, Promise<FrameBlock>>();
+  /** source files that could not be read as frames, with the reason: their rows are not compared */
+  readonly failed = new Map<string, string>();
+  constructor(private readonly files: Map<string, CompletedFile>, private readonly read: ReadOptions) {}
+
+  has(name: string): boolean { return this.files.has(name); }
+
+  /** source `name` decoded, or undefined if it cannot be read as frames (an upload kept it too) */
+  private async block(name: string): Promise<FrameBlock | undefined> {
+    if (this.failed.has(name)) return undefined;
+    let block = this.cache.get(name);
+    if (!block) {
+      block = readFrames(this.files.get(name)!.path, this.read);
+      this.cache.set(name, block);
+      if (this.cache.size > 8) this.cache.delete(this.cache.keys().next().value!);
+    }
+    try {
+      return await block;
+    } catch (e) {
+      if (!isFurError(e)) throw e;
+      this.failed.set(name, e.message);
+      return undefined;
+    }
+  }
+
+  /** frames in source `name`, or undefined if it cannot be read */
+  async count(name: string): Promise<number | undefined> {
+    return (await this.block(name))?.count;
+  }
+
+  /** frame `page` of source `name` as stored (a `bytes` file is its one frame); undefined past its end or if unreadable */
+  async frame(name: string, page: number): Promise<Uint8Array | undefined> {
+    const b = await this.block(name);
+    if (!b || page >= b.count) return undefined;
+    const size = b.dtype === 'bytes' ? b.data.length : b.data.length / b.count;
+    return b.data.subarray(page * size, (page + 1) * size);
+  }
 }
 
 export async function verify(spec: {
@@ -83,50 +128,58 @@ export async function verify(spec: {
       } finally { await remote.close(); }
     }
     const localNames = new Set(local.map((f) => f.name));
-    report.remoteOnly = (await spec.dest.list(spec.destPath)).filter((n) => !localNames.has(n)).length;
+    report.remoteOnly = (await spec.dest.list(spec.destPath)).filter((n) => !localNames.has(n) && !isLeaseName(n)).length;
     return report;
   }
-  const where = new Map<string, Located[]>();
-  const opened: H5File[] = [];
-  let total = 0;
-  const paths = spec.method === 'append'
-    ? [spec.destPath]
-    : (await spec.dest.list(spec.destPath)).filter((n) => n.endsWith('.h5')).map((n) => posix.join(spec.destPath, n));
-  try {
-    for (const p of paths) {
-      const file = await H5File.open(await spec.dest.openRead(p), { readOnly: true });
-      opened.push(file);
-      total += await index(file, p, spec.dataset, where);
+  const sources = new Sources(new Map(local.map((f) => [f.name, f])), spec.read);
+  // every stored row holding a source frame is compared with it: a frame is equal only if every
+  // row that claims to be it holds its bytes (two runs on one destination could leave two)
+  const verdict = new Map<string, Map<number, boolean>>();
+  for (const p of await storedPaths(spec)) {
+    const file = await H5File.open(await spec.dest.openRead(p), { readOnly: true });
+    try {
+      const s = await open(file, p, spec.dataset);
+      // a chunk's rows at a time: each stored chunk is read (and checked) once, not once per frame
+      await eachBlock(s, report, async (row, got) => {
+        const name = s.names[row]!;
+        const page = s.pages[row]!;
+        const want = sources.has(name) ? await sources.frame(name, page) : undefined;
+        if (want === undefined) { report.remoteOnly++; return; }
+        const pages = verdict.get(name) ?? new Map<number, boolean>();
+        verdict.set(name, pages);
+        const ok = got.length === want.length && Buffer.compare(Buffer.from(got), Buffer.from(want)) === 0;
+        pages.set(page, (pages.get(page) ?? true) && ok);
+      });
+    } finally {
+      // opened read-only: closing must not write (commit finds nothing dirty)
+      await file.close().catch(() => undefined);
     }
-    let matched = 0;
-    for (const f of local) {
-      const locs = where.get(f.name);
-      let block;
-      try {
-        block = await readFrames(f.path, spec.read);
-      } catch (e) {
-        if (!isFurError(e)) throw e;
-        report.unreadable.push({ file: f.name, message: e.message });
-        continue;
-      }
-      if (!locs || locs.length < block.count) { report.missing.push(f.name); continue; }
-      const frameBytes = block.dtype === 'bytes' ? block.data.length : block.data.length / block.count;
-      for (let i = 0; i < block.count; i++) {
-        const { data, row, file } = locs[i];
-        const want = block.data.subarray(i * frameBytes, (i + 1) * frameBytes);
-        const stored = await readRows(data, row, row + 1, file, report);
-        const got = stored.items ? stored.items[0]! : stored.rows!;
-        if (got.length === want.length && Buffer.compare(Buffer.from(got), Buffer.from(want)) === 0) report.equal++;
-        else report.different.push({ file: f.name, frame: i });
-        matched++;
-      }
+  }
+  for (const f of local) {
+    const count = await sources.count(f.name);
+    if (count === undefined) { report.unreadable.push({ file: f.name, message: sources.failed.get(f.name)! }); continue; }
+    const pages = verdict.get(f.name);
+    for (let page = 0; page < count; page++) {
+      const ok = pages?.get(page);
+      if (ok === true) report.equal++;
+      else if (ok === false) report.different.push({ file: f.name, frame: page });
     }
-    report.remoteOnly = total - matched;
-  } finally {
-    // opened read-only: closing must not write (commit finds nothing dirty)
-    for (const f of opened) await f.close().catch(() => undefined);
+    if (!pages || pages.size < count) report.missing.push(f.name);
   }
   return report;
+}
+
+/** Every row of a stored frames dataset with its bytes, read a chunk's rows at a time. */
+async function eachBlock(s: Stored, report: VerifyReport, visit: (row: number, bytes: Uint8Array) => Promise<void>): Promise<void> {
+  const { data, path } = s;
+  const step = Math.max(1, data.chunk?.[0] ?? 64);
+  for (let start = 0; start < data.shape[0]; start += step) {
+    const end = Math.min(data.shape[0], start + step);
+    const { items, rows } = await readRows(data, start, end, path, report);
+    for (let row = start; row < end; row++) {
+      await visit(row, items ? items[row - start]! : rows!.subarray((row - start) * data.rowBytes, (row - start + 1) * data.rowBytes));
+    }
+  }
 }
 
 /**
@@ -138,29 +191,18 @@ export async function verifySelf(spec: { dest: Destination; destPath: string; me
   if (spec.method === 'files') {
     throw new FurError('needs-sources', 'the files method stores files as they are, with no frame hashes: give the source folder too (fur verify SRC DEST --method files)', {});
   }
-  const paths = spec.method === 'append'
-    ? [spec.destPath]
-    : (await spec.dest.list(spec.destPath)).filter((n) => n.endsWith('.h5')).map((n) => posix.join(spec.destPath, n));
-  for (const p of paths) {
+  for (const p of await storedPaths(spec)) {
     const file = await H5File.open(await spec.dest.openRead(p), { readOnly: true });
     try {
-      const data = file.dataset(spec.dataset);
       const hashPath = siblingPath(spec.dataset, 'frame_sha256');
       if (!file.has(hashPath)) throw new FurError('no-hashes', `${p}: no ${hashPath} dataset; verify it against its sources instead (fur verify SRC DEST)`, { path: p });
-      const names = await file.dataset(siblingPath(spec.dataset, 'frame_name')).readVlen(0, data.shape[0]);
-      const pages = new Uint32Array((await file.dataset(siblingPath(spec.dataset, 'frame_page')).read(0, data.shape[0])).slice().buffer);
-      const hashes = await file.dataset(hashPath).read(0, data.shape[0]);
-      const step = Math.max(1, data.chunk?.[0] ?? 64);
-      for (let start = 0; start < data.shape[0]; start += step) {
-        const end = Math.min(data.shape[0], start + step);
-        const { items: frames, rows: block } = await readRows(data, start, end, p, report);
-        for (let row = start; row < end; row++) {
-          const bytes = frames ? frames[row - start] : block!.subarray((row - start) * data.rowBytes, (row - start + 1) * data.rowBytes);
-          const ok = Buffer.compare(Buffer.from(sha256(bytes)), Buffer.from(hashes.subarray(row * 32, row * 32 + 32))) === 0;
-          if (ok) report.equal++;
-          else report.different.push({ file: Buffer.from(names[row] ?? []).toString('utf8'), frame: pages[row] ?? 0 });
-        }
-      }
+      const s = await open(file, p, spec.dataset);
+      const hashes = await file.dataset(hashPath).read(0, s.data.shape[0]);
+      await eachBlock(s, report, async (row, bytes) => {
+        const ok = Buffer.compare(Buffer.from(sha256(bytes)), Buffer.from(hashes.subarray(row * 32, row * 32 + 32))) === 0;
+        if (ok) report.equal++;
+        else report.different.push({ file: s.names[row] ?? '', frame: s.pages[row] ?? 0 });
+      });
     } finally {
       await file.close().catch(() => undefined);
     }

@@ -60,6 +60,24 @@ export interface RemoteFile extends RandomAccess {
 }
 
 /**
+ * A small record at one path that only one writer can create: what a lease stands on
+ * (pipeline/lease.ts). `create` is the one atomic step; the others reach what it made.
+ */
+export interface ExclusiveRecord {
+  /**
+   * Create it holding `data` if nothing is at its path — atomically, so of several callers at
+   * once exactly one gets true. False when something is there already (it is left unchanged).
+   */
+  create(data: Uint8Array): Promise<boolean>;
+  /** its bytes; null when there is none; empty when it exists but holds nothing yet */
+  read(): Promise<Uint8Array | null>;
+  /** overwrite it with `data` (same length or longer); false when it is gone — never creates it */
+  replace(data: Uint8Array): Promise<boolean>;
+  /** remove it; one already gone is not an error */
+  remove(): Promise<void>;
+}
+
+/**
  * One remote storage location (a directory on a server, a mounted share, a bucket prefix).
  * Paths are POSIX-style and relative to the destination's root unless absolute.
  */
@@ -80,5 +98,11 @@ export interface Destination {
   rename(from: string, to: string): Promise<void>;
   remove(path: string): Promise<void>;
   list(dir: string): Promise<string[]>;
+  /**
+   * The record at `path` only one writer can create (exclusive create): O_EXCL in a local or
+   * mounted folder, OPEN with CREAT|EXCL over SFTP, a conditional PUT (If-None-Match: *) on S3;
+   * FTP has none, so over FTPS it is a directory (MKD fails when one exists) with the record in it.
+   */
+  exclusive(path: string): ExclusiveRecord;
   close(): Promise<void>;
 }

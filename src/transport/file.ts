@@ -3,7 +3,8 @@ import { lstat, mkdir, open, readdir, rename, rm, rmdir, stat, type FileHandle }
 import { dirname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { FurError } from '../errors.js';
-import type { Capabilities, Destination, RemoteFile, RemoteStat } from './destination.js';
+import type { Capabilities, Destination, ExclusiveRecord, RemoteFile, RemoteStat } from './destination.js';
+import { PlainRecord } from './exclusive.js';
 import { WriteTracker } from './inflight.js';
 
 /**
@@ -48,11 +49,19 @@ export class FileDestination implements Destination {
     return resolve(this.root, path);
   }
 
-  async openWrite(path: string, opts: { truncate?: boolean } = {}): Promise<RemoteFile> {
+  /** `exclusive`: create it, refused (`exists`) when it is there; `existing`: refused (`not-found`) when it is not */
+  async openWrite(path: string, opts: { truncate?: boolean; exclusive?: boolean; existing?: boolean } = {}): Promise<RemoteFile> {
     const abs = this.resolve(path);
-    const flags = constants.O_RDWR | constants.O_CREAT | (opts.truncate ? constants.O_TRUNC : 0);
-    const fh = await open(abs, flags, 0o644).catch((e) => { throw fsError(e, abs, 'open for writing'); });
+    const flags = constants.O_RDWR | (opts.existing ? 0 : constants.O_CREAT) | (opts.exclusive ? constants.O_EXCL : 0) | (opts.truncate ? constants.O_TRUNC : 0);
+    const fh = await open(abs, flags, 0o644).catch((e: NodeJS.ErrnoException) => {
+      if (opts.exclusive && e.code === 'EEXIST') throw new FurError('exists', `${abs} exists already`, { path: abs }, { cause: e });
+      throw fsError(e, abs, 'open for writing');
+    });
     return new LocalFile(abs, fh, true);
+  }
+
+  exclusive(path: string): ExclusiveRecord {
+    return new PlainRecord(this, path, (mode) => this.openWrite(path, mode === 'create' ? { exclusive: true } : { existing: true }));
   }
 
   async openRead(path: string): Promise<RemoteFile> {

@@ -3,6 +3,9 @@
  * several connections. The pool opens connections on demand up to `max`, lends each to one
  * operation at a time, and drops a connection whose socket failed (the next borrower gets a
  * fresh one). The first failure to connect is kept: while it stands, waiting borrowers get it.
+ *
+ * An urgent borrower (the lease, which must be renewed in time) goes ahead of those waiting, and
+ * may hold one connection more than `max` when all are lent: it never waits for a transfer.
  */
 import type { Client } from 'basic-ftp';
 import { FurError } from '../errors.js';
@@ -11,7 +14,7 @@ export class FtpsPool {
   private idle: Client[] = [];
   private busy = new Set<Client>();
   private opening = 0;
-  private waiters: Array<{ resolve: (c: Client) => void; reject: (e: unknown) => void }> = [];
+  private waiters: Array<{ resolve: (c: Client) => void; reject: (e: unknown) => void; urgent: boolean }> = [];
   private closed = false;
 
   constructor(private readonly open: () => Promise<Client>, readonly max: number, private readonly url: string) {}
@@ -20,8 +23,8 @@ export class FtpsPool {
   get size(): number { return this.idle.length + this.busy.size; }
 
   /** Lend a connection to `fn`; a connection whose socket died during `fn` is not reused. */
-  async use<T>(fn: (c: Client) => Promise<T>): Promise<T> {
-    const c = await this.acquire();
+  async use<T>(fn: (c: Client) => Promise<T>, urgent = false): Promise<T> {
+    const c = await this.acquire(urgent);
     try {
       return await fn(c);
     } finally {
@@ -35,13 +38,15 @@ export class FtpsPool {
     this.release(c);
   }
 
-  private acquire(): Promise<Client> {
+  private acquire(urgent = false): Promise<Client> {
     if (this.closed) return Promise.reject(closedError(this.url));
-    while (this.idle.length) {
+    // others hold at most `max` at once; the one more is kept for the urgent
+    const limit = this.max + (urgent ? 1 : 0);
+    while (this.idle.length && this.busy.size < limit) {
       const c = this.idle.pop()!;
       if (!c.closed) { this.busy.add(c); return Promise.resolve(c); }
     }
-    if (this.size + this.opening < this.max) {
+    if (this.size + this.opening < limit) {
       this.opening++;
       return this.open().then((c) => {
         this.opening--;
@@ -55,15 +60,20 @@ export class FtpsPool {
         throw e;
       });
     }
-    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
+    return new Promise((resolve, reject) => {
+      const w = { resolve, reject, urgent };
+      if (urgent) this.waiters.unshift(w);
+      else this.waiters.push(w);
+    });
   }
 
   private release(c: Client): void {
     this.busy.delete(c);
-    const w = this.waiters.shift();
+    // the one connection beyond `max` is not lent to a borrower who is not urgent
+    const w = this.busy.size < this.max || this.waiters[0]?.urgent ? this.waiters.shift() : undefined;
     if (c.closed) {
       // replace the dead connection for whoever waits
-      if (w) this.acquire().then(w.resolve, w.reject);
+      if (w) this.acquire(w.urgent).then(w.resolve, w.reject);
       return;
     }
     if (this.closed) { c.close(); return; }

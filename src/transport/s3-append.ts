@@ -20,7 +20,7 @@
  * not in a part yet; the caller stores them (spills) and gives them back to a resumed sink.
  */
 import { AbortMultipartUploadCommand, CompleteMultipartUploadCommand, UploadPartCommand } from '@aws-sdk/client-s3';
-import { FurError } from '../errors.js';
+import { FurError, remoteFields } from '../errors.js';
 import type { RandomAccess } from '../hdf5/sink.js';
 import { s3Error } from './s3-errors.js';
 import { MAX_PARTS, MiB, MIN_PART, sha256b64, type Uploader } from './s3-upload.js';
@@ -383,7 +383,7 @@ export class S3PartSink implements RandomAccess {
       return true;
     } catch (e) {
       const f = s3Error(e, { op: 'check the pending upload', bucket: this.u.bucket, key: this.key, endpoint: this.u.endpoint });
-      if (f.fields.code === 'NoSuchUpload') return false;
+      if (remoteFields(f).code === 'NoSuchUpload') return false;
       throw f;
     }
   }

@@ -57,6 +57,11 @@ export interface S3ServerOptions {
   certificate?: Certificate | false;
   /** smallest part but the last (default 5 MiB, as AWS) */
   minPartSize?: number;
+  /**
+   * honour If-None-Match / If-Match on PutObject as AWS does (default true); false overwrites
+   * regardless, as stores that ignore the headers do
+   */
+  conditionalWrites?: boolean;
 }
 
 interface Version {
@@ -328,6 +333,10 @@ export async function startS3Server(o: S3ServerOptions): Promise<S3Server> {
         const checksums = verifyChecksums(h, body);
         const file = newFile();
         await writeFile(file, body);
+        // judged when the version is made, with no wait in between: of conditional PUTs at once, one wins
+        if (o.conditionalWrites !== false) {
+          try { precondition(b, key, h); } catch (e) { void rm(file, { force: true }); throw e; }
+        }
         const v = putVersion(b, key, { deleteMarker: false, files: [{ path: file, size: body.length }], size: body.length, etag: md5(body), lastModified: new Date(), checksums, metadata: metadataOf(h) });
         return send(200, undefined, { etag: `"${v.etag}"`, ...(b.versioning !== 'Unversioned' ? { 'x-amz-version-id': v.versionId } : {}), ...checksumHeaders(checksums) });
       }
@@ -464,6 +473,15 @@ export async function startS3Server(o: S3ServerOptions): Promise<S3Server> {
       default:
         throw new S3Error(501, 'NotImplemented', `fur's test server does not implement ${op}`);
     }
+  }
+
+  /** If-None-Match: * (no current object) and If-Match: <etag> (the current one's), refused with 412 as AWS does */
+  function precondition(b: Bucket, key: string, h: IncomingMessage['headers']): void {
+    const vs = b.objects.get(key) ?? [];
+    const current = vs.length && !vs[vs.length - 1]!.deleteMarker ? vs[vs.length - 1] : undefined;
+    const fail = () => { throw new S3Error(412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', { Condition: h['if-none-match'] ? 'If-None-Match' : 'If-Match' }); };
+    if (h['if-none-match'] === '*' && current) fail();
+    if (h['if-match'] !== undefined && (!current || String(h['if-match']).replace(/"/g, '') !== current.etag)) fail();
   }
 
   function deleteObject(b: Bucket, key: string, versionId?: string): Record<string, string> {

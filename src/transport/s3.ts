@@ -13,8 +13,9 @@ import {
   CopyObjectCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, type S3Client,
 } from '@aws-sdk/client-s3';
 import { posix } from 'node:path';
-import { FurError } from '../errors.js';
-import type { Capabilities, Destination, RemoteFile, RemoteStat } from './destination.js';
+import { FurError, remoteFields } from '../errors.js';
+import type { Capabilities, Destination, ExclusiveRecord, RemoteFile, RemoteStat } from './destination.js';
+import { s3Record } from './s3-exclusive.js';
 import { StagedFile, type StagedContent } from './ftps-staged.js';
 import { makeS3Client, type S3ClientOptions } from './s3-client.js';
 import { s3Error } from './s3-errors.js';
@@ -50,6 +51,9 @@ export class S3Destination implements Destination {
   /** temporary files waiting for their rename */
   private held = new Map<string, StagedContent>();
   private swept = false;
+  /** how the client was made, for the lease's own (leaseView) */
+  private clientOptions: S3ClientOptions = {};
+  private view?: Promise<S3Destination>;
 
   private constructor(
     readonly client: S3Client,
@@ -64,9 +68,11 @@ export class S3Destination implements Destination {
   }
 
   static async connect(target: { bucket: string; prefix: string; params: Record<string, string> }, opts: S3Options = {}): Promise<S3Destination> {
-    const { client, endpoint } = await makeS3Client({ ...opts, endpoint: opts.endpoint ?? target.params.endpoint, region: opts.region ?? target.params.region });
+    const clientOptions = { ...opts, endpoint: opts.endpoint ?? target.params.endpoint, region: opts.region ?? target.params.region };
+    const { client, endpoint } = await makeS3Client(clientOptions);
     const root = target.prefix.replace(/^\/+|\/+$/g, '');
     const dest = new S3Destination(client, target.bucket, root, endpoint, opts);
+    dest.clientOptions = clientOptions;
     try {
       // credentials, bucket and listing rights, checked before anything is read or written
       await client.send(new ListObjectsV2Command({ Bucket: target.bucket, Prefix: root ? `${root}/` : '', MaxKeys: 1 }));
@@ -74,7 +80,7 @@ export class S3Destination implements Destination {
       client.destroy();
       const f = s3Error(e, { op: 'list the destination', bucket: target.bucket, key: root, endpoint });
       if (f.tag === 'permission-denied') {
-        throw new FurError('permission-denied', `s3://${target.bucket}/${root}: access denied listing the prefix; fur needs s3:ListBucket there to resume and to skip what is stored`, f.fields, { cause: e });
+        throw new FurError('permission-denied', `s3://${target.bucket}/${root}: access denied listing the prefix; fur needs s3:ListBucket there to resume and to skip what is stored`, remoteFields(f), { cause: e });
       }
       throw f;
     }
@@ -156,7 +162,7 @@ export class S3Destination implements Destination {
       return { size: h.ContentLength ?? 0, mtimeMs: h.LastModified?.getTime() ?? 0, isDirectory: false };
     } catch (e) {
       const f = s3Error(e, this.ctx('stat', key));
-      if (f.tag !== 'not-found' || f.fields.code === 'NoSuchBucket') throw f;
+      if (f.tag !== 'not-found' || remoteFields(f).code === 'NoSuchBucket') throw f;
     }
     // a "directory" is a prefix other keys share
     try {
@@ -165,6 +171,19 @@ export class S3Destination implements Destination {
     } catch (e) {
       throw s3Error(e, this.ctx('stat', key));
     }
+  }
+
+  exclusive(path: string): ExclusiveRecord {
+    return s3Record(this, path);
+  }
+
+  /**
+   * This prefix through a client (and connections) of its own: a lease renewed behind the
+   * uploads queued for the client's 16 connections could expire on a slow link.
+   */
+  leaseView(): Promise<S3Destination> {
+    this.view ??= makeS3Client({ ...this.clientOptions, maxSockets: 2 }).then(({ client }) => new S3Destination(client, this.bucket, this.root, this.endpoint, this.opts));
+    return this.view;
   }
 
   /** Prefixes need no creating. */
@@ -232,6 +251,7 @@ export class S3Destination implements Destination {
     for (const c of this.held.values()) await c.release().catch(() => undefined);
     this.held.clear();
     this.client.destroy();
+    await this.view?.then((v) => v.close(), () => undefined);
   }
 }
 

@@ -12,7 +12,7 @@
  */
 import type { Socket } from 'node:net';
 import type { Client, SFTPWrapper } from 'ssh2';
-import { FurError, isFurError } from '../errors.js';
+import { FurError, isFurError, remoteFields } from '../errors.js';
 import { channelsFor, InFlightControl } from './pool.js';
 import { answerPending, connectSftp, type SftpConnectOptions, type SftpSession } from './sftp-connect.js';
 import { call, Status, type OpContext } from './sftp-errors.js';
@@ -446,7 +446,7 @@ export class SftpPool {
 
 /** a refusal the server sent (a status), not a channel that went away */
 function serverAnswered(e: unknown): boolean {
-  const status = isFurError(e) ? e.fields.status : undefined;
+  const status = isFurError(e) ? remoteFields(e).status : undefined;
   return typeof status === 'number' && status !== Status.NO_CONNECTION && status !== Status.CONNECTION_LOST;
 }
 

@@ -1,7 +1,8 @@
 import { posix } from 'node:path';
 import type { FileEntry, SFTPWrapper, Stats } from 'ssh2';
 import { FurError, isFurError } from '../errors.js';
-import type { Capabilities, Destination, RemoteFile, RemoteStat } from './destination.js';
+import type { Capabilities, Destination, ExclusiveRecord, RemoteFile, RemoteStat } from './destination.js';
+import { PlainRecord } from './exclusive.js';
 import { connectSftp, type SftpConnectOptions } from './sftp-connect.js';
 import { SftpFile } from './sftp-file.js';
 import { channelsAtConnect, openChannels, SftpPool, type Lane, type PoolOptions } from './sftp-pool.js';
@@ -19,7 +20,7 @@ export interface SftpOptions extends SftpConnectOptions, PoolOptions {
 }
 
 // SFTP open flags (draft-ietf-secsh-filexfer-02 §6.3).
-const READ = 0x01, WRITE = 0x02, CREAT = 0x08, TRUNC = 0x10;
+const READ = 0x01, WRITE = 0x02, CREAT = 0x08, TRUNC = 0x10, EXCL = 0x20;
 const S_IFMT = 0o170000, S_IFDIR = 0o040000;
 
 /**
@@ -134,14 +135,25 @@ export class SftpDestination implements Destination {
     return append(this.root, path);
   }
 
-  async openWrite(path: string, opts: { truncate?: boolean; bulk?: boolean } = {}): Promise<RemoteFile> {
+  /**
+   * `exclusive`: create it, refused (`exists`) when it is there (OPEN with EXCL: OpenSSH's
+   * sftp-server maps it to O_EXCL); `existing`: refused (`not-found`) when it is not.
+   */
+  async openWrite(path: string, opts: { truncate?: boolean; bulk?: boolean; exclusive?: boolean; existing?: boolean } = {}): Promise<RemoteFile> {
     this.takePrefetched();
     const abs = this.resolve(path);
     const open = (lane: Lane, flags: number) => this.pool.op<Buffer>(lane, { op: 'open for writing', path: abs }, (cb) =>
       lane.sftp.open(abs, flags, { mode: 0o644 }, cb));
     const lane = this.lane;
     // READ too: a RemoteFile reads back what it wrote (reopen and append).
-    const first = open(lane, READ | WRITE | CREAT | (opts.truncate ? TRUNC : 0));
+    const flags = READ | WRITE | (opts.existing ? 0 : CREAT) | (opts.exclusive ? EXCL : 0) | (opts.truncate ? TRUNC : 0);
+    const first = opts.exclusive
+      // servers answer a refused EXCL with a bare FAILURE (OpenSSH has no status for EEXIST): ask whether it exists
+      ? open(lane, flags).catch(async (e) => {
+        if ((e as FurError).tag === 'remote-failed' && (await this.stat(path)) !== null) throw new FurError('exists', `${abs} on ${this.url} exists already`, { url: this.url, path: abs }, { cause: e });
+        throw e;
+      })
+      : open(lane, flags);
     // Bulk: opened on the other open channels in the same round trip. Those opens neither create
     // nor truncate: one the server does before the first fails (the file is then opened on that
     // channel later, as data queues), and one it does after the file was renamed or removed
@@ -166,6 +178,10 @@ export class SftpDestination implements Destination {
     for (const o of others) file.addLeg(o.lane, o.opening);
     this.open.add(file);
     return file;
+  }
+
+  exclusive(path: string): ExclusiveRecord {
+    return new PlainRecord(this, path, (mode) => this.openWrite(path, mode === 'create' ? { exclusive: true } : { existing: true }));
   }
 
   /**

@@ -59,7 +59,7 @@ describe('FTPS (vsftpd, TLS required): batches and files', () => {
 
   test('append is refused before connecting, pointing to batches', async () => {
     const r = await run(process.execPath, [FUR_BIN, 'upload', work, ftp.url('x.h5'), ...flags()]);
-    assert.equal(r.code, 1);
+    assert.equal(r.code, 2, 'a method the destination cannot do is bad usage');
     assert.match(r.stderr.trim().split('\n').pop()!, /^fur: .*FTP cannot write into the middle of a file.*--method batches/);
   });
 });

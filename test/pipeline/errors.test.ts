@@ -123,11 +123,11 @@ describe('bad source files', () => {
     assert.deepEqual(await localFrames(cam), [cameraFileName(4, 'tiff')]);
   });
 
-  test('a raw file without --dtype/--shape: exit 1, the settings named, nothing deleted', async (t) => {
+  test('a raw file without --dtype/--shape: exit 2 (the command line lacks them), the settings named, nothing deleted', async (t) => {
     const { cam, files } = await capture(t, { format: 'raw', dtype: 'uint16', shape: [4, 6], seed: 33, frames: 3 });
     const dest = await openDest('file', t);
     const r = await cli(['upload', cam, dest.url('append', 'run'), '--delete-source']);
-    assertFailure(r, 1, '--dtype', '--shape', cameraFileName(1, 'raw'));
+    assertFailure(r, 2, '--dtype', '--shape', cameraFileName(1, 'raw'));
     await assertNothingDeleted(cam, files);
   });
 });

@@ -46,12 +46,12 @@ for (const method of FTP_METHODS) {
 }
 
 describe('append → ftps', () => {
-  test('is refused before connecting, with the methods that work', async (t) => {
+  test('is refused before connecting as a usage error (exit 2), with the methods that work', async (t) => {
     const cam = await scratch(t, 'fur-camera-');
     const d = await openFtpsDest(t);
     await writeFrames(cam, TIFF, 0, 3);
     const r = await cli(['upload', cam, d.url('append', 'run'), '--delete-source', ...readFlags(TIFF), ...d.flags]);
-    assert.equal(r.code, 1, r.stderr);
+    assert.equal(r.code, 2, r.stderr);
     assert.match(r.lastLine, /^fur: ftps:\/\/.*FTP cannot write into the middle of a file.*use --method batches/);
     assert.equal((await localFrames(cam)).length, 3);
     assert.equal(d.ftps.stats.maxConnections, 0, 'no connection was even made');

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { FurError, isFurError } from '../../src/errors.js';
+import { FurError, isFurError, type FurErrorTag } from '../../src/errors.js';
 import { DEFAULTS } from '../../src/pipeline/options.js';
 import { Progress, type RunEvent } from '../../src/pipeline/progress.js';
 import { runResilient } from '../../src/pipeline/resilient.js';
@@ -58,13 +58,16 @@ describe('runResilient', () => {
   const notFound = () => new FurError('connect-failed', 'cannot connect to lab@archive.invalid:22: getaddrinfo ENOTFOUND archive.invalid', { code: 'ENOTFOUND' });
 
   /** A destination that connected, and whose every request then fails as a lost connection does. */
-  async function breaking(t: Parameters<typeof scratch>[0], tag = 'connection-lost'): Promise<Destination> {
+  async function breaking(t: Parameters<typeof scratch>[0], tag: FurErrorTag = 'connection-lost'): Promise<Destination> {
     const real = await FileDestination.open(await scratch(t, 'fur-resilient-dst-'));
     return new Proxy(real, {
       get(target, key, receiver) {
         const v = Reflect.get(target, key, receiver);
         if (typeof v !== 'function' || key === 'close') return v;
-        return async () => { throw new FurError(tag, `${String(key)}: the link went down for the test`, {}); };
+        const fail = async () => { throw new FurError(tag, `${String(key)}: the link went down for the test`, {}); };
+        // the lease's record is made here, and fails at its first request
+        if (key === 'exclusive') return () => ({ create: fail, read: fail, replace: fail, remove: fail });
+        return fail;
       },
     });
   }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isFurError } from '../../src/errors.js';
+import { isFurError, type FurErrorTag } from '../../src/errors.js';
 import type { DecodedFrames } from '../../src/source/frame.js';
 import { halfValue } from '../../src/source/pattern.js';
 
@@ -16,7 +16,7 @@ export async function tempDir(t: { after: (fn: () => Promise<void>) => void }): 
 }
 
 /** Asserts a FurError with this tag whose message names `file`. */
-export function isError(tag: string, file: string) {
+export function isError(tag: FurErrorTag, file: string) {
   return (e: unknown) => {
     assert.ok(isFurError(e, tag), `expected FurError(${tag}), got ${String(e)}`);
     assert.ok((e as Error).message.includes(file), `message should name ${file}: ${(e as Error).message}`);

@@ -5,7 +5,7 @@ import { connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { startSftpServer, type SftpServer, type SftpServerOptions } from '../../src/transport/sftp-server.js';
 import type { Destination } from '../../src/transport/destination.js';
-import { isFurError } from '../../src/errors.js';
+import { isFurError, type FurError, type FurErrorTag } from '../../src/errors.js';
 
 /** A scratch directory removed by the returned cleanup. */
 export async function scratch(prefix = 'fur-transport-'): Promise<{ dir: string; cleanup: () => Promise<void> }> {
@@ -87,7 +87,7 @@ export function shuffledPieces(data: Buffer, maxPiece: number, seed: number): Ar
 }
 
 /** Await a promise expected to fail with a FurError of `tag`, and return that error. */
-export async function rejectsWith(p: Promise<unknown>, tag: string) {
+export async function rejectsWith<T extends FurErrorTag>(p: Promise<unknown>, tag: T): Promise<FurError<T>> {
   try {
     await p;
   } catch (e) {

@@ -110,7 +110,7 @@ export function parseNpyHeader(bytes: Uint8Array, file: string): NpyHeader {
   const { descr, fortran_order: fortran, shape } = dict as Record<string, unknown>;
   if (typeof descr !== 'string') {
     throw new FurError('npy-unsupported-dtype',
-      `${file}: structured dtype is not supported; save a plain numeric array`, { file, descr });
+      `${file}: structured dtype is not supported; save a plain numeric array`, { file, descr: JSON.stringify(descr) });
   }
   const m = /^([<>|=]?)([a-z]\d+)$/.exec(descr);
   const dtype = m ? KINDS[m[2]!] : undefined;
