@@ -68,8 +68,11 @@ def check_frames(path, dtype, rows, cols, numbers):
     """What h5py reads from a file fur stored, compared with the frames sent: a JSON line."""
     import h5py
     with h5py.File(path, 'r') as f:
-        data = f['/data']
-        names = [n.decode() if isinstance(n, bytes) else n for n in f['/frame_name'][:]]
+        # /data, or in a NeXus file the link to /entry/data/data, beside which the per-frame datasets are
+        link = f.get('/data', getlink=True)
+        at = link.path if isinstance(link, h5py.SoftLink) else '/data'
+        data = f[at]
+        names = [n.decode() if isinstance(n, bytes) else n for n in f[at[:at.rfind('/')] + '/frame_name'][:]]
         filters = data._filters
         equal = data.shape == (len(numbers), rows, cols) and all(
             np.array_equal(data[i], frame(n, dtype, rows, cols)) for i, n in enumerate(numbers))
