@@ -40,6 +40,13 @@ export interface RemoteFields {
   status?: number;
   /** the FTP server's reply text */
   reply?: string;
+  /** the known_hosts file a host key was checked against */
+  knownHosts?: string;
+  /** the ssh program fur ran (OpenSSH transport): how it ended */
+  exitCode?: number | null;
+  signal?: string | null;
+  /** the host as ssh was asked for it (an alias of an ssh_config, or user@host:port) */
+  where?: string;
 }
 
 /** A source file fur read (or tried to). */
@@ -87,6 +94,17 @@ export interface FurErrorFields {
   'unsafe-name': { file: string };
   'name-reused': { file: string };
 
+  'no-source': Record<string, never>;
+
+  // frames a program pushes (openCapture) or a stream brings (fur stream)
+  'bad-frame': { name?: string };
+  'name-committed': { name: string };
+  'name-repeated': { name: string };
+  'capture-closed': { name: string };
+  'attrs-unsupported': { name: string };
+  'stream-message': Record<string, never>;
+  'spool-damaged': { file: string };
+
   // sources: the folder and the files in it
   'unreadable-dir': { dir: string; code?: string };
   'unreadable-file': SourceFields;
@@ -111,6 +129,10 @@ export interface FurErrorFields {
   'host-key-changed': RemoteFields & { line?: number };
   'host-key-revoked': RemoteFields & { line?: number };
   'unknown-host-key': RemoteFields;
+  /** no ssh program to run (the OpenSSH transport) */
+  'ssh-not-found': RemoteFields;
+  /** ssh refused its configuration (--ssh-config, ~/.ssh/config) */
+  'bad-ssh-config': RemoteFields;
   'known-hosts-unreadable': { file: string };
   'known-hosts-unwritable': { file: string; host: string; port: number };
   'tls-certificate': RemoteFields;
@@ -167,8 +189,11 @@ export interface FurErrorFields {
   'no-dataset': { dataset: string };
   'no-hashes': { path: string };
   'read-back-differs': { file: string };
+  'filter-unsupported': { filter: string };
 
   // fur's own servers (the demo's SFTP server) and fur's own bugs
+  /** the live view (--serve) could not listen where asked */
+  'serve-failed': SettingFields;
   'bad-config': Record<string, never>;
   'bad-key': Record<string, never>;
   'internal': RemoteFields;

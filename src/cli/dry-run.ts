@@ -11,6 +11,7 @@ import { FurError, isFurError } from '../errors.js';
 import { commitFrames } from '../pipeline/append.js';
 import { batchFileName } from '../pipeline/batches.js';
 import { frameChunks } from '../pipeline/layout.js';
+import { FRAMES } from '../pipeline/nexus.js';
 import { filtersOf, type PipelineOptions } from '../pipeline/options.js';
 import { splitTarget } from '../pipeline/run.js';
 import { readFrames } from '../source/readers/index.js';
@@ -109,9 +110,12 @@ export async function dryRun(spec: DryRunSpec): Promise<number> {
     const chunks = frameChunks({ dtype: block.dtype, shape: block.shape }, o);
     const filters = filtersOf(o).map((f) => f.id === 'deflate' ? `gzip:${f.level}` : f.id);
     const type = block.dtype === 'bytes' ? 'variable-length bytes' : block.dtype;
-    layout = { dataset: o.dataset, dtype: type, frameShape: block.shape, chunk: chunks, filters };
+    // a new file's layout (a continued file keeps its own): NeXus keeps the frames at FRAMES, --dataset links to them
+    const framesAt = o.layout === 'nexus' ? FRAMES : o.dataset;
+    const link = framesAt === o.dataset ? '' : `, ${o.dataset} links to them`;
+    layout = { layout: o.layout, dataset: framesAt, ...(link ? { link: o.dataset } : {}), dtype: type, frameShape: block.shape, chunk: chunks, filters };
     say(`method ${o.method}: ${o.method === 'append' ? 'one HDF5 file, appended to and committed batch by batch' : 'one HDF5 file per batch'}; ` +
-      `${o.dataset} (N${block.shape.map((d) => `, ${d}`).join('')}) ${type}, chunks (${chunks.join(', ')}), filters ${filters.length ? filters.join(', ') : 'none'}`);
+      `${o.layout} layout: ${framesAt} (N${block.shape.map((d) => `, ${d}`).join('')}) ${type}, chunks (${chunks.join(', ')}), filters ${filters.length ? filters.join(', ') : 'none'}${link}`);
   } else say(`method ${o.method}: ${o.method === 'files' ? 'each file as it is, under its own name' : 'nothing to read yet'}`);
   const planned = plan(files, framesPerByte, perBatch, o, '');
   const batches = planned.length ? planned[planned.length - 1]!.batch + 1 : 0;

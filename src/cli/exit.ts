@@ -13,14 +13,17 @@ export function exitCodeOf(tag: FurErrorTag): 1 | 2 {
     // what the user typed: an option, a URL, a pattern, a shape, a file a setting names
     case 'bad-option': case 'bad-setting': case 'bad-pattern': case 'bad-shape': case 'unknown-dtype':
     case 'bad-url': case 'bad-slice': case 'bad-identity': case 'missing-password': case 'method-unsupported':
-    case 'raw-needs-layout': case 'needs-sources': case 'config-file': case 'bad-source':
+    case 'raw-needs-layout': case 'needs-sources': case 'config-file': case 'bad-source': case 'serve-failed': case 'no-source':
       return EXIT.usage;
+    case 'bad-frame': case 'name-committed': case 'name-repeated': case 'capture-closed': case 'attrs-unsupported':
+    case 'stream-message': case 'spool-damaged': case 'filter-unsupported':
+      return EXIT.failed;
     case 'unsafe-name': case 'name-reused':
     case 'unreadable-dir': case 'unreadable-file': case 'empty-file': case 'empty-frame': case 'frame-mismatch':
     case 'raw-size': case 'npy-bad-header': case 'npy-fortran-order': case 'npy-size': case 'npy-truncated':
     case 'npy-unsupported-dtype': case 'tiff-bad-header': case 'tiff-decode': case 'tiff-mixed-pages':
     case 'tiff-truncated': case 'tiff-unsupported':
-    case 'connect-failed': case 'auth-failed': case 'host-key-changed': case 'host-key-revoked': case 'unknown-host-key':
+    case 'connect-failed': case 'auth-failed': case 'ssh-not-found': case 'bad-ssh-config': case 'host-key-changed': case 'host-key-revoked': case 'unknown-host-key':
     case 'known-hosts-unreadable': case 'known-hosts-unwritable': case 'tls-certificate': case 'tls-unavailable':
     case 'wrong-region': case 'http-failed':
     case 'connection-lost': case 'destination-closed': case 'file-closed': case 'remote-failed': case 'remote-write-failed':

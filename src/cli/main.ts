@@ -5,6 +5,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { FurError, isFurError } from '../errors.js';
+import { parseAttr, readMetadataFile } from '../pipeline/metadata.js';
 import { DEFAULTS, parseCompression, validate, type PipelineOptions } from '../pipeline/options.js';
 import { DEFAULT_LEASE_TTL_MS, leaseTicket } from '../pipeline/lease.js';
 import { Progress } from '../pipeline/progress.js';
@@ -13,7 +14,7 @@ import { DEFAULT_QUIET_MS } from '../source/watch.js';
 import { parseDtype, parseShape } from '../source/frame.js';
 import { compileGlob } from '../source/sequence.js';
 import type { ReadOptions } from '../source/readers/index.js';
-import { checkConnection, checkMethod, connect, type ConnectionFlags } from './connect.js';
+import { checkConnection, checkMethod, connect, connectionOf, type ConnectionFlags } from './connect.js';
 import { dirname } from 'node:path';
 import { parseSlice } from '../index/slice.js';
 import { duration } from './duration.js';
@@ -29,7 +30,7 @@ import { encodeNpy } from '../source/writers/npy.js';
 import type { NumericDtype } from '../source/frame.js';
 import type { Destination } from '../transport/destination.js';
 import { FUR_VERSION } from '../version.js';
-import { printable } from './render.js';
+import { printable, renderer } from './render.js';
 import { plural } from './status-line.js';
 import { applyConfig, configurable, loadConfig, masked, type Origin } from './config.js';
 import { addRunControls, controls, runRenderer, type ControlFlags } from './run-controls.js';
@@ -37,6 +38,8 @@ import { stat } from 'node:fs/promises';
 import { Egress } from '../transport/egress.js';
 import { InstrumentMeter } from '../source/instrument.js';
 import type { WatchOptions } from '../source/watch.js';
+import { pipelineOf, type StoreOptions } from '../api/options.js';
+import { stream, type StreamOptions } from '../stream/receive.js';
 
 interface CommonFlags extends ConnectionFlags {
   method: string;
@@ -51,6 +54,9 @@ interface CommonFlags extends ConnectionFlags {
   shuffle?: boolean;
   checksum?: boolean;
   dataset: string;
+  layout: string;
+  attr: string[];
+  metadata?: string;
   deleteSource?: boolean;
   deleteUnsynced?: boolean;
   onMismatch: string;
@@ -59,8 +65,28 @@ interface CommonFlags extends ConnectionFlags {
   takeOver?: boolean;
   leaseTtl: string;
   json?: boolean;
+  serve?: string;
   stopFile?: string;
   marker?: string;
+}
+
+interface StreamFlags extends ConnectionFlags {
+  method: string;
+  batch: string;
+  batchSeconds: string;
+  chunkFrames?: string;
+  compression?: string;
+  shuffle?: boolean;
+  checksum?: boolean;
+  dataset: string;
+  giveUpAfter: string;
+  json?: boolean;
+  format?: string;
+  series?: string;
+  forever?: boolean;
+  maxBuffered?: string;
+  spool?: string;
+  spoolMax?: string;
 }
 
 interface WatchFlags extends CommonFlags, ControlFlags {
@@ -88,7 +114,9 @@ function readOptions(f: CommonFlags): ReadOptions {
   return r;
 }
 
-function pipelineOptions(f: CommonFlags): PipelineOptions {
+async function pipelineOptions(f: CommonFlags): Promise<PipelineOptions> {
+  // the file first: an --attr of the same name replaces its value
+  const metadata = [...(f.metadata === undefined ? [] : await readMetadataFile(f.metadata)), ...f.attr.map(parseAttr)];
   return {
     ...DEFAULTS,
     method: f.method as PipelineOptions['method'],
@@ -99,6 +127,8 @@ function pipelineOptions(f: CommonFlags): PipelineOptions {
     shuffle: f.shuffle ?? false,
     checksum: f.checksum,
     dataset: f.dataset,
+    layout: f.layout as PipelineOptions['layout'],
+    metadata,
     deleteSource: f.deleteSource ?? false,
     deleteUnsynced: f.deleteUnsynced ?? false,
     onMismatch: f.onMismatch === 'stop' ? 'stop' : 'skip',
@@ -111,8 +141,11 @@ function pipelineOptions(f: CommonFlags): PipelineOptions {
 function addConnection(c: Command): Command {
   return c
     .option('--config <file>', 'settings from a TOML file (keys named like the long options; default $FUR_CONFIG); options given here win')
+    .addOption(new Option('--ssh <which>', 'SFTP: the system\'s OpenSSH client (honours ~/.ssh/config: aliases, ProxyJump, certificates, agent) or ssh2 inside fur (default: openssh where an ssh program exists and no --password-env/--passphrase-env is given)').choices(['openssh', 'builtin']))
+    .option('--ssh-config <file>', 'SFTP with OpenSSH: use this ssh_config file (ssh -F) instead of ~/.ssh/config')
     .option('--identity <keyfile>', 'SSH private key')
-    .option('--password-env <VAR>', 'environment variable holding the SSH or FTP password')
+    .option('--passphrase-env <VAR>', 'SFTP, --ssh builtin: environment variable holding the passphrase of an encrypted --identity key')
+    .option('--password-env <VAR>', 'environment variable holding the SSH or FTP password (SSH: --ssh builtin)')
     .option('--known-hosts <file>', 'known_hosts file (default ~/.ssh/known_hosts)')
     .option('--accept-new-host-key', 'trust and record the key of a server known_hosts does not list yet (a changed key is always refused)')
     .option('--ca-file <pem>', 'FTPS, S3: also trust these certificates (a private CA, or the server\'s own self-signed certificate); names are still checked')
@@ -125,29 +158,39 @@ function addConnection(c: Command): Command {
     .option('--connect-timeout <seconds>', 'give up connecting after this long: one attempt, and all attempts until a first connection has worked (a mistyped host or port fails fast)', String(DEFAULT_CONNECT_TIMEOUT_MS / 1000));
 }
 
-function addCommon(c: Command): Command {
-  return addRunControls(addConnection(c))
-    .addOption(new Option('--method <method>', 'append | batches | files').choices(['append', 'batches', 'files']).default('append'))
-    .option('--pattern <glob>', 'which files in SRC are frames (matched on names; ordered by the number in the name)', '*')
-    .option('--dtype <type>', 'element type of raw files (uint8, int16, float32, …; bytes = opaque files)')
-    .option('--shape <dims>', 'frame shape of raw files, e.g. 512x512 or 480,640,3')
-    .option('--format <fmt>', 'raw | npy | tiff | bytes (default: by file extension)')
+/** how frames are stored: every command that stores frames takes these */
+function addStore(c: Command, methods: string[]): Command {
+  return addConnection(c)
+    .addOption(new Option('--method <method>', methods.join(' | ')).choices(methods).default('append'))
     .option('--batch <n>', 'frames per batch (the unit of commit and cleanup)', String(DEFAULTS.batchFrames))
     .option('--batch-seconds <s>', 'commit a partial batch after this long', String(DEFAULTS.batchSeconds))
     .option('--chunk-frames <n>', 'frames per HDF5 chunk (default: 1-8 MiB chunks)')
     .option('--compression <gzip[:level]>', 'deflate each chunk (gzip = level 4)')
     .option('--shuffle', 'byte-shuffle before compressing')
-    .option('--checksum', 'Fletcher-32 checksum on every chunk (default for --method append)')
+    .option('--checksum', 'Fletcher-32 checksum on every chunk of numeric frames (default for --method append); bytes frames (JPEG, …) are covered by their SHA-256 in frame_sha256, which fur verify checks')
     .option('--no-checksum', 'no Fletcher-32 checksum, also for --method append')
-    .option('--dataset <path>', 'HDF5 dataset path of the frames', DEFAULTS.dataset)
+    .option('--dataset <path>', 'HDF5 dataset path of the frames (nexus layout: the link to them)', DEFAULTS.dataset)
+    .option('--give-up-after <seconds>', 'keep reconnecting this long before exiting with an error', '600')
+    .option('--json', 'print one JSON status event per line instead of a status line');
+}
+
+/** a folder of frame files to store (upload, watch) */
+function addCommon(c: Command): Command {
+  return addRunControls(addStore(c, ['append', 'batches', 'files']))
+    .option('--pattern <glob>', 'which files in SRC are frames (matched on names; ordered by the number in the name)', '*')
+    .option('--dtype <type>', 'element type of raw files (uint8, int16, float32, …; bytes = opaque files)')
+    .option('--shape <dims>', 'frame shape of raw files, e.g. 512x512 or 480,640,3')
+    .option('--format <fmt>', 'raw | npy | tiff | bytes (default: by file extension)')
+    .addOption(new Option('--layout <layout>', 'a new file\'s layout: nexus (/entry/data/data, NXdata, dimension scales; /data links to the frames) or flat (/data and the per-frame datasets at the root); a continued file keeps its own').choices(['nexus', 'flat']).default(DEFAULTS.layout))
+    .option('--attr <NAME=VALUE>', 'an attribute of the capture, under /entry (flat: the root); repeatable. Numbers are stored as numbers; \'NAME=VALUE UNIT\' adds NAME_units; NAME may be a path (sample/name, /entry/instrument/detector/description)', (v: string, all: string[]) => [...all, v], [] as string[])
+    .option('--metadata <file.json>', 'attributes from a JSON object: nested objects become groups under /entry (or where a key starting with / says), {"value": V, "units": U} a value with its unit')
     .option('--delete-source', 'delete each local file once its batch is committed remotely (where the server cannot make a commit durable, once its frames read back intact)')
     .option('--delete-unsynced', 'with --delete-source, where the server cannot make a commit durable (no fsync@openssh.com, FTP): delete without reading frames back first; a crash of the server may then lose frames whose sources are gone')
     .addOption(new Option('--on-mismatch <what>', 'a file that cannot be used (unreadable, truncated, or frames unlike the first file\'s): skip it — keep it in place, report it, go on, exit 3 — or stop the run').choices(['stop', 'skip']).default('skip'))
     .option('--parallel <n>', 'files in flight for --method files (default: as many as keep the link busy, up to 256)')
-    .option('--give-up-after <seconds>', 'keep reconnecting this long before exiting with an error', '600')
     .option('--take-over', 'take the destination\'s lease even though another fur run seems to hold it (only when that run is gone)')
     .option('--lease-ttl <seconds>', 'the lease on the destination expires this long after its last renewal (renewed every third of it)', String(DEFAULT_LEASE_TTL_MS / 1000))
-    .option('--json', 'print one JSON status event per line instead of a status line');
+    .option('--serve <[host:]port>', 'a live web page of the capture (frames, rates, backlog, errors) at http://127.0.0.1:PORT; another host needs the token in the printed URL');
 }
 
 function checkDataset(path: string): void {
@@ -180,7 +223,7 @@ function addNotFrames(c: Command, stopFile: string): Command {
 async function doRun(src: string, destUrl: string, f: WatchFlags, watch: boolean): Promise<number> {
   // every setting is checked before anything connects or is written: a typo costs no connection, and no wait
   checkConnection(f);
-  const options = validate(pipelineOptions(f));
+  const options = validate(await pipelineOptions(f));
   checkMethod(destUrl, options.method);
   compileGlob(f.pattern, '--pattern');
   const ctl = controls(f);
@@ -190,12 +233,14 @@ async function doRun(src: string, destUrl: string, f: WatchFlags, watch: boolean
   const watchOptions = watch ? watchSettings(f) : undefined;
   const lease = leaseTicket({ takeOver: f.takeOver ?? false, ttlMs: duration(f.leaseTtl, '--lease-ttl') * 1000 });
   const maxFrames = f.count === undefined ? undefined : count(f.count, '--count');
+  const serveAt = f.serve === undefined ? undefined : (await import('../serve/address.js')).parseServe(f.serve);
   await checkSource(src);
   if (f.dryRun) return (await import('./dry-run.js')).dryRun({ src, destUrl, pattern: f.pattern, options, flags: f, watch, json: f.json ?? false });
+  const live = serveAt && await (await import('../serve/cli.js')).startLiveView(serveAt, watch ? 'watch' : 'upload', destUrl, options, f);
   const egress = new Egress(ctl.schedule);
   const out = runRenderer(f, ctl);
   const meter = watch ? new InstrumentMeter(src, f.pattern, (name) => name === f.stopFile) : undefined;
-  const progress = new Progress(out.emit, {
+  const progress = new Progress(live ? live.tee(out.emit) : out.emit, {
     watch, deleteSource: options.deleteSource, maxFrames,
     sent: () => egress.sent, limit: () => egress.limit(),
     local: meter && ((isDone) => meter.sample(isDone)),
@@ -223,10 +268,14 @@ async function doRun(src: string, destUrl: string, f: WatchFlags, watch: boolean
       watch: watchOptions,
       notFrames: { stopFile: f.stopFile, markerSuffix: f.marker },
       maxFrames,
-      options, progress, signal: controller.signal,
+      options, progress, signal: controller.signal, view: live?.tap,
       lease,
     });
+    await live?.close();
     return summary.rejected.length ? 3 : 0;
+  } catch (e) {
+    await live?.close(e);
+    throw e;
   } finally {
     out.end();
     process.off('SIGINT', onSignal);
@@ -265,6 +314,70 @@ function watchSettings(f: WatchFlags): WatchOptions {
     throw new FurError('bad-option', `--idle ${f.idle} must be longer than --quiet-period (${(quietMs ?? DEFAULT_QUIET_MS) / 1000} s), or files still being written would be left behind`, { setting: '--idle', value: f.idle });
   }
   return { completion: f.completion as 'quiet' | 'marker' | 'rename', quietMs, idleMs, stopFile: f.stopFile, markerSuffix: f.marker };
+}
+
+/** The stream's flags as the library takes them. */
+function streamOptions(f: StreamFlags): StreamOptions {
+  const store: StoreOptions = {
+    ...connectionOf(f),
+    batch: int(f.batch, '--batch'),
+    batchSeconds: duration(f.batchSeconds, '--batch-seconds'),
+    chunkFrames: f.chunkFrames === undefined ? undefined : int(f.chunkFrames, '--chunk-frames'),
+    compression: f.compression === undefined ? undefined : parseCompression(f.compression),
+    shuffle: f.shuffle,
+    checksum: f.checksum,
+    dataset: f.dataset,
+    giveUpAfter: duration(f.giveUpAfter, '--give-up-after'),
+  };
+  // checked now, as the library checks them when the first frame comes: a typo costs no wait
+  pipelineOf({ ...store, method: f.method as StreamOptions['method'] }, {});
+  return {
+    ...store,
+    method: f.method as StreamOptions['method'],
+    format: f.format as StreamOptions['format'],
+    series: f.series === undefined ? undefined : int(f.series, '--series'),
+    forever: f.forever,
+    maxBuffered: f.maxBuffered === undefined ? undefined : parseSize(f.maxBuffered, '--max-buffered'),
+    spool: f.spool,
+    spoolMax: f.spoolMax === undefined ? undefined : parseSize(f.spoolMax, '--spool-max'),
+  };
+}
+
+async function doStream(endpoint: string, destUrl: string, f: StreamFlags): Promise<number> {
+  // every setting is checked before anything connects
+  checkConnection(f);
+  const options = streamOptions(f);
+  const out = renderer({ json: f.json ?? false, tty: process.stderr.isTTY ?? false });
+  const controller = new AbortController();
+  let interrupts = 0;
+  const onSignal = () => {
+    if (++interrupts > 1) process.exit(130);
+    process.stderr.write('\nfur: finishing what is queued (press Ctrl-C again to abort)\n');
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const summary = await stream(endpoint, destUrl, { ...options, onProgress: out.emit, signal: controller.signal });
+    for (const s of summary.series) {
+      const gaps = [s.missing.length ? `${s.missing.length} missing` : '', s.repeated.length ? `${s.repeated.length} repeated` : ''].filter(Boolean).join(', ');
+      if (f.json) process.stdout.write(JSON.stringify({ type: 'series', ...s }) + '\n');
+      else process.stderr.write(`fur stream: series ${s.series}: ${s.frames} frames → ${printable(s.destination)}${gaps ? ` (frame numbers: ${gaps})` : ''}\n`);
+    }
+    return summary.series.some((s) => s.missing.length || s.repeated.length) ? 3 : 0;
+  } finally {
+    out.end();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+/** bytes, as 64M, 2G, 500k or a plain number */
+function parseSize(text: string, setting: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$/i.exec(text.trim());
+  const n = m ? Number(m[1]) * 1024 ** ' kmgt'.indexOf((m[2] || ' ').toLowerCase()) : NaN;
+  if (!(n >= 1)) throw new FurError('bad-option', `${setting} '${text}': give a size such as 64M or 2G`, { setting, value: text });
+  return Math.floor(n);
 }
 
 export function program(): Command {
@@ -307,6 +420,22 @@ Examples:
   fur watch /data/camera sftp://me@archive.lab/runs/run42.h5 --delete-source --stop-file capture.done
   fur watch ./det file:///mnt/share/run42 --method batches --batch 500 --count 10000 --json`)
     .action(async function (this: Command, src: string, dest: string) { this.setOptionValue('_code', await doRun(src, dest, this.opts(), true)); });
+
+  addStore(p.command('stream'), ['append', 'batches']).argument('<ENDPOINT>', 'the sender\'s ZeroMQ PUSH socket, e.g. tcp://detector:9999').argument('<DEST>', 'sftp://user@host[:port]/path, ftps://user@host[:port]/path, s3://bucket/prefix or file:///path')
+    .description('store frames a detector or DAQ sends over ZeroMQ (DECTRIS EIGER stream v1, or plain JSON + bytes)')
+    .addOption(new Option('--format <format>', 'the sender\'s format (default: recognised from the first message)').choices(['eiger', 'plain']))
+    .option('--series <n>', 'series to store before ending (one file each, named after the series, when more than one)', '1')
+    .option('--forever', 'store series until stopped (Ctrl-C / SIGTERM)')
+    .option('--max-buffered <size>', 'frames held in memory until committed before reading waits (the sender is then held back by ZeroMQ)', '64M')
+    .option('--spool <dir>', 'write every frame to this local folder until it is committed: the stream is drained while the destination is slower, and a run started again with the same folder commits what a killed one left')
+    .option('--spool-max <size>', 'bytes the spool may hold before the sender is held back', '4G')
+    .addHelpText('after', `
+Ends after --series series (dseries_end-1.0, or {"end": true}), or on Ctrl-C / SIGTERM — always after committing what came.
+Missing or repeated frame numbers are reported (exit 3); a repeated frame is not stored twice.
+Examples:
+  fur stream tcp://eiger.lab:9999 sftp://me@archive.lab/runs/run42.h5
+  fur stream tcp://daq.lab:5555 file:///mnt/share/scan7 --method batches --format plain --forever`)
+    .action(async function (this: Command, endpoint: string, dest: string) { this.setOptionValue('_code', await doStream(endpoint, dest, this.opts())); });
 
   const v = addConnection(p.command('verify')).argument('<SRC>', 'folder with the source files (omit to check the destination against its own frame hashes)').argument('[DEST]', 'what was uploaded to')
     .description('compare the destination with the local source files, frame by frame — or, given only DEST, with the SHA-256 of each frame recorded at upload')
@@ -389,7 +518,7 @@ Examples:
     .addHelpText('after', `
 Examples:
   fur get https://archive.lab/data/run42.h5 --slice 100:110 -o frames.npy --stats
-  fur get sftp://me@archive.lab/data/run42.h5 --dataset /frame_name --slice 0:5`)
+  fur get sftp://me@archive.lab/data/run42.h5 --dataset /entry/data/frame_name --slice 0:5`)
     .action(async function (this: Command, url: string) {
       const f = this.opts();
       checkConnection(f);
@@ -447,10 +576,10 @@ Examples:
 Examples:
   fur config check /etc/fur/lab.toml
   FUR_CONFIG=~/fur.toml fur config check`)
-    .action(function (this: Command, file: string | undefined) {
+    .action(async function (this: Command, file: string | undefined) {
       const path = file ?? process.env.FUR_CONFIG;
       if (!path) throw new FurError('bad-option', 'fur config check: give the FILE, or set FUR_CONFIG', { setting: 'FILE' });
-      process.stdout.write(configCheck(path));
+      process.stdout.write(await configCheck(path));
       this.setOptionValue('_code', 0);
     });
 
@@ -470,7 +599,7 @@ let origins = new Map<string, Origin>();
  * `fur config check`: every setting of every command that takes a config, from the file or by
  * default, as TOML (secrets masked), after the checks a run makes before connecting.
  */
-function configCheck(path: string): string {
+async function configCheck(path: string): Promise<string> {
   const cfg = loadConfig(path);
   const prog = program();
   const out = [`# settings from ${path}; options given on the command line win over these`];
@@ -479,12 +608,14 @@ function configCheck(path: string): string {
     const f = cmd.opts() as WatchFlags;
     try {
       if (cmd.name() === 'upload' || cmd.name() === 'watch') {
-        validate(pipelineOptions(f));
+        validate(await pipelineOptions(f));
         controls(f);
         compileGlob(f.pattern, '--pattern');
         checkNotFrames(f);
+        if (f.serve !== undefined) (await import('../serve/address.js')).parseServe(f.serve);
         if (cmd.name() === 'watch') watchSettings(f);
       }
+      if (cmd.name() === 'stream') streamOptions(cmd.opts() as StreamFlags);
     } catch (e) {
       throw isFurError(e) ? withOrigin(e, from) : e;
     }

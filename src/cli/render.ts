@@ -8,6 +8,9 @@ import type { ProgressSnapshot, RunEvent } from '../pipeline/progress.js';
 import type { EventLog } from './log.js';
 import { mb, plural, rate, statusLine } from './status-line.js';
 
+const SCAN_QUIET_MS = 2000;
+const SCAN_EVERY_MS = 5000;
+
 /**
  * Text that comes from file names or servers, safe to print: a control character is shown as an
  * escape (\n, \x1b) instead of acting on the terminal or starting a line of its own.
@@ -148,11 +151,24 @@ export function renderer(opts: RenderOptions): Renderer {
     }
   };
 
+  let scan: { since: number; told: number } | undefined;
+
   return {
     emit(e) {
       const said = due(e);
       if (said) log?.write(e);
       switch (e.type) {
+        case 'scan': {
+          const t = now();
+          scan ??= { since: t, told: 0 };
+          // quiet while it is short, then every SCAN_EVERY_MS; the end once anything was told
+          const every = t - scan.since >= SCAN_QUIET_MS && t - scan.told >= SCAN_EVERY_MS;
+          const end = e.done === e.total && scan.told > 0;
+          if (verbosity < 0 || !(every || end)) return;
+          scan.told = t;
+          say(`fur: reading what earlier runs stored: ${e.done} of ${e.total} files`);
+          return;
+        }
         case 'start':
           if (verbosity >= 0) {
             say(`fur: ${e.method} ${printable(e.source)} → ${printable(e.destination)}` +

@@ -11,6 +11,8 @@
 import type { LocalState } from '../source/instrument.js';
 
 export type RunEvent =
+  /** reading the batch files earlier runs stored, before `start` (none when there are none): files read so far */
+  | { type: 'scan'; done: number; total: number }
   | { type: 'start'; method: string; source: string; destination: string; resumed: { files: number; frames: number } }
   | { type: 'commit'; batch: number; files: number; frames: number; bytes: number; totalFrames: number; names: string[]; reason: string }
   | ({ type: 'status' } & ProgressSnapshot)

@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { FurError, isFurError, remoteFields, unreachable, type FurErrorTag } from '../errors.js';
 import type { Destination } from '../transport/destination.js';
 import { leaseTicket } from './lease.js';
-import { listFinished, run, type RunSpec, type RunSummary } from './run.js';
+import { folderOf, listFinished, run, type RunSpec, type RunSummary } from './run.js';
 
 /**
  * Whether a later attempt may not meet this failure: the link, the server, a full disk being
@@ -32,7 +32,7 @@ export function isTransientTag(tag: FurErrorTag): boolean {
     case 'raw-size': case 'npy-bad-header': case 'npy-fortran-order': case 'npy-size': case 'npy-truncated':
     case 'npy-unsupported-dtype': case 'tiff-bad-header': case 'tiff-decode': case 'tiff-mixed-pages':
     case 'tiff-truncated': case 'tiff-unsupported':
-    case 'auth-failed': case 'host-key-changed': case 'host-key-revoked': case 'unknown-host-key':
+    case 'auth-failed': case 'ssh-not-found': case 'bad-ssh-config': case 'host-key-changed': case 'host-key-revoked': case 'unknown-host-key':
     case 'known-hosts-unreadable': case 'known-hosts-unwritable': case 'tls-certificate': case 'tls-unavailable':
     case 'wrong-region': case 'http-failed':
     case 'remote-refused': case 'not-found': case 'permission-denied': case 'not-a-directory': case 'wrong-type':
@@ -43,7 +43,9 @@ export function isTransientTag(tag: FurErrorTag): boolean {
     case 'upload-mismatch': case 'bad-upload-record': case 'object-complete': case 'metadata-full':
     case 'hdf5-format': case 'hdf5-usage': case 'checksum-mismatch': case 'layout-mismatch': case 'not-a-fur-file':
     case 'not-a-file': case 'no-dataset': case 'no-hashes': case 'read-back-differs':
-    case 'bad-config': case 'bad-key': case 'internal': case 'config-file': case 'bad-source':
+    case 'bad-config': case 'bad-key': case 'internal': case 'config-file': case 'bad-source': case 'serve-failed':
+    case 'no-source': case 'bad-frame': case 'name-committed': case 'name-repeated': case 'capture-closed':
+    case 'attrs-unsupported': case 'stream-message': case 'spool-damaged': case 'filter-unsupported':
       return false;
     default:
       return unreachable(tag);
@@ -90,7 +92,7 @@ export async function runResilient(spec: ResilientSpec): Promise<RunSummary> {
   let downSince: number | undefined = Date.now();
   // a finished folder is listed while the first connection is made; a later attempt lists it
   // again (files committed meanwhile may have been deleted)
-  let listing = spec.watch ? undefined : listFinished(spec.sourceDir, spec.pattern, spec.options.read, spec.notFrames);
+  let listing = spec.watch || spec.frames ? undefined : listFinished(folderOf(spec).dir, folderOf(spec).pattern, spec.options.read, spec.notFrames);
   listing?.catch(() => undefined); // its failure is reported by the run, after the connection's
   // one lease for every attempt: a reconnected run takes back its own
   const lease = spec.lease ?? leaseTicket();

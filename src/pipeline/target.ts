@@ -11,6 +11,8 @@ export interface CommitResult {
   frames: number;
   /** bytes written to the destination for this batch */
   bytes: number;
+  /** the file the batch went into, bytes, after this commit (where the target knows it cheaply) */
+  fileBytes?: number;
   /** where the batch's frames are, to read them back where a commit is not durable (cleanup.ts) */
   stored?: StoredRows;
 }

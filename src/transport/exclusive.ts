@@ -75,10 +75,29 @@ export class PlainRecord implements ExclusiveRecord {
       f = await this.open('existing');
     } catch (e) {
       if (isFurError(e, 'not-found')) return false;
+      if (isFurError(e, 'overwrite-refused')) return this.recreate(data);
       throw e;
     }
     await this.fill(f, data);
     return true;
+  }
+
+  /**
+   * A server that lets no file be opened for writing once it exists (ProFTPD's AllowOverwrite
+   * off, its default) still lets it be removed and created: the record is renewed that way. A
+   * record already gone stays gone; in the one round trip between the two, another run may find
+   * it absent and create its own — then this run has lost it (false), never shared it.
+   */
+  private async recreate(data: Uint8Array): Promise<boolean> {
+    // removes of a missing file succeed on some destinations: ask first
+    if ((await this.dest.stat(this.path)) === null) return false;
+    try {
+      await this.dest.remove(this.path);
+    } catch (e) {
+      if (isFurError(e, 'not-found')) return false;
+      throw e;
+    }
+    return this.create(data);
   }
 
   remove(): Promise<void> {

@@ -26,7 +26,9 @@ after(() => rm(dir, { recursive: true, force: true }));
  */
 const BAD: Record<string, string[] | null> = {
   '--config': ['/nonexistent/fur.toml'],
+  '--ssh-config': ['/nonexistent/ssh_config'],
   '--identity': ['/nonexistent/id_ed25519'],
+  '--passphrase-env': ['FUR_USAGE_TEST_UNSET_VARIABLE'],
   '--password-env': ['FUR_USAGE_TEST_UNSET_VARIABLE'],
   '--known-hosts': ['/'],
   '--ca-file': ['/nonexistent/ca.pem'],
@@ -46,7 +48,14 @@ const BAD: Record<string, string[] | null> = {
   '--chunk-frames': ['0'],
   '--compression': ['lz77'],
   '--dataset': ['data'],
+  '--attr': ['=5'],
+  '--metadata': ['/nonexistent/metadata.json'],
   '--parallel': ['0'],
+  '--serve': ['8080x'],
+  '--series': ['0'],
+  '--max-buffered': ['lots'],
+  '--spool': ['/dev/null/spool'],
+  '--spool-max': ['0'],
   '--give-up-after': ['-5'],
   '--bwlimit': ['fast'],
   '--stats': ['-1'],
@@ -73,6 +82,7 @@ function positional(cmd: string): string[] {
   const dest = 'sftp://nobody@127.0.0.1:9/run.h5';
   switch (cmd) {
     case 'upload': case 'watch': case 'verify': return [src, dest];
+    case 'stream': return ['tcp://127.0.0.1:9', dest];
     case 'index': case 'get': return [dest];
     default: return [];
   }

@@ -16,9 +16,12 @@ import { main as _main } from '../../src/cli/main.js';
 import type { Dtype } from '../../src/source/frame.js';
 import { readFrames, type ReadOptions } from '../../src/source/readers/index.js';
 import { sortSequence } from '../../src/source/sequence.js';
+import { formatKnownHostsLine } from '../../src/transport/known-hosts.js';
 import { startSftpServer, type SftpServer, type SftpServerOptions } from '../../src/transport/sftp-server.js';
-import { dataset, h5wasmRead, valueBytes, valueStrings, valueVlenBytes, type H5Dataset, type H5Doc } from '../support/h5wasm.js';
+import { delayedLink } from '../transport/helpers.js';
+import { dataset, h5wasmRead, resolvePath, valueBytes, valueStrings, valueVlenBytes, type H5Dataset, type H5Doc } from '../support/h5wasm.js';
 import { run, type RunOptions, type RunResult } from '../support/run.js';
+import { fakeSshDir } from '../transport/helpers.js';
 
 export type Method = 'append' | 'batches' | 'files';
 export const METHODS: readonly Method[] = ['append', 'batches', 'files'];
@@ -52,7 +55,7 @@ delete process.env.SSH_AUTH_SOCK;
  * object lands (the SFTP server serves a local folder), so the oracle reads it in place.
  */
 export interface Dest {
-  kind: 'sftp' | 'file';
+  kind: DestKind;
   /** folder whose content is the destination */
   root: string;
   /** the URL for `fur … <DEST>`: the HDF5 file for append, a folder otherwise */
@@ -64,13 +67,19 @@ export interface Dest {
   close(): Promise<void>;
 }
 
-export const DEST_KINDS = ['sftp', 'file'] as const;
+/**
+ * sftp: the in-process server through the builtin SSH (a password); openssh: the same server
+ * through fur's OpenSSH transport, with the stand-in `ssh` (test/transport/fake-ssh.ts) first on
+ * PATH while the test runs; file: a local folder.
+ */
+export const DEST_KINDS = ['sftp', 'openssh', 'file'] as const;
+export type DestKind = typeof DEST_KINDS[number];
 
 function target(method: Method, name: string): string {
   return method === 'append' ? `${name}.h5` : name;
 }
 
-export async function openDest(kind: 'sftp' | 'file', t: { after: (fn: () => Promise<void>) => void }, server?: Partial<SftpServerOptions>): Promise<Dest> {
+export async function openDest(kind: DestKind, t: { after: (fn: () => Promise<void>) => void }, server?: Partial<SftpServerOptions>): Promise<Dest> {
   const base = await scratch(t, `fur-dest-${kind}-`);
   const root = join(base, 'remote');
   await mkdir(root);
@@ -85,9 +94,16 @@ export async function openDest(kind: 'sftp' | 'file', t: { after: (fn: () => Pro
   const srv = await startSftpServer({ root, password: PASSWORD, username: 'lab', ...server });
   const knownHosts = join(base, 'known_hosts');
   await writeFile(knownHosts, `${srv.hostKeyLine}\n`);
+  if (kind === 'openssh') {
+    // `fur` finds `ssh` on PATH (this process's, and the children's it starts)
+    const bin = await fakeSshDir(await mkdtemp(join(base, 'bin-')), PASSWORD);
+    const path = process.env.PATH;
+    process.env.PATH = `${bin}:${path ?? ''}`;
+    t.after(async () => { process.env.PATH = path; });
+  }
   const d: Dest = {
     kind, root, server: srv,
-    flags: ['--password-env', PASSWORD_ENV, '--known-hosts', knownHosts],
+    flags: [...(kind === 'sftp' ? ['--password-env', PASSWORD_ENV] : []), '--known-hosts', knownHosts],
     url: (m, n) => srv.url('lab', `/${target(m, n)}`),
     local: (m, n) => join(root, target(m, n)),
     close: () => srv.close(),
@@ -137,9 +153,11 @@ export function furBin(args: string[], opts: RunOptions = {}): Promise<RunResult
  * `delayMs` later, if given, so the kill can land anywhere in the next batch. Kills follow fur's
  * own progress, not the clock: a fast or a loaded machine kills inside the run alike.
  */
-export function runKilledAfter(args: string[], commits: number, opts: { delayMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<{ killed: boolean; stderr: string }> {
+export function runKilledAfter(args: string[], commits: number, opts: { delayMs?: number; env?: NodeJS.ProcessEnv; program?: string } = {}): Promise<{ killed: boolean; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [FUR_BIN, ...args, '--json'], { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    // `program`: another program printing fur's progress events as JSON lines (a library user)
+    const argv = opts.program ? [opts.program, ...args] : [FUR_BIN, ...args, '--json'];
+    const child = spawn(process.execPath, argv, { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let seen = 0;
     let killing = false;
     let killed = false;
@@ -162,6 +180,22 @@ export function runKilledAfter(args: string[], commits: number, opts: { delayMs?
     // killed: the run was still going when the kill came (it may have ended in the delay)
     child.on('close', (_code, signal) => { clearTimeout(timer); resolve({ killed: killed && signal === 'SIGKILL', stderr }); });
   });
+}
+
+/**
+ * The SFTP destination `dest` reached over a long link (`oneWayMs` each way, see delayedLink): its
+ * URL through the link, and the known_hosts file and flags that trust the server there.
+ */
+export async function slowSftp(dest: Dest, oneWayMs: number, t: { after: (fn: () => Promise<void>) => void }): Promise<{ url: (method: Method, name: string) => string; knownHosts: string; flags: string[] }> {
+  const link = await delayedLink(dest.server!.port, oneWayMs);
+  t.after(() => link.close());
+  const knownHosts = join(dest.root, '..', `known_hosts_${link.port}`);
+  await writeFile(knownHosts, `${formatKnownHostsLine('127.0.0.1', link.port, dest.server!.hostKey)}\n`);
+  return {
+    url: (m, n) => `sftp://lab@127.0.0.1:${link.port}/${target(m, n)}`,
+    knownHosts,
+    flags: ['--password-env', PASSWORD_ENV, '--known-hosts', knownHosts],
+  };
 }
 
 /** `fur … --json` running as a child process, its events readable while it runs. */
@@ -275,7 +309,9 @@ function framesOf(ds: H5Dataset): Uint8Array[] {
 export async function readH5(path: string, datasetPath = '/data'): Promise<Stored> {
   const doc = await h5wasmRead(path);
   const data = dataset(doc, datasetPath);
-  const dir = datasetPath.slice(0, datasetPath.lastIndexOf('/'));
+  // the per-frame datasets are beside the frames (in a NeXus file, /data links to /entry/data/data)
+  const framesAt = resolvePath(doc, datasetPath);
+  const dir = framesAt.slice(0, framesAt.lastIndexOf('/'));
   const names = valueStrings(dataset(doc, `${dir}/frame_name`));
   const pagesDs = dataset(doc, `${dir}/frame_page`);
   const pages = Array.from(new Uint32Array(valueBytes(pagesDs).slice().buffer));

@@ -7,6 +7,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { CreateMultipartUploadCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { FurError } from '../../src/errors.js';
 import type { Destination } from '../../src/transport/destination.js';
 import { FileDestination } from '../../src/transport/file.js';
 import { FtpsDestination } from '../../src/transport/ftps.js';
@@ -137,4 +138,40 @@ describe('s3: a run trying for the record', () => {
       }
     });
   }
+});
+
+describe('a server that refuses to open an existing file for writing (ProFTPD: AllowOverwrite off)', () => {
+  /** a folder destination whose opens of an existing file for writing are refused, as ProFTPD's */
+  function noOverwrite(real: Destination): Destination {
+    return new Proxy(real, {
+      get(target, key, receiver) {
+        if (key === 'openWrite') {
+          return async (path: string, opts?: Parameters<Destination['openWrite']>[1] & { existing?: boolean }) => {
+            if (opts?.existing && (await target.stat(path)) !== null) throw new FurError('overwrite-refused', `open for writing ${path}: refused`, { path });
+            return target.openWrite(path, opts);
+          };
+        }
+        return Reflect.get(target, key, receiver);
+      },
+    });
+  }
+
+  it('renews the record by removing and creating it: its new content reads back; one removed meanwhile stays gone', async () => {
+    const { dir, cleanup } = await scratch('fur-exclusive-noover-');
+    const d = noOverwrite(await FileDestination.open(dir));
+    try {
+      const record = d.exclusive('.fur-lease');
+      assert.equal(await record.create(bytes('first')), true);
+      assert.equal(await record.replace(bytes('renewed')), true);
+      assert.equal(text(await record.read()), 'renewed');
+      // a second run still cannot create it
+      assert.equal(await d.exclusive('.fur-lease').create(bytes('other')), false);
+      await record.remove();
+      assert.equal(await record.replace(bytes('again')), false);
+      assert.equal(await record.read(), null);
+    } finally {
+      await d.close();
+      await cleanup();
+    }
+  });
 });
