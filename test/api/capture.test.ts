@@ -8,8 +8,14 @@ import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { openCapture, isFurError, type ProgressEvent } from '../../src/index.js';
 import { DEST_KINDS, openDest, readStored, runKilledAfter, slowSftp } from '../pipeline/helpers.js';
-import { dataset, h5wasmRead, valueStrings } from '../support/h5wasm.js';
+import { dataset, h5wasmRead, resolvePath, valueStrings, type H5Doc } from '../support/h5wasm.js';
 import { frame, SHAPE } from './support/frames.js';
+
+/** a per-frame dataset: beside the frames, wherever the layout puts them (/data may be a link) */
+function perFrame(doc: H5Doc, name: string) {
+  const at = resolvePath(doc, '/data');
+  return dataset(doc, `${at.slice(0, at.lastIndexOf('/'))}/${name}`);
+}
 
 const name = (i: number) => `frame_${String(i).padStart(6, '0')}`;
 
@@ -35,7 +41,7 @@ describe('openCapture', () => {
         const stored = await readStored(dest, method, 'run');
         assert.deepEqual(stored.names, Array.from({ length: 35 }, (_, i) => name(i)));
         stored.frames.forEach((f, i) => assert.deepEqual(new Uint16Array(f.slice().buffer), frame(i), `frame ${i}`));
-        const attrs = stored.docs.flatMap((d) => valueStrings(dataset(d, '/frame_attrs'))).map((s) => JSON.parse(s));
+        const attrs = stored.docs.flatMap((d) => valueStrings(perFrame(d, 'frame_attrs'))).map((s) => JSON.parse(s));
         assert.deepEqual(attrs, Array.from({ length: 35 }, (_, i) => ({ exposure_ms: 10 + i, sample: 'lysozyme' })));
       });
     }
@@ -54,7 +60,7 @@ describe('openCapture', () => {
     await second.append(frame(1), { name: 'b' });
     await second.close();
     const doc = await h5wasmRead(dest.local('append', 'names'));
-    assert.deepEqual(valueStrings(dataset(doc, '/frame_name')), ['a', 'b']);
+    assert.deepEqual(valueStrings(perFrame(doc, 'frame_name')), ['a', 'b']);
   });
 
   test('frames that do not fit the capture are refused with a typed error', async (t) => {
