@@ -188,15 +188,35 @@ export function rclone(s: Server, configDir: string, ports: number[]): Tool[] {
   ];
 }
 
-export function fur(s: Server, bin: string, method: 'append' | 'batches' | 'files', extra: string[] = []): Tool {
+/**
+ * The ssh_config fur's OpenSSH transport gets in the bench: the settings sftp and scp get on their
+ * command line (sshOptions), the same cipher included.
+ */
+export function opensshConfig(s: Server, dir: string): string {
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, 'ssh_config');
+  writeFileSync(file, [
+    'Host *', `  IdentityFile ${s.identityFile}`, '  IdentitiesOnly yes', `  UserKnownHostsFile ${s.knownHostsFile}`,
+    '  GlobalKnownHostsFile /dev/null', '  StrictHostKeyChecking yes', '  LogLevel ERROR', `  Ciphers ${CIPHER}`, '',
+  ].join('\n'));
+  return file;
+}
+
+/**
+ * fur upload with `method` over `ssh`: the builtin (ssh2, "fur append") or the system's OpenSSH
+ * ("fur append (openssh)", its ssh configured by `opensshConfig`).
+ */
+export function fur(s: Server, bin: string, method: 'append' | 'batches' | 'files', ssh: { builtin: true } | { opensshConfig: string }, extra: string[] = []): Tool {
+  const how = 'builtin' in ssh
+    ? ['--ssh', 'builtin', '--identity', s.identityFile, '--known-hosts', s.knownHostsFile]
+    : ['--ssh', 'openssh', '--ssh-config', ssh.opensshConfig];
   return {
-    name: `fur ${method}`,
+    name: `fur ${method}${'builtin' in ssh ? '' : ' (openssh)'}`,
     shape: 'files',
     run: async (ds, port, remote, budget) => {
       mkdirSync(remote, { recursive: true });
       const url = `sftp://${s.user}@${s.host}:${port}${remote}${method === 'append' ? '/bench.h5' : ''}`;
-      const args = [bin, 'upload', ds.dir, url, '--method', method, '--pattern', ds.pattern,
-        '--identity', s.identityFile, '--known-hosts', s.knownHostsFile, '--json', ...extra,
+      const args = [bin, 'upload', ds.dir, url, '--method', method, '--pattern', ds.pattern, ...how, '--json', ...extra,
         // FUR_BENCH_FUR_ARGS: extra fur options for trying settings (results record them)
         ...(process.env.FUR_BENCH_FUR_ARGS ?? '').split(' ').filter(Boolean)];
       // what fur committed (an HDF5 file's size includes room reserved ahead of the data)

@@ -40,6 +40,13 @@ export interface RemoteFields {
   status?: number;
   /** the FTP server's reply text */
   reply?: string;
+  /** the known_hosts file a host key was checked against */
+  knownHosts?: string;
+  /** the ssh program fur ran (OpenSSH transport): how it ended */
+  exitCode?: number | null;
+  signal?: string | null;
+  /** the host as ssh was asked for it (an alias of an ssh_config, or user@host:port) */
+  where?: string;
 }
 
 /** A source file fur read (or tried to). */
@@ -107,6 +114,10 @@ export interface FurErrorFields {
   'host-key-changed': RemoteFields & { line?: number };
   'host-key-revoked': RemoteFields & { line?: number };
   'unknown-host-key': RemoteFields;
+  /** no ssh program to run (the OpenSSH transport) */
+  'ssh-not-found': RemoteFields;
+  /** ssh refused its configuration (--ssh-config, ~/.ssh/config) */
+  'bad-ssh-config': RemoteFields;
   'known-hosts-unreadable': { file: string };
   'known-hosts-unwritable': { file: string; host: string; port: number };
   'tls-certificate': RemoteFields;

@@ -7,7 +7,11 @@ import { parseDestinationUrl } from '../transport/url.js';
 import { duration } from './duration.js';
 
 export interface ConnectionFlags {
+  /** SFTP: openssh | builtin (default: OpenSSH where an ssh program exists) */
+  ssh?: 'openssh' | 'builtin';
+  sshConfig?: string;
   identity?: string;
+  passphraseEnv?: string;
   passwordEnv?: string;
   knownHosts?: string;
   acceptNewHostKey?: boolean;
@@ -31,7 +35,10 @@ export interface ConnectionFlags {
 
 export function openOptions(f: ConnectionFlags): OpenOptions {
   return {
+    ssh: f.ssh ?? 'auto',
+    sshConfig: f.sshConfig,
     identity: f.identity,
+    passphraseEnv: f.passphraseEnv,
     passwordEnv: f.passwordEnv,
     knownHosts: f.knownHosts,
     acceptNewHostKey: f.acceptNewHostKey ?? false,

@@ -9,7 +9,7 @@ import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { H5File } from '../hdf5/index.js';
-import { siblingPath } from '../pipeline/layout.js';
+import { framesPath, siblingPath } from '../pipeline/layout.js';
 import { DEFAULTS } from '../pipeline/options.js';
 import { Progress } from '../pipeline/progress.js';
 import { run } from '../pipeline/run.js';
@@ -109,8 +109,9 @@ async function storedEqual(url: string, o: DemoOptions, flags: Parameters<typeof
     for (const p of files) {
       const file = await H5File.open(await dest.openRead(p));
       try {
-        const data = file.dataset('/data');
-        const names = await file.dataset(siblingPath('/data', 'frame_name')).readVlen();
+        const frames = framesPath(file, '/data');
+        const data = file.dataset(frames);
+        const names = await file.dataset(siblingPath(frames, 'frame_name')).readVlen();
         // a chunk at a time: reading frame by frame would fetch each chunk once per frame in it
         const step = data.chunk?.[0] ?? 1;
         for (let start = 0; start < data.shape[0]; start += step) {

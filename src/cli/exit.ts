@@ -20,7 +20,7 @@ export function exitCodeOf(tag: FurErrorTag): 1 | 2 {
     case 'raw-size': case 'npy-bad-header': case 'npy-fortran-order': case 'npy-size': case 'npy-truncated':
     case 'npy-unsupported-dtype': case 'tiff-bad-header': case 'tiff-decode': case 'tiff-mixed-pages':
     case 'tiff-truncated': case 'tiff-unsupported':
-    case 'connect-failed': case 'auth-failed': case 'host-key-changed': case 'host-key-revoked': case 'unknown-host-key':
+    case 'connect-failed': case 'auth-failed': case 'ssh-not-found': case 'bad-ssh-config': case 'host-key-changed': case 'host-key-revoked': case 'unknown-host-key':
     case 'known-hosts-unreadable': case 'known-hosts-unwritable': case 'tls-certificate': case 'tls-unavailable':
     case 'wrong-region': case 'http-failed':
     case 'connection-lost': case 'destination-closed': case 'file-closed': case 'remote-failed': case 'remote-write-failed':

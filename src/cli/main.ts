@@ -5,6 +5,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { FurError, isFurError } from '../errors.js';
+import { parseAttr, readMetadataFile } from '../pipeline/metadata.js';
 import { DEFAULTS, parseCompression, validate, type PipelineOptions } from '../pipeline/options.js';
 import { DEFAULT_LEASE_TTL_MS, leaseTicket } from '../pipeline/lease.js';
 import { Progress } from '../pipeline/progress.js';
@@ -42,6 +43,9 @@ interface CommonFlags extends ConnectionFlags {
   shuffle?: boolean;
   checksum?: boolean;
   dataset: string;
+  layout: string;
+  attr: string[];
+  metadata?: string;
   deleteSource?: boolean;
   deleteUnsynced?: boolean;
   onMismatch: string;
@@ -80,7 +84,9 @@ function readOptions(f: CommonFlags): ReadOptions {
   return r;
 }
 
-function pipelineOptions(f: CommonFlags): PipelineOptions {
+async function pipelineOptions(f: CommonFlags): Promise<PipelineOptions> {
+  // the file first: an --attr of the same name replaces its value
+  const metadata = [...(f.metadata === undefined ? [] : await readMetadataFile(f.metadata)), ...f.attr.map(parseAttr)];
   return {
     ...DEFAULTS,
     method: f.method as PipelineOptions['method'],
@@ -91,6 +97,8 @@ function pipelineOptions(f: CommonFlags): PipelineOptions {
     shuffle: f.shuffle ?? false,
     checksum: f.checksum,
     dataset: f.dataset,
+    layout: f.layout as PipelineOptions['layout'],
+    metadata,
     deleteSource: f.deleteSource ?? false,
     deleteUnsynced: f.deleteUnsynced ?? false,
     onMismatch: f.onMismatch === 'stop' ? 'stop' : 'skip',
@@ -102,8 +110,11 @@ function pipelineOptions(f: CommonFlags): PipelineOptions {
 /** how to reach and trust the destination: every command that connects takes these */
 function addConnection(c: Command): Command {
   return c
+    .addOption(new Option('--ssh <which>', 'SFTP: the system\'s OpenSSH client (honours ~/.ssh/config: aliases, ProxyJump, certificates, agent) or ssh2 inside fur (default: openssh where an ssh program exists and no --password-env/--passphrase-env is given)').choices(['openssh', 'builtin']))
+    .option('--ssh-config <file>', 'SFTP with OpenSSH: use this ssh_config file (ssh -F) instead of ~/.ssh/config')
     .option('--identity <keyfile>', 'SSH private key')
-    .option('--password-env <VAR>', 'environment variable holding the SSH or FTP password')
+    .option('--passphrase-env <VAR>', 'SFTP, --ssh builtin: environment variable holding the passphrase of an encrypted --identity key')
+    .option('--password-env <VAR>', 'environment variable holding the SSH or FTP password (SSH: --ssh builtin)')
     .option('--known-hosts <file>', 'known_hosts file (default ~/.ssh/known_hosts)')
     .option('--accept-new-host-key', 'trust and record the key of a server known_hosts does not list yet (a changed key is always refused)')
     .option('--ca-file <pem>', 'FTPS, S3: also trust these certificates (a private CA, or the server\'s own self-signed certificate); names are still checked')
@@ -128,9 +139,12 @@ function addCommon(c: Command): Command {
     .option('--chunk-frames <n>', 'frames per HDF5 chunk (default: 1-8 MiB chunks)')
     .option('--compression <gzip[:level]>', 'deflate each chunk (gzip = level 4)')
     .option('--shuffle', 'byte-shuffle before compressing')
-    .option('--checksum', 'Fletcher-32 checksum on every chunk (default for --method append)')
+    .option('--checksum', 'Fletcher-32 checksum on every chunk of numeric frames (default for --method append); bytes frames (JPEG, …) are covered by their SHA-256 in frame_sha256, which fur verify checks')
     .option('--no-checksum', 'no Fletcher-32 checksum, also for --method append')
-    .option('--dataset <path>', 'HDF5 dataset path of the frames', DEFAULTS.dataset)
+    .addOption(new Option('--layout <layout>', 'a new file\'s layout: nexus (/entry/data/data, NXdata, dimension scales; /data links to the frames) or flat (/data and the per-frame datasets at the root); a continued file keeps its own').choices(['nexus', 'flat']).default(DEFAULTS.layout))
+    .option('--dataset <path>', 'HDF5 dataset path of the frames (nexus layout: the link to them)', DEFAULTS.dataset)
+    .option('--attr <NAME=VALUE>', 'an attribute of the capture, under /entry (flat: the root); repeatable. Numbers are stored as numbers; \'NAME=VALUE UNIT\' adds NAME_units; NAME may be a path (sample/name, /entry/instrument/detector/description)', (v: string, all: string[]) => [...all, v], [] as string[])
+    .option('--metadata <file.json>', 'attributes from a JSON object: nested objects become groups under /entry (or where a key starting with / says), {"value": V, "units": U} a value with its unit')
     .option('--delete-source', 'delete each local file once its batch is committed remotely (where the server cannot make a commit durable, once its frames read back intact)')
     .option('--delete-unsynced', 'with --delete-source, where the server cannot make a commit durable (no fsync@openssh.com, FTP): delete without reading frames back first; a crash of the server may then lose frames whose sources are gone')
     .addOption(new Option('--on-mismatch <what>', 'a file that cannot be used (unreadable, truncated, or frames unlike the first file\'s): skip it — keep it in place, report it, go on, exit 3 — or stop the run').choices(['stop', 'skip']).default('skip'))
@@ -164,7 +178,7 @@ function watchOptions(f: WatchFlags) {
 
 async function doRun(src: string, destUrl: string, f: WatchFlags, watch: boolean): Promise<number> {
   // every setting is checked before anything connects: a typo costs no connection, and no wait
-  const options = validate(pipelineOptions(f));
+  const options = validate(await pipelineOptions(f));
   checkMethod(destUrl, options.method);
   const giveUpAfterMs = duration(f.giveUpAfter, '--give-up-after') * 1000;
   const connectTimeoutMs = duration(f.connectTimeout ?? String(DEFAULT_CONNECT_TIMEOUT_MS / 1000), '--connect-timeout') * 1000;
@@ -326,7 +340,7 @@ Examples:
     .addHelpText('after', `
 Examples:
   fur get https://archive.lab/data/run42.h5 --slice 100:110 -o frames.npy --stats
-  fur get sftp://me@archive.lab/data/run42.h5 --dataset /frame_name --slice 0:5`)
+  fur get sftp://me@archive.lab/data/run42.h5 --dataset /entry/data/frame_name --slice 0:5`)
     .action(async function (this: Command, url: string) {
       const f = this.opts();
       let dest: Destination | undefined;

@@ -3,6 +3,9 @@ import type { RunEvent } from '../pipeline/progress.js';
 
 const mb = (b: number) => `${(b / 1e6).toFixed(1)} MB`;
 
+const SCAN_QUIET_MS = 2000;
+const SCAN_EVERY_MS = 5000;
+
 /**
  * Text that comes from file names or servers, safe to print: a control character is shown as an
  * escape (\n, \x1b) instead of acting on the terminal or starting a line of its own.
@@ -25,8 +28,21 @@ export function renderer(opts: { json: boolean; tty: boolean; quiet?: boolean })
   if (opts.json) return (e) => process.stdout.write(JSON.stringify({ ...e, time: new Date().toISOString() }) + '\n');
   let lineOpen = false;
   const endLine = () => { if (lineOpen) { process.stderr.write('\n'); lineOpen = false; } };
+  let scan: { since: number; told: number } | undefined;
   return (e) => {
     switch (e.type) {
+      case 'scan': {
+        const now = Date.now();
+        scan ??= { since: now, told: 0 };
+        // quiet while it is short, then every SCAN_EVERY_MS; the end once anything was told
+        const due = now - scan.since >= SCAN_QUIET_MS && now - scan.told >= SCAN_EVERY_MS;
+        const end = e.done === e.total && scan.told > 0;
+        if (opts.quiet || !(due || end)) return;
+        scan.told = now;
+        endLine();
+        process.stderr.write(`fur: reading what earlier runs stored: ${e.done} of ${e.total} files\n`);
+        return;
+      }
       case 'start':
         if (!opts.quiet) {
           process.stderr.write(`fur: ${e.method} ${printable(e.source)} → ${printable(e.destination)}` +

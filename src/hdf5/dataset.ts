@@ -41,7 +41,8 @@ export interface DatasetState {
   maxshape: number[];
   filters: Filter[];
   fill?: Uint8Array;
-  layout: Layout;
+  /** compact datasets are CompactDataset's (compact.ts) */
+  layout: Exclude<Layout, { class: 'compact' }>;
 }
 
 export class Dataset {

@@ -1,7 +1,8 @@
 /**
  * Datatype message (0x0003): element types fur writes, with encoder and decoder.
  * Fixed-point and floating-point numbers (either byte order), fixed-length strings,
- * variable-length UTF-8 strings and variable-length byte sequences (whole files).
+ * variable-length UTF-8 strings and variable-length byte sequences (whole files); for
+ * attributes only, object references, sequences of them and compounds (dimension scales).
  */
 import { ByteReader, ByteWriter } from './bytes.js';
 import { formatError, usageError } from './errors.js';
@@ -14,9 +15,17 @@ export type NumericName =
 export type Datatype =
   | { class: 'int'; size: 1 | 2 | 4 | 8; signed: boolean; bigEndian: boolean }
   | { class: 'float'; size: 2 | 4 | 8; bigEndian: boolean }
-  | { class: 'string'; size: number; charset: 'ascii' | 'utf8' }
+  /** `nullterm`: padded with NULs after a terminating NUL (what libhdf5's own CLASS and NAME attributes use); default NUL-padded like numpy */
+  | { class: 'string'; size: number; charset: 'ascii' | 'utf8'; nullterm?: boolean }
   | { class: 'vlen-str'; size: 16 }
-  | { class: 'vlen-bytes'; size: 16 };
+  | { class: 'vlen-bytes'; size: 16 }
+  /** an object reference: the address of an object header */
+  | { class: 'reference'; size: 8 }
+  /** a variable-length sequence of object references (DIMENSION_LIST) */
+  | { class: 'vlen-ref'; size: 16 }
+  | { class: 'compound'; size: number; members: { name: string; offset: number; type: Datatype }[] }
+  /** a type fur does not decode (its bytes travel with the attribute that has it) */
+  | { class: 'unknown'; size: number };
 
 /** What callers may pass: a numpy-style name ('uint16', '>f4', 'vlen-str', 'S12') or a Datatype. */
 export type DtypeSpec = NumericName | 'vlen-str' | 'vlen-bytes' | string | Datatype;
@@ -69,6 +78,7 @@ export function dtypeName(t: Datatype): string {
 export function isVlen(t: Datatype): boolean { return t.class === 'vlen-str' || t.class === 'vlen-bytes'; }
 
 const UCHAR: Datatype = { class: 'int', size: 1, signed: false, bigEndian: false };
+const OBJECT_REF: Datatype = { class: 'reference', size: 8 };
 
 export function encodeDatatype(t: Datatype, w = new ByteWriter()): ByteWriter {
   switch (t.class) {
@@ -88,8 +98,8 @@ export function encodeDatatype(t: Datatype, w = new ByteWriter()): ByteWriter {
       return w;
     }
     case 'string': {
-      // null-padded like numpy's fixed-width bytes; charset in bits 4-7
-      w.u8((1 << 4) | 3).u8(1 | ((t.charset === 'utf8' ? 1 : 0) << 4)).u8(0).u8(0).u32(t.size);
+      // padding in bits 0-3 (0 NUL-terminated, 1 NUL-padded like numpy's fixed-width bytes); charset in bits 4-7
+      w.u8((1 << 4) | 3).u8((t.nullterm ? 0 : 1) | ((t.charset === 'utf8' ? 1 : 0) << 4)).u8(0).u8(0).u32(t.size);
       return w;
     }
     case 'vlen-str': {
@@ -101,6 +111,27 @@ export function encodeDatatype(t: Datatype, w = new ByteWriter()): ByteWriter {
       w.u8((1 << 4) | 9).u8(0).u8(0).u8(0).u32(16);
       return encodeDatatype(UCHAR, w);
     }
+    case 'reference':
+      // type 0 in bits 0-3: an object reference (the version 1 encoding every libhdf5 reads)
+      return w.u8((1 << 4) | 7).u8(0).u8(0).u8(0).u32(8);
+    case 'vlen-ref': {
+      w.u8((1 << 4) | 9).u8(0).u8(0).u8(0).u32(16);
+      return encodeDatatype(OBJECT_REF, w);
+    }
+    case 'compound': {
+      // version 3: names without padding, offsets in as few bytes as the element size needs
+      const n = t.members.length;
+      w.u8((3 << 4) | 6).u8(n & 0xff).u8(n >> 8).u8(0).u32(t.size);
+      const width = offsetWidth(t.size);
+      for (const m of t.members) {
+        w.bytes(Buffer.from(m.name + '\0', 'utf8'));
+        for (let i = 0; i < width; i++) w.u8(Math.floor(m.offset / 256 ** i) & 0xff);
+        encodeDatatype(m.type, w);
+      }
+      return w;
+    }
+    case 'unknown':
+      throw formatError('datatype', 'a type fur does not decode cannot be written anew');
   }
 }
 
@@ -120,13 +151,45 @@ export function decodeDatatype(r: ByteReader): Datatype {
       if (![2, 4, 8].includes(size)) throw formatError('datatype', `float of ${size} bytes`);
       return { class: 'float', size: size as 2 | 4 | 8, bigEndian: (b0 & 1) !== 0 };
     }
-    case 3:
-      return { class: 'string', size, charset: ((b0 >> 4) & 0x0f) === 1 ? 'utf8' : 'ascii' };
+    case 3: {
+      const t: Datatype = { class: 'string', size, charset: ((b0 >> 4) & 0x0f) === 1 ? 'utf8' : 'ascii' };
+      if ((b0 & 0x0f) === 0) t.nullterm = true;
+      return t;
+    }
+    case 6:
+      return decodeCompound(r, cv >> 4, b0 | (b1 << 8), size);
+    case 7:
+      if ((b0 & 0x0f) !== 0 || size !== 8) throw formatError('datatype', 'a reference other than an object reference');
+      return { class: 'reference', size: 8 };
     case 9: {
-      decodeDatatype(r); // base type: unsigned char for both kinds fur writes
-      return (b0 & 0x0f) === 1 ? { class: 'vlen-str', size: 16 } : { class: 'vlen-bytes', size: 16 };
+      const base = decodeDatatype(r); // unsigned char for the kinds fur writes as data
+      if ((b0 & 0x0f) === 1) return { class: 'vlen-str', size: 16 };
+      return base.class === 'reference' ? { class: 'vlen-ref', size: 16 } : { class: 'vlen-bytes', size: 16 };
     }
     default:
       throw formatError('datatype', `class ${cls} (${b1}) is not one fur writes`);
   }
+}
+
+function decodeCompound(r: ByteReader, version: number, n: number, size: number): Datatype {
+  const members: { name: string; offset: number; type: Datatype }[] = [];
+  const width = offsetWidth(size);
+  for (let i = 0; i < n; i++) {
+    const start = r.pos;
+    let end = start;
+    while (r.u8() !== 0) end++;
+    const name = Buffer.from(r.buf.subarray(start, end)).toString('utf8');
+    if (version < 3) r.pos = start + ((end - start + 8) & ~7);
+    let offset = 0;
+    if (version < 3) offset = r.u32();
+    else for (let b = 0; b < width; b++) offset += r.u8() * 256 ** b;
+    if (version === 1) r.skip(28); // dimensionality, permutation, reserved, four dimension sizes
+    members.push({ name, offset, type: decodeDatatype(r) });
+  }
+  return { class: 'compound', size, members };
+}
+
+/** bytes of a version 3 compound member's offset: as few as the element size needs */
+function offsetWidth(size: number): number {
+  return size < 256 ? 1 : size < 65536 ? 2 : size < 2 ** 24 ? 3 : 4;
 }

@@ -16,22 +16,24 @@
 import { ByteReader, ByteWriter, UNDEF_ADDR } from './bytes.js';
 import { Allocator } from './allocator.js';
 import { ChunkIndex, collectChunks } from './chunk-index.js';
+import { CompactDataset } from './compact.js';
 import { defaultChunks, product } from './chunking.js';
 import { decodeDatatype, isVlen, parseDtype, type Datatype, type DtypeSpec } from './datatype.js';
 import { Dataset, type DatasetState } from './dataset.js';
 import { formatError, usageError } from './errors.js';
-import { decodeCollection, encodeCollection } from './global-heap.js';
+import { decodeCollection, encodeCollection, encodeHeapId, planCollections } from './global-heap.js';
 import { decodeAttribute, encodeAttribute, type Attribute } from './messages/attribute.js';
+import { encodeAttributeInfo } from './messages/attribute-info.js';
 import { decodeDataspace, UNLIMITED } from './messages/dataspace.js';
 import { decodeFillValue } from './messages/fill-value.js';
 import { decodeFilterPipeline, type Filter } from './messages/filter-pipeline.js';
 import { decodeLayout } from './messages/layout.js';
-import { decodeLink, encodeGroupInfo, encodeLink, encodeLinkInfo, type Link } from './messages/links.js';
+import { decodeLink, encodeGroupInfo, encodeLink, encodeLinkInfo, isSoft, type Link } from './messages/links.js';
 import { MSG, encodeHeader, headerSize, messagesSize, readHeader, type Message } from './object-header.js';
 import type { RandomAccess, Sink } from './sink.js';
 import { encodeRecord, latestRecord, RECORD_AREA, recordAddress, type SpaceRecord } from './space-record.js';
 import { decodeSuperblock, encodeSuperblock, SUPERBLOCK_SIZE } from './superblock.js';
-import { encodeNumbers, toPlain, type AttrValue } from './values.js';
+import { encodeNumbers, fixedString, toPlain, type AttrValue, type PlainValue } from './values.js';
 
 export interface FileOptions {
   /** bytes reserved after the superblock for metadata (headers, index nodes) */
@@ -100,7 +102,7 @@ class Group {
   }
 }
 
-type Obj = Group | Dataset;
+type Obj = Group | Dataset | CompactDataset;
 const HEADER_SLACK = 256;
 /**
  * Metadata kept for reading back without a round trip, at most (bytes): the index nodes of about
@@ -137,6 +139,8 @@ export interface CommitOptions {
 
 export class H5File {
   private objects = new Map<string, Obj>();
+  /** attributes whose variable-length elements are still to be placed (see placeStaged) */
+  private staged = new Map<Attribute, { objects: Uint8Array[]; lengths: number[] }>();
   /** writes not yet settled, and the sink each went to */
   private pending = new Map<Promise<void>, Sink>();
   /** where a commit's metadata goes (the sink itself unless a second handle was given) */
@@ -276,8 +280,12 @@ export class H5File {
     const h = await readHeader(this.read, address);
     const attrs = h.messages.filter((m) => m.type === MSG.attribute).map((m) => decodeAttribute(new ByteReader(m.body), m.body.length));
     const layoutMsg = h.messages.find((m) => m.type === MSG.layout);
+    const layout = layoutMsg && decodeLayout(new ByteReader(layoutMsg.body));
     let obj: Obj;
-    if (layoutMsg) {
+    if (layout?.class === 'compact') {
+      const get = (t: number) => h.messages.find((m) => m.type === t)!.body;
+      obj = new CompactDataset(path, decodeDatatype(new ByteReader(get(MSG.datatype))), decodeDataspace(new ByteReader(get(MSG.dataspace))).dims, layout.data);
+    } else if (layout) {
       const get = (t: number) => h.messages.find((m) => m.type === t);
       const space = decodeDataspace(new ByteReader(get(MSG.dataspace)!.body));
       const type = decodeDatatype(new ByteReader(get(MSG.datatype)!.body));
@@ -285,7 +293,6 @@ export class H5File {
       const fill = fillMsg ? decodeFillValue(new ByteReader(fillMsg.body)).value : undefined;
       const pipe = get(MSG.filterPipeline);
       const filters = pipe ? decodeFilterPipeline(new ByteReader(pipe.body)) : [];
-      const layout = decodeLayout(new ByteReader(layoutMsg.body));
       const maxshape = space.maxdims ?? space.dims;
       const ds = new Dataset(this.host(), { path, type, shape: space.dims, maxshape, filters, fill, layout });
       let written = space.dims[0];
@@ -306,9 +313,12 @@ export class H5File {
         if (link) g.links.push(link);
       }
       obj = g;
-      for (const l of g.links) await this.load(path === '/' ? `/${l.name}` : `${path}/${l.name}`, l.address);
+      for (const l of g.links) if (!isSoft(l)) await this.load(path === '/' ? `/${l.name}` : `${path}/${l.name}`, l.address);
     }
-    obj.header = { address, capacity: h.capacity, continuation: h.continuation, isNew: false, dirty: false };
+    // a header written before fur wrote Attribute Info messages gets one when it can be rewritten:
+    // without it HDF5 1.10 counts none of its attributes (see messages/attribute-info.ts)
+    const uncounted = !this.readOnly && attrs.length > 0 && !h.messages.some((m) => m.type === MSG.attributeInfo);
+    obj.header = { address, capacity: h.capacity, continuation: h.continuation, isNew: false, dirty: uncounted };
     obj.attrs = attrs;
     this.objects.set(path, obj);
   }
@@ -389,16 +399,94 @@ export class H5File {
     obj.header.address = this.alloc.meta(headerSize(capacity));
   }
 
-  get(path: string): Obj | undefined { return this.objects.get(normalize(path)); }
+  /** The object a path names, soft links followed. */
+  get(path: string): Obj | undefined { return this.objects.get(this.resolve(path)); }
   dataset(path: string): Dataset {
     const o = this.get(path);
     if (!(o instanceof Dataset)) throw usageError(path, 'no such dataset');
     return o;
   }
-  has(path: string): boolean { return this.objects.has(normalize(path)); }
-  /** every object path, groups and datasets, in creation/load order */
+  /** a dataset whose value lives in its header (writeCompact) */
+  compact(path: string): CompactDataset | undefined {
+    const o = this.get(path);
+    return o instanceof CompactDataset ? o : undefined;
+  }
+  has(path: string): boolean { return this.objects.has(this.resolve(path)); }
+  /** every object path, groups and datasets, in creation/load order (soft links are not objects: see softLinks) */
   paths(): string[] { return [...this.objects.keys()]; }
   isGroup(path: string): boolean { return this.get(path) instanceof Group; }
+
+  /** The path of the object `path` names once every soft link along it is followed (`path` itself when none). */
+  resolve(path: string): string {
+    let p = normalize(path);
+    for (let hops = 0; hops < 32 && !this.objects.has(p); hops++) {
+      const parts = p.split('/').filter(Boolean);
+      let at = '/';
+      let next: string | undefined;
+      for (let i = 0; i < parts.length && next === undefined; i++) {
+        const g = this.objects.get(at);
+        const l = g instanceof Group ? g.links.find((x) => x.name === parts[i]) : undefined;
+        if (!l) break;
+        if (isSoft(l)) next = [l.target.startsWith('/') ? l.target : `${at}/${l.target}`, ...parts.slice(i + 1)].join('/');
+        else at = at === '/' ? `/${parts[i]}` : `${at}/${parts[i]}`;
+      }
+      if (next === undefined) break;
+      p = normalize(next);
+    }
+    return p;
+  }
+
+  /** every soft link: its path and the path it names */
+  softLinks(): { path: string; target: string }[] {
+    const out: { path: string; target: string }[] = [];
+    for (const [path, o] of this.objects) {
+      if (o instanceof Group) for (const l of o.links) if (isSoft(l)) out.push({ path: path === '/' ? `/${l.name}` : `${path}/${l.name}`, target: l.target });
+    }
+    // by path: the same file lists them alike however it was loaded
+    return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  }
+
+  /** Add a soft link at `path` naming `target` (an absolute path, which need not exist yet). */
+  softLink(path: string, target: string): void {
+    path = normalize(path);
+    const [parentPath, name] = parentOf(path);
+    const parent = this.objects.get(parentPath) ?? this.createGroup(parentPath);
+    if (!(parent instanceof Group)) throw usageError(path, `parent ${parentPath} is a dataset`);
+    if (this.objects.has(path) || parent.links.some((l) => l.name === name)) throw usageError(path, 'already exists');
+    parent.links.push({ name, target: normalize(target) });
+    parent.header.dirty = true;
+  }
+
+  /** The path of the object whose header is at `address` (what a reference names), if any. */
+  pathAt(address: number): string | undefined {
+    for (const [path, o] of this.objects) if (o.header.address === address) return path;
+    return undefined;
+  }
+
+  /** The address of an object's header: what an object reference holds. */
+  addressOf(path: string): number {
+    const o = this.get(path);
+    if (!o) throw usageError(path, 'no such object to refer to');
+    return o.header.address;
+  }
+
+  /**
+   * Create, or replace the value of, a small dataset kept in its own header (a time, a setting):
+   * strings are stored as fixed-length UTF-8, numbers as setAttr stores them. Published by the
+   * next commit, like any header change.
+   */
+  writeCompact(path: string, value: string | number | number[] | { dtype: DtypeSpec; shape?: number[]; data: Uint8Array }): CompactDataset {
+    path = normalize(path);
+    const plain = typeof value === 'string' ? toPlain(fixedString(value)) : toPlain(value);
+    if ('objects' in plain) throw usageError(path, 'a compact dataset holds fixed-size elements only');
+    const existing = this.get(path);
+    if (existing instanceof CompactDataset) { existing.set(plain.type, plain.shape, plain.data); return existing; }
+    if (existing) throw usageError(path, 'already exists and is not a compact dataset');
+    const c = new CompactDataset(path, plain.type, plain.shape, plain.data);
+    this.placeHeader(c, this.headerMessages(c));
+    this.link(path, c);
+    return c;
+  }
   attributes(path: string): Attribute[] {
     const o = this.get(path);
     if (!o) throw usageError(path, 'no such object');
@@ -410,6 +498,7 @@ export class H5File {
     if (this.objects.has(path)) throw usageError(path, 'already exists');
     const parent = this.objects.get(parentPath) ?? this.createGroup(parentPath);
     if (!(parent instanceof Group)) throw usageError(path, `parent ${parentPath} is a dataset`);
+    if (parent.links.some((l) => l.name === name)) throw usageError(path, 'already exists');
     parent.links.push({ name, address: obj.header.address });
     parent.header.dirty = true;
     this.objects.set(path, obj);
@@ -440,6 +529,8 @@ export class H5File {
       return m;
     });
     const filters = o.filters ?? [];
+    // as libhdf5 does: a Fletcher-32 over heap references would check 16-byte ids, never the data
+    if (isVlen(type) && filters.some((f) => f.id === 'fletcher32')) throw usageError(path, 'Fletcher-32 cannot protect variable-length data (it would cover the heap references only)');
     for (const f of filters) {
       if (f.id === 'deflate' && !(Number.isInteger(f.level) && f.level >= 0 && f.level <= 9)) throw usageError(path, `deflate level ${f.level}: use 0-9`);
     }
@@ -477,26 +568,54 @@ export class H5File {
   setAttr(path: string, name: string, value: AttrValue): void {
     const obj = this.get(path);
     if (!obj) throw usageError(path, 'no such object for attribute');
-    const plain = toPlain(value);
-    let data: Uint8Array;
-    if ('strings' in plain) {
-      const objs = plain.strings.map((s) => new Uint8Array(Buffer.from(s, 'utf8')));
-      const heap = encodeCollection(objs.length ? objs : [new Uint8Array(0)]);
-      // attribute strings are part of the structure: keep them in the metadata region
-      const addr = this.alloc.meta(heap.length);
-      this.write(addr, heap);
-      this.remember(addr, heap);
-      const w = new ByteWriter();
-      objs.forEach((o, i) => w.u32(o.length).u64(addr).u32(i + 1));
-      data = w.finish();
-    } else data = plain.data;
-    const attr: Attribute = { name, type: plain.type, shape: plain.shape, data };
+    let plain: PlainValue;
+    if (typeof value === 'object' && 'references' in value) {
+      const objects = value.references.map((paths) => {
+        const w = new ByteWriter(8 * paths.length);
+        for (const p of paths) w.u64(this.addressOf(p));
+        return w.finish();
+      });
+      plain = { type: { class: 'vlen-ref', size: 16 }, shape: [objects.length], objects, lengths: value.references.map((r) => r.length) };
+    } else plain = toPlain(value);
+    const attr: Attribute = { name, type: plain.type, shape: plain.shape, data: 'data' in plain ? plain.data : new Uint8Array(16 * plain.objects.length) };
+    // variable-length elements go to one heap collection per commit, not one (4 KiB at least) each
+    if ('objects' in plain) this.staged.set(attr, { objects: plain.objects, lengths: plain.lengths });
+    for (const old of obj.attrs) if (old.name === name) this.staged.delete(old);
     obj.attrs = obj.attrs.filter((a) => a.name !== name).concat(attr);
     obj.header.dirty = true;
   }
 
+  /**
+   * Place the variable-length elements of the attributes set since the last commit (strings,
+   * references) in global heap collections in the metadata region — they are part of the
+   * structure — and point the attributes at them. Written with the commit's data, before any
+   * header that names them.
+   */
+  private placeStaged(): void {
+    const all = [...this.staged.values()].flatMap((s) => s.objects);
+    if (all.length === 0) { this.staged.clear(); return; }
+    const where = new Map<Uint8Array, [number, number]>();
+    for (const group of planCollections(all, this.heapMaxBytes)) {
+      const heap = encodeCollection(group);
+      const addr = this.alloc.meta(heap.length);
+      this.write(addr, heap);
+      this.remember(addr, heap);
+      group.forEach((o, i) => where.set(o, [addr, i + 1]));
+    }
+    for (const [attr, s] of this.staged) {
+      const w = new ByteWriter(16 * s.objects.length);
+      s.objects.forEach((o, i) => { const [addr, index] = where.get(o)!; encodeHeapId(w, s.lengths[i]!, addr, index); });
+      attr.data = w.finish();
+    }
+    this.staged.clear();
+  }
+
   private headerMessages(obj: Obj): Message[] {
-    return [...obj.messages(), ...obj.attrs.map((a) => ({ type: MSG.attribute, body: encodeAttribute(a).finish() }))];
+    return [
+      ...obj.messages(),
+      { type: MSG.attributeInfo, body: encodeAttributeInfo().finish() },
+      ...obj.attrs.map((a) => ({ type: MSG.attribute, body: encodeAttribute(a).finish() })),
+    ];
   }
 
   /**
@@ -532,15 +651,16 @@ export class H5File {
     if (!opts.complete) for (const d of datasets) d.flushTail(opts.trim);
     await Promise.all(datasets.map((d) => d.settle()));
 
+    this.placeStaged();
     // plan: allocate index nodes and continuation blocks, so the EOF is final before phase A ends
     const planned = datasets.filter((d) => d.index?.dirty);
     for (const d of planned) d.index!.plan((n) => this.alloc.meta(n));
     for (const d of datasets) d.prepareCommit(opts.complete);
     const dirty = [...this.objects.values()].filter((o) => o.header.dirty);
-    const encoded = dirty.map((o) => ({
-      obj: o,
-      enc: encodeHeader(this.headerMessages(o), o.header.capacity, (n) => this.alloc.meta(n), o.header.continuation),
-    }));
+    const encoded = dirty.map((o) => {
+      const msgs = this.headerMessages(o);
+      return { obj: o, msgs, enc: encodeHeader(msgs, o.header.capacity, (n) => this.alloc.meta(n), o.header.continuation) };
+    });
     const end = this.alloc.end;
     let eof = this.statedEof;
     if (opts.trim) eof = end;
@@ -615,10 +735,12 @@ export class H5File {
     const last = encoded.find(({ obj }) => obj === opts.publishLast && !obj.header.isNew);
     if (last) { meta(last.obj.header.address, last.enc.chunk0); await this.barrier(this.meta)(); }
 
-    for (const { obj, enc } of encoded) {
+    for (const { obj, enc, msgs } of encoded) {
       obj.header.continuation = enc.continuation;
       obj.header.isNew = false;
-      obj.header.dirty = false;
+      // a header changed while this commit published (an attribute, or a compact value, set as the
+      // next batch was appended) is not what this commit wrote: it stays dirty for the next one
+      obj.header.dirty = !sameMessages(msgs, this.headerMessages(obj));
     }
     for (const d of datasets) d.published();
     if (record) this.space = { ...this.space!, seq, prevEnd: end, prevMeta: sealedMeta };
@@ -652,6 +774,7 @@ export class H5File {
 
   /** Where every stored chunk of a dataset is (offsets in elements), for chunk indexes and range reads. */
   async chunkRefs(path: string): Promise<{ offset: number[]; address: number; size: number }[]> {
+    if (this.compact(path)) return []; // its value is in its header
     const ds = this.dataset(path);
     if (ds.contiguous) {
       return ds.contiguous.size && ds.contiguous.address !== UNDEF_ADDR ? [{ offset: ds.shape.map(() => 0), ...ds.contiguous }] : [];
@@ -667,6 +790,12 @@ export class H5File {
   /** An attribute's value as JSON-friendly JavaScript: numbers (or arrays), strings, or undefined for types fur does not decode. */
   async readAttribute(a: Attribute): Promise<unknown> {
     const t = a.type;
+    const staged = this.staged.get(a);
+    if (staged) {
+      const values = staged.objects.map((o) => (t.class === 'vlen-str' ? Buffer.from(o).toString('utf8')
+        : Array.from({ length: o.length / 8 }, (_, i) => this.pathAt(new ByteReader(o, 8 * i).u64()))));
+      return a.shape.length === 0 ? values[0] : values;
+    }
     const count = a.shape.reduce((x, y) => x * y, 1);
     const v = new DataView(a.data.buffer, a.data.byteOffset, a.data.byteLength);
     const values: unknown[] = [];
@@ -680,14 +809,19 @@ export class H5File {
         values.push(t.size === 8 ? v.getFloat64(o, !t.bigEndian) : t.size === 4 ? v.getFloat32(o, !t.bigEndian) : undefined);
       } else if (t.class === 'string') {
         values.push(Buffer.from(a.data.subarray(o, o + t.size)).toString('utf8').replace(/\0+$/, ''));
-      } else if (t.class === 'vlen-str') {
+      } else if (t.class === 'vlen-str' || t.class === 'vlen-ref') {
         const len = v.getUint32(o, true);
         const addr = v.getUint32(o + 4, true) + v.getUint32(o + 8, true) * 0x100000000;
         const idx = v.getUint32(o + 12, true);
         const head = await this.read(addr, 16);
         const size = new DataView(head.buffer, head.byteOffset).getUint32(8, true);
         const obj = decodeCollection(await this.read(addr, size), addr).get(idx);
-        values.push(obj ? Buffer.from(obj.subarray(0, len)).toString('utf8') : undefined);
+        if (t.class === 'vlen-str') values.push(obj ? Buffer.from(obj.subarray(0, len)).toString('utf8') : undefined);
+        else {
+          // object references, as the paths of the objects they name
+          const refs = obj ? new ByteReader(obj) : undefined;
+          values.push(Array.from({ length: refs ? len : 0 }, () => this.pathAt(refs!.u64())));
+        }
       } else return undefined;
     }
     return a.shape.length === 0 ? values[0] : values;
@@ -741,6 +875,10 @@ export class H5File {
     const results = await Promise.allSettled(closes);
     for (const r of results) if (r.status === 'rejected') throw r.reason;
   }
+}
+
+function sameMessages(a: Message[], b: Message[]): boolean {
+  return a.length === b.length && a.every((m, i) => m.type === b[i]!.type && Buffer.compare(m.body, b[i]!.body) === 0);
 }
 
 export { Dataset, Group };

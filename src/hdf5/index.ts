@@ -5,3 +5,6 @@ export type { Filter } from './messages/filter-pipeline.js';
 export { MemorySink, type Sink, type RandomAccess } from './sink.js';
 export { defaultChunks } from './chunking.js';
 export type { AttrValue } from './values.js';
+export { fixedString } from './values.js';
+export { attachScales, dimensionOnlyName, type ScaleSpec } from './dimension-scales.js';
+export type { CompactDataset } from './compact.js';

@@ -10,6 +10,7 @@ import { formatError } from './errors.js';
 export const MSG = {
   nil: 0x00, dataspace: 0x01, linkInfo: 0x02, datatype: 0x03, fillValue: 0x05, link: 0x06,
   layout: 0x08, groupInfo: 0x0a, filterPipeline: 0x0b, attribute: 0x0c, continuation: 0x10,
+  attributeInfo: 0x15,
 } as const;
 
 export interface Message { type: number; body: Uint8Array }

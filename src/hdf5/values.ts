@@ -10,12 +10,32 @@ export type AttrValue =
   | number | bigint | string | boolean
   | number[] | string[] | bigint[]
   | TypedArray
-  | { dtype: DtypeSpec; shape?: number[]; data: Uint8Array | TypedArray | number[] | string[] };
+  | { dtype: DtypeSpec; shape?: number[]; data: Uint8Array | TypedArray | number[] | string[] }
+  /** object references, a list of paths per element (DIMENSION_LIST): resolved by the file */
+  | { references: string[][] };
 
-/** A value before heap placement: numeric bytes, or strings still to be stored as vlen. */
+/**
+ * A value before heap placement: element bytes, or variable-length elements still to be stored
+ * in a global heap (each element's bytes, and its length as HDF5 counts it: bytes for a string,
+ * references for a sequence of them).
+ */
 export type PlainValue =
   | { type: Datatype; shape: number[]; data: Uint8Array }
-  | { type: Datatype & { class: 'vlen-str' }; shape: number[]; strings: string[] };
+  | { type: Datatype & { class: 'vlen-str' | 'vlen-ref' }; shape: number[]; objects: Uint8Array[]; lengths: number[] };
+
+/**
+ * A fixed-length, NUL-terminated string: the form libhdf5's own conventions read (CLASS and NAME
+ * of dimension scales and images are compared as C strings) and compact datasets hold.
+ */
+export function fixedString(text: string): { dtype: Datatype; shape: number[]; data: string[] } {
+  const size = Buffer.byteLength(text, 'utf8') + 1;
+  return { dtype: { class: 'string', size, charset: /^[\x00-\x7f]*$/.test(text) ? 'ascii' : 'utf8', nullterm: true }, shape: [], data: [text] };
+}
+
+function vlenStrings(strings: string[], shape: number[]): PlainValue {
+  const objects = strings.map((x) => new Uint8Array(Buffer.from(x, 'utf8')));
+  return { type: { class: 'vlen-str', size: 16 }, shape, objects, lengths: objects.map((o) => o.length) };
+}
 
 function typedDtype(a: TypedArray): Datatype {
   const name =
@@ -80,7 +100,7 @@ export function float16Bits(x: number): number {
 }
 
 export function toPlain(value: AttrValue): PlainValue {
-  if (typeof value === 'string') return { type: { class: 'vlen-str', size: 16 }, shape: [], strings: [value] };
+  if (typeof value === 'string') return vlenStrings([value], []);
   if (typeof value === 'boolean') return { type: parseDtype('uint8'), shape: [], data: new Uint8Array([value ? 1 : 0]) };
   if (typeof value === 'bigint') { const t = parseDtype('int64'); return { type: t, shape: [], data: encodeNumbers([value], t) }; }
   if (typeof value === 'number') {
@@ -92,21 +112,22 @@ export function toPlain(value: AttrValue): PlainValue {
   }
   if (Array.isArray(value)) {
     if (value.length && value.every((x) => typeof x === 'string')) {
-      return { type: { class: 'vlen-str', size: 16 }, shape: [value.length], strings: value as string[] };
+      return vlenStrings(value as string[], [value.length]);
     }
     const nums = value as (number | bigint)[];
     const allInt = nums.every((x) => typeof x === 'bigint' || Number.isSafeInteger(x));
     const t = parseDtype(allInt ? 'int64' : 'float64');
     return { type: t, shape: [nums.length], data: encodeNumbers(nums, t) };
   }
+  if ('references' in value) throw usageError('attribute', 'references are resolved by the file (H5File.setAttr)');
   const t = parseDtype(value.dtype);
   const d = value.data;
   const shape = value.shape ?? (ArrayBuffer.isView(d) ? [] : [d.length]);
   if (t.class === 'vlen-str') {
     if (!Array.isArray(d) || !d.every((x) => typeof x === 'string')) throw usageError('attribute', 'vlen-str values must be strings');
-    return { type: t, shape, strings: d as string[] };
+    return vlenStrings(d as string[], shape);
   }
-  if (t.class === 'string') {
+  if (t.class === 'string' && Array.isArray(d)) {
     const strs = d as string[];
     const out = new Uint8Array(strs.length * t.size);
     strs.forEach((s, i) => out.set(Buffer.from(s, 'utf8').subarray(0, t.size), i * t.size));

@@ -3,7 +3,10 @@
  * metadata for every dataset plus, for every chunk, [url, offset, length] into the HDF5 file. A
  * cloud reader (fsspec's reference file system, xarray, zarrita) then reads chunks with plain
  * range requests, without parsing HDF5. Variable-length datasets cannot be expressed as zarr
- * arrays; they are listed under `fur_unreferenced` in the root attributes.
+ * arrays; they are listed under `fur_unreferenced` in the root attributes. Small datasets kept in
+ * their HDF5 header (a NeXus file's start and end times) are inlined. Axes are named after the
+ * dimension scales HDF5 attaches (DIMENSION_LIST); a scale that is only a dimension (netCDF's
+ * convention) is not an array. Soft links, which zarr cannot express, are listed under `fur_links`.
  */
 import type { Datatype, H5File } from '../hdf5/index.js';
 import type { Filter } from '../hdf5/index.js';
@@ -53,13 +56,33 @@ function fillOf(t: Datatype, fill?: Uint8Array): number | string | null {
   return null;
 }
 
+/** dimension-scale bookkeeping: HDF5's own, expressed in zarr by _ARRAY_DIMENSIONS */
+const SCALE_ATTRIBUTES = new Set(['DIMENSION_LIST', 'REFERENCE_LIST', 'NAME']);
+const DIMENSION_ONLY = 'This is a netCDF dimension but not a netCDF variable';
+
 async function attrsJson(file: H5File, path: string): Promise<Record<string, unknown>> {
   const out: Record<string, unknown> = {};
   for (const a of file.attributes(path)) {
+    if (SCALE_ATTRIBUTES.has(a.name)) continue;
     const v = await file.readAttribute(a);
     if (v !== undefined) out[a.name] = v;
   }
   return out;
+}
+
+/** a dataset's NAME when it is a dimension scale */
+async function scaleName(file: H5File, path: string): Promise<string | undefined> {
+  const a = file.attributes(path).find((x) => x.name === 'NAME');
+  const v = a ? await file.readAttribute(a) : undefined;
+  return typeof v === 'string' ? v : undefined;
+}
+
+/** the name of each axis from the scales attached to it (the scale dataset's name, as netCDF names dimensions) */
+async function scaleDims(file: H5File, path: string): Promise<string[] | undefined> {
+  const a = file.attributes(path).find((x) => x.name === 'DIMENSION_LIST');
+  const lists = a ? await file.readAttribute(a) : undefined;
+  if (!Array.isArray(lists) || lists.some((l) => !Array.isArray(l) || typeof l[l.length - 1] !== 'string')) return undefined;
+  return (lists as string[][]).map((l) => l[l.length - 1]!.slice(l[l.length - 1]!.lastIndexOf('/') + 1));
 }
 
 /** References for every dataset of `file`, whose bytes will be found at `url`. */
@@ -79,6 +102,18 @@ export async function buildReferences(file: H5File, url: string): Promise<Refere
       refs[`${key}.zattrs`] = JSON.stringify(await attrsJson(file, path));
       continue;
     }
+    const name = path.slice(path.lastIndexOf('/') + 1);
+    const compact = file.compact(path);
+    if (compact) {
+      const dtype = zarrDtype(compact.type);
+      if (!dtype) { unreferenced.push(path); continue; }
+      // the value is in the header: inlined, as one chunk
+      refs[`${key}.zarray`] = JSON.stringify({ zarr_format: 2, shape: compact.shape, chunks: compact.shape, dtype, order: 'C', fill_value: null, compressor: null, filters: null });
+      refs[`${key}.zattrs`] = JSON.stringify({ ...(await attrsJson(file, path)), _ARRAY_DIMENSIONS: compact.shape.map((_, i) => `${name}_dim${i}`) });
+      refs[`${key}${compact.shape.map(() => '0').join('.') || '0'}`] = `base64:${Buffer.from(compact.data).toString('base64')}`;
+      continue;
+    }
+    if ((await scaleName(file, path))?.startsWith(DIMENSION_ONLY)) continue; // a dimension, not a variable
     const ds = file.dataset(path);
     const dtype = zarrDtype(ds.type);
     if (!dtype) { unreferenced.push(path); continue; }
@@ -88,11 +123,11 @@ export async function buildReferences(file: H5File, url: string): Promise<Refere
       zarr_format: 2, shape: ds.shape, chunks, dtype, order: 'C',
       fill_value: fillOf(ds.type, ds.fill), compressor: c.compressor, filters: c.filters,
     });
-    const name = path.slice(path.lastIndexOf('/') + 1);
     // the frame axis is shared by the frames and their per-frame datasets; other axes are private
     const group = path.slice(0, path.lastIndexOf('/')) || '/';
     const frames = frameCounts.get(group);
-    const dims = ds.shape.map((n, i) => (i === 0 && frames === n ? 'frame' : `${name}_dim${i}`));
+    const dims = (await scaleDims(file, path)) ?? (await scaleName(file, path) ? [name] : undefined)
+      ?? ds.shape.map((n, i) => (i === 0 && frames === n ? 'frame' : `${name}_dim${i}`));
     refs[`${key}.zattrs`] = JSON.stringify({ ...(await attrsJson(file, path)), _ARRAY_DIMENSIONS: dims });
     for (const ref of await file.chunkRefs(path)) {
       const grid = ref.offset.map((o, i) => Math.floor(o / chunks[i]));
@@ -101,7 +136,8 @@ export async function buildReferences(file: H5File, url: string): Promise<Refere
     }
   }
   // what zarr cannot express is named, not silently left out
-  refs['.zattrs'] = JSON.stringify({ ...JSON.parse(refs['.zattrs'] as string), fur_unreferenced: unreferenced });
+  const links = Object.fromEntries(file.softLinks().map((l) => [l.path, l.target]));
+  refs['.zattrs'] = JSON.stringify({ ...JSON.parse(refs['.zattrs'] as string), fur_unreferenced: unreferenced, ...(Object.keys(links).length ? { fur_links: links } : {}) });
   return { version: 1, refs };
 }
 

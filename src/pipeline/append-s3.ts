@@ -37,7 +37,7 @@ import { groupExtents, planSpills, type Spill } from './s3-spills.js';
 import { s3Error } from '../transport/s3-errors.js';
 import { FUR_VERSION } from '../version.js';
 import type { Batch } from './batch.js';
-import { appendBlocks, createFrameDatasets, openFrameDatasets, readCommitted, type FrameDatasets, type FrameLayout } from './layout.js';
+import { appendBlocks, checkFrameDatasets, createFrameDatasets, datasetsOf, framesPath, mapDatasets, openFrameDatasets, readCommitted, type FrameDatasets, type FrameLayout } from './layout.js';
 import type { PipelineOptions } from './options.js';
 import type { CollectingTarget, CommitResult } from './target.js';
 
@@ -340,7 +340,7 @@ export class S3AppendTarget implements CollectingTarget {
       throw new FurError('not-a-fur-file', `${this.where}: exists and is not a file fur wrote (${(e as Error).message}); choose a new object name`, { key: this.key }, { cause: e });
     }
     try {
-      const frames = file.has(this.o.dataset) ? file.dataset(this.o.dataset).shape[0] : 0;
+      const frames = file.has(framesPath(file, this.o.dataset)) ? file.dataset(framesPath(file, this.o.dataset)).shape[0] : 0;
       await readCommitted(file, this.o.dataset, frames, this.committed, this.hashes);
     } finally {
       await file.close().catch(() => undefined);
@@ -422,7 +422,8 @@ export class S3AppendTarget implements CollectingTarget {
     this.state = s;
     if (s.layout) {
       const ds = openFrameDatasets(file, s.layout, this.o, this.where);
-      for (const [path, d] of datasetsOf(ds)) {
+      for (const d of datasetsOf(ds)) {
+        const path = d.path;
         const tail = new Tail(d.chunk![0], d.rowBytes, d.shape[0]);
         const bytes = Buffer.from(s.tails[path] ?? '', 'base64');
         if (bytes.length) await d.append(new Uint8Array(bytes), bytes.length / d.rowBytes);
@@ -459,11 +460,11 @@ export class S3AppendTarget implements CollectingTarget {
     if (!this.file) await this.start();
     if (!this.ds) {
       this.ds = createFrameDatasets(this.file!, layout, this.o);
-      for (const [path, d] of datasetsOf(this.ds)) this.tails.set(path, new Tail(d.chunk![0], d.rowBytes, 0));
+      for (const d of datasetsOf(this.ds)) this.tails.set(d.path, new Tail(d.chunk![0], d.rowBytes, 0));
       this.state!.layout = layout;
     } else if (this.state!.layout) {
       // same check as a reopened append file: the frames must fit the datasets
-      openFrameDatasets(this.file!, layout, this.o, this.where);
+      checkFrameDatasets(this.file!, layout, this.o, this.where);
     }
     const hashes: Uint8Array[] = [];
     const bytes = await appendBlocks(recording(this.ds, this.tails, (h) => hashes.push(h)), batch.items.map((i) => i.block));
@@ -626,11 +627,6 @@ export class S3AppendTarget implements CollectingTarget {
   }
 }
 
-/** The five datasets of the frame layout, by path. */
-function datasetsOf(ds: FrameDatasets): [string, Dataset][] {
-  return [ds.data, ds.name, ds.page, ds.mtime, ds.sha256].map((d) => [d.path, d]);
-}
-
 /** The datasets, each noting the rows appended to it (heap ids for variable-length ones) in its Tail. */
 function recording(ds: FrameDatasets, tails: Map<string, Tail>, onHashes: (rows: Uint8Array) => void): FrameDatasets {
   const wrap = (d: Dataset, seen?: (rows: Uint8Array) => void): Dataset => {
@@ -657,7 +653,7 @@ function recording(ds: FrameDatasets, tails: Map<string, Tail>, onHashes: (rows:
       },
     });
   };
-  return { data: wrap(ds.data), name: wrap(ds.name), page: wrap(ds.page), mtime: wrap(ds.mtime), sha256: wrap(ds.sha256, onHashes) };
+  return mapDatasets(ds, (d) => wrap(d, d === ds.sha256 ? onHashes : undefined));
 }
 
 // H5File keeps its allocator private. Appending to S3 needs two things it does not offer: to see

@@ -13,7 +13,7 @@ import { FUR_VERSION } from '../version.js';
 import type { BatchStream, SourceItem } from './batch.js';
 import { TEMP_SUFFIX } from './batches.js';
 import { frameBytes } from '../source/frame.js';
-import { appendBlocks, createFrameDatasets, frameChunks, furMethod, openFrameDatasets, readCommitted, type FrameDatasets, type FrameLayout } from './layout.js';
+import { appendBlocks, createFrameDatasets, frameChunks, framesPath, furMethod, openFrameDatasets, perFrameOf, readCommitted, type FrameDatasets, type FrameLayout } from './layout.js';
 import type { PipelineOptions } from './options.js';
 import type { CommitResult, StreamingTarget } from './target.js';
 
@@ -113,7 +113,7 @@ export class AppendTarget implements StreamingTarget {
       throw new FurError('not-a-fur-file', `${this.where()}: ${method === undefined ? 'not written by fur' : `written by fur --method ${method}`}; fur only appends to files it wrote with --method append — choose a new file name`, { path: this.path });
     }
     this.file = file;
-    const frames = file.has(this.o.dataset) ? file.dataset(this.o.dataset).shape[0] : 0;
+    const frames = file.has(framesPath(file, this.o.dataset)) ? file.dataset(framesPath(file, this.o.dataset)).shape[0] : 0;
     await readCommitted(file, this.o.dataset, frames, this.committed, this.hashes);
   }
 
@@ -202,11 +202,12 @@ export class AppendTarget implements StreamingTarget {
       this.creating = temp;
     }
     if (!this.ds) {
-      const committedFrames = this.file.has(this.o.dataset) ? this.file.dataset(this.o.dataset).shape[0] : -1;
+      const frames = framesPath(this.file, this.o.dataset);
+      const committedFrames = this.file.has(frames) ? this.file.dataset(frames).shape[0] : -1;
       this.ds = committedFrames < 0 ? createFrameDatasets(this.file, layout, this.chunking(layout)) : openFrameDatasets(this.file, layout, this.o, this.where());
       if (committedFrames >= 0) {
         // per-frame datasets are published before the frames: cut them back to the frames
-        for (const d of [this.ds.name, this.ds.page, this.ds.mtime, this.ds.sha256]) await d.truncate(committedFrames);
+        for (const d of perFrameOf(this.ds)) await d.truncate(committedFrames);
       }
     }
     // the batch's files are kept by the caller for cleanup; its frames, only until they are written
@@ -278,7 +279,7 @@ export class AppendTarget implements StreamingTarget {
     } else if (this.file) {
       // A resumed run writes the sidecar too, even with no new frames: the run before it may have
       // been stopped after a commit and before its sidecar (or in the middle of writing it).
-      if (this.ds || this.file.has(this.o.dataset)) {
+      if (this.ds || this.file.has(framesPath(this.file, this.o.dataset))) {
         // the final chunk index is known before the file closes (closing only trims the EOF):
         // upload it, after any upload still running, while the file closes — unless the upload
         // after the last commit carries it already (and succeeds: otherwise this one repairs it)

@@ -2,8 +2,11 @@
 import { FurError } from '../errors.js';
 import type { Filter } from '../hdf5/index.js';
 import type { ReadOptions } from '../source/readers/index.js';
+import { checkMetadata, type MetadataItem } from './metadata.js';
+import { ENTRY, FRAMES } from './nexus.js';
 
 export type Method = 'append' | 'batches' | 'files';
+export type LayoutKind = 'nexus' | 'flat';
 export type OnMismatch = 'stop' | 'skip';
 
 export interface PipelineOptions {
@@ -18,12 +21,21 @@ export interface PipelineOptions {
   gzipLevel?: number;
   shuffle: boolean;
   /**
-   * Fletcher-32 per chunk; undefined = on for `append` (one long-lived file: a chunk damaged in
-   * transit or at rest is caught by every HDF5 reader) and off for the others
+   * Fletcher-32 per chunk of numeric frames; undefined = on for `append` (one long-lived file: a
+   * chunk damaged in transit or at rest is caught by every HDF5 reader) and off for the others.
+   * Never on variable-length (bytes) frames: a chunk of them holds heap references only; the
+   * per-frame SHA-256 (fur verify) covers their bytes.
    */
   checksum?: boolean;
-  /** dataset path of the frames in `append` and `batches` files */
+  /**
+   * dataset path of the frames in `append` and `batches` files (flat layout); in the NeXus layout
+   * the frames are at /entry/data/data and this path is a link to them
+   */
   dataset: string;
+  /** how a new file is laid out (a continued file keeps its own) */
+  layout: LayoutKind;
+  /** the user's metadata (--attr, --metadata), written into each new file (and a continued one) */
+  metadata: MetadataItem[];
   deleteSource: boolean;
   /**
    * With deleteSource, where the destination cannot make a commit durable (no fsync@openssh.com,
@@ -50,6 +62,8 @@ export const DEFAULTS: PipelineOptions = {
   batchSeconds: 5,
   shuffle: false,
   dataset: '/data',
+  layout: 'nexus',
+  metadata: [],
   deleteSource: false,
   onMismatch: 'skip',
   read: {},
@@ -70,6 +84,11 @@ export function validate(o: PipelineOptions): PipelineOptions {
     throw bad('--compression', `gzip:${o.gzipLevel}`, 'gzip level must be 1-9 (e.g. --compression gzip:4)');
   }
   if (!/^(\/[^/\0]+)+$/.test(o.dataset)) throw bad('--dataset', o.dataset, 'must be an absolute HDF5 path like /data or /entry/data');
+  if (!['nexus', 'flat'].includes(o.layout)) throw bad('--layout', o.layout, 'use nexus or flat');
+  if (o.layout === 'nexus' && o.dataset !== FRAMES && /^\/(entry|frame|sha256_byte|[xyz]|channel|axis_\d+)(\/|$)/.test(o.dataset)) {
+    throw bad('--dataset', o.dataset, `the NeXus layout keeps the frames at ${FRAMES} and uses this path itself; choose another link name (default /data) or --layout flat`);
+  }
+  checkMetadata(o.metadata, o.layout === 'nexus' ? ENTRY : '/');
   if (o.deleteUnsynced && !o.deleteSource) {
     throw new FurError('bad-option', '--delete-unsynced only changes when --delete-source deletes a source; add --delete-source', { setting: '--delete-unsynced' });
   }

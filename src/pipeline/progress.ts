@@ -3,6 +3,8 @@
  * renders them as a status line on a terminal or as one JSON object per line (--json).
  */
 export type RunEvent =
+  /** reading the batch files earlier runs stored, before `start` (none when there are none): files read so far */
+  | { type: 'scan'; done: number; total: number }
   | { type: 'start'; method: string; source: string; destination: string; resumed: { files: number; frames: number } }
   | { type: 'commit'; batch: number; files: number; frames: number; bytes: number; totalFrames: number }
   | { type: 'status'; files: number; frames: number; bytes: number; mbPerSec: number; backlogFiles: number; backlogBytes: number; etaSec: number | null; elapsedSec: number }

@@ -13,7 +13,7 @@ import { posix } from 'node:path';
 import { isFurError } from '../errors.js';
 import { H5File, type Dataset } from '../hdf5/index.js';
 import type { Destination } from '../transport/destination.js';
-import { sha256, siblingPath } from './layout.js';
+import { framesPath, sha256, siblingPath } from './layout.js';
 import type { Method } from './options.js';
 
 /** a batch's frames in the file a commit stored them in: rows [start, end) of the frames dataset */
@@ -77,7 +77,9 @@ class StoredFile {
     let file: H5File | undefined;
     try {
       file = await H5File.open(remote, { readOnly: true });
-      return new StoredFile(file, file.dataset(dataset), dataset);
+      // the frames' own path (/entry/data/data in a NeXus file): the per-frame datasets are beside it
+      const frames = framesPath(file, dataset);
+      return new StoredFile(file, file.dataset(frames), frames);
     } catch (e) {
       await (file ? file.close() : remote.close()).catch(() => undefined);
       throw e;

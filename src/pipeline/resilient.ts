@@ -32,7 +32,7 @@ export function isTransientTag(tag: FurErrorTag): boolean {
     case 'raw-size': case 'npy-bad-header': case 'npy-fortran-order': case 'npy-size': case 'npy-truncated':
     case 'npy-unsupported-dtype': case 'tiff-bad-header': case 'tiff-decode': case 'tiff-mixed-pages':
     case 'tiff-truncated': case 'tiff-unsupported':
-    case 'auth-failed': case 'host-key-changed': case 'host-key-revoked': case 'unknown-host-key':
+    case 'auth-failed': case 'ssh-not-found': case 'bad-ssh-config': case 'host-key-changed': case 'host-key-revoked': case 'unknown-host-key':
     case 'known-hosts-unreadable': case 'known-hosts-unwritable': case 'tls-certificate': case 'tls-unavailable':
     case 'wrong-region': case 'http-failed':
     case 'remote-refused': case 'not-found': case 'permission-denied': case 'not-a-directory': case 'wrong-type':

@@ -12,7 +12,7 @@ import { listCompleted, type CompletedFile } from '../source/watch.js';
 import type { Destination } from '../transport/destination.js';
 import { FurError, isFurError } from '../errors.js';
 import { isLeaseName } from './lease.js';
-import { sha256, siblingPath } from './layout.js';
+import { framesPath, sha256, siblingPath } from './layout.js';
 import type { Method } from './options.js';
 
 export interface VerifyReport {
@@ -52,7 +52,8 @@ async function readRows(data: Dataset, start: number, end: number, file: string,
 /** A stored file's frames dataset with the source name and page of each of its rows. */
 interface Stored { path: string; data: Dataset; names: string[]; pages: Uint32Array }
 
-async function open(file: H5File, path: string, dataset: string): Promise<Stored> {
+async function open(file: H5File, path: string, datasetPath: string): Promise<Stored> {
+  const dataset = framesPath(file, datasetPath);
   const data = file.dataset(dataset);
   const names = (await file.dataset(siblingPath(dataset, 'frame_name')).readVlen(0, data.shape[0])).map((n) => Buffer.from(n).toString('utf8'));
   const pages = new Uint32Array((await file.dataset(siblingPath(dataset, 'frame_page')).read(0, data.shape[0])).slice().buffer);
@@ -194,7 +195,7 @@ export async function verifySelf(spec: { dest: Destination; destPath: string; me
   for (const p of await storedPaths(spec)) {
     const file = await H5File.open(await spec.dest.openRead(p), { readOnly: true });
     try {
-      const hashPath = siblingPath(spec.dataset, 'frame_sha256');
+      const hashPath = siblingPath(framesPath(file, spec.dataset), 'frame_sha256');
       if (!file.has(hashPath)) throw new FurError('no-hashes', `${p}: no ${hashPath} dataset; verify it against its sources instead (fur verify SRC DEST)`, { path: p });
       const s = await open(file, p, spec.dataset);
       const hashes = await file.dataset(hashPath).read(0, s.data.shape[0]);

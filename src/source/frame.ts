@@ -34,10 +34,19 @@ export interface FrameBlock {
   count: number;
   data: Uint8Array;
   mtimeMs: number;
+  /** what the file says about its frames, where its format carries anything (TIFF tags) */
+  source?: SourceInfo;
+}
+
+export interface SourceInfo {
+  /** each frame's acquisition time (ms since 1970) as the file records it; undefined where it does not */
+  acquiredMs?: (number | undefined)[];
+  /** descriptive fields of the file, by the name they are stored under (tiff_software, …) */
+  tags?: Record<string, string | number>;
 }
 
 /** What a decoder knows from the bytes alone; the dispatcher adds file, name and mtime. */
-export type DecodedFrames = Pick<FrameBlock, 'dtype' | 'shape' | 'count' | 'data'>;
+export type DecodedFrames = Pick<FrameBlock, 'dtype' | 'shape' | 'count' | 'data' | 'source'>;
 
 export function itemsize(dtype: Dtype): number {
   return SIZES[dtype];

@@ -8,6 +8,7 @@ import { Client, FTPError } from 'basic-ftp';
 import { isIP } from 'node:net';
 import { checkServerIdentity, createSecureContext, type ConnectionOptions, type PeerCertificate, type SecureContext } from 'node:tls';
 import { FurError } from '../errors.js';
+import { deferDataTls, type DataTlsOrder } from './ftps-data.js';
 import { ftpError, isConnectionError } from './ftps-errors.js';
 import type { SshLikeUrl } from './url.js';
 
@@ -24,6 +25,8 @@ export interface FtpsConnectOptions {
   timeoutMs?: number;
   /** limit for TCP connect, TLS and login together, ms (--connect-timeout; default: only the inactivity limit) */
   connectTimeoutMs?: number;
+  /** what the destination learnt about its server's data connections (see ftps-data.ts) */
+  dataTls?: DataTlsOrder;
 }
 
 export const IMPLICIT_TLS_PORT = 990;
@@ -57,16 +60,17 @@ export function tlsOptions(target: SshLikeUrl<'ftps'>, ca?: string[], secureCont
  * read is, by closing its connection — and would keep the process alive.
  */
 class FurFtpClient extends Client {
-  constructor(timeoutMs: number) {
+  constructor(timeoutMs: number, dataTls: DataTlsOrder) {
     super(timeoutMs);
     this._progressTracker.start = () => {};
+    deferDataTls(this, dataTls);
   }
 }
 
 export async function connectFtps(target: SshLikeUrl<'ftps'>, opts: FtpsConnectOptions = {}): Promise<Client> {
   const port = ftpsPort(target, opts.implicitTls ?? false);
   const password = passwordOf(target, opts);
-  const client = new FurFtpClient(opts.timeoutMs ?? 30_000);
+  const client = new FurFtpClient(opts.timeoutMs ?? 30_000, opts.dataTls ?? {});
   const limit = opts.connectTimeoutMs;
   // a server that keeps the connection alive without ever finishing the login (one byte a
   // minute, a stalled TLS handshake) would never trip the inactivity limit

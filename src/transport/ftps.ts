@@ -11,14 +11,16 @@
 import type { Client } from 'basic-ftp';
 import { FTPError } from 'basic-ftp';
 import { posix } from 'node:path';
-import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FurError, remoteFields } from '../errors.js';
 import type { Capabilities, Destination, ExclusiveRecord, RemoteFile, RemoteStat } from './destination.js';
 import { ClaimsRecord } from './exclusive.js';
 import { connectFtps, trustContext, type FtpsConnectOptions } from './ftps-connect.js';
+import type { DataTlsOrder } from './ftps-data.js';
 import { ftpError, isConnectionError, type FtpOp } from './ftps-errors.js';
+import { parseMlst, readFeatures, useFeatures, type FtpFeatures } from './ftps-features.js';
 import { FtpsPool } from './ftps-pool.js';
+import { retrieveRange, type CutHabit } from './ftps-read.js';
 import { StagedFile, type StagedContent } from './ftps-staged.js';
 import { trustedCertificates, type TlsTrustOptions } from './ftps-tls.js';
 import type { SshLikeUrl } from './url.js';
@@ -49,9 +51,12 @@ export class FtpsDestination implements Destination {
   };
   /** commands the server refused as unknown (502/500/504), not asked again */
   private readonly unsupported = new Set<string>();
+  /** whether the server answers a transfer cut short (see ftps-read.ts) */
+  private readonly cutHabit: CutHabit = {};
 
   private constructor(
-    private readonly pool: FtpsPool, readonly root: string, private readonly target: SshLikeUrl<'ftps'>, private readonly opts: FtpsOptions,
+    private readonly pool: FtpsPool, readonly root: string, private readonly features: FtpFeatures, private readonly target: SshLikeUrl<'ftps'>,
+    private readonly opts: FtpsOptions,
     /** borrow connections ahead of everyone else (the lease's view: see exclusive) */
     private readonly urgent = false,
   ) {
@@ -61,19 +66,28 @@ export class FtpsDestination implements Destination {
   static async connect(target: SshLikeUrl<'ftps'>, opts: FtpsOptions = {}): Promise<FtpsDestination> {
     const ca = await trustedCertificates(opts);
     const secureContext = trustContext(ca);
-    const open = () => connectFtps(target, { ...opts, ca, secureContext });
-    const first = await open();
+    const dataTls: DataTlsOrder = {};
+    const first = await connectFtps(target, { ...opts, ca, secureContext, dataTls });
     let root: string;
+    let features: FtpFeatures;
     try {
+      // asked once: every connection to one server offers the same
+      features = await readFeatures(first);
+      await useFeatures(first, features);
       const home = posix.isAbsolute(target.path) ? '/' : await first.pwd();
       root = join(home, target.path);
     } catch (e) {
       first.close();
       throw ftpError(e, { op: 'find the login directory', path: target.path, url: target.display });
     }
+    const open = async () => {
+      const c = await connectFtps(target, { ...opts, ca, secureContext, dataTls });
+      await useFeatures(c, features);
+      return c;
+    };
     const pool = new FtpsPool(open, Math.max(1, opts.connections ?? 4), target.display);
     pool.adopt(first);
-    const dest = new FtpsDestination(pool, root, target, opts);
+    const dest = new FtpsDestination(pool, root, features, target, opts);
     try {
       await dest.checkRoot(opts.createRoot ?? false);
     } catch (e) {
@@ -87,7 +101,7 @@ export class FtpsDestination implements Destination {
     const st = await this.stat(this.root);
     if (st === null) {
       if (create) return this.mkdirp(this.root);
-      throw new FurError('not-found', `remote directory ${this.root} does not exist on ${this.url}; create it or allow creating it (createRoot)`, { url: this.url, path: this.root });
+      throw new FurError('not-found', `remote directory ${this.root} does not exist on ${this.url}; create it first`, { url: this.url, path: this.root });
     }
     if (!st.isDirectory) throw new FurError('not-a-directory', `${this.root} on ${this.url} is not a directory`, { url: this.url, path: this.root });
   }
@@ -195,41 +209,24 @@ export class FtpsDestination implements Destination {
     return last;
   }
 
-  /** `length` bytes from `offset` (fewer at the end of the file): REST + RETR, cut off once enough arrived. */
-  private async download(abs: string, offset: number, length: number): Promise<Uint8Array> {
-    const parts: Buffer[] = [];
-    let got = 0;
-    let enough = false;
-    await this.run({ op: 'read', path: abs }, async (c) => {
-      parts.length = 0;
-      got = 0;
-      const sink = new Writable({
-        write(chunk: Buffer, _enc, cb) {
-          if (!enough) {
-            parts.push(chunk);
-            got += chunk.length;
-            if (got >= length) {
-              enough = true;
-              // FTP has no "stop here": drop this connection, the pool opens another
-              c.close();
-            }
-          }
-          cb();
-        },
-      });
-      try {
-        await c.downloadTo(sink, abs, offset);
-      } catch (e) {
-        if (!enough) throw e;
-      }
-    });
-    const all = Buffer.concat(parts);
-    return new Uint8Array(all.buffer, all.byteOffset, Math.min(all.length, length));
+  /** `length` bytes from `offset` (fewer at the end of the file), on a pooled connection that stays open. */
+  private download(abs: string, offset: number, length: number): Promise<Uint8Array> {
+    return this.run({ op: 'read', path: abs }, (c) => retrieveRange(c, abs, offset, length, this.cutHabit));
   }
 
   async stat(path: string): Promise<RemoteStat | null> {
     const abs = this.resolve(path);
     return this.run({ op: 'stat', path: abs }, async (c) => {
+      if (this.features.mlst) {
+        try {
+          const st = parseMlst((await c.send(`MLST ${abs}`)).message);
+          if (st) return st;
+        } catch (e) {
+          if (e instanceof FTPError && (e.code === 550 || e.code === 450)) return null;
+          // any other refusal: ask the way every server answers
+          if (!(e instanceof FTPError)) throw e;
+        }
+      }
       // CWD tells a directory from a file on every server (SIZE of a directory answers on some)
       if (await isDirectory(c, abs)) return { size: 0, mtimeMs: 0, isDirectory: true };
       let size: number;
@@ -286,7 +283,7 @@ export class FtpsDestination implements Destination {
   exclusive(path: string): ExclusiveRecord {
     // through a view that borrows connections first: a lease renewed behind hundreds of queued
     // uploads would expire (seen: 1,800 files at 300 fps to vsftpd)
-    return new ClaimsRecord(new FtpsDestination(this.pool, this.root, this.target, this.opts, true), path);
+    return new ClaimsRecord(new FtpsDestination(this.pool, this.root, this.features, this.target, this.opts, true), path);
   }
 
   async rename(from: string, to: string): Promise<void> {
@@ -310,13 +307,26 @@ export class FtpsDestination implements Destination {
     }
   }
 
-  /** Removes a file or an empty directory; a path that is already gone is not an error. */
+  /**
+   * Removes a file or an empty directory; a path that is already gone is not an error. DELE first:
+   * what fur removes is nearly always a file (a temporary), and that takes one command.
+   */
   async remove(path: string): Promise<void> {
     const abs = this.resolve(path);
+    let refused: unknown;
+    try {
+      await this.run({ op: 'remove', path: abs }, (c) => c.send(`DELE ${abs}`));
+      return;
+    } catch (e) {
+      if (!(e instanceof FurError) || e.tag === 'connection-lost') throw e;
+      refused = e;
+    }
+    // refused: gone already, a directory, or a file the server will not delete
     const st = await this.stat(abs);
     if (st === null) return;
+    if (!st.isDirectory) throw refused;
     try {
-      await this.run({ op: 'remove', path: abs }, (c) => c.send(`${st.isDirectory ? 'RMD' : 'DELE'} ${abs}`));
+      await this.run({ op: 'remove', path: abs }, (c) => c.send(`RMD ${abs}`));
     } catch (e) {
       if ((await this.stat(abs)) !== null) throw e;
     }

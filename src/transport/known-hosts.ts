@@ -114,7 +114,7 @@ export async function readKnownHosts(file: string): Promise<KnownHostEntry[]> {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw new FurError('known-hosts-unreadable',
-      `cannot read known_hosts file ${file}: ${(e as Error).message}; fix its permissions or pass another file (knownHosts)`,
+      `cannot read known_hosts file ${file}: ${(e as Error).message}; fix its permissions or pass another file with --known-hosts`,
       { file }, { cause: e });
   }
 }
@@ -133,7 +133,7 @@ export async function appendHostKey(file: string, host: string, port: number, ke
     await appendFile(file, `${prefix}${formatKnownHostsLine(host, port, key)}\n`, { mode: 0o600 });
   } catch (e) {
     throw new FurError('known-hosts-unwritable',
-      `cannot add the host key of ${hostName(host, port)} to ${file}: ${(e as Error).message}; fix its permissions or pass another file (knownHosts)`,
+      `cannot add the host key of ${hostName(host, port)} to ${file}: ${(e as Error).message}; fix its permissions or pass another file with --known-hosts`,
       { file, host, port }, { cause: e });
   }
 }
@@ -159,4 +159,19 @@ export function algorithmsFor(keyTypes: string[]): string[] {
     else out.push(t);
   }
   return out;
+}
+
+/** A host key that differs from the recorded one: refused, whatever the settings. */
+export function hostKeyChangedError(name: string, offered: string, file: string, line: number | undefined, fields: Record<string, unknown>): FurError<'host-key-changed'> {
+  const where = line === undefined ? file : `line ${line} of ${file}`;
+  return new FurError('host-key-changed',
+    `host key of ${name} changed (now ${offered}), which may mean someone is intercepting the connection; if the change is expected, delete ${where} (ssh-keygen -R '${name}' -f ${file})`,
+    { ...fields, knownHosts: file, line });
+}
+
+/** A host known_hosts does not list, and no permission to record it. */
+export function unknownHostKeyError(name: string, offered: string | undefined, file: string, fields: Record<string, unknown>): FurError<'unknown-host-key'> {
+  return new FurError('unknown-host-key',
+    `host ${name} is not in ${file}${offered ? ` (it offers ${offered})` : ''}; check its fingerprint with the server's administrator, then connect once with --accept-new-host-key or add it with ssh-keyscan`,
+    { ...fields, knownHosts: file });
 }

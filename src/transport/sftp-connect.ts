@@ -3,9 +3,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 // ssh2 is CommonJS: its classes are reachable through the default export only.
-import ssh2, { type AuthenticationType, type Client, type ConnectConfig, type SFTPWrapper } from 'ssh2';
+import ssh2, { type AuthenticationType, type Client, type ConnectConfig } from 'ssh2';
 import { FurError } from '../errors.js';
-import { algorithmsFor, appendHostKey, hostName, judgeHostKey, keyTypeOf, knownKeyTypes, readKnownHosts } from './known-hosts.js';
+import { algorithmsFor, appendHostKey, hostKeyChangedError, hostName, judgeHostKey, keyTypeOf, knownKeyTypes, readKnownHosts, unknownHostKeyError } from './known-hosts.js';
+import { watchSession, type SftpSession, type SshClient } from './sftp-channel.js';
+import { Ssh2Channel, Ssh2Client } from './sftp-ssh2.js';
 import type { SshLikeUrl } from './url.js';
 
 export interface SftpConnectOptions {
@@ -27,17 +29,6 @@ export interface SftpConnectOptions {
   keepaliveMs?: number;
 }
 
-/** A connected SFTP channel, and the first error that ended it. */
-export interface SftpSession {
-  readonly client: Client;
-  readonly sftp: SFTPWrapper;
-  /** the server's software identification, e.g. `OpenSSH_9.2p1 Debian-2` */
-  readonly serverSoftware: string;
-  readonly display: string;
-  /** the first error that broke the connection; every later call fails with it */
-  broken?: FurError;
-}
-
 interface AuthMethod {
   /** SSH method the server must allow */
   wire: 'publickey' | 'password';
@@ -50,20 +41,28 @@ interface AuthMethod {
 const DEFAULT_IDENTITIES = ['id_ed25519', 'id_ecdsa', 'id_rsa'];
 
 /**
- * Connect, authenticate and open one SFTP channel. `onAuthenticated` is called the moment the
- * connection is authenticated, with how long that took (TCP connect, key exchange and
- * authentication: a handful of round trips), right after the channel is asked for: a caller
- * that wants more channels on the connection can ask for them alongside, not round trips later.
+ * Round trips an SSH connection takes until it is authenticated: TCP connect, version and
+ * algorithm exchange, key exchange, service request, and a public key offered then signed (one
+ * fewer on a link whose relay answers the TCP connect itself). Its duration divided by this
+ * bounds the round trip from above (the crypto adds a little) before any request is timed.
+ */
+const HANDSHAKE_ROUND_TRIPS = 5;
+
+/**
+ * Connect with ssh2, authenticate and open one SFTP channel. `onAuthenticated` is called the
+ * moment the connection is authenticated, right after the channel is asked for, with the
+ * handshake's bound on the round trip: a caller that wants more channels on the connection can
+ * ask for them alongside, not round trips later.
  */
 export async function connectSftp(
   target: SshLikeUrl<'sftp'>, opts: SftpConnectOptions = {},
-  onAuthenticated?: (client: Client, handshakeMs: number) => void,
+  onAuthenticated?: (client: SshClient, rttBoundMs: number) => void,
 ): Promise<SftpSession> {
   const where = `${target.user}@${target.host}:${target.port}`;
   const methods = authMethods(target, opts);
   if (methods.length === 0) {
     throw new FurError('auth-failed',
-      `no way to authenticate as ${where}: pass an identity file, run ssh-agent (SSH_AUTH_SOCK), or name a password variable (passwordEnv)`,
+      `no way to authenticate as ${where}: pass a key with --identity, run ssh-agent (SSH_AUTH_SOCK), or name a password variable with --password-env`,
       { user: target.user, host: target.host, port: target.port, tried: [] });
   }
   const knownHostsFile = opts.knownHosts ?? join(homedir(), '.ssh', 'known_hosts');
@@ -84,9 +83,7 @@ export async function connectSftp(
       case 'known':
         return verify(true);
       case 'changed':
-        hostKeyError = new FurError('host-key-changed',
-          `host key of ${name} changed (now ${fp}), which may mean someone is intercepting the connection; if the change is expected, delete line ${verdict.line} of ${knownHostsFile} (ssh-keygen -R '${name}' -f ${knownHostsFile})`,
-          { ...fields, line: verdict.line });
+        hostKeyError = hostKeyChangedError(name, fp, knownHostsFile, verdict.line, fields);
         return verify(false);
       case 'revoked':
         hostKeyError = new FurError('host-key-revoked',
@@ -95,9 +92,7 @@ export async function connectSftp(
         return verify(false);
       case 'unknown':
         if (!opts.acceptNewHostKey) {
-          hostKeyError = new FurError('unknown-host-key',
-            `host ${name} is not in ${knownHostsFile} (it offers ${fp}); check that fingerprint with the server's administrator, then connect once with acceptNewHostKey (--accept-new-host-key) or add it with ssh-keyscan`,
-            fields);
+          hostKeyError = unknownHostKeyError(name, fp, knownHostsFile, fields);
           return verify(false);
         }
         appendHostKey(knownHostsFile, target.host, target.port, key).then(
@@ -162,6 +157,7 @@ export async function connectSftp(
     });
     client.on('ready', () => {
       const handshakeMs = performance.now() - started;
+      const ssh = new Ssh2Client(client);
       client.sftp((err, sftp) => {
         if (err) {
           return fail(new FurError('connect-failed',
@@ -171,16 +167,16 @@ export async function connectSftp(
         if (settled) return;
         settled = true;
         const session: SftpSession = {
-          client,
-          sftp,
+          client: ssh,
+          sftp: new Ssh2Channel(sftp),
           serverSoftware: String((client as unknown as { _remoteVer?: string })._remoteVer ?? ''),
           display: target.display,
         };
-        watch(session);
+        watchSession(session);
         resolve(session);
       });
       // after the session's own channel, so that one is answered first
-      onAuthenticated?.(client, handshakeMs);
+      onAuthenticated?.(ssh, handshakeMs / HANDSHAKE_ROUND_TRIPS);
     });
     const started = performance.now();
     client.connect(config);
@@ -217,20 +213,6 @@ function offerKeysSigned(client: Client): void {
       done(signature);
     });
   };
-}
-
-/** Keep the first error that ends a connection, so every later call reports the original cause. */
-function watch(s: SftpSession): void {
-  const lost = (cause?: Error): void => {
-    s.broken ??= new FurError('connection-lost',
-      `connection to ${s.display} was lost${cause ? ` (${cause.message})` : ''}; check the network and the server, then run again to resume`,
-      { url: s.display }, { cause });
-    answerPending(s.sftp);
-  };
-  s.client.on('error', (e: Error) => lost(e));
-  s.client.on('close', () => lost());
-  s.sftp.on('error', (e: Error) => lost(e));
-  s.sftp.on('close', () => lost());
 }
 
 function connectError(where: string, err: Error & { level?: string; code?: string }, timeoutMs: number): FurError {
@@ -272,7 +254,7 @@ function authMethods(target: SshLikeUrl<'sftp'>, opts: SftpConnectOptions): Auth
     const password = process.env[opts.passwordEnv];
     if (password === undefined) {
       throw new FurError('missing-password',
-        `environment variable ${opts.passwordEnv} (passwordEnv) is not set; export the password for ${target.user}@${target.host} in it`,
+        `environment variable ${opts.passwordEnv} (--password-env) is not set; export the password for ${target.user}@${target.host} in it`,
         { variable: opts.passwordEnv });
     }
     methods.push({
@@ -300,7 +282,7 @@ function loadIdentity(file: string, opts: SftpConnectOptions, explicit: boolean)
     data = readFileSync(file);
   } catch (e) {
     if (!explicit) return undefined;
-    throw new FurError('bad-identity', `cannot read identity file ${file}: ${(e as Error).message}; check the path (identity)`,
+    throw new FurError('bad-identity', `cannot read identity file ${file}: ${(e as Error).message}; check the path given to --identity`,
       { file }, { cause: e });
   }
   const passphrase = opts.passphraseEnv !== undefined ? process.env[opts.passphraseEnv] : undefined;
@@ -309,7 +291,7 @@ function loadIdentity(file: string, opts: SftpConnectOptions, explicit: boolean)
     if (!explicit) return undefined;
     const encrypted = /encrypted|passphrase/i.test(parsed.message);
     const hint = encrypted
-      ? (opts.passphraseEnv ? `check the passphrase in $${opts.passphraseEnv}` : 'it is encrypted: name a variable holding its passphrase (passphraseEnv) or load it into ssh-agent')
+      ? (opts.passphraseEnv ? `check the passphrase in $${opts.passphraseEnv} (--passphrase-env)` : 'it is encrypted: name a variable holding its passphrase with --passphrase-env, or load it into ssh-agent')
       : 'it must be an OpenSSH or PEM private key';
     throw new FurError('bad-identity', `identity file ${file} cannot be used: ${parsed.message}; ${hint}`, { file }, { cause: parsed });
   }
@@ -319,18 +301,4 @@ function loadIdentity(file: string, opts: SftpConnectOptions, explicit: boolean)
 /** OpenSSH's fingerprint format: SHA256:base64 without padding. */
 export function fingerprint(key: Buffer): string {
   return `SHA256:${createHash('sha256').update(key).digest('base64').replace(/=+$/, '')}`;
-}
-
-/**
- * When the socket dies abruptly, ssh2 does not always close the SFTP channel's stream, and the
- * requests still waiting for an answer are never called back: writers waiting on them would hang
- * forever. Answer them with an error, as ssh2 itself does when the channel ends in order.
- */
-export function answerPending(sftp: SFTPWrapper): void {
-  const internal = sftp as unknown as { _requests?: Record<string, { cb?: (err: Error) => void }> };
-  const reqs = internal._requests;
-  if (!reqs) return;
-  internal._requests = {};
-  const err = new Error('No response from server');
-  for (const req of Object.values(reqs)) if (typeof req.cb === 'function') req.cb(err);
 }

@@ -1,5 +1,5 @@
 import { FurError } from '../errors.js';
-import type { SftpSession } from './sftp-connect.js';
+import type { SftpSession } from './sftp-channel.js';
 
 /** SFTP v3 status codes (draft-ietf-secsh-filexfer-02 §7). */
 export const Status = {

@@ -1,10 +1,9 @@
-import type { Stats } from 'ssh2';
 import { FurError, isFurError } from '../errors.js';
 import type { RemoteFile } from './destination.js';
 import { WriteTracker } from './inflight.js';
 import { sftpError, statusOf } from './sftp-errors.js';
+import type { RemoteAttrs } from './sftp-channel.js';
 import type { Dispatcher, Lane, SftpPool } from './sftp-pool.js';
-import { writeDirect } from './sftp-write.js';
 
 /** Reads of one call issued at once; enough to cover a round trip at typical link speeds. */
 const READ_AHEAD = 32;
@@ -217,7 +216,7 @@ export class SftpFile implements RemoteFile, Dispatcher {
     if (this.queuedBytes < 2 * max || !this.pool.allows(max)) return;
     const lane = this.pool.spareLane(new Set([...this.legs.map((l) => l.lane), ...this.legsOpening]), max);
     if (!lane) return;
-    this.addLeg(lane, this.pool.op<Buffer>(lane, { op: 'open for writing', path: this.path }, (cb) => lane.sftp.open(this.path, READ | WRITE, cb)));
+    this.addLeg(lane, this.pool.op<Buffer>(lane, { op: 'open for writing', path: this.path }, (cb) => lane.sftp.open(this.path, READ | WRITE, {}, cb)));
   }
 
   /** A handle of this file being opened on `lane`: written over once open. */
@@ -257,10 +256,7 @@ export class SftpFile implements RemoteFile, Dispatcher {
       this.pool.acked(lane, piece.len);
     };
     try {
-      const cb = (err?: Error | null): void => answer(err ?? undefined);
-      if (!writeDirect(lane.sftp, leg.handle, piece.buf, piece.start, piece.len, piece.offset, cb)) {
-        lane.sftp.write(leg.handle, piece.buf, piece.start, piece.len, piece.offset, cb);
-      }
+      lane.sftp.write(leg.handle, piece.buf, piece.start, piece.len, piece.offset, (err) => answer(err ?? undefined));
     } catch (e) {
       answer(e);
     }
@@ -355,7 +351,7 @@ export class SftpFile implements RemoteFile, Dispatcher {
     this.ensureOpen();
     await this.writes.barrier();
     const { lane, handle } = this.legs[0]!;
-    const st = await this.pool.op<Stats>(lane, { op: 'stat', path: this.path }, (cb) => lane.sftp.fstat(handle, cb));
+    const st = await this.pool.op<RemoteAttrs>(lane, { op: 'stat', path: this.path }, (cb) => lane.sftp.fstat(handle, cb));
     return st.size;
   }
 

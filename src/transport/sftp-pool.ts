@@ -10,11 +10,9 @@
  * The first error on any connection or channel poisons the pool: every later request fails
  * with it, as with a single connection, so a run stops and resumes as a whole.
  */
-import type { Socket } from 'node:net';
-import type { Client, SFTPWrapper } from 'ssh2';
 import { FurError, isFurError, remoteFields } from '../errors.js';
 import { channelsFor, InFlightControl } from './pool.js';
-import { answerPending, connectSftp, type SftpConnectOptions, type SftpSession } from './sftp-connect.js';
+import type { SftpChannel, SftpSession, SshClient, SshConnect } from './sftp-channel.js';
 import { call, Status, type OpContext } from './sftp-errors.js';
 import type { SshLikeUrl } from './url.js';
 
@@ -45,12 +43,10 @@ export interface Lane extends SftpSession {
 }
 
 export interface Connection {
-  readonly client: Client;
+  readonly client: SshClient;
   readonly lanes: Lane[];
   /** channels being opened on it */
   opening: number;
-  /** the connection has closed: no further 'close' event will come */
-  ended: boolean;
 }
 
 /** What the pool asks of a file that has work waiting for room. */
@@ -67,6 +63,8 @@ export interface Dispatcher {
  */
 const CHANNELS_PER_CONNECTION = 4;
 const MAX_CONNECTIONS = 4;
+/** channels in all at most, when the expert settings do not fix them */
+const MAX_CHANNELS = CHANNELS_PER_CONNECTION * MAX_CONNECTIONS;
 const DEFAULT_WINDOW = 2 * 1024 * 1024;
 /** in flight at least (bytes): below this even a short link idles between acknowledgements */
 const FLOOR = 4 * 1024 * 1024;
@@ -78,24 +76,18 @@ const ASSUMED_RATE = 125e6;
 const SMALL_SLACK = 1024 * 1024;
 /** longest wait for an extra channel or connection before going on without it */
 const OPEN_TIMEOUT_MS = 30_000;
-/**
- * Round trips an SSH connection takes until it is authenticated: TCP connect, version and
- * algorithm exchange, key exchange, service request, and a public key offered then signed (one
- * fewer on a link whose relay answers the TCP connect itself). Its duration divided by this
- * bounds the round trip from above (the crypto adds a little) before any request is timed.
- */
-const HANDSHAKE_ROUND_TRIPS = 5;
 
 /**
  * Channels to ask for the moment a connection is authenticated (its first included), before
- * any request has been timed: as many as a link of the handshake's round trip needs at the
- * assumed rate. Asked for alongside the first, they are ready with it: a long link then does
- * not start on one channel's window and open the others round trips later. A LAN's handshake
- * is short, and gets one. `lanes`: how many channels the pool still wants (unbounded at first).
+ * any request has been timed: as many as a link of that round trip (a bound from the handshake)
+ * needs at the assumed rate. Asked for alongside the first, they are ready with it: a long link
+ * then does not start on one channel's window and open the others round trips later. A LAN's
+ * handshake is short, and gets one. `lanes`: how many channels the pool still wants (unbounded
+ * at first).
  */
-export function channelsAtConnect(handshakeMs: number, opts: PoolOptions, lanes = Infinity): number {
+export function channelsAtConnect(rttBoundMs: number, opts: PoolOptions, lanes = Infinity): number {
   const perConnection = channelsPerConnection(opts);
-  const want = fixedChannels(opts) ?? channelsFor(ASSUMED_RATE * (handshakeMs / HANDSHAKE_ROUND_TRIPS) / 1000, DEFAULT_WINDOW, perConnection);
+  const want = fixedChannels(opts) ?? channelsFor(ASSUMED_RATE * rttBoundMs / 1000, DEFAULT_WINDOW, perConnection);
   return Math.max(1, Math.min(perConnection, want, lanes));
 }
 
@@ -109,11 +101,14 @@ function channelsPerConnection(opts: PoolOptions): number {
   return opts.channels ?? (opts.connections !== undefined ? 1 : CHANNELS_PER_CONNECTION);
 }
 
-/** Ask for `n` more SFTP channels on an authenticated connection; a failure is the caller's to see. */
-export function openChannels(client: Client, n: number): Promise<SFTPWrapper>[] {
-  const opening: Promise<SFTPWrapper>[] = [];
-  for (let i = 0; i < n; i++) {
-    const p = new Promise<SFTPWrapper>((resolve, reject) => client.sftp((err, s) => (err ? reject(err) : resolve(s))));
+/**
+ * Ask for `n` more SFTP channels on an authenticated connection (as many of them as it carries);
+ * a failure is the caller's to see.
+ */
+export function openChannels(client: SshClient, n: number): Promise<SftpChannel>[] {
+  const opening: Promise<SftpChannel>[] = [];
+  for (let i = 0; i < Math.min(n, client.maxChannels - 1); i++) {
+    const p = client.openChannel();
     // if the caller never gets to wait for it (its connection failed first), not an unhandled rejection
     p.catch(() => undefined);
     opening.push(p);
@@ -121,7 +116,7 @@ export function openChannels(client: Client, n: number): Promise<SFTPWrapper>[] 
   return opening;
 }
 
-export class SftpPool {
+export class SftpPool<O extends PoolOptions & { acceptNewHostKey?: boolean } = PoolOptions> {
   readonly lanes: Lane[] = [];
   readonly control: InFlightControl;
   /** WRITE bytes outstanding over all channels */
@@ -144,7 +139,9 @@ export class SftpPool {
 
   constructor(
     private readonly target: SshLikeUrl<'sftp'>,
-    private readonly opts: SftpConnectOptions & PoolOptions,
+    /** how further connections are made (the transport of the first) */
+    private readonly connect: SshConnect<O>,
+    private readonly opts: O,
     first: SftpSession,
     /** largest WRITE data the server takes (same for every channel of one server) */
     readonly maxWrite: number,
@@ -153,13 +150,15 @@ export class SftpPool {
     /** the server offers fsync@openssh.com */
     readonly fsync: boolean,
     /** further channels asked for on the first connection while it was set up (openChannels) */
-    early: Promise<SFTPWrapper>[] = [],
+    early: Promise<SftpChannel>[] = [],
   ) {
-    this.perConnection = channelsPerConnection(opts);
-    this.maxConnections = opts.connections ?? MAX_CONNECTIONS;
+    this.perConnection = Math.min(channelsPerConnection(opts), first.client.maxChannels);
     this.fixedLanes = fixedChannels(opts);
-    this.maxLanes = this.fixedLanes ?? this.perConnection * this.maxConnections;
-    const lane = this.adopt(first, { client: first.client, lanes: [], opening: 0, ended: false }, true);
+    this.maxLanes = this.fixedLanes ?? MAX_CHANNELS;
+    // a transport with fewer channels per connection than asked for (OpenSSH's ssh: one) carries
+    // the same channels on more connections
+    this.maxConnections = Math.max(opts.connections ?? MAX_CONNECTIONS, Math.ceil(this.maxLanes / this.perConnection));
+    const lane = this.adopt(first, { client: first.client, lanes: [], opening: 0 }, true);
     this.conns.push(lane.conn);
     this.control = new InFlightControl({
       floor: Math.max(FLOOR, 8 * maxWrite),
@@ -288,7 +287,7 @@ export class SftpPool {
     }
     this.pumping = true;
     // Requests written in one go leave in one system call (writev) instead of one per packet.
-    const corked = this.conns.map((c) => socketOf(c.client)).filter((s) => s !== undefined);
+    const corked = this.conns.map((c) => c.client);
     for (const s of corked) s.cork();
     try {
       do {
@@ -315,7 +314,7 @@ export class SftpPool {
   }
 
   /** Open channels until there are `want` (default: what the allowance needs), in the background. */
-  private grow(want?: number): void {
+  grow(want?: number): void {
     if (this.closing || this.failure) return;
     const opening = this.conns.reduce((n, c) => n + c.opening, 0) + this.connectingLanes;
     const window = this.lanes[0]!.window;
@@ -337,7 +336,7 @@ export class SftpPool {
   }
 
   /** Make a channel being opened on `conn` a lane once it is open. */
-  private async addChannel(conn: Connection, opening: Promise<SFTPWrapper>): Promise<void> {
+  private async addChannel(conn: Connection, opening: Promise<SftpChannel>): Promise<void> {
     conn.opening++;
     try {
       const sftp = await withTimeout(opening, (s) => s.end());
@@ -356,10 +355,10 @@ export class SftpPool {
   /** Connect once more, for `share` channels: the first, and the rest asked for alongside it. */
   private async openConnection(share: number): Promise<void> {
     let session: SftpSession;
-    let early: Promise<SFTPWrapper>[] = [];
+    let early: Promise<SftpChannel>[] = [];
     try {
-      session = await withTimeout(connectSftp(this.target, { ...this.opts, acceptNewHostKey: false },
-        (client) => { early = openChannels(client, share - 1); }), (s) => s.client.end());
+      session = await withTimeout(this.connect(this.target, { ...this.opts, acceptNewHostKey: false },
+        (client) => { early = openChannels(client, share - 1); }), (s) => void s.client.close());
     } catch {
       // a server limiting connections (MaxStartups, per-user limits): go on with those we have
       this.connecting--;
@@ -370,10 +369,10 @@ export class SftpPool {
     this.connecting--;
     this.connectingLanes -= share;
     if (this.closing || this.failure) {
-      session.client.end();
+      void session.client.close();
       return;
     }
-    const conn: Connection = { client: session.client, lanes: [], opening: 0, ended: false };
+    const conn: Connection = { client: session.client, lanes: [], opening: 0 };
     this.conns.push(conn);
     this.adopt(session, conn, true);
     for (const p of early) void this.addChannel(conn, p);
@@ -384,7 +383,7 @@ export class SftpPool {
 
   /** Make a session one of the pool's lanes, and make its failure everyone's. */
   private adopt(s: SftpSession, conn: Connection, newConnection: boolean): Lane {
-    const window = windowOf(s.sftp);
+    const window = s.sftp.window;
     // One window per channel, less the requests' headers: more would only wait inside ssh2 for
     // the window to reopen (another channel could carry it now), and a request that finds the
     // window open goes out without ssh2's extra copy (sftp-write.ts). The server's window
@@ -398,10 +397,8 @@ export class SftpPool {
     conn.lanes.push(lane);
     const lost = (cause?: Error): void => this.poison(lane, cause);
     if (newConnection) {
-      // a commit's small requests go out at once, not after the previous segment's ACK (Nagle)
-      s.client.setNoDelay(true);
       s.client.on('error', lost);
-      s.client.on('close', () => { conn.ended = true; lost(); });
+      s.client.on('close', () => lost());
     }
     s.sftp.on('error', lost);
     s.sftp.on('close', () => lost());
@@ -415,7 +412,7 @@ export class SftpPool {
       { url: where.display }, { cause });
     for (const l of this.lanes) {
       l.broken ??= this.failure;
-      answerPending(l.sftp);
+      l.sftp.abandon();
     }
   }
 
@@ -424,21 +421,7 @@ export class SftpPool {
     this.closing = true;
     this.failure ??= reason;
     for (const l of this.lanes) l.broken ??= reason;
-    await Promise.all(this.conns.map((c) => new Promise<void>((resolve) => {
-      if (c.ended) return resolve();
-      // a server (or a middlebox) that never closes its side must not keep fur running after its
-      // work is done: seen once, three connections left open for good after a finished run
-      const bound = setTimeout(() => { c.client.destroy(); resolve(); }, 2000);
-      const done = (): void => { clearTimeout(bound); resolve(); };
-      c.client.once('close', done);
-      const sock = (c.client as unknown as { _sock?: Socket })._sock;
-      c.client.end();
-      // Closed on our side once the disconnect has left: nothing more is sent on it, and what it
-      // was owed has been answered or is failed with `reason`. The server's own close (half a
-      // round trip or more later) is not waited for, and the socket no longer keeps the process
-      // alive.
-      sock?.once('finish', () => { sock.unref(); done(); });
-    })));
+    await Promise.all(this.conns.map((c) => c.client.close()));
     this.failure = reason;
     for (const l of this.lanes) l.broken = reason;
   }
@@ -448,18 +431,6 @@ export class SftpPool {
 function serverAnswered(e: unknown): boolean {
   const status = isFurError(e) ? remoteFields(e).status : undefined;
   return typeof status === 'number' && status !== Status.NO_CONNECTION && status !== Status.CONNECTION_LOST;
-}
-
-function windowOf(sftp: SFTPWrapper): number {
-  const w = (sftp as unknown as { outgoing?: { window?: unknown } }).outgoing?.window;
-  return typeof w === 'number' && w > 0 ? w : DEFAULT_WINDOW;
-}
-
-function socketOf(client: Client): { cork(): void; uncork(): void } | undefined {
-  const sock = (client as unknown as { _sock?: { cork?: unknown; uncork?: unknown } })._sock;
-  return sock && typeof sock.cork === 'function' && typeof sock.uncork === 'function'
-    ? (sock as { cork(): void; uncork(): void })
-    : undefined;
 }
 
 /**

@@ -1,14 +1,15 @@
 import { posix } from 'node:path';
-import type { FileEntry, SFTPWrapper, Stats } from 'ssh2';
 import { FurError, isFurError } from '../errors.js';
 import type { Capabilities, Destination, ExclusiveRecord, RemoteFile, RemoteStat } from './destination.js';
 import { PlainRecord } from './exclusive.js';
+import type { RemoteAttrs, RequestLimits, SftpChannel } from './sftp-channel.js';
 import { connectSftp, type SftpConnectOptions } from './sftp-connect.js';
 import { SftpFile } from './sftp-file.js';
+import { chosenSsh, connectOpenssh, type OpensshOptions } from './sftp-openssh.js';
 import { channelsAtConnect, openChannels, SftpPool, type Lane, type PoolOptions } from './sftp-pool.js';
 import type { SshLikeUrl } from './url.js';
 
-export interface SftpOptions extends SftpConnectOptions, PoolOptions {
+export interface SftpOptions extends SftpConnectOptions, PoolOptions, OpensshOptions {
   /** create the destination directory if it is missing (otherwise that is an error) */
   createRoot?: boolean;
   /**
@@ -70,13 +71,18 @@ export class SftpDestination implements Destination {
   static async connect(target: SshLikeUrl<'sftp'>, opts: SftpOptions = {}): Promise<SftpDestination> {
     // the channels a long link needs are asked for with the first one (see channelsAtConnect)
     let early: ReturnType<typeof openChannels> = [];
-    const session = await connectSftp(target, opts, (client, handshakeMs) => {
-      early = openChannels(client, channelsAtConnect(handshakeMs, opts) - 1);
+    let atConnect = 1;
+    const connect = chosenSsh(opts) === 'openssh' ? connectOpenssh : connectSftp;
+    const session = await connect(target, opts, (client, rttBoundMs) => {
+      atConnect = channelsAtConnect(rttBoundMs, opts);
+      early = openChannels(client, atConnect - 1);
     });
     try {
-      const extensions = serverExtensions(session.sftp);
-      const sizes = requestSizes(session.sftp, session.serverSoftware, extensions);
-      const pool = new SftpPool(target, opts, session, sizes.maxWrite, sizes.maxRead, extensions['fsync@openssh.com'] === '1', early);
+      const extensions = session.sftp.extensions;
+      const sizes = requestSizes(session.sftp, session.serverSoftware);
+      const pool = new SftpPool(target, connect, opts, session, sizes.maxWrite, sizes.maxRead, extensions['fsync@openssh.com'] === '1', early);
+      // those a connection cannot carry (OpenSSH's ssh: one each) come on connections of their own
+      pool.grow(atConnect);
       const lane = pool.lanes[0]!;
       const home = posix.isAbsolute(target.path)
         ? '/'
@@ -94,7 +100,7 @@ export class SftpDestination implements Destination {
       pool.prewarm();
       return dest;
     } catch (e) {
-      session.client.end();
+      void session.client.close();
       throw e;
     }
   }
@@ -122,7 +128,7 @@ export class SftpDestination implements Destination {
     if (st === null) {
       if (create) return this.mkdirp(this.root);
       throw new FurError('not-found',
-        `remote directory ${this.root} does not exist on ${this.url}; create it or allow creating it (createRoot)`,
+        `remote directory ${this.root} does not exist on ${this.url}; create it first`,
         { url: this.url, path: this.root });
     }
     if (!st.isDirectory) {
@@ -205,7 +211,7 @@ export class SftpDestination implements Destination {
     const abs = this.resolve(path);
     const lane = this.lane;
     const handle = await this.pool.op<Buffer>(lane, { op: 'open for reading', path: abs }, (cb) =>
-      lane.sftp.open(abs, READ, cb));
+      lane.sftp.open(abs, READ, {}, cb));
     return new SftpFile(abs, this.pool, { lane, handle }, false, this.pool.fsync);
   }
 
@@ -214,7 +220,7 @@ export class SftpDestination implements Destination {
     const pre = this.takePrefetched();
     if (pre?.path === abs) return pre.result;
     try {
-      const st = await this.op<Stats>({ op: 'stat', path: abs }, (sftp, cb) => sftp.stat(abs, cb));
+      const st = await this.op<RemoteAttrs>({ op: 'stat', path: abs }, (sftp, cb) => sftp.stat(abs, cb));
       return { size: st.size, mtimeMs: st.mtime * 1000, isDirectory: (st.mode & S_IFMT) === S_IFDIR };
     } catch (e) {
       if ((e as FurError).tag === 'not-found') return null;
@@ -280,10 +286,10 @@ export class SftpDestination implements Destination {
   async remove(path: string): Promise<void> {
     this.takePrefetched();
     const abs = this.resolve(path);
-    let st: Stats;
+    let st: RemoteAttrs;
     try {
       // lstat: a symbolic link is removed itself, never what it points to.
-      st = await this.op<Stats>({ op: 'stat', path: abs }, (sftp, cb) => sftp.lstat(abs, cb));
+      st = await this.op<RemoteAttrs>({ op: 'stat', path: abs }, (sftp, cb) => sftp.lstat(abs, cb));
     } catch (e) {
       if ((e as FurError).tag === 'not-found') return;
       throw e;
@@ -305,7 +311,7 @@ export class SftpDestination implements Destination {
   async list(dir: string): Promise<string[]> {
     this.takePrefetched();
     const abs = this.resolve(dir);
-    const entries = await this.op<FileEntry[]>({ op: 'list', path: abs }, (sftp, cb) => sftp.readdir(abs, cb));
+    const entries = await this.op<Array<{ filename: string }>>({ op: 'list', path: abs }, (sftp, cb) => sftp.readdir(abs, cb));
     return entries.map((e) => e.filename).filter((n) => n !== '.' && n !== '..').sort();
   }
 
@@ -316,7 +322,7 @@ export class SftpDestination implements Destination {
   }
 
   /** One request that is not a write, on the least busy channel. */
-  private op<T = void>(ctx: { op: string; path: string }, start: (sftp: SFTPWrapper, cb: (err: Error | null | undefined, value?: T) => void) => void): Promise<T> {
+  private op<T = void>(ctx: { op: string; path: string }, start: (sftp: SftpChannel, cb: (err: Error | null | undefined, value?: T) => void) => void): Promise<T> {
     const lane = this.lane;
     return this.pool.op<T>(lane, ctx, (cb) => start(lane.sftp, cb));
   }
@@ -333,27 +339,17 @@ function append(base: string, path: string): string {
   return tidy(base.endsWith('/') ? `${base}${path}` : `${base}/${path}`);
 }
 
-/** Extensions the server announced in its VERSION packet (ssh2 keeps them, but privately). */
-function serverExtensions(sftp: SFTPWrapper): Record<string, string> {
-  const ext = (sftp as unknown as { _extensions?: unknown })._extensions;
-  return ext && typeof ext === 'object' ? (ext as Record<string, string>) : {};
-}
-
 /**
  * Request sizes for this server. OpenSSH ≥ 8.6 announces its real limits (limits@openssh.com,
- * 255 KiB writes), which ssh2 fetches during the handshake. Without them, OpenSSH ≥ 8.6 still
+ * 255 KiB writes), which the transport fetches at connect. Without them, OpenSSH ≥ 8.6 still
  * takes 255 KiB and anyone else is only trusted with 32 KiB, the size every SFTP server must
- * accept. Never more than ssh2 itself will put in one request: it would split the request
- * into pieces sent one after the other, undoing the pipelining.
+ * accept. Never more than the client itself puts in one request (ssh2 would split a larger one
+ * into pieces sent one after the other, undoing the pipelining).
  */
-export function requestSizes(sftp: SFTPWrapper, software: string, extensions: Record<string, string>): { maxWrite: number; maxRead: number } {
-  const internal = sftp as unknown as { _maxWriteLen?: unknown; _maxReadLen?: unknown };
+export function requestSizes(channel: Pick<SftpChannel, 'limits' | 'cap'>, software: string): RequestLimits {
   const m = /^OpenSSH_(\d+)\.(\d+)/.exec(software);
   const modernOpenSsh = m !== null && (Number(m[1]) > 8 || (Number(m[1]) === 8 && Number(m[2]) >= 6));
   const guess = modernOpenSsh ? 255 * 1024 : 32 * 1024;
-  const cap = (v: unknown): number => (typeof v === 'number' && v > 0 ? v : guess);
-  if (extensions['limits@openssh.com'] === '1') {
-    return { maxWrite: cap(internal._maxWriteLen), maxRead: cap(internal._maxReadLen) };
-  }
-  return { maxWrite: Math.min(guess, cap(internal._maxWriteLen)), maxRead: Math.min(guess, cap(internal._maxReadLen)) };
+  const server = channel.limits ?? { maxWrite: guess, maxRead: guess };
+  return { maxWrite: Math.min(server.maxWrite, channel.cap.maxWrite), maxRead: Math.min(server.maxRead, channel.cap.maxRead) };
 }

@@ -24,6 +24,13 @@ export interface SshLikeUrl<S extends 'sftp' | 'ftps'> {
    */
   path: string;
   display: string;
+  /**
+   * false when the URL names no user (sftp: then `user` is the local user, as for ssh, and
+   * OpenSSH's configuration may name another one)
+   */
+  userGiven?: false;
+  /** false when the URL names no port (sftp: OpenSSH's configuration may name one) */
+  portGiven?: false;
 }
 
 const EXPECTED = 'expected sftp://user@host[:port]/path or file:///path';
@@ -83,7 +90,7 @@ function parseFile(text: string, url: URL): DestinationUrl {
 function parseSshLike<S extends 'sftp' | 'ftps'>(text: string, url: URL, scheme: S): SshLikeUrl<S> {
   if (url.password !== '') {
     // Refuse rather than silently use it: URLs end up in logs, shell history and process lists.
-    throw bad(text, 'it contains a password; remove it and name an environment variable that holds it (passwordEnv)');
+    throw bad(text, 'it contains a password; remove it and name an environment variable that holds it with --password-env');
   }
   if (url.hostname === '') throw bad(text, 'the host is missing');
   if (url.search !== '' || url.hash !== '') throw bad(text, 'query strings and fragments are not used');
@@ -95,8 +102,11 @@ function parseSshLike<S extends 'sftp' | 'ftps'>(text: string, url: URL, scheme:
   let path = decode(text, url.pathname || '/');
   if (path === '/~' || path.startsWith('/~/')) path = path.slice(3) || '.';
   const portPart = port === DEFAULT_PORT[scheme] ? '' : `:${port}`;
-  const display = `${scheme}://${encodeURIComponent(user)}@${url.hostname}${portPart}${url.pathname || '/'}`;
-  return { scheme, user, host, port, path, display };
+  // an sftp URL without a user names it as ssh would be told: the user may come from ~/.ssh/config
+  const userPart = scheme === 'sftp' && url.username === '' ? '' : `${encodeURIComponent(user)}@`;
+  const display = `${scheme}://${userPart}${url.hostname}${portPart}${url.pathname || '/'}`;
+  const implied = scheme !== 'sftp' ? {} : { ...(url.username === '' ? { userGiven: false as const } : {}), ...(url.port === '' ? { portGiven: false as const } : {}) };
+  return { scheme, user, host, port, path, display, ...implied };
 }
 
 function parseS3(text: string, url: URL): DestinationUrl {

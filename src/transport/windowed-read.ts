@@ -2,7 +2,9 @@
  * Reading a remote object that is fetched by byte range (S3 GET with Range, FTPS REST + RETR):
  * a reader of HDF5 structure asks for many small pieces near each other, so small reads share
  * cached 1 MiB windows (the windows a read lacks come in one request, even across a boundary);
- * large reads (chunks) go straight through.
+ * large reads (chunks) go straight through, and the last one is kept: a reader that takes a
+ * chunk's frames one at a time (`fur verify` against the sources) reads each chunk once, not once
+ * per frame.
  */
 import { FurError } from '../errors.js';
 import type { RemoteFile } from './destination.js';
@@ -11,6 +13,8 @@ const READ_WINDOW = 1 << 20;
 
 export class WindowedReadFile implements RemoteFile {
   private cache = new Map<number, Uint8Array>();
+  /** the last large read: where it starts, and its bytes */
+  private last?: { offset: number; bytes: Uint8Array };
   private closed = false;
 
   constructor(readonly path: string, private readonly length: number, private readonly fetch: (offset: number, length: number) => Promise<Uint8Array>) {}
@@ -20,7 +24,14 @@ export class WindowedReadFile implements RemoteFile {
     const end = Math.min(offset + length, this.length);
     if (end <= offset) return new Uint8Array(0);
     // large reads go straight through; small ones (HDF5 structure) share 1 MiB windows
-    if (end - offset >= READ_WINDOW) return this.fetch(offset, end - offset);
+    if (end - offset >= READ_WINDOW) {
+      const held = this.last;
+      // a copy: the caller may change what it is given
+      if (held && offset >= held.offset && end <= held.offset + held.bytes.length) return held.bytes.slice(offset - held.offset, end - held.offset);
+      const got = await this.fetch(offset, end - offset);
+      this.last = { offset, bytes: got.slice() };
+      return got;
+    }
     const first = Math.floor(offset / READ_WINDOW);
     const last = Math.floor((end - 1) / READ_WINDOW);
     // the windows not yet held come in one request, even when the read straddles a boundary
@@ -53,5 +64,5 @@ export class WindowedReadFile implements RemoteFile {
     return Promise.reject(new FurError('read-only', `${this.path} is open for reading only (a bug in the caller)`, { path: this.path }));
   }
   async flush(): Promise<void> {}
-  async close(): Promise<void> { this.closed = true; this.cache.clear(); }
+  async close(): Promise<void> { this.closed = true; this.cache.clear(); this.last = undefined; }
 }

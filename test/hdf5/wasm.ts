@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import { resolve } from 'node:path';
 import h5wasm from 'h5wasm/node';
 import type { Dataset, Group, Metadata } from 'h5wasm/node';
-import { typeOf, type H5Attr, type H5Dataset, type H5Doc, type H5Object, type H5Scalar, type H5Value } from '../support/h5wasm.js';
+import { referenceAttr, typeOf, type H5Attr, type H5Dataset, type H5Doc, type H5Object, type H5Scalar, type H5Value } from '../support/h5wasm.js';
 import { dtypeInfo, scalarOf } from './values.js';
 
 type Module = Awaited<typeof h5wasm.ready>;
@@ -69,6 +69,9 @@ function walk(M: Module, g: Group, fileId: bigint, path: string, out: Record<str
   out[path] = { kind: 'group', members, attrs: attrsOf(M, fileId, path, g) };
   for (const name of members) {
     const child = path === '/' ? `/${name}` : `${path}/${name}`;
+    // a soft link is reported as one (its target is an object of its own path), as h5py does
+    const target = g.get_link(child);
+    if (typeof target === 'string') { out[child] = { kind: 'softlink', target }; continue; }
     const obj = g.get(child);
     if (obj instanceof h5wasm.Group) walk(M, obj, fileId, child, out);
     else if (obj instanceof h5wasm.Dataset) out[child] = describeDataset(M, fileId, child, obj);
@@ -127,6 +130,8 @@ function attrsOf(M: Module, fileId: bigint, path: string, obj: { attrs: Record<s
   for (const name of Object.keys(attrs).sort()) {
     const a = attrs[name]!;
     const m = a.metadata;
+    const ref = referenceAttr(M, fileId, m, () => a.value);
+    if (ref) { out[name] = ref; continue; }
     const t = typeOf(m);
     const shape = m.shape === null ? null : [...m.shape];
     const count = (shape ?? []).reduce((x, y) => x * y, 1);

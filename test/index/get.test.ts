@@ -81,7 +81,7 @@ describe('fur get: range reads of a fur file', () => {
     const want: number[] = [];
     for (let y = 10; y < 20; y++) for (let x = 5; x < 9; x++) want.push(f[(y * 64 + x) * 3 + 2]);
     assert.deepEqual([...r.data], want);
-    const names = await get(httpBytes(server.url('run.h5')), '/frame_name', '0:3');
+    const names = await get(httpBytes(server.url('run.h5')), '/entry/data/frame_name', '0:3');
     assert.deepEqual(names.items!.map((b) => Buffer.from(b).toString()), ['frame000001.npy', 'frame000002.npy', 'frame000003.npy']);
   });
 

@@ -1,6 +1,7 @@
 /**
- * Every fault kind against every upload method, once each with fixed settings (the soak draws
- * them at random; this makes sure each pairing is met and says which one broke):
+ * Every fault kind against every upload method over both SSH transports (OpenSSH's ssh, ssh2),
+ * once each with fixed settings (the soak draws them at random; this makes sure each pairing is
+ * met and says which one broke):
  *
  *   kill          SIGKILL of `fur watch` early (while it creates the file) and twice more later
  *   cut           the connection reset after 700 bytes (the SSH handshake), 9 KB and 40 KB
@@ -17,7 +18,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import { FUR_BIN } from '../pipeline/helpers.js';
-import { FAULT_KINDS, type FaultKind, type FaultStep, type Method, type RunPlan } from './support/faults/plan.js';
+import { FAULT_KINDS, SSH_KINDS, type FaultKind, type FaultStep, type Method, type RunPlan, type Ssh } from './support/faults/plan.js';
 import type { RunOutcome } from './support/faults/scenario.js';
 import { formatReport, soak } from './support/faults/soak.js';
 
@@ -33,7 +34,7 @@ const STEPS: Record<FaultKind, Array<Partial<FaultStep>>> = {
   permission: [{ afterMs: 300, mode: 0o555, fileReadOnly: true, holdMs: 1_500 }, { afterMs: 300, mode: 0o000, holdMs: 2_000 }],
 };
 
-function plan(run: number, method: Method, kind: FaultKind): RunPlan {
+function plan(run: number, method: Method, kind: FaultKind, ssh: Ssh): RunPlan {
   const base: Omit<FaultStep, 'kind'> = {
     afterMs: 100, holdMs: 1_000, bytes: 1_000, rate: 10_000, mode: 0o555, fileReadOnly: false, leave: 0, downMs: 0, overlap: false,
   };
@@ -42,13 +43,15 @@ function plan(run: number, method: Method, kind: FaultKind): RunPlan {
     frames: 40, fps: 25, batch: 4, batchSeconds: 0.5, giveUpAfter: 1.5, parallel: 2,
     faults: STEPS[kind].map((s) => ({ ...base, kind, ...s })),
     restartIntoFault: run % 2 === 0,
+    ssh,
   };
 }
 
-const plans = METHODS.flatMap((m, i) => FAULT_KINDS.map((k, j) => plan(1 + i * FAULT_KINDS.length + j, m, k)));
+// every pairing over both SSH transports: what ssh reports when a fault hits must end the same way
+const plans = SSH_KINDS.flatMap((ssh, s) => METHODS.flatMap((m, i) => FAULT_KINDS.map((k, j) => plan(1 + (s * METHODS.length + i) * FAULT_KINDS.length + j, m, k, ssh))));
 const outcomes = new Map<number, RunOutcome>();
 
-describe('each fault kind × each method', () => {
+describe('each fault kind × each method × each SSH transport', () => {
   before(async () => {
     const report = await soak({
       runs: plans.length, plans, lanes: Number(process.env.FUR_SOAK_LANES ?? 4), seed: 0, furBin: FUR_BIN, maxFailures: plans.length,
@@ -59,10 +62,10 @@ describe('each fault kind × each method', () => {
 
   for (const p of plans) {
     const kind = p.faults[0]!.kind;
-    test(`${p.method} × ${kind}`, () => {
+    test(`${p.ssh}: ${p.method} × ${kind}`, () => {
       const o = outcomes.get(p.run);
       assert.ok(o, 'the run took place');
-      assert.deepEqual(o.problems, [], `run ${p.run} (${p.method}, ${kind}):\n${o.log.slice(-2).join('\n')}`);
+      assert.deepEqual(o.problems, [], `run ${p.run} (${p.ssh}, ${p.method}, ${kind}):\n${o.log.slice(-2).join('\n')}`);
       assert.ok(o.counts.faults[kind] >= 1, `the ${kind} fault took effect`);
       assert.equal(o.counts.framesChecked, p.frames, 'every frame read back');
       assert.equal(o.counts.lost + o.counts.duplicated + o.counts.wrong + o.counts.prematureDeletions + o.counts.openFailures, 0);

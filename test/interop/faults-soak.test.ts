@@ -55,6 +55,7 @@ test(`fault soak: ${RUNS} randomized fault runs, every frame exactly once, every
     // the mix did what it should: every kind of fault, many times, on every method
     for (const kind of FAULT_KINDS) assert.ok(c.faults[kind] >= RUNS / 20, `${kind}: ${c.faults[kind]} faults`);
     assert.ok(c.methods.append > c.methods.batches && c.methods.batches > 0 && c.methods.files > 0, `methods: ${JSON.stringify(c.methods)}`);
+    assert.ok(c.ssh.openssh >= RUNS / 4 && c.ssh.builtin >= RUNS / 4, `ssh: ${JSON.stringify(c.ssh)}`);
     assert.ok(c.framesChecked >= RUNS * 20, `frames checked: ${c.framesChecked}`);
   }
 });

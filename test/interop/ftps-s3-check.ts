@@ -20,8 +20,8 @@ export const TIFF = (frames: number, fps: number, seed: number): Cam => ({ forma
 /** JPEG-like blobs of 124-247 KB, 185 KB on average, as the embedded camera */
 export const JPEG = (frames: number, fps: number, seed: number): Cam => ({ format: 'jpeg', dtype: 'uint8', shape: [500, 494], frames, fps, seed });
 
-export const frameDtype = (c: Cam): Dtype => (c.format === 'jpeg' ? 'bytes' : c.dtype);
-export const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+const frameDtype = (c: Cam): Dtype => (c.format === 'jpeg' ? 'bytes' : c.dtype);
+const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 export const pattern = (c: Cam): string => (c.format === 'jpeg' ? 'frame*.jpg' : 'frame*.tif');
 
 /** The bytes of camera file i (one frame per file), as the camera wrote it. */

@@ -7,22 +7,26 @@
  * Needs root (the tests run as root in CI): vsftpd authenticates local users through PAM.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeCertificate, type Certificate } from '../../src/transport/ftps-tls.js';
+import { freePorts, listening, stopAll } from './support/daemon.js';
 
 export const VSFTPD = '/usr/sbin/vsftpd';
+/** the users the servers log in begin so (each server has one of its own) */
 export const FTP_USER = 'furftp';
 
 export interface Vsftpd {
   readonly port: number;
-  /** the user's home: where `ftps://furftp@…/~/x` lands */
+  /** the user fur logs in as */
+  readonly user: string;
+  /** the user's home: where `ftps://user@…/~/x` lands */
   readonly home: string;
   readonly caFile: string;
   readonly passwordEnv: string;
-  /** `ftps://furftp@127.0.0.1:port/~/path` */
+  /** `ftps://user@127.0.0.1:port/~/path` */
   url(path: string): string;
   readonly log: string;
   stop(): Promise<void>;
@@ -38,36 +42,19 @@ const ALL_COMMANDS = ['ABOR', 'APPE', 'CDUP', 'CWD', 'DELE', 'EPSV', 'FEAT', 'LI
   'PORT', 'PROT', 'PWD', 'QUIT', 'REST', 'RETR', 'RMD', 'RNFR', 'RNTO', 'SIZE', 'STAT', 'STOR', 'STRU', 'SYST', 'TYPE', 'USER', 'AUTH', 'EPRT'];
 export { ALL_COMMANDS };
 
-async function freePorts(n: number): Promise<number> {
-  // a base port with n free ports after it (passive range), found by trying
-  for (let tries = 0; tries < 50; tries++) {
-    const base = 30000 + Math.floor(Math.random() * 20000);
-    const ok = await Promise.all(Array.from({ length: n }, (_, i) => new Promise<boolean>((resolve) => {
-      const s = createServer();
-      s.once('error', () => resolve(false));
-      s.listen(base + i, '127.0.0.1', () => s.close(() => resolve(true)));
-    })));
-    if (ok.every(Boolean)) return base;
-  }
-  throw new Error('no free port range for vsftpd');
-}
-
 export async function startVsftpd(o: VsftpdOptions = {}): Promise<Vsftpd> {
   if (!existsSync(VSFTPD)) throw new Error(`${VSFTPD} is missing: apt-get install vsftpd`);
   const dir = mkdtempSync(join(tmpdir(), 'fur-vsftpd-'));
   chmodSync(dir, 0o755);
   const home = join(dir, 'home');
   mkdirSync(home);
-  const password = `fur-${Math.random().toString(36).slice(2)}`;
-  try {
-    execFileSync('id', [FTP_USER], { stdio: 'ignore' });
-    execFileSync('usermod', ['-d', home, FTP_USER]);
-  } catch {
-    execFileSync('useradd', ['-M', '-d', home, '-s', '/bin/sh', FTP_USER]);
-  }
-  execFileSync('chpasswd', [], { input: `${FTP_USER}:${password}\n` });
-  execFileSync('chown', [FTP_USER, home]);
-  const passwordEnv = 'FUR_INTEROP_FTP_PASSWORD';
+  // a user of its own: servers started at once (by other test processes too) do not share a password
+  const user = `${FTP_USER}${randomBytes(4).toString('hex')}`;
+  const password = `fur-${randomBytes(9).toString('hex')}`;
+  execFileSync('useradd', ['-M', '-d', home, '-s', '/bin/sh', user]);
+  execFileSync('chpasswd', [], { input: `${user}:${password}\n` });
+  execFileSync('chown', [user, home]);
+  const passwordEnv = `FUR_INTEROP_FTP_PASSWORD_${user.toUpperCase()}`;
   process.env[passwordEnv] = password;
   const cert = o.certificate ?? makeCertificate({ dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
   writeFileSync(join(dir, 'cert.pem'), cert.cert);
@@ -95,43 +82,15 @@ export async function startVsftpd(o: VsftpdOptions = {}): Promise<Vsftpd> {
   const child: ChildProcess = spawn(VSFTPD, [join(dir, 'vsftpd.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (b: Buffer) => { stderr += b.toString(); });
-  // listening once a connection is accepted
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const up = await new Promise<boolean>((resolve) => {
-      const s = createConnection(port, '127.0.0.1');
-      s.once('connect', () => { s.destroy(); resolve(true); });
-      s.once('error', () => resolve(false));
-    });
-    if (up) break;
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`vsftpd did not start (exit ${child.exitCode}): ${stderr}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await listening(port, child, 'vsftpd', () => stderr);
   return {
-    port, home, caFile, passwordEnv, log,
-    url: (path: string) => `ftps://${FTP_USER}@127.0.0.1:${port}/~/${path.replace(/^\/+/, '')}`,
+    port, user, home, caFile, passwordEnv, log,
+    url: (path: string) => `ftps://${user}@127.0.0.1:${port}/~/${path.replace(/^\/+/, '')}`,
     async stop() {
-      // vsftpd forks a process per session, which outlives the listener: end those first, by pid
-      for (const pid of descendants(child.pid!)) { try { process.kill(pid, 'SIGTERM'); } catch { /* gone */ } }
-      child.kill('SIGTERM');
-      await new Promise((r) => (child.exitCode !== null ? r(undefined) : child.once('exit', r)));
+      // vsftpd forks a process per session, which outlives the listener
+      await stopAll(child);
+      execFileSync('userdel', [user]);
       rmSync(dir, { recursive: true, force: true });
     },
   };
-}
-
-/** Every process below `root`, from /proc. */
-function descendants(root: number): number[] {
-  const parent = new Map<number, number>();
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      parent.set(Number(name), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
-    } catch { /* ended meanwhile */ }
-  }
-  const out: number[] = [];
-  const walk = (p: number) => { for (const [c, pp] of parent) if (pp === p) { out.push(c); walk(c); } };
-  walk(root);
-  return out;
 }

@@ -1,7 +1,9 @@
 /**
  * Cut anywhere: an append workload (commits, partial chunks, unfiltered, split-frame and
  * filtered datasets, a vlen dataset, a chunk index that grows a level, attributes, a group and
- * dataset created mid-way) is run against a sink that silently drops every write after the
+ * dataset created mid-way; and what a NeXus file adds: a soft link to the frames, dimension
+ * scales attached to them, a value kept in its header and replaced at each commit, as
+ * /entry/end_time is) is run against a sink that silently drops every write after the
  * k-th, for k across the whole write stream. Each truncated file is read by h5py (HDF5 1.10.8),
  * h5dump and fur's own reader.
  *
@@ -19,6 +21,7 @@ import { after, before, describe, it } from 'node:test';
 import { H5File, MemorySink } from '../../src/hdf5/index.js';
 import { assertSameStructure, type H5Doc, type H5Object } from '../support/h5json.js';
 import { run } from '../support/run.js';
+import { dimensionOnlyName } from '../../src/hdf5/index.js';
 import { runCase, type Case, type Expected, type Op } from '../hdf5/cases.js';
 import { H5DUMP, h5env } from './support/h5py.js';
 import { h5dumpAll, h5pyBatch } from './support/hdf5-batch.js';
@@ -45,19 +48,33 @@ const spec = (path: string, dtype: string, frame: number[], chunks: number[], mo
   ({ op: 'dataset', ds: { path, dtype, frame, kind: 'growable', chunks, seed: path.length * 7919 + 17, ...more } });
 const append = (paths: string[], rows: number): Op[] => paths.map((path) => ({ op: 'append', path, rows }));
 
-const BASE = ['/frames', '/split', '/zipped', '/names', '/ticks'];
+/** a value kept in its header (as a NeXus file's /entry/end_time), replaced before the commits that follow */
+const endTime = (seed: number): Op => ({ op: 'compact', ds: { path: '/end_time', dtype: 'float64', frame: [], kind: 'compact', rows: 1, seed } });
+
+const BASE = ['/frames', '/split', '/zipped', '/names', '/ticks', '/frame'];
 const OPS: Op[] = [
   spec('/frames', 'uint8', [4, 5], [3, 4, 5]), // whole-row chunks: partial chunks completed in place
   spec('/split', 'int16', [3, 4], [2, 2, 3]), // frames split over 4 chunks
   spec('/zipped', 'float32', [6], [4, 6], { filters: [{ id: 'shuffle' }, { id: 'deflate', level: 5 }, { id: 'fletcher32' }] }),
   spec('/names', 'vlen-str', [], [5]),
   spec('/ticks', '>u2', [], [1]), // one chunk per row: the index grows from one level to two
+  spec('/frame', 'int64', [], [8]),
+  { op: 'dataset', ds: { path: '/y', dtype: 'float32', frame: [], kind: 'fixed', rows: 4, chunks: [4], seed: 5 } },
+  { op: 'softlink', path: '/data', target: '/frames' },
+  {
+    op: 'scales',
+    scales: [{ path: '/frame', name: 'frame' }, { path: '/y', name: dimensionOnlyName(4) }],
+    attach: [['/frames', ['/frame', '/y']], ['/names', ['/frame']]],
+  },
+  endTime(1),
   ...append(BASE, 2),
   { op: 'commit' },
   ...append(BASE, 1),
   { op: 'attr', path: '/frames', name: 'exposure', attr: { value: 0.25, expect: { dtype: '<f8', shape: [], value: 0.25 } } },
+  endTime(2),
   { op: 'commit' },
   ...append(BASE, 5),
+  endTime(3),
   ...append(['/ticks'], 30),
   { op: 'commit' },
   { op: 'group', path: '/late/sub' },
@@ -70,6 +87,7 @@ const OPS: Op[] = [
   { op: 'attr', path: '/', name: 'run', attr: { value: 'cut test', expect: { dtype: '|O', string: { encoding: 'utf-8', vlen: true }, shape: [], value: 'cut test' } } },
   { op: 'commit', publishLast: '/frames' },
   ...append([...BASE, '/late/sub/data'], 2),
+  endTime(4),
   { op: 'commit' },
   ...append([...BASE, '/late/sub/data'], 3),
   { op: 'commit' },
@@ -86,12 +104,12 @@ interface CommitInfo { start: number; end: number; doc: H5Doc }
 
 /** What a reader sees after the first `k` writes, from the write log and each commit's model. */
 function expectedAt(k: number, log: { offset: number }[], commits: CommitInfo[], headers: Map<string, number>): Expected | null {
-  const stateOf = (path: string): H5Object | undefined => {
+  const stateOf = (path: string): { o: H5Object; doc: H5Doc } | undefined => {
     const address = headers.get(path)!;
-    let found: H5Object | undefined;
+    let found: { o: H5Object; doc: H5Doc } | undefined;
     for (const [c, info] of commits.entries()) {
       for (let i = info.start; i < Math.min(info.end, k); i++) {
-        if (log[i]!.offset === address) found = commits[c]!.doc.objects[path];
+        if (log[i]!.offset === address) found = { o: commits[c]!.doc.objects[path]!, doc: commits[c]!.doc };
       }
     }
     return found;
@@ -99,11 +117,14 @@ function expectedAt(k: number, log: { offset: number }[], commits: CommitInfo[],
   const root = stateOf('/');
   if (!root || !log.slice(0, k).some((w) => w.offset === 0)) return null;
   const objects: H5Doc['objects'] = {};
-  const visit = (path: string, o: H5Object) => {
+  const visit = (path: string, { o, doc }: { o: H5Object; doc: H5Doc }) => {
     objects[path] = o;
     if (o.kind !== 'group') return;
     for (const m of o.members) {
       const child = path === '/' ? `/${m}` : `${path}/${m}`;
+      // a soft link is a message of its group's header: it is as the group's state says
+      const link = doc.objects[child];
+      if (link?.kind === 'softlink') { objects[child] = link; continue; }
       const s = stateOf(child);
       if (!s) throw new Error(`k=${k}: ${path} links ${m} before its header is written`);
       visit(child, s);
@@ -210,9 +231,16 @@ for (const WORKLOAD of WORKLOADS) describe(`cut anywhere (${WORKLOAD.name}): eve
       const { readFile } = await import('node:fs/promises');
       await sink.write(0, new Uint8Array(await readFile(files.get(k)!)));
       const f = await H5File.open(sink).catch((e) => { throw new Error(`k=${k}: fur could not open the cut: ${(e as Error).message}`); });
-      assert.deepEqual([...f.paths()].sort(), Object.keys(exp.doc.objects).sort(), `k=${k}`);
+      assert.deepEqual([...f.paths(), ...f.softLinks().map((l) => l.path)].sort(), Object.keys(exp.doc.objects).sort(), `k=${k}`);
       for (const [path, o] of Object.entries(exp.doc.objects)) {
+        if (o.kind === 'softlink') assert.equal(f.resolve(path), o.target, `k=${k} ${path}`);
         if (o.kind !== 'dataset') continue;
+        const compact = f.compact(path);
+        if (compact) {
+          assert.equal(o.value?.kind, 'bytes', `k=${k} ${path}`);
+          if (o.value?.kind === 'bytes') assert.ok(Buffer.from(compact.data).equals(Buffer.from(o.value.base64, 'base64')), `k=${k} ${path}: value`);
+          continue;
+        }
         const ds = f.dataset(path);
         assert.deepEqual(ds.shape, o.shape, `k=${k} ${path}`);
         if (o.value?.kind === 'bytes') {

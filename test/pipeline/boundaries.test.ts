@@ -145,7 +145,7 @@ describe('batch boundaries', () => {
     const [opened, renamed] = [sidecar.opened.at(-1)!, sidecar.renamed.at(-1)!];
     assert.ok(opened < renamed, `opened after ${opened} barriers, renamed after ${renamed}`);
     const side = JSON.parse(await readFile(`${dest.local('append', 'staged')}.kerchunk.json`, 'utf8')) as { refs: Record<string, string> };
-    assert.deepEqual(JSON.parse(side.refs['data/.zarray']!).shape, [12, 6, 5], 'the sidecar describes every frame');
+    assert.deepEqual(JSON.parse(side.refs['entry/data/data/.zarray']!).shape, [12, 6, 5], 'the sidecar describes every frame');
     assertCapture(await readStored(dest, 'append', 'staged'), c);
     assert.deepEqual((await readdir(join(dest.root))).filter((n) => n.includes('fur-partial')), [], 'no temporary is left');
   });
@@ -178,7 +178,7 @@ describe('batch boundaries', () => {
       assertCapture(await readStored(dest, 'append', 'side'), c);
       if (refusals === 1) {
         const side = JSON.parse(await readFile(`${h5}.kerchunk.json`, 'utf8')) as { refs: Record<string, string> };
-        assert.deepEqual(JSON.parse(side.refs['data/.zarray']!).shape, [12, 6, 5], 'the sidecar describes every frame');
+        assert.deepEqual(JSON.parse(side.refs['entry/data/data/.zarray']!).shape, [12, 6, 5], 'the sidecar describes every frame');
       }
     });
   }

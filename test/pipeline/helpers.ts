@@ -17,8 +17,9 @@ import type { Dtype } from '../../src/source/frame.js';
 import { readFrames, type ReadOptions } from '../../src/source/readers/index.js';
 import { sortSequence } from '../../src/source/sequence.js';
 import { startSftpServer, type SftpServer, type SftpServerOptions } from '../../src/transport/sftp-server.js';
-import { dataset, h5wasmRead, valueBytes, valueStrings, valueVlenBytes, type H5Dataset, type H5Doc } from '../support/h5wasm.js';
+import { dataset, h5wasmRead, resolvePath, valueBytes, valueStrings, valueVlenBytes, type H5Dataset, type H5Doc } from '../support/h5wasm.js';
 import { run, type RunOptions, type RunResult } from '../support/run.js';
+import { fakeSshDir } from '../transport/helpers.js';
 
 export type Method = 'append' | 'batches' | 'files';
 export const METHODS: readonly Method[] = ['append', 'batches', 'files'];
@@ -52,7 +53,7 @@ delete process.env.SSH_AUTH_SOCK;
  * object lands (the SFTP server serves a local folder), so the oracle reads it in place.
  */
 export interface Dest {
-  kind: 'sftp' | 'file';
+  kind: DestKind;
   /** folder whose content is the destination */
   root: string;
   /** the URL for `fur … <DEST>`: the HDF5 file for append, a folder otherwise */
@@ -64,13 +65,19 @@ export interface Dest {
   close(): Promise<void>;
 }
 
-export const DEST_KINDS = ['sftp', 'file'] as const;
+/**
+ * sftp: the in-process server through the builtin SSH (a password); openssh: the same server
+ * through fur's OpenSSH transport, with the stand-in `ssh` (test/transport/fake-ssh.ts) first on
+ * PATH while the test runs; file: a local folder.
+ */
+export const DEST_KINDS = ['sftp', 'openssh', 'file'] as const;
+export type DestKind = typeof DEST_KINDS[number];
 
 function target(method: Method, name: string): string {
   return method === 'append' ? `${name}.h5` : name;
 }
 
-export async function openDest(kind: 'sftp' | 'file', t: { after: (fn: () => Promise<void>) => void }, server?: Partial<SftpServerOptions>): Promise<Dest> {
+export async function openDest(kind: DestKind, t: { after: (fn: () => Promise<void>) => void }, server?: Partial<SftpServerOptions>): Promise<Dest> {
   const base = await scratch(t, `fur-dest-${kind}-`);
   const root = join(base, 'remote');
   await mkdir(root);
@@ -85,9 +92,16 @@ export async function openDest(kind: 'sftp' | 'file', t: { after: (fn: () => Pro
   const srv = await startSftpServer({ root, password: PASSWORD, username: 'lab', ...server });
   const knownHosts = join(base, 'known_hosts');
   await writeFile(knownHosts, `${srv.hostKeyLine}\n`);
+  if (kind === 'openssh') {
+    // `fur` finds `ssh` on PATH (this process's, and the children's it starts)
+    const bin = await fakeSshDir(await mkdtemp(join(base, 'bin-')), PASSWORD);
+    const path = process.env.PATH;
+    process.env.PATH = `${bin}:${path ?? ''}`;
+    t.after(async () => { process.env.PATH = path; });
+  }
   const d: Dest = {
     kind, root, server: srv,
-    flags: ['--password-env', PASSWORD_ENV, '--known-hosts', knownHosts],
+    flags: [...(kind === 'sftp' ? ['--password-env', PASSWORD_ENV] : []), '--known-hosts', knownHosts],
     url: (m, n) => srv.url('lab', `/${target(m, n)}`),
     local: (m, n) => join(root, target(m, n)),
     close: () => srv.close(),
@@ -275,7 +289,9 @@ function framesOf(ds: H5Dataset): Uint8Array[] {
 export async function readH5(path: string, datasetPath = '/data'): Promise<Stored> {
   const doc = await h5wasmRead(path);
   const data = dataset(doc, datasetPath);
-  const dir = datasetPath.slice(0, datasetPath.lastIndexOf('/'));
+  // the per-frame datasets are beside the frames (in a NeXus file, /data links to /entry/data/data)
+  const framesAt = resolvePath(doc, datasetPath);
+  const dir = framesAt.slice(0, framesAt.lastIndexOf('/'));
   const names = valueStrings(dataset(doc, `${dir}/frame_name`));
   const pagesDs = dataset(doc, `${dir}/frame_page`);
   const pages = Array.from(new Uint32Array(valueBytes(pagesDs).slice().buffer));

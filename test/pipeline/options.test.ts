@@ -4,6 +4,7 @@
  * and --dataset.
  */
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { runCamera } from '../../src/source/camera.js';
 import { dataset, FILTER, h5wasmRead } from '../support/h5wasm.js';
@@ -106,14 +107,31 @@ describe('chunks', () => {
   });
 });
 
-test('--dataset /entry/data puts the frames and per-frame datasets in that group', async (t) => {
+test('--layout flat --dataset /entry/data puts the frames and per-frame datasets in that group', async (t) => {
   const c: Capture = { format: 'tiff', dtype: 'uint16', shape: [6, 6], seed: 57, frames: 9 };
   for (const method of ['append', 'batches'] as const) {
-    const dest = await upload(t, c, method, ['--dataset', '/entry/data', '--batch', '4']);
+    const dest = await upload(t, c, method, ['--layout', 'flat', '--dataset', '/entry/data', '--batch', '4']);
     const path = method === 'append' ? dest.local(method, 'run') : `${dest.local(method, 'run')}/frame000001.h5`;
     const doc = await h5wasmRead(path, { values: false });
     for (const p of ['/entry/data', '/entry/frame_name', '/entry/frame_page', '/entry/frame_mtime']) assert.equal(doc.objects[p]?.kind, 'dataset', p);
     assert.equal(doc.objects['/data'], undefined);
     if (method === 'append') assertCapture(await readH5(path, '/entry/data'), c);
   }
+});
+
+test('the NeXus layout keeps /entry for itself: --dataset /entry/data is refused before anything is sent (exit 2); another --dataset is the link to the frames', async (t) => {
+  const c: Capture = { format: 'tiff', dtype: 'uint16', shape: [6, 6], seed: 58, frames: 5 };
+  const cam = await scratch(t, 'fur-camera-');
+  const dest = await openDest('file', t);
+  await runCamera({ dir: cam, format: c.format, dtype: c.dtype as never, shape: c.shape, seed: c.seed, frames: c.frames });
+  const r = await cli(['upload', cam, dest.url('append', 'refused'), '--dataset', '/entry/data', ...readFlags(c)]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /--dataset "\/entry\/data": the NeXus layout keeps the frames at \/entry\/data\/data/);
+  assert.equal(existsSync(dest.local('append', 'refused')), false);
+  const ok = await cli(['upload', cam, dest.url('append', 'run'), '--dataset', '/frames', ...readFlags(c)]);
+  assert.equal(ok.code, 0, ok.stderr);
+  const doc = await h5wasmRead(dest.local('append', 'run'), { values: false });
+  assert.deepEqual(doc.objects['/frames'], { kind: 'softlink', target: '/entry/data/data' });
+  assert.equal(doc.objects['/data'], undefined);
+  assertCapture(await readH5(dest.local('append', 'run'), '/frames'), c);
 });

@@ -15,12 +15,12 @@ import { cameraFileName, expectedFrame, runCamera } from '../../src/source/camer
 import type { Destination, RemoteFile } from '../../src/transport/destination.js';
 import { FileDestination } from '../../src/transport/file.js';
 import {
-  assertCapture, cli, DEST_KINDS, furBin, localFrames, openDest, readFlags, readStored, scratch, writeFrames, type Capture, type Dest, type Method,
+  assertCapture, cli, DEST_KINDS, furBin, localFrames, openDest, readFlags, readStored, scratch, writeFrames, type Capture, type Dest, type DestKind, type Method,
 } from './helpers.js';
 
 const C: Capture = { format: 'tiff', dtype: 'uint8', shape: [24, 32, 3], seed: 61, frames: 10 };
 
-async function uploaded(t: Parameters<typeof scratch>[0], kind: 'sftp' | 'file', method: Method, extra: string[] = []): Promise<{ cam: string; dest: Dest; url: string; flags: string[] }> {
+async function uploaded(t: Parameters<typeof scratch>[0], kind: DestKind, method: Method, extra: string[] = []): Promise<{ cam: string; dest: Dest; url: string; flags: string[] }> {
   const cam = await scratch(t, 'fur-camera-');
   const dest = await openDest(kind, t);
   await runCamera({ dir: cam, format: 'tiff', dtype: 'uint8', shape: C.shape, seed: C.seed, frames: C.frames });
@@ -80,7 +80,8 @@ describe('verify SRC DEST', () => {
       assert.deepEqual(report(r), [9, 1, 0, 0]);
       assert.match(r.stderr, /differs: frame000006\.tif frame 0/);
       // append checksums each chunk by default: the chunk holding rows 4-7 is named as damaged too
-      if (method === 'append') assert.match(r.stderr, /checksum failed: \S+ \/data rows 4-7 /);
+      // (by where the frames are: /data links to /entry/data/data)
+      if (method === 'append') assert.match(r.stderr, /checksum failed: \S+ \/entry\/data\/data rows 4-7 /);
       else assert.doesNotMatch(r.stderr, /checksum failed/);
 
       await writeFrames(cam, C, 10, 11);
@@ -198,7 +199,7 @@ describe('verify DEST (the frame hashes recorded at upload)', () => {
       assert.equal(r.code, 3, r.stderr);
       assert.deepEqual(report(r)?.slice(0, 3), [9, 1, 0]);
       assert.match(r.stderr, /differs: frame000009\.tif frame 0/);
-      if (method === 'append') assert.match(r.stderr, /checksum failed: \S+ \/data rows 8-9 /);
+      if (method === 'append') assert.match(r.stderr, /checksum failed: \S+ \/entry\/data\/data rows 8-9 /);
     });
   }
 });

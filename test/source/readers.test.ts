@@ -202,6 +202,25 @@ test('tiff: a multi-page file is a stack of frames', async (t) => {
   assert.deepEqual(b.data, concat(frames));
 });
 
+test('tiff: descriptive tags of the first page and every page\'s DateTime (local time), both byte orders', () => {
+  for (const bigEndian of [false, true]) {
+    const data = expectedFrame(6, 0, 'uint16', [4, 5]);
+    const b = decodeTiff(encodeTiff([
+      { dtype: 'uint16', shape: [4, 5], data, tags: { description: 'exposure 0.5 s', software: 'simcam 2.1', dateTime: '2024:06:01 12:34:56', xResolution: [300, 1], yResolution: [150, 2], resolutionUnit: 3 } },
+      { dtype: 'uint16', shape: [4, 5], data, tags: { dateTime: '2024:06:01 12:34:57' } },
+      { dtype: 'uint16', shape: [4, 5], data, tags: { dateTime: '    :  :     :  :  ' } },
+    ], { bigEndian }), 'x.tif');
+    assert.deepEqual(b.source?.tags, {
+      tiff_image_description: 'exposure 0.5 s', tiff_software: 'simcam 2.1', tiff_datetime: '2024:06:01 12:34:56',
+      tiff_x_resolution: 300, tiff_y_resolution: 75, tiff_resolution_unit: 'centimeter',
+    });
+    // a blank DateTime (as cameras write when their clock is unset) is no time
+    assert.deepEqual(b.source?.acquiredMs, [new Date(2024, 5, 1, 12, 34, 56).getTime(), new Date(2024, 5, 1, 12, 34, 57).getTime(), undefined]);
+  }
+  // a TIFF without them carries nothing
+  assert.equal(decodeTiff(encodeTiff([{ dtype: 'uint8', shape: [2, 2], data: new Uint8Array(4) }]), 'y.tif').source, undefined);
+});
+
 test('tiff: truncated, mixed pages, not a TIFF', async (t) => {
   const dir = await tempDir(t);
   const whole = encodeTiff([{ dtype: 'uint16', shape: [16, 16], data: expectedFrame(1, 0, 'uint16', [16, 16]) }]);

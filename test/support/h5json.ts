@@ -106,8 +106,29 @@ export interface ReadOptions {
 /** Filter ids in the pipeline (1 deflate, 2 shuffle, 3 fletcher32, 32015 zstd, ...). */
 export const FILTER = { deflate: 1, shuffle: 2, fletcher32: 3, szip: 4, nbit: 5, scaleoffset: 6, lzf: 32000, zstd: 32015 } as const;
 
+/** The path `path` names once soft links along it are followed (`path` itself when none). */
+export function resolvePath(doc: H5Doc, path: string): string {
+  let p = normPath(path);
+  for (let hops = 0; hops < 16 && doc.objects[p]?.kind !== 'dataset' && doc.objects[p]?.kind !== 'group'; hops++) {
+    const parts = p.split('/').filter(Boolean);
+    let next: string | undefined;
+    for (let i = parts.length; i > 0 && next === undefined; i--) {
+      const prefix = '/' + parts.slice(0, i).join('/');
+      const o = doc.objects[prefix];
+      if (o?.kind === 'softlink') {
+        const target = o.target.startsWith('/') ? o.target : `${prefix.slice(0, prefix.lastIndexOf('/'))}/${o.target}`;
+        next = normPath([target, ...parts.slice(i)].join('/'));
+      }
+    }
+    if (next === undefined) break;
+    p = next;
+  }
+  return p;
+}
+
+/** The dataset at `path`, soft links followed. */
 export function dataset(doc: H5Doc, path: string): H5Dataset {
-  const p = normPath(path);
+  const p = resolvePath(doc, path);
   const o = doc.objects[p];
   if (!o) throw new Error(`${p}: no such object (have ${Object.keys(doc.objects).join(', ')})`);
   if (o.kind !== 'dataset') throw new Error(`${p}: is a ${o.kind}, not a dataset`);

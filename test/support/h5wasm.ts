@@ -65,7 +65,7 @@ export async function h5wasmRead(file: string | Uint8Array, opts: ReadOptions = 
         const p = normPath(opts.dataset);
         const d = f.get(p);
         if (!d || !(d instanceof h5wasm.Dataset)) throw new Error(`${p} is not a dataset`);
-        objects[p] = describeDataset(d, opts.rows, withValues);
+        objects[p] = describeDataset(M, d, opts.rows, withValues);
       } else {
         walk(M, f, '/', objects, opts.rows, withValues, 0);
       }
@@ -131,26 +131,48 @@ function walk(M: Module, g: Group, path: string, out: Record<string, H5Object>, 
   // h5wasm has no notion of object identity, so a hard-link cycle would recurse forever.
   if (depth > 64) throw new Error(`${path}: group nesting deeper than 64 (a hard-link cycle?)`);
   const members = [...g.keys()].sort();
-  out[path] = { kind: 'group', members, attrs: describeAttrs(g) };
+  out[path] = { kind: 'group', members, attrs: describeAttrs(M, g) };
   for (const name of members) {
     const child = path === '/' ? `/${name}` : `${path}/${name}`;
+    // a soft link first: asking for the type of a dangling one is an HDF5 error
+    const target = g.get_link(child);
+    if (typeof target === 'string') {
+      out[child] = { kind: 'softlink', target };
+      continue;
+    }
     const type = g.get_type(child);
     if (type === M.H5G_UDLINK) {
       const { filename, obj_path } = g.get_external_link(child);
       out[child] = { kind: 'extlink', filename, path: obj_path };
       continue;
     }
-    const target = g.get_link(child);
-    if (typeof target === 'string') {
-      out[child] = { kind: 'softlink', target };
-      continue;
-    }
     const obj = g.get(child);
     if (obj instanceof h5wasm.Group) walk(M, obj, child, out, rows, values, depth + 1);
-    else if (obj instanceof h5wasm.Dataset) out[child] = describeDataset(obj, rows, values);
+    else if (obj instanceof h5wasm.Dataset) out[child] = describeDataset(M, obj, rows, values);
     else if (obj instanceof h5wasm.Datatype) out[child] = { kind: 'datatype', dtype: typeOf(obj.metadata).dtype };
     else throw new Error(`${child}: object of unknown type ${type}`);
   }
+}
+
+/**
+ * Attributes holding object references (a dimension scale's DIMENSION_LIST and REFERENCE_LIST),
+ * described alike by every oracle: a sequence of references as the paths it names, joined by
+ * ','; a compound as its members' names and types, its value not compared (h5wasm reads no
+ * reference inside a compound). Undefined for any other attribute.
+ */
+export function referenceAttr(M: Module, fileId: bigint, m: Metadata, value: () => unknown): H5Attr | undefined {
+  const shape = m.shape === null ? null : [...m.shape];
+  const path = (r: unknown) => String(M.get_referenced_name(fileId, (r as { ref_data: Uint8Array }).ref_data, true));
+  if (m.type === 9 && m.vlen_type?.type === 7) {
+    const raw = value() as unknown[][];
+    return { dtype: '|O', base: 'ref', shape, value: raw.map((refs) => [...refs].map(path).join(',')) };
+  }
+  if (m.type === 7) return { dtype: 'ref', shape, value: null };
+  if (m.type === 6) {
+    const members = m.compound_type!.members.map((x) => `${x.name}:${x.type === 7 ? 'ref' : typeOf(x).dtype}`);
+    return { dtype: `compound(${members.join(',')})`, shape, value: null };
+  }
+  return undefined;
 }
 
 /** numpy's dtype string for an HDF5 type, as h5py would name it. */
@@ -174,7 +196,7 @@ export function typeOf(m: Metadata): H5Type {
 
 const FILTER_NAMES: Record<number, string> = { 1: 'gzip', 4: 'szip', 32000: 'lzf' };
 
-function describeDataset(d: Dataset, rows: [number, number] | undefined, values: boolean): H5Dataset {
+function describeDataset(M: Module, d: Dataset, rows: [number, number] | undefined, values: boolean): H5Dataset {
   const m = d.metadata;
   const filters = d.filters.map((f) => ({ id: f.id, cd_values: [...f.cd_values] }));
   const ids = filters.map((f) => f.id);
@@ -208,7 +230,7 @@ function describeDataset(d: Dataset, rows: [number, number] | undefined, values:
     out.value = describeValue(raw, m, count);
   }
   // attributes last, as in the h5py description, so printed documents line up
-  return { ...out, attrs: describeAttrs(d) };
+  return { ...out, attrs: describeAttrs(M, d) };
 }
 
 function flatDeep(xs: unknown[]): unknown[] {
@@ -267,12 +289,14 @@ function numericBytes(raw: unknown, m: Metadata, count: number): Buffer {
   return buf;
 }
 
-function describeAttrs(obj: { attrs: Record<string, Attribute> }): Record<string, H5Attr> {
+function describeAttrs(M: Module, obj: { attrs: Record<string, Attribute>; file_id: bigint }): Record<string, H5Attr> {
   const out: Record<string, H5Attr> = {};
   const attrs = obj.attrs;
   for (const name of Object.keys(attrs).sort()) {
     const a = attrs[name]!;
     const m = a.metadata;
+    const ref = referenceAttr(M, obj.file_id, m, () => a.value);
+    if (ref) { out[name] = ref; continue; }
     const t = typeOf(m);
     const shape = m.shape === null ? null : [...m.shape];
     let value: H5Attr['value'];

@@ -23,6 +23,8 @@ export interface FtpsServerOptions {
   plain?: boolean;
   /** commands the server answers with 502, e.g. ['RNFR', 'RNTO'] or ['APPE'] */
   without?: string[];
+  /** never answer a RETR whose data connection the client closed (ftp-srv's own way) */
+  silentAfterCut?: boolean;
 }
 
 export interface FtpsServer {
@@ -34,8 +36,8 @@ export interface FtpsServer {
   cutUploads(bytes: number, times?: number): void;
   /** Destroy every open connection (control and data). */
   dropConnections(): void;
-  /** Most STOR/APPE transfers running at once so far, and control connections open at once. */
-  readonly stats: { maxTransfers: number; maxConnections: number; stores: number; appends: number; cuts: number };
+  /** Most STOR/APPE transfers running at once so far, control connections open at once, logins accepted. */
+  readonly stats: { maxTransfers: number; maxConnections: number; stores: number; appends: number; cuts: number; logins: number };
   close(): Promise<void>;
 }
 
@@ -88,6 +90,37 @@ authTls.handler = function (this: FtpConnection, { command }) {
   return this.reply({ code: 234, socket: plain });
 };
 
+/**
+ * ftp-srv 4.6 never answers a RETR whose data connection the client closed before the end (it
+ * waits for a write that never completes, with the command connection paused): vsftpd, ProFTPD,
+ * pure-ftpd and pyftpdlib answer (426, or 226 if all was sent). Here the close is made an error
+ * of that data connection, which ftp-srv's RETR answers (551) before going on. `silentAfterCut`
+ * keeps ftp-srv's own way, for the client's fallback.
+ */
+const SILENT = Symbol('silent after a cut transfer');
+{
+  type Reply = (o: number | { code: number }, ...m: unknown[]) => Promise<unknown>;
+  const retr = createRequire(createRequire(import.meta.url).resolve('ftp-srv'))('./src/commands/registration/retr') as {
+    handler: (this: { server: object; reply: Reply; connector: { waitForConnection(): Promise<Socket> } }, a: unknown) => Promise<unknown>;
+  };
+  const own = retr.handler;
+  retr.handler = function (this, a) {
+    const silent = (this.server as { [SILENT]?: boolean })[SILENT];
+    const reply = this.reply;
+    // ftp-srv answers a cut transfer now and then (551 when its write fails): never, here
+    if (silent) this.reply = (o, ...m) => ((typeof o === 'number' ? o : o.code) >= 400 ? Promise.resolve() : reply.call(this, o, ...m));
+    const answered = own.call(this, a);
+    let settled = false;
+    void Promise.resolve(answered).finally(() => { settled = true; this.reply = reply; });
+    if (!silent) {
+      this.connector.waitForConnection().then((socket) => {
+        socket.once('close', () => { if (!settled) socket.emit('error', new Error('the client closed the data connection')); });
+      }, () => undefined);
+    }
+    return answered;
+  };
+}
+
 // ftp-srv logs through bunyan to stdout unless given a logger; the test runner owns stdout
 const quiet = { child: () => quiet, trace() {}, debug() {}, info() {}, warn() {}, error() {}, fatal() {} };
 
@@ -96,7 +129,7 @@ export async function startFtpsServer(o: FtpsServerOptions): Promise<FtpsServer>
   const certificate = o.certificate ?? makeCertificate({ dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
   const user = o.user ?? 'lab';
   const password = o.password ?? 'secret';
-  const stats = { maxTransfers: 0, maxConnections: 0, stores: 0, appends: 0, cuts: 0 };
+  const stats = { maxTransfers: 0, maxConnections: 0, stores: 0, appends: 0, cuts: 0, logins: 0 };
   let transfers = 0;
   let cut: { bytes: number; times: number } | undefined;
   const before = new Map(['SIGTERM', 'SIGINT', 'SIGQUIT'].map((s) => [s, process.listeners(s as NodeJS.Signals)]));
@@ -111,6 +144,7 @@ export async function startFtpsServer(o: FtpsServerOptions): Promise<FtpsServer>
     log: quiet as never,
     greeting: 'fur test server',
   });
+  if (o.silentAfterCut) (server as unknown as { [SILENT]: boolean })[SILENT] = true;
   // ftp-srv exits the process on SIGINT/SIGTERM; tests send those to child processes only
   for (const [s, had] of before) for (const l of process.listeners(s as NodeJS.Signals)) if (!had.includes(l)) process.removeListener(s, l);
 
@@ -159,6 +193,7 @@ export async function startFtpsServer(o: FtpsServerOptions): Promise<FtpsServer>
 
   server.on('login', ({ connection, username, password: pw }: { connection: unknown; username: string; password: string }, resolve: (r: object) => void, reject: (e: Error) => void) => {
     if (username !== user || pw !== password) return reject(new Error('Login incorrect'));
+    stats.logins++;
     resolve({ fs: new CuttingFs(connection as never, { root: o.root, cwd: '/' }) });
   });
   let open = 0;

@@ -33,6 +33,16 @@ function connect(f: Fixture, path = '/', extra: FtpsOptions = {}): Promise<FtpsD
   return FtpsDestination.connect(target(f, path), { passwordEnv: PASSWORD_ENV, caFile: f.caFile, ...extra });
 }
 
+/** Reads `ranges` of ranges.bin (holding `data`), each checked, with a stat after each: the control connection answers in step. */
+async function readRanges(d: FtpsDestination, data: Uint8Array, ranges: [number, number][]): Promise<void> {
+  const r = await d.openRead('ranges.bin');
+  for (const [at, n] of ranges) {
+    assert.ok(Buffer.from(await r.read(at, n)).equals(data.subarray(at, at + n)), `bytes ${at}+${n}`);
+    assert.equal((await d.stat('ranges.bin'))?.size, data.length);
+  }
+  await r.close();
+}
+
 destinationContract('ftps', async () => {
   const f = await fixture();
   return { dest: await connect(f), localRoot: f.root, cleanup: f.cleanup };
@@ -221,6 +231,34 @@ describe('ftps destination', () => {
       await r.close();
     } finally {
       await d.close();
+    }
+  });
+
+  it('reads many ranges of a large file on one control connection: a transfer cut short costs no new login', async () => {
+    const data = pattern(24 << 20, 7);
+    await writeFile(join(f.root, 'ranges.bin'), data);
+    const d = await connect(f, '/', { connections: 1 });
+    try {
+      const logins = f.server.stats.logins;
+      await readRanges(d, data, [[0, 100], [9 << 20, 2 << 20], [1 << 20, 3000], [20 << 20, 1 << 20], [5, 4 << 20]]);
+      assert.equal(f.server.stats.logins, logins, 'no login after the first');
+    } finally {
+      await d.close();
+    }
+  });
+
+  it('a server that never answers a transfer cut short (ftp-srv\'s own way): ranges still come right, on new connections', async () => {
+    const g = await fixture({ silentAfterCut: true });
+    const data = pattern(24 << 20, 8);
+    await writeFile(join(g.root, 'ranges.bin'), data);
+    const d = await connect(g, '/', { connections: 1 });
+    try {
+      const logins = g.server.stats.logins;
+      await readRanges(d, data, [[0, 100], [9 << 20, 2 << 20], [20 << 20, 1 << 20]]);
+      assert.equal(g.server.stats.logins, logins + 3, 'each cut transfer cost its control connection');
+    } finally {
+      await d.close();
+      await g.cleanup();
     }
   });
 });

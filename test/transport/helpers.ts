@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { connect, createServer, type Socket } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { startSftpServer, type SftpServer, type SftpServerOptions } from '../../src/transport/sftp-server.js';
 import type { Destination } from '../../src/transport/destination.js';
 import { isFurError, type FurError, type FurErrorTag } from '../../src/errors.js';
@@ -46,6 +47,38 @@ export async function sftpFixture(extra: Partial<SftpServerOptions> = {}): Promi
       await home.cleanup();
     },
   };
+}
+
+/**
+ * A folder holding an executable `ssh`: the stand-in for OpenSSH's client (fake-ssh.ts), logging
+ * in with `password`. Put it first on PATH, or name `<dir>/ssh` as the transport's sshCommand.
+ */
+export async function fakeSshDir(dir: string, password: string): Promise<string> {
+  const fake = join(dirname(fileURLToPath(import.meta.url)), 'fake-ssh.js');
+  await writeFile(join(dir, 'ssh'), `#!/bin/sh\nFAKE_SSH_PASSWORD='${password}' exec '${process.execPath}' '${fake}' "$@"\n`, { mode: 0o755 });
+  return dir;
+}
+
+/** Options for the OpenSSH transport with the stand-in ssh of `fx` (fakeSshDir in its home). */
+export async function opensshOptions(fx: ServerFixture): Promise<{ ssh: 'openssh'; sshCommand: string[]; knownHosts: string; agent: false }> {
+  const dir = await fakeSshDir(dirname(fx.knownHosts), PASSWORD);
+  return { ssh: 'openssh', sshCommand: [join(dir, 'ssh')], knownHosts: fx.knownHosts, agent: false };
+}
+
+/**
+ * The most channels of `dest`'s pool carrying writes at once until `work` (a flush, a close) is
+ * done, however slow a loaded machine makes that: counted at every turn of the event loop.
+ */
+export async function mostBusy(dest: { pool: { lanes: Array<{ bytes: number }> } }, work: Promise<unknown>): Promise<number> {
+  let most = 0;
+  let done = false;
+  const finished = work.finally(() => { done = true; });
+  while (!done) {
+    most = Math.max(most, dest.pool.lanes.filter((l) => l.bytes > 0).length);
+    await new Promise((r) => setImmediate(r));
+  }
+  await finished;
+  return most;
 }
 
 /** xorshift32: deterministic, so a failing case reproduces. */

@@ -7,27 +7,11 @@ import { openDestination } from '../../src/transport/open.js';
 import type { SftpDestination } from '../../src/transport/sftp.js';
 import type { SftpServerOptions } from '../../src/transport/sftp-server.js';
 import { channelsAtConnect } from '../../src/transport/sftp-pool.js';
-import { delayedLink, pattern, rejectsWith, rng, sftpFixture, type ServerFixture } from './helpers.js';
+import { delayedLink, mostBusy, pattern, rejectsWith, rng, sftpFixture, type ServerFixture } from './helpers.js';
 
 /** Wait until the pool has `n` channels (it opens them in the background), however slow the machine. */
 async function untilLanes(dest: SftpDestination, n: number): Promise<void> {
   for (let i = 0; i < 200 && dest.pool.lanes.length < n; i++) await new Promise((r) => setTimeout(r, 10));
-}
-
-/**
- * The most channels carrying writes at once until `work` (a flush, a close) is done, however slow
- * a loaded machine makes that: counted at every turn of the event loop.
- */
-async function mostBusy(dest: SftpDestination, work: Promise<unknown>): Promise<number> {
-  let most = 0;
-  let done = false;
-  const finished = work.finally(() => { done = true; });
-  while (!done) {
-    most = Math.max(most, dest.pool.lanes.filter((l) => l.bytes > 0).length);
-    await new Promise((r) => setImmediate(r));
-  }
-  await finished;
-  return most;
 }
 
 /** A destination on the in-process server with a fixed number of connections and channels. */
@@ -117,14 +101,7 @@ describe('sftp: one file over several channels and connections', () => {
     assert.equal(f.path, join('/', 'after-rename.bin'));
     const data = pattern(3_000_000, 9);
     void f.write(4, data);
-    let most = 0;
-    let answered = false;
-    const flushed = f.flush().finally(() => { answered = true; });
-    while (!answered) {
-      most = Math.max(most, dest.pool.lanes.filter((l) => l.bytes > 0).length);
-      await new Promise((r) => setImmediate(r));
-    }
-    await flushed;
+    const most = await mostBusy(dest, f.flush());
     await f.close();
     assert.ok(most >= 2, `at most ${most} channels carried writes at once`);
     const got = await readFile(join(fx.root, 'after-rename.bin'));
@@ -165,17 +142,17 @@ describe('sftp pool: the first failure is everyone\'s', () => {
 });
 
 describe('sftp: a long link gets its channels at connect', () => {
-  it('asks for as many channels as the handshake\'s round trip needs, with the first', () => {
-    // a LAN's handshake (mostly crypto): one channel
-    assert.equal(channelsAtConnect(20, {}), 1);
-    // 277 ms, measured at 1 Gbit/s x 50 ms: ~55 ms a round trip, 6.9 MB in flight, 2 MiB windows
-    assert.equal(channelsAtConnect(277, {}), 4);
+  it('asks for as many channels as the handshake\'s bound on the round trip needs, with the first', () => {
+    // a LAN's handshake (mostly crypto, 20 ms: at most 4 ms a round trip): one channel
+    assert.equal(channelsAtConnect(4, {}), 1);
+    // a 277 ms handshake, measured at 1 Gbit/s x 50 ms: ~55 ms a round trip, 6.9 MB in flight, 2 MiB windows
+    assert.equal(channelsAtConnect(55.4, {}), 4);
     // never more than one connection carries, nor more than the pool still wants
-    assert.equal(channelsAtConnect(5000, {}), 4);
-    assert.equal(channelsAtConnect(277, {}, 2), 2);
+    assert.equal(channelsAtConnect(1000, {}), 4);
+    assert.equal(channelsAtConnect(55.4, {}, 2), 2);
     // an expert's fixed channels per connection are asked for at once, whatever the link
-    assert.equal(channelsAtConnect(20, { connections: 2, channels: 3 }), 3);
-    assert.equal(channelsAtConnect(5000, { connections: 2 }), 1);
+    assert.equal(channelsAtConnect(4, { connections: 2, channels: 3 }), 3);
+    assert.equal(channelsAtConnect(1000, { connections: 2 }), 1);
   });
 
   it('over a 60 ms round trip, the other channels are up before the first request, and the file uses them from its open', async () => {

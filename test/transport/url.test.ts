@@ -51,7 +51,7 @@ describe('destination URLs', () => {
 
   const bad: Array<[string, RegExp]> = [
     ['', /it is empty/],
-    ['sftp://alice:secret@host/x', /contains a password.*passwordEnv/],
+    ['sftp://alice:secret@host/x', /contains a password.*--password-env/],
     ['sftp://alice@host:99999/x', /not a valid URL/],
     ['sftp:///x', /host is missing/],
     ['http://host/x', /scheme 'http:' is not supported/],

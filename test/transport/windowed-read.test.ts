@@ -1,6 +1,7 @@
 /**
  * WindowedReadFile (S3 and FTPS reads): every read returns the object's own bytes, whatever the
- * cache held before — small reads from shared 1 MiB windows, large ones straight through.
+ * cache held before — small reads from shared 1 MiB windows, large ones straight through, the
+ * last large one kept.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -36,4 +37,18 @@ test('a read across a boundary when the cache is full keeps the window it holds 
   for (let w = 2; w <= 32; w++) await file.read(w * MiB, 10);
   // windows 0 (held, oldest) and 1 (missing): fetching 1 must not evict 0
   assert.deepEqual(await file.read(MiB - 4, 8), bytes.subarray(MiB - 4, MiB + 4));
+});
+
+test('a large read asked for again (the next frame of the same chunk) is not fetched again, and is a copy', async () => {
+  const { bytes, fetches, file } = object(8 * MiB);
+  const first = await file.read(MiB, 2 * MiB);
+  first.fill(0);
+  assert.deepEqual(await file.read(MiB, 2 * MiB), bytes.subarray(MiB, 3 * MiB));
+  // a part of it, as large as a read that goes straight through
+  assert.deepEqual(await file.read(MiB + 100, MiB), bytes.subarray(MiB + 100, 2 * MiB + 100));
+  assert.deepEqual(fetches, [[MiB, 2 * MiB]]);
+  // another chunk replaces it
+  assert.deepEqual(await file.read(4 * MiB, 2 * MiB), bytes.subarray(4 * MiB, 6 * MiB));
+  assert.deepEqual(await file.read(MiB, 2 * MiB), bytes.subarray(MiB, 3 * MiB));
+  assert.deepEqual(fetches, [[MiB, 2 * MiB], [4 * MiB, 2 * MiB], [MiB, 2 * MiB]]);
 });

@@ -5,7 +5,7 @@
  */
 import UTIF from 'utif2';
 import { FurError } from '../../errors.js';
-import { describeLayout, sameShape, swapBytes, type DecodedFrames, type NumericDtype } from '../frame.js';
+import { describeLayout, sameShape, swapBytes, type DecodedFrames, type NumericDtype, type SourceInfo } from '../frame.js';
 
 type Ifd = Record<string, unknown> & { data?: Uint8Array; width?: number; height?: number; isLE?: boolean };
 
@@ -45,7 +45,60 @@ export function decodeTiff(bytes: Uint8Array, file: string): DecodedFrames {
     pages.push(decodePage(buf, ifd, layout, littleEndian, file, page));
   });
   const data = pages.length === 1 ? pages[0]! : concat(pages);
-  return { dtype: first!.dtype, shape: first!.shape, count: pages.length, data };
+  const source = sourceInfo(ifds);
+  return { dtype: first!.dtype, shape: first!.shape, count: pages.length, data, ...(source ? { source } : {}) };
+}
+
+const RESOLUTION_UNITS: Record<number, string> = { 1: 'none', 2: 'inch', 3: 'centimeter' };
+
+/**
+ * The descriptive tags worth keeping (of the first page) and each page's DateTime. A TIFF
+ * DateTime ('YYYY:MM:DD HH:MM:SS') has no time zone: it is read as this machine's local time,
+ * the instrument's when fur runs beside it.
+ */
+function sourceInfo(ifds: Ifd[]): SourceInfo | undefined {
+  const tags: Record<string, string | number> = {};
+  const p = ifds[0]!;
+  const description = text(p, 't270');
+  if (description !== undefined) tags.tiff_image_description = description;
+  const software = text(p, 't305');
+  if (software !== undefined) tags.tiff_software = software;
+  const dateTime = text(p, 't306');
+  if (dateTime !== undefined) tags.tiff_datetime = dateTime;
+  const x = rational(p, 't282');
+  const y = rational(p, 't283');
+  if (x !== undefined) tags.tiff_x_resolution = x;
+  if (y !== undefined) tags.tiff_y_resolution = y;
+  const unit = num(p, 't296');
+  if ((x !== undefined || y !== undefined) || unit !== undefined) tags.tiff_resolution_unit = RESOLUTION_UNITS[unit ?? 2] ?? String(unit);
+  const acquired = ifds.map((ifd) => tiffTime(text(ifd, 't306')));
+  const info: SourceInfo = {};
+  if (Object.keys(tags).length) info.tags = tags;
+  if (acquired.some((t) => t !== undefined)) info.acquiredMs = acquired;
+  return info.tags || info.acquiredMs ? info : undefined;
+}
+
+function text(ifd: Ifd, tag: string): string | undefined {
+  const v = ifd[tag];
+  const s = Array.isArray(v) ? v.join('') : typeof v === 'string' ? v : undefined;
+  return s === undefined ? undefined : s.replace(/\0+$/, '');
+}
+
+/** a RATIONAL as a number (utif2 gives [numerator, denominator] pairs, or the quotient) */
+function rational(ifd: Ifd, tag: string): number | undefined {
+  const v = ifd[tag] as unknown;
+  const first = Array.isArray(v) ? v[0] : undefined;
+  if (Array.isArray(first) && first.length === 2 && Number(first[1]) !== 0) return Number(first[0]) / Number(first[1]);
+  return typeof first === 'number' && Number.isFinite(first) ? first : undefined;
+}
+
+/** 'YYYY:MM:DD HH:MM:SS' as local time, ms since 1970; undefined when absent or malformed (often blank) */
+export function tiffTime(s: string | undefined): number | undefined {
+  const m = s === undefined ? null : /^(\d{4}):(\d{2}):(\d{2})[ T](\d{2}):(\d{2}):(\d{2})/.exec(s.trim());
+  if (!m) return undefined;
+  const [y, mo, d, h, mi, sec] = m.slice(1).map(Number) as [number, number, number, number, number, number];
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60) return undefined;
+  return new Date(y, mo - 1, d, h, mi, sec).getTime();
 }
 
 /** Walks the header and directory chain; returns whether the file is little-endian. */

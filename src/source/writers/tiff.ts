@@ -12,6 +12,22 @@ export interface TiffPage {
   shape: readonly number[];
   /** little-endian, C order */
   data: Uint8Array;
+  /** descriptive tags, as instruments write them */
+  tags?: TiffTags;
+}
+
+export interface TiffTags {
+  /** ImageDescription (270) */
+  description?: string;
+  /** Software (305) */
+  software?: string;
+  /** DateTime (306), 'YYYY:MM:DD HH:MM:SS' */
+  dateTime?: string;
+  /** XResolution (282) and YResolution (283): pixels per unit, as numerator and denominator */
+  xResolution?: [number, number];
+  yResolution?: [number, number];
+  /** ResolutionUnit (296): 1 none, 2 inch, 3 centimetre */
+  resolutionUnit?: number;
 }
 
 export interface TiffWriteOptions {
@@ -21,13 +37,29 @@ export interface TiffWriteOptions {
 }
 
 const COMPRESSION = { none: 1, deflate: 8, packbits: 32773 } as const;
+const ASCII = 2;
 const SHORT = 3;
 const LONG = 4;
+const RATIONAL = 5;
+/** bytes per value as listed (a rational is listed as numerator, denominator) */
+const WIDTH = { [ASCII]: 1, [SHORT]: 2, [LONG]: 4, [RATIONAL]: 4 } as const;
 
 interface Entry {
   tag: number;
-  type: typeof SHORT | typeof LONG;
+  type: typeof ASCII | typeof SHORT | typeof LONG | typeof RATIONAL;
   values: number[];
+}
+
+function descriptive(t: TiffTags): Entry[] {
+  const text = (tag: number, s: string): Entry => ({ tag, type: ASCII, values: [...Buffer.from(s + '\0', 'latin1')] });
+  const out: Entry[] = [];
+  if (t.description !== undefined) out.push(text(270, t.description));
+  if (t.xResolution) out.push({ tag: 282, type: RATIONAL, values: t.xResolution });
+  if (t.yResolution) out.push({ tag: 283, type: RATIONAL, values: t.yResolution });
+  if (t.resolutionUnit !== undefined) out.push({ tag: 296, type: SHORT, values: [t.resolutionUnit] });
+  if (t.software !== undefined) out.push(text(305, t.software));
+  if (t.dateTime !== undefined) out.push(text(306, t.dateTime));
+  return out;
 }
 
 export function encodeTiff(pages: readonly TiffPage[], opts: TiffWriteOptions = {}): Uint8Array {
@@ -79,6 +111,10 @@ export function encodeTiff(pages: readonly TiffPage[], opts: TiffWriteOptions = 
       { tag: 339, type: SHORT, values: Array(spp).fill(format) },
     ];
     if (spp === 2 || spp > 3) entries.splice(10, 0, { tag: 338, type: SHORT, values: Array(spp - (spp > 3 ? 3 : 1)).fill(0) });
+    if (page.tags) {
+      entries.push(...descriptive(page.tags));
+      entries.sort((a, b) => a.tag - b.tag); // TIFF lists a directory's entries in tag order
+    }
 
     const ifdAt = size;
     const ifdBytes = 2 + entries.length * 12 + 4;
@@ -90,14 +126,18 @@ export function encodeTiff(pages: readonly TiffPage[], opts: TiffWriteOptions = 
       const at = 2 + i * 12;
       v.setUint16(at, e.tag, le);
       v.setUint16(at + 2, e.type, le);
-      v.setUint32(at + 4, e.values.length, le);
+      v.setUint32(at + 4, e.type === RATIONAL ? e.values.length / 2 : e.values.length, le);
       let dst = at + 8;
       if (outOfLine(e) > 0) {
         v.setUint32(at + 8, ifdAt + extra, le);
         dst = extra;
         extra += outOfLine(e);
       }
-      e.values.forEach((x, k) => (e.type === SHORT ? v.setUint16(dst + 2 * k, x, le) : v.setUint32(dst + 4 * k, x, le)));
+      e.values.forEach((x, k) => {
+        if (e.type === ASCII) v.setUint8(dst + k, x);
+        else if (e.type === SHORT) v.setUint16(dst + 2 * k, x, le);
+        else v.setUint32(dst + 4 * k, x, le);
+      });
     });
     new DataView(linkPart.buffer, linkPart.byteOffset).setUint32(linkAt, ifdAt, le);
     linkPart = ifd;
@@ -115,7 +155,7 @@ export function encodeTiff(pages: readonly TiffPage[], opts: TiffWriteOptions = 
 
 /** Bytes an entry needs outside the IFD (values that do not fit the 4-byte slot), kept even. */
 function outOfLine(e: Entry): number {
-  const n = e.values.length * (e.type === SHORT ? 2 : 4);
+  const n = e.values.length * WIDTH[e.type];
   return n <= 4 ? 0 : n + (n % 2);
 }
 

@@ -224,16 +224,20 @@ import sys, json, hashlib, h5py, numpy as np
 out = []
 for path in sys.argv[1:]:
     with h5py.File(path, 'r') as f:
-        d = f['/data']
+        # /data, or in a NeXus file the link to /entry/data/data, beside which the per-frame datasets are
+        link = f.get('/data', getlink=True)
+        at = link.path if isinstance(link, h5py.SoftLink) else '/data'
+        here = at[:at.rfind('/')]
+        d = f[at]
         base = h5py.check_vlen_dtype(d.dtype)
         hashes = []
         step = d.chunks[0] if d.chunks else 64
         for s in range(0, d.shape[0], step):
             for x in d[s:s + step]:
                 hashes.append(hashlib.sha256(np.ascontiguousarray(x, dtype=np.uint8 if base is not None else None).tobytes()).hexdigest())
-        names = [n.decode() if isinstance(n, bytes) else n for n in f['/frame_name'][:]]
+        names = [n.decode() if isinstance(n, bytes) else n for n in f[here + '/frame_name'][:]]
         out.append({'shape': list(d.shape), 'dtype': d.dtype.str, 'vlenBase': None if base is None else base.str,
-                    'maxshape': list(d.maxshape), 'chunks': list(d.chunks) if d.chunks else None, 'names': names, 'pages': [int(p) for p in f['/frame_page'][:]], 'hashes': hashes})
+                    'maxshape': list(d.maxshape), 'chunks': list(d.chunks) if d.chunks else None, 'names': names, 'pages': [int(p) for p in f[here + '/frame_page'][:]], 'hashes': hashes})
 print(json.dumps(out))
 `;
 

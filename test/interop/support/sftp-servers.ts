@@ -7,7 +7,7 @@
  * reads what arrived in place; a remote path is the local path.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { Capabilities } from '../../../src/transport/destination.js';
@@ -15,6 +15,7 @@ import { openDestination } from '../../../src/transport/open.js';
 import type { SftpDestination } from '../../../src/transport/sftp.js';
 import { runOk } from '../../support/run.js';
 import { PYTHON, SUPPORT_DIR } from './h5py.js';
+import { proftpdRoot } from './proftpd.js';
 import { bannerArrives, freePort, stopServer, tail } from './sshd.js';
 
 export interface SftpServer {
@@ -44,8 +45,6 @@ const DROPBEAR = '/usr/sbin/dropbear';
 const DROPBEARKEY = '/usr/bin/dropbearkey';
 const UNSHARE = '/usr/bin/unshare';
 const PARAMIKO_SFTP = join(SUPPORT_DIR, 'paramiko_sftp.py');
-/** Debian packages holding ProFTPD and its mod_sftp */
-const PROFTPD_PACKAGES = ['proftpd-core', 'proftpd-mod-crypto'];
 
 /** An ed25519 key pair made by OpenSSH's ssh-keygen: the private key's path; `.pub` beside it. */
 async function keyPair(file: string, comment: string): Promise<string> {
@@ -193,31 +192,6 @@ export async function startDropbear(): Promise<SftpServer> {
   }, user, identityFile);
 }
 
-/**
- * ProFTPD's files, unpacked once from Debian's packages (apt-get download + dpkg-deb -x) into a
- * folder shared by the test runs of this machine (or $FUR_PROFTPD_ROOT, unpacked already).
- */
-export async function proftpdRoot(): Promise<string> {
-  const cache = process.env.FUR_PROFTPD_ROOT ?? join(tmpdir(), 'fur-interop-proftpd');
-  const binary = (root: string) => join(root, 'usr', 'sbin', 'proftpd');
-  if (existsSync(binary(cache))) return cache;
-  const work = mkdtempSync(join(tmpdir(), 'fur-proftpd-unpack-'));
-  try {
-    await runOk('apt-get', ['download', ...PROFTPD_PACKAGES], { cwd: work, timeoutMs: 300_000 });
-    const unpacked = join(work, 'root');
-    for (const deb of readdirSync(work).filter((n) => n.endsWith('.deb'))) await runOk('dpkg-deb', ['-x', join(work, deb), unpacked]);
-    try {
-      renameSync(unpacked, cache);
-    } catch (e) {
-      // another run unpacked it meanwhile
-      if (!existsSync(binary(cache))) throw e;
-    }
-    return cache;
-  } finally {
-    rmSync(work, { recursive: true, force: true });
-  }
-}
-
 export interface ProftpdOptions {
   /**
    * AllowOverwrite (default true, as Debian's proftpd.conf has it; ProFTPD's own default is off):
@@ -231,7 +205,7 @@ export interface ProftpdOptions {
  * (AllowOverwrite on, keys in RFC 4716 form); root may log in with its key.
  */
 export async function startProftpdSftp(opts: ProftpdOptions = {}): Promise<SftpServer> {
-  const proftpd = await proftpdRoot();
+  const proftpd = proftpdRoot();
   const { dir, identityFile, user } = await serverDir('fur-proftpd-sftp-');
   const hostKey = await keyPair(join(dir, 'host_ed25519'), 'fur-test-host');
   const keys = join(dir, 'authorized');
@@ -246,7 +220,7 @@ export async function startProftpdSftp(opts: ProftpdOptions = {}): Promise<SftpS
     hostKeyLine: keyLine(readFileSync(`${hostKey}.pub`, 'utf8')),
     command: (port) => {
       writeFileSync(config, [
-        `ModulePath ${join(proftpd, 'usr', 'lib', 'proftpd')}`,
+        `ModulePath ${proftpd.modules}`,
         'LoadModule mod_sftp.c',
         'ServerType standalone',
         'ServerName "fur interop"',
@@ -281,7 +255,7 @@ export async function startProftpdSftp(opts: ProftpdOptions = {}): Promise<SftpS
         '  AllowAll',
         '</Limit>',
       ].join('\n') + '\n');
-      return { file: join(proftpd, 'usr', 'sbin', 'proftpd'), args: ['-n', '-c', config] };
+      return { file: proftpd.binary, args: ['-n', '-c', config] };
     },
   }, user, identityFile);
 }

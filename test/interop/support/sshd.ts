@@ -49,6 +49,8 @@ export interface Sshd {
   readonly identityFile: string;
   /** known_hosts with this server's host key for [127.0.0.1]:port. */
   readonly knownHostsFile: string;
+  /** The server's authorized_keys (the client key's line); read at every login. */
+  readonly authorizedKeysFile: string;
   /** The host public key, "ssh-ed25519 AAAA…". Changes after `rotateHostKey`. */
   readonly hostKeyLine: string;
   /** The host key blob as an SSH client receives it (base64-decoded key of `hostKeyLine`). */
@@ -219,6 +221,7 @@ export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
     user,
     identityFile,
     knownHostsFile,
+    authorizedKeysFile: authorizedKeys,
     get hostKeyLine() {
       return hostKeyLine;
     },

@@ -29,6 +29,10 @@ def describe(path, dataset):
             list(f.keys())
             return {'path': path, 'ok': True, 'rows': 0, 'dtype': None, 'shape': [0], 'names': [], 'pages': [],
                     'hashes': [], 'badSha': []}
+        # in a NeXus file /data links to /entry/data/data, beside which the per-frame datasets are
+        link = f.get(dataset, getlink=True)
+        if isinstance(link, h5py.SoftLink):
+            dataset = link.path
         d = f[dataset]
         n = int(d.shape[0])
         names_ds = f[sibling(dataset, 'frame_name')]

@@ -5,6 +5,9 @@
 import { Rng } from './rng.js';
 
 export type Method = 'append' | 'batches' | 'files';
+/** fur's SSH: the system's OpenSSH client, or ssh2 inside fur */
+export type Ssh = 'openssh' | 'builtin';
+export const SSH_KINDS: readonly Ssh[] = ['openssh', 'builtin'];
 export type FaultKind = 'cut' | 'stall' | 'slow' | 'kill' | 'sshd-restart' | 'disk-full' | 'permission';
 export const FAULT_KINDS: readonly FaultKind[] = ['cut', 'stall', 'slow', 'kill', 'sshd-restart', 'disk-full', 'permission'];
 
@@ -46,6 +49,8 @@ export interface RunPlan {
   faults: FaultStep[];
   /** when fur exits because of a fault still on: restart it at once rather than after the repair */
   restartIntoFault: boolean;
+  /** fur's --ssh */
+  ssh: Ssh;
 }
 
 export interface PlanOptions {
@@ -102,6 +107,8 @@ export function planRun(seed: number, run: number, o: PlanOptions = {}): RunPlan
     parallel: rng.int(1, 4),
     faults,
     restartIntoFault: rng.chance(0.4),
+    // drawn last: the draws above stay those of earlier seeds
+    ssh: rng.pick(SSH_KINDS),
   };
 }
 
@@ -114,6 +121,6 @@ export function describePlan(p: RunPlan): string {
     }[s.kind];
     return `+${s.afterMs}ms ${what}${s.overlap ? ' (overlap)' : ''}`;
   });
-  return `${p.method} ${p.format} ${p.frames} frames @${p.fps}fps batch ${p.batch}/${p.batchSeconds}s give-up ${p.giveUpAfter}s` +
+  return `${p.ssh}: ${p.method} ${p.format} ${p.frames} frames @${p.fps}fps batch ${p.batch}/${p.batchSeconds}s give-up ${p.giveUpAfter}s` +
     `${p.method === 'files' ? ` parallel ${p.parallel}` : ''}: ${f.join(', ')}`;
 }

@@ -29,13 +29,15 @@ import { h5dumpCheck } from '../h5py.js';
 import { FurProcess, type FurExit } from './fur-process.js';
 import type { H5FileReport } from './h5check.js';
 import type { Lane } from './lane.js';
-import { FAULT_KINDS, type FaultKind, type FaultStep, type Method, type RunPlan } from './plan.js';
+import { FAULT_KINDS, type FaultKind, type FaultStep, type Method, type RunPlan, type Ssh } from './plan.js';
 
 export interface Counts {
   runs: number;
   failedRuns: number;
   /** runs by upload method */
   methods: Record<Method, number>;
+  /** runs by fur's SSH transport */
+  ssh: Record<Ssh, number>;
   /** faults that took effect, by kind (a cut counts when it fired; a kill when fur was running) */
   faults: Record<FaultKind, number>;
   furStarts: number;
@@ -61,7 +63,7 @@ export interface Counts {
 
 export function emptyCounts(): Counts {
   return {
-    runs: 0, failedRuns: 0, methods: { append: 0, batches: 0, files: 0 }, faults: Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>,
+    runs: 0, failedRuns: 0, methods: { append: 0, batches: 0, files: 0 }, ssh: { openssh: 0, builtin: 0 }, faults: Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>,
     furStarts: 0, furExitsOnFault: 0, checkpoints: 0, filesOpened: 0, openFailures: 0, framesChecked: 0, lost: 0,
     duplicated: 0, wrong: 0, prematureDeletions: 0, leftovers: 0, verified: 0, verifiedCli: 0, h5dumped: 0,
   };
@@ -71,6 +73,7 @@ export function addCounts(into: Counts, from: Counts): void {
   for (const [k, v] of Object.entries(from) as [keyof Counts, Counts[keyof Counts]][]) {
     if (k === 'faults') for (const kind of FAULT_KINDS) into.faults[kind] += from.faults[kind];
     else if (k === 'methods') for (const m of Object.keys(from.methods) as Method[]) into.methods[m] += from.methods[m];
+    else if (k === 'ssh') for (const t of Object.keys(from.ssh) as Ssh[]) into.ssh[t] += from.ssh[t];
     else (into[k] as number) += v as number;
   }
 }
@@ -164,7 +167,7 @@ export class FaultRun {
       'watch', this.cam, this.lane.url(this.destPath), '--method', p.method, '--delete-source',
       '--completion', 'rename', '--stop-file', 'capture.done', '--batch', String(p.batch), '--batch-seconds', String(p.batchSeconds),
       '--give-up-after', String(p.giveUpAfter), '--json', ...(p.method === 'files' ? ['--parallel', String(p.parallel)] : []),
-      ...read, ...this.lane.flags(),
+      ...read, ...this.lane.flags(), '--ssh', p.ssh,
     ];
   }
 
@@ -209,6 +212,7 @@ export class FaultRun {
     }
     this.counts.runs = 1;
     this.counts.methods[p.method] = 1;
+    this.counts.ssh[p.ssh] = 1;
     this.counts.failedRuns = this.problems.length ? 1 : 0;
     return {
       run: p.run, seed: p.seed, ok: this.problems.length === 0, problems: this.problems,
@@ -547,7 +551,7 @@ export class FaultRun {
     const flags = p.format === 'raw' ? ['--dtype', p.dtype, '--shape', p.shape.join('x'), '--pattern', pattern] : ['--pattern', pattern];
     const forms = [[this.orig, this.lane.url(this.destPath), ...flags], ...(p.method === 'files' ? [] : [[this.lane.url(this.destPath)]])];
     for (const form of forms) {
-      const r = await runProgram(process.execPath, [this.o.furBin, 'verify', ...form, '--method', p.method, '--json', ...this.lane.flags()], { timeoutMs: 60_000 });
+      const r = await runProgram(process.execPath, [this.o.furBin, 'verify', ...form, '--method', p.method, '--json', ...this.lane.flags(), '--ssh', p.ssh], { timeoutMs: 60_000 });
       const line = r.stdout.toString('utf8').trim().split('\n').pop() ?? '';
       let report: { ok?: boolean; equal?: number } = {};
       try { report = JSON.parse(line); } catch { /* reported below */ }

@@ -91,7 +91,7 @@ export function formatReport(r: SoakReport): string {
   const q = (p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!.toFixed(1) : '-');
   const lines = [
     `fault soak, seed ${r.seed}: ${c.runs} runs (${c.failedRuns} failed) in ${r.seconds.toFixed(0)} s (per run: median ${q(0.5)} s, p95 ${q(0.95)} s, max ${q(1)} s)`,
-    `  methods: append ${c.methods.append}, batches ${c.methods.batches}, files ${c.methods.files}`,
+    `  methods: append ${c.methods.append}, batches ${c.methods.batches}, files ${c.methods.files}; ssh: openssh ${c.ssh.openssh}, builtin ${c.ssh.builtin}`,
     `  faults: ${total} — ${kinds}`,
     `  fur started ${c.furStarts} times; ended by a fault it could not ride out ${c.furExitsOnFault} times`,
     `  checkpoints ${c.checkpoints}, files opened ${c.filesOpened} (open failures ${c.openFailures})`,
