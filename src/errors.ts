@@ -90,6 +90,17 @@ export interface FurErrorFields {
   'unsafe-name': { file: string };
   'name-reused': { file: string };
 
+  'no-source': Record<string, never>;
+
+  // frames a program pushes (openCapture) or a stream brings (fur stream)
+  'bad-frame': { name?: string };
+  'name-committed': { name: string };
+  'name-repeated': { name: string };
+  'capture-closed': { name: string };
+  'attrs-unsupported': { name: string };
+  'stream-message': Record<string, never>;
+  'spool-damaged': { file: string };
+
   // sources: the folder and the files in it
   'unreadable-dir': { dir: string; code?: string };
   'unreadable-file': SourceFields;
@@ -174,6 +185,7 @@ export interface FurErrorFields {
   'no-dataset': { dataset: string };
   'no-hashes': { path: string };
   'read-back-differs': { file: string };
+  'filter-unsupported': { filter: string };
 
   // fur's own servers (the demo's SFTP server) and fur's own bugs
   /** the live view (--serve) could not listen where asked */

@@ -13,8 +13,11 @@ export function exitCodeOf(tag: FurErrorTag): 1 | 2 {
     // what the user typed: an option, a URL, a pattern, a shape, a file a setting names
     case 'bad-option': case 'bad-setting': case 'bad-pattern': case 'bad-shape': case 'unknown-dtype':
     case 'bad-url': case 'bad-slice': case 'bad-identity': case 'missing-password': case 'method-unsupported':
-    case 'raw-needs-layout': case 'needs-sources': case 'serve-failed':
+    case 'raw-needs-layout': case 'needs-sources': case 'serve-failed': case 'no-source':
       return EXIT.usage;
+    case 'bad-frame': case 'name-committed': case 'name-repeated': case 'capture-closed': case 'attrs-unsupported':
+    case 'stream-message': case 'spool-damaged': case 'filter-unsupported':
+      return EXIT.failed;
     case 'unsafe-name': case 'name-reused':
     case 'unreadable-dir': case 'unreadable-file': case 'empty-file': case 'empty-frame': case 'frame-mismatch':
     case 'raw-size': case 'npy-bad-header': case 'npy-fortran-order': case 'npy-size': case 'npy-truncated':

@@ -28,6 +28,9 @@ import { encodeNpy } from '../source/writers/npy.js';
 import type { NumericDtype } from '../source/frame.js';
 import type { Destination } from '../transport/destination.js';
 import { FUR_VERSION } from '../version.js';
+import type { StoreOptions } from '../api/options.js';
+import { stream, type StreamOptions } from '../stream/receive.js';
+import { connectionOf } from './connect.js';
 import { printable, renderer } from './render.js';
 
 interface CommonFlags extends ConnectionFlags {
@@ -57,6 +60,25 @@ interface CommonFlags extends ConnectionFlags {
   serve?: string;
   stopFile?: string;
   marker?: string;
+}
+
+interface StreamFlags extends ConnectionFlags {
+  method: string;
+  batch: string;
+  batchSeconds: string;
+  chunkFrames?: string;
+  compression?: string;
+  shuffle?: boolean;
+  checksum?: boolean;
+  dataset: string;
+  giveUpAfter: string;
+  json?: boolean;
+  format?: string;
+  series?: string;
+  forever?: boolean;
+  maxBuffered?: string;
+  spool?: string;
+  spoolMax?: string;
 }
 
 interface WatchFlags extends CommonFlags {
@@ -127,13 +149,10 @@ function addConnection(c: Command): Command {
     .option('--connect-timeout <seconds>', 'give up connecting after this long: one attempt, and all attempts until a first connection has worked (a mistyped host or port fails fast)', String(DEFAULT_CONNECT_TIMEOUT_MS / 1000));
 }
 
-function addCommon(c: Command): Command {
+/** how frames are stored: every command that stores frames takes these */
+function addStore(c: Command, methods: string[]): Command {
   return addConnection(c)
-    .addOption(new Option('--method <method>', 'append | batches | files').choices(['append', 'batches', 'files']).default('append'))
-    .option('--pattern <glob>', 'which files in SRC are frames (matched on names; ordered by the number in the name)', '*')
-    .option('--dtype <type>', 'element type of raw files (uint8, int16, float32, …; bytes = opaque files)')
-    .option('--shape <dims>', 'frame shape of raw files, e.g. 512x512 or 480,640,3')
-    .option('--format <fmt>', 'raw | npy | tiff | bytes (default: by file extension)')
+    .addOption(new Option('--method <method>', methods.join(' | ')).choices(methods).default('append'))
     .option('--batch <n>', 'frames per batch (the unit of commit and cleanup)', String(DEFAULTS.batchFrames))
     .option('--batch-seconds <s>', 'commit a partial batch after this long', String(DEFAULTS.batchSeconds))
     .option('--chunk-frames <n>', 'frames per HDF5 chunk (default: 1-8 MiB chunks)')
@@ -141,18 +160,27 @@ function addCommon(c: Command): Command {
     .option('--shuffle', 'byte-shuffle before compressing')
     .option('--checksum', 'Fletcher-32 checksum on every chunk of numeric frames (default for --method append); bytes frames (JPEG, …) are covered by their SHA-256 in frame_sha256, which fur verify checks')
     .option('--no-checksum', 'no Fletcher-32 checksum, also for --method append')
-    .addOption(new Option('--layout <layout>', 'a new file\'s layout: nexus (/entry/data/data, NXdata, dimension scales; /data links to the frames) or flat (/data and the per-frame datasets at the root); a continued file keeps its own').choices(['nexus', 'flat']).default(DEFAULTS.layout))
     .option('--dataset <path>', 'HDF5 dataset path of the frames (nexus layout: the link to them)', DEFAULTS.dataset)
+    .option('--give-up-after <seconds>', 'keep reconnecting this long before exiting with an error', '600')
+    .option('--json', 'print one JSON status event per line instead of a status line');
+}
+
+/** a folder of frame files to store (upload, watch) */
+function addCommon(c: Command): Command {
+  return addStore(c, ['append', 'batches', 'files'])
+    .option('--pattern <glob>', 'which files in SRC are frames (matched on names; ordered by the number in the name)', '*')
+    .option('--dtype <type>', 'element type of raw files (uint8, int16, float32, …; bytes = opaque files)')
+    .option('--shape <dims>', 'frame shape of raw files, e.g. 512x512 or 480,640,3')
+    .option('--format <fmt>', 'raw | npy | tiff | bytes (default: by file extension)')
+    .addOption(new Option('--layout <layout>', 'a new file\'s layout: nexus (/entry/data/data, NXdata, dimension scales; /data links to the frames) or flat (/data and the per-frame datasets at the root); a continued file keeps its own').choices(['nexus', 'flat']).default(DEFAULTS.layout))
     .option('--attr <NAME=VALUE>', 'an attribute of the capture, under /entry (flat: the root); repeatable. Numbers are stored as numbers; \'NAME=VALUE UNIT\' adds NAME_units; NAME may be a path (sample/name, /entry/instrument/detector/description)', (v: string, all: string[]) => [...all, v], [] as string[])
     .option('--metadata <file.json>', 'attributes from a JSON object: nested objects become groups under /entry (or where a key starting with / says), {"value": V, "units": U} a value with its unit')
     .option('--delete-source', 'delete each local file once its batch is committed remotely (where the server cannot make a commit durable, once its frames read back intact)')
     .option('--delete-unsynced', 'with --delete-source, where the server cannot make a commit durable (no fsync@openssh.com, FTP): delete without reading frames back first; a crash of the server may then lose frames whose sources are gone')
     .addOption(new Option('--on-mismatch <what>', 'a file that cannot be used (unreadable, truncated, or frames unlike the first file\'s): skip it — keep it in place, report it, go on, exit 3 — or stop the run').choices(['stop', 'skip']).default('skip'))
     .option('--parallel <n>', 'files in flight for --method files (default: as many as keep the link busy, up to 256)')
-    .option('--give-up-after <seconds>', 'keep reconnecting this long before exiting with an error', '600')
     .option('--take-over', 'take the destination\'s lease even though another fur run seems to hold it (only when that run is gone)')
     .option('--lease-ttl <seconds>', 'the lease on the destination expires this long after its last renewal (renewed every third of it)', String(DEFAULT_LEASE_TTL_MS / 1000))
-    .option('--json', 'print one JSON status event per line instead of a status line')
     .option('--serve <[host:]port>', 'a live web page of the capture (frames, rates, backlog, errors) at http://127.0.0.1:PORT; another host needs the token in the printed URL');
 }
 
@@ -226,6 +254,65 @@ async function doRun(src: string, destUrl: string, f: WatchFlags, watch: boolean
   }
 }
 
+/** The stream's flags as the library takes them. */
+function streamOptions(f: StreamFlags): StreamOptions {
+  const store: StoreOptions = {
+    ...connectionOf(f),
+    batch: int(f.batch, '--batch'),
+    batchSeconds: duration(f.batchSeconds, '--batch-seconds'),
+    chunkFrames: f.chunkFrames === undefined ? undefined : int(f.chunkFrames, '--chunk-frames'),
+    compression: f.compression === undefined ? undefined : parseCompression(f.compression),
+    shuffle: f.shuffle,
+    checksum: f.checksum,
+    dataset: f.dataset,
+    giveUpAfter: duration(f.giveUpAfter, '--give-up-after'),
+  };
+  return {
+    ...store,
+    method: f.method as StreamOptions['method'],
+    format: f.format as StreamOptions['format'],
+    series: f.series === undefined ? undefined : int(f.series, '--series'),
+    forever: f.forever,
+    maxBuffered: f.maxBuffered === undefined ? undefined : parseSize(f.maxBuffered, '--max-buffered'),
+    spool: f.spool,
+    spoolMax: f.spoolMax === undefined ? undefined : parseSize(f.spoolMax, '--spool-max'),
+  };
+}
+
+async function doStream(endpoint: string, destUrl: string, f: StreamFlags): Promise<number> {
+  const options = streamOptions(f);
+  const emit = renderer({ json: f.json ?? false, tty: process.stderr.isTTY ?? false });
+  const controller = new AbortController();
+  let interrupts = 0;
+  const onSignal = () => {
+    if (++interrupts > 1) process.exit(130);
+    process.stderr.write('\nfur: finishing what is queued (press Ctrl-C again to abort)\n');
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const summary = await stream(endpoint, destUrl, { ...options, onProgress: emit, signal: controller.signal });
+    for (const s of summary.series) {
+      const gaps = [s.missing.length ? `${s.missing.length} missing` : '', s.repeated.length ? `${s.repeated.length} repeated` : ''].filter(Boolean).join(', ');
+      if (f.json) process.stdout.write(JSON.stringify({ type: 'series', ...s }) + '\n');
+      else process.stderr.write(`fur stream: series ${s.series}: ${s.frames} frames → ${printable(s.destination)}${gaps ? ` (frame numbers: ${gaps})` : ''}\n`);
+    }
+    return summary.series.some((s) => s.missing.length || s.repeated.length) ? 3 : 0;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+/** bytes, as 64M, 2G, 500k or a plain number */
+function parseSize(text: string, setting: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$/i.exec(text.trim());
+  const n = m ? Number(m[1]) * 1024 ** ' kmgt'.indexOf((m[2] || ' ').toLowerCase()) : NaN;
+  if (!(n >= 1)) throw new FurError('bad-option', `${setting} '${text}': give a size such as 64M or 2G`, { setting, value: text });
+  return Math.floor(n);
+}
+
 export function program(): Command {
   const p = new Command('fur')
     .description('Move instrument frames to remote storage as HDF5, while capture goes on.')
@@ -266,6 +353,22 @@ Examples:
   fur watch /data/camera sftp://me@archive.lab/runs/run42.h5 --delete-source --stop-file capture.done
   fur watch ./det file:///mnt/share/run42 --method batches --batch 500 --count 10000 --json`)
     .action(async function (this: Command, src: string, dest: string) { this.setOptionValue('_code', await doRun(src, dest, this.opts(), true)); });
+
+  addStore(p.command('stream'), ['append', 'batches']).argument('<ENDPOINT>', 'the sender\'s ZeroMQ PUSH socket, e.g. tcp://detector:9999').argument('<DEST>', 'sftp://user@host[:port]/path, ftps://user@host[:port]/path, s3://bucket/prefix or file:///path')
+    .description('store frames a detector or DAQ sends over ZeroMQ (DECTRIS EIGER stream v1, or plain JSON + bytes)')
+    .addOption(new Option('--format <format>', 'the sender\'s format (default: recognised from the first message)').choices(['eiger', 'plain']))
+    .option('--series <n>', 'series to store before ending (one file each, named after the series, when more than one)', '1')
+    .option('--forever', 'store series until stopped (Ctrl-C / SIGTERM)')
+    .option('--max-buffered <size>', 'frames held in memory until committed before reading waits (the sender is then held back by ZeroMQ)', '64M')
+    .option('--spool <dir>', 'write every frame to this local folder until it is committed: the stream is drained while the destination is slower, and a run started again with the same folder commits what a killed one left')
+    .option('--spool-max <size>', 'bytes the spool may hold before the sender is held back', '4G')
+    .addHelpText('after', `
+Ends after --series series (dseries_end-1.0, or {"end": true}), or on Ctrl-C / SIGTERM — always after committing what came.
+Missing or repeated frame numbers are reported (exit 3); a repeated frame is not stored twice.
+Examples:
+  fur stream tcp://eiger.lab:9999 sftp://me@archive.lab/runs/run42.h5
+  fur stream tcp://daq.lab:5555 file:///mnt/share/scan7 --method batches --format plain --forever`)
+    .action(async function (this: Command, endpoint: string, dest: string) { this.setOptionValue('_code', await doStream(endpoint, dest, this.opts())); });
 
   const v = addConnection(p.command('verify')).argument('<SRC>', 'folder with the source files (omit to check the destination against its own frame hashes)').argument('[DEST]', 'what was uploaded to')
     .description('compare the destination with the local source files, frame by frame — or, given only DEST, with the SHA-256 of each frame recorded at upload')

@@ -249,6 +249,25 @@ export class Dataset {
     }
   }
 
+  /**
+   * Append `rows` rows as one chunk that went through the dataset's filters already (a detector's
+   * compressed frame), stored as it is: the chunk must hold exactly `rows` whole rows, at a chunk
+   * boundary.
+   */
+  appendChunk(stored: Uint8Array, rows: number): void {
+    if (this.failure) throw this.failure;
+    if (!this.chunk || !this.growable || this.tailRows !== 0 || this.summing || rows !== this.chunk[0] || !this.rowsContiguous) {
+      throw usageError(this.path, `a stored chunk holds whole chunks of ${this.chunk?.[0]} rows, appended at a chunk boundary; got ${rows} rows after ${this.length}`);
+    }
+    this.chunkCache = undefined;
+    const row = this.chunkRowsDone++;
+    const address = this.host.allocData(stored.length);
+    this.host.write(address, stored);
+    const entries = [{ address, size: stored.length, mask: 0 }];
+    // indexed behind anything still encoding, so rows go in in order (see appendChecksummed)
+    this.chain = this.chain.then(() => { this.index!.putRow(row, entries); });
+  }
+
   /** Append variable-length elements (strings for vlen-str, byte arrays for vlen-bytes). */
   async appendVlen(items: (string | Uint8Array)[]): Promise<void> {
     if (!isVlen(this.type)) throw usageError(this.path, `appendVlen on a ${this.type.class} dataset`);

@@ -37,6 +37,10 @@ export function unshuffle(data: Uint8Array, size: number): Uint8Array {
   return out;
 }
 
+function notFurs(filter: string, what: string): FurError<'filter-unsupported'> {
+  return new FurError('filter-unsupported', `fur does not decode or encode ${filter} itself; ${what}`, { filter });
+}
+
 /** `data` and its checksum; in place when `room` says 4 bytes after `data` are the caller's to use */
 function withChecksum(data: Uint8Array, room: boolean): Uint8Array {
   const out = room ? new Uint8Array(data.buffer, data.byteOffset, data.length + 4) : new Uint8Array(data.length + 4);
@@ -53,6 +57,7 @@ function withChecksum(data: Uint8Array, room: boolean): Uint8Array {
 export async function encodeChunk(data: Uint8Array, filters: Filter[], elementSize: number, room = false): Promise<Uint8Array> {
   let cur = data;
   for (const f of filters) {
+    if (f.id === 'bitshuffle-lz4') throw notFurs(f.id, 'chunks of this filter are stored as they arrive (Dataset.appendChunk)');
     if (f.id === 'shuffle') cur = shuffle(cur, elementSize);
     else if (f.id === 'deflate') cur = new Uint8Array(await deflate(cur, { level: f.level }));
     else cur = withChecksum(cur, room && cur === data && data.byteOffset + data.length + 4 <= data.buffer.byteLength);
@@ -68,6 +73,7 @@ export async function decodeChunk(stored: Uint8Array, filters: Filter[], element
   let cur = stored;
   for (let i = filters.length - 1; i >= 0; i--) {
     const f = filters[i];
+    if (f.id === 'bitshuffle-lz4') throw notFurs(f.id, `${where}: read it with HDF5 and the bitshuffle plugin (h5py with HDF5_PLUGIN_PATH, or hdf5plugin)`);
     if (f.id === 'shuffle') cur = unshuffle(cur, elementSize);
     else if (f.id === 'deflate') cur = new Uint8Array(await inflate(cur));
     else {

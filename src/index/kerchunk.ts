@@ -33,7 +33,7 @@ function codecs(filters: Filter[], elementSize: number): { filters: object[] | n
   let list = [...filters];
   let trim = 0;
   if (list.length && list[list.length - 1].id === 'fletcher32') { list = list.slice(0, -1); trim = 4; }
-  const zarr = list.map((f) => f.id === 'shuffle' ? { id: 'shuffle', elementsize: elementSize }
+  const zarr = list.filter((f) => f.id !== 'bitshuffle-lz4').map((f) => f.id === 'shuffle' ? { id: 'shuffle', elementsize: elementSize }
     : f.id === 'deflate' ? { id: 'zlib', level: f.level } : { id: 'fletcher32' });
   const last = zarr[zarr.length - 1] as { id: string } | undefined;
   if (last && last.id === 'zlib') return { filters: zarr.length > 1 ? zarr.slice(0, -1) : null, compressor: last, trim };
@@ -116,7 +116,8 @@ export async function buildReferences(file: H5File, url: string): Promise<Refere
     if ((await scaleName(file, path))?.startsWith(DIMENSION_ONLY)) continue; // a dimension, not a variable
     const ds = file.dataset(path);
     const dtype = zarrDtype(ds.type);
-    if (!dtype) { unreferenced.push(path); continue; }
+    // chunks in bitshuffle's HDF5 framing: no zarr codec reads them as stored
+    if (!dtype || ds.filters.some((f) => f.id === 'bitshuffle-lz4')) { unreferenced.push(path); continue; }
     const chunks = ds.chunk ?? ds.shape;
     const c = codecs(ds.filters, ds.type.size);
     refs[`${key}.zarray`] = JSON.stringify({

@@ -456,6 +456,10 @@ export class S3AppendTarget implements CollectingTarget {
       throw new FurError('object-complete', `${this.where} is complete: an S3 object cannot grow once its upload is finished; upload the new frames under a new name`, { key: this.key });
     }
     const first = batch.items[0]!.block;
+    if (first.encoding) {
+      // its tails (what a resumed upload rewrites) are kept row by row, from frames' bytes
+      throw new FurError('method-unsupported', `${this.where}: frames that arrive filtered (${first.encoding}) are not appended to S3 objects; use --method batches`, { url: this.where, method: 'append' });
+    }
     const layout: FrameLayout = { dtype: first.dtype, shape: first.shape };
     if (!this.file) await this.start();
     if (!this.ds) {

@@ -181,7 +181,7 @@ export class AppendTarget implements StreamingTarget {
 
   /** Add a batch's rows (not yet committed), each file's frames as they are read: its bytes and rows [start, end). */
   private async append(batch: BatchStream): Promise<{ bytes: number; rows: [number, number] }> {
-    const layout = { dtype: batch.first.dtype, shape: batch.first.shape };
+    const layout = { dtype: batch.first.dtype, shape: batch.first.shape, encoding: batch.first.encoding };
     if (!this.file) {
       // A new file is made under a temporary name and takes its own once its first batch is
       // committed, so the destination never shows a file that does not open: a cut, a full disk

@@ -8,9 +8,11 @@ import { isFurError } from '../errors.js';
 import type { FrameBlock } from '../source/frame.js';
 import { checkConsistent, readFrames, type ReadOptions } from '../source/readers/index.js';
 import type { CompletedFile } from '../source/watch.js';
+import type { Origin } from './source.js';
 
 export interface SourceItem {
-  file: CompletedFile;
+  /** a completed file, or frames pushed from memory (see FrameSource) */
+  file: Origin;
   block: FrameBlock;
 }
 
@@ -127,13 +129,13 @@ export async function* readAhead(
 export interface BatchStream {
   index: number;
   /** the frames' layout, and frames and bytes in a file, from the batch's first file */
-  first: { dtype: FrameBlock['dtype']; shape: number[]; frames: number; fileBytes: number };
+  first: { dtype: FrameBlock['dtype']; shape: number[]; frames: number; fileBytes: number; encoding?: FrameBlock['encoding'] };
   /** frames the batch ends at (it ends sooner when --batch-seconds pass or the source ends) */
   want: number;
   /** the items, each once; ends where the batch ends */
   items: AsyncIterable<SourceItem>;
   /** what has been taken so far: the whole batch once `items` has ended */
-  taken: { files: CompletedFile[]; frames: number; bytes: number };
+  taken: { files: Origin[]; frames: number; bytes: number };
   /** ends the batch where its consumer stopped (a failed commit): the next batch goes on from there */
   close(): void;
   /**
@@ -168,10 +170,10 @@ export async function* batchStreams(items: AsyncIterable<SourceItem>, frames: nu
     })();
     carried = undefined;
     if (!firstItem) return;
-    const first = { dtype: firstItem.block.dtype, shape: firstItem.block.shape, frames: firstItem.block.count, fileBytes: firstItem.file.size };
+    const first = { dtype: firstItem.block.dtype, shape: firstItem.block.shape, frames: firstItem.block.count, fileBytes: firstItem.file.size, encoding: firstItem.block.encoding };
     const want = limit ? Math.max(1, Math.min(frames, limit(firstItem))) : frames;
     const deadline = Date.now() + seconds * 1000;
-    const taken = { files: [] as CompletedFile[], frames: 0, bytes: 0 };
+    const taken = { files: [] as Origin[], frames: 0, bytes: 0 };
     let closed = false;
     let last = false;
     let ended!: () => void;

@@ -100,7 +100,7 @@ export class BatchesTarget implements CollectingTarget {
     const file = await H5File.create(remote, { durable: false, metaReserve: 64 << 10 });
     file.setAttr('/', 'fur_version', FUR_VERSION);
     file.setAttr('/', 'fur_method', 'batches');
-    const ds = createFrameDatasets(file, { dtype: first.dtype, shape: first.shape }, this.o);
+    const ds = createFrameDatasets(file, { dtype: first.dtype, shape: first.shape, encoding: first.encoding }, this.o);
     const bytes = await appendBlocks(ds, batch.items.map((i) => i.block));
     await file.commit();
     // the chunk index refers to the final name; it is written once that name exists

@@ -14,13 +14,18 @@
 import { createHash } from 'node:crypto';
 import { FurError } from '../errors.js';
 import { attachScales, defaultChunks, dimensionOnlyName, dtypeName, fixedString, type Dataset, type DtypeSpec, type H5File } from '../hdf5/index.js';
-import { itemsize, type Dtype, type FrameBlock } from '../source/frame.js';
+import { itemsize, type Dtype, type FrameBlock, type FrameEncoding } from '../source/frame.js';
 import { FUR_VERSION } from '../version.js';
 import { applyMetadata } from './metadata.js';
 import { DETECTOR, ENTRY, FRAMES, INSTRUMENT, NXDATA } from './nexus.js';
 import { filtersOf, type PipelineOptions } from './options.js';
 
-export interface FrameLayout { dtype: Dtype; shape: number[] }
+export interface FrameLayout {
+  dtype: Dtype;
+  shape: number[];
+  /** frames that arrive as filtered chunks, one frame each (see FrameBlock.encoding) */
+  encoding?: FrameEncoding;
+}
 
 export interface FrameDatasets {
   file: H5File;
@@ -31,7 +36,10 @@ export interface FrameDatasets {
   page: Dataset;
   /** source file modification time, seconds since 1970: when the file was completed, as fur saw it */
   mtime: Dataset;
-  /** SHA-256 of each frame's bytes as stored, so a file can be verified without its sources */
+  /**
+   * SHA-256 of each frame's bytes as stored, so a file can be verified without its sources (of
+   * the chunk as received, for frames that arrive filtered: their bytes are never decoded)
+   */
   sha256: Dataset;
   /** NeXus layout: each frame's number in the file (the frame axis's dimension scale) */
   index?: Dataset;
@@ -43,6 +51,8 @@ export interface FrameDatasets {
    * earliest and latest frame time so far (ms since 1970), for /entry/start_time and end_time
    */
   state: { describe: boolean; span?: { start: number; end: number } };
+  /** the values given with each frame, as JSON text (frames pushed by a program or a stream) */
+  attrs?: Dataset;
 }
 
 export const PER_FRAME = ['frame_name', 'frame_page', 'frame_mtime', 'frame_sha256'] as const;
@@ -95,6 +105,8 @@ export function chunkFramesFor(layout: FrameLayout, batchFrames: number): number
 
 /** The frames dataset's chunk shape: --chunk-frames if given, else chunkFramesFor. */
 export function frameChunks(layout: FrameLayout, o: PipelineOptions): number[] {
+  // a filtered frame is its own chunk: it is stored as it came
+  if (layout.encoding) return [1, ...layout.shape];
   const auto = chunkFramesFor(layout, o.batchFrames);
   return o.chunkFrames !== undefined && layout.dtype !== 'bytes' ? [o.chunkFrames, ...auto.slice(1)] : auto;
 }
@@ -124,7 +136,8 @@ export function createFrameDatasets(file: H5File, layout: FrameLayout, o: Pipeli
   const frameShape = bytes ? [] : layout.shape;
   // variable-length frames are protected by their SHA-256 (frame_sha256, fur verify): a Fletcher-32
   // over their chunks would check the heap references only
-  const filters = filtersOf(o).filter((f) => !(bytes && f.id === 'fletcher32'));
+  // a detector's pre-filtered chunks are stored as received, through their own filter
+  const filters = layout.encoding ? [{ id: layout.encoding }] : filtersOf(o).filter((f) => !(bytes && f.id === 'fletcher32'));
   const data = file.createDataset(frames, { dtype, shape: [0, ...frameShape], maxshape: [null, ...frameShape], chunks: frameChunks(layout, o), filters });
   const perFrame = (name: string, type: DtypeSpec, frame: number[] = []) =>
     file.createDataset(siblingPath(frames, name), { dtype: type, shape: [0, ...frame], maxshape: [null, ...frame], chunks: [PER_FRAME_CHUNK, ...frame] });
@@ -133,6 +146,7 @@ export function createFrameDatasets(file: H5File, layout: FrameLayout, o: Pipeli
     name: perFrame('frame_name', 'vlen-str'), page: perFrame('frame_page', 'uint32'),
     mtime: perFrame('frame_mtime', 'float64'), sha256: perFrame('frame_sha256', 'uint8', [32]),
   };
+  if (o.frameAttrs) ds.attrs = perFrame('frame_attrs', 'vlen-str');
   file.setAttr(frames, 'fur_layout', bytes ? 'bytes' : 'frames');
   const image = imageKind(layout);
   if (image) {
@@ -228,6 +242,11 @@ export function checkFrameDatasets(file: H5File, layout: FrameLayout, o: Pipelin
   const wantBytes = layout.dtype === 'bytes';
   const shapeOk = wantBytes ? data.frameShape.length === 0 : data.frameShape.join('x') === layout.shape.join('x');
   const typeOk = wantBytes ? data.type.class === 'vlen-bytes' : dtypeName(data.type) === layout.dtype;
+  const stored = data.filters.some((f) => f.id === 'bitshuffle-lz4') ? 'bitshuffle-lz4' : undefined;
+  if (stored !== layout.encoding) {
+    throw new FurError('layout-mismatch',
+      `${where}: ${o.dataset} holds frames ${stored ? `stored ${stored}` : 'not pre-filtered'}, the frames to add are ${layout.encoding ?? 'not pre-filtered'}; append to a new file`, { where });
+  }
   if (!shapeOk || !typeOk) {
     throw new FurError('layout-mismatch',
       `${where}: ${frames} holds frames of ${data.frameShape.join('x') || 'bytes'} ${dtypeName(data.type)}, the source has ${layout.shape.join('x') || 'bytes'} ${layout.dtype}; append to a new file`,
@@ -236,6 +255,7 @@ export function checkFrameDatasets(file: H5File, layout: FrameLayout, o: Pipelin
   const ds: FrameDatasets = {
     file, data, state: { describe: false },
     name: file.dataset(need[1]!), page: file.dataset(need[2]!), mtime: file.dataset(need[3]!), sha256: file.dataset(need[4]!),
+    attrs: file.has(siblingPath(frames, 'frame_attrs')) ? file.dataset(siblingPath(frames, 'frame_attrs')) : undefined,
   };
   const time = siblingPath(frames, 'frame_time');
   if (frames === FRAMES && file.has('/frame') && file.has(time)) {
@@ -261,7 +281,7 @@ export function datasetsOf(ds: FrameDatasets): Dataset[] {
 
 /** the per-frame datasets (cut back to the frames when a file is continued) */
 export function perFrameOf(ds: FrameDatasets): Dataset[] {
-  return [ds.name, ds.page, ds.mtime, ds.sha256, ...(ds.index ? [ds.index] : []), ...(ds.time ? [ds.time] : [])];
+  return [ds.name, ds.page, ds.mtime, ds.sha256, ...(ds.index ? [ds.index] : []), ...(ds.time ? [ds.time] : []), ...(ds.attrs ? [ds.attrs] : [])];
 }
 
 /** The same datasets, each replaced by `wrap(d)` (S3 append notes what is appended to each); the state is shared. */
@@ -269,6 +289,7 @@ export function mapDatasets(ds: FrameDatasets, wrap: (d: Dataset) => Dataset): F
   const out: FrameDatasets = { ...ds, data: wrap(ds.data), name: wrap(ds.name), page: wrap(ds.page), mtime: wrap(ds.mtime), sha256: wrap(ds.sha256) };
   if (ds.index) out.index = wrap(ds.index);
   if (ds.time) out.time = wrap(ds.time);
+  if (ds.attrs) out.attrs = wrap(ds.attrs);
   return out;
 }
 
@@ -304,6 +325,7 @@ export async function appendBlocks(ds: FrameDatasets, blocks: FrameBlock[] | Asy
   const mtimes: number[] = [];
   const acquired: number[] = [];
   const hashes: Uint8Array[] = [];
+  const attrs: string[] = [];
   // a block is hashed while its frames go out, a slice at a time (see hashBlock)
   let hashing: Promise<void> = Promise.resolve();
   for await (const block of Array.isArray(blocks) ? drain(blocks) : blocks) {
@@ -311,8 +333,13 @@ export async function appendBlocks(ds: FrameDatasets, blocks: FrameBlock[] | Asy
     const k = hashes.length;
     hashes.push(new Uint8Array(0));
     hashing = hashing.then(async () => { hashes[k] = await hashBlock(block); });
-    if (block.dtype === 'bytes') await ds.data.appendVlen([block.data]);
+    if (block.attrs && !ds.attrs) {
+      throw new FurError('attrs-unsupported', `${block.name}: this file has no frame_attrs dataset (it was not made by a capture that stores values with its frames); append to a new file`, { name: block.name });
+    }
+    if (block.encoding) ds.data.appendChunk(block.data, block.count);
+    else if (block.dtype === 'bytes') await ds.data.appendVlen([block.data]);
     else await ds.data.append(block.data, block.count);
+    if (ds.attrs) { const text = JSON.stringify(block.attrs ?? {}); for (let i = 0; i < block.count; i++) attrs.push(text); }
     bytes += block.data.length;
     for (let i = 0; i < block.count; i++) {
       names.push(block.name);
@@ -335,6 +362,7 @@ export async function appendBlocks(ds: FrameDatasets, blocks: FrameBlock[] | Asy
   if (ds.time) await ds.time.append(Float64Array.from(acquired));
   // a frame's time: when it was acquired where the source says, else when its file was completed
   if (ds.state.span) recordSpan(ds, acquired.map((t, i) => 1000 * (Number.isNaN(t) ? mtimes[i]! : t)));
+  if (ds.attrs) await ds.attrs.appendVlen(attrs);
   return bytes;
 }
 

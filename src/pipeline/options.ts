@@ -54,6 +54,8 @@ export interface PipelineOptions {
    * (up to 256 files and 64 MiB of file data in flight)
    */
   parallelFiles?: number;
+  /** new files get frame_attrs: the values given with each frame (captures a program or a stream feeds) */
+  frameAttrs?: boolean;
 }
 
 export const DEFAULTS: PipelineOptions = {

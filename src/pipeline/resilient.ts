@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { FurError, isFurError, remoteFields, unreachable, type FurErrorTag } from '../errors.js';
 import type { Destination } from '../transport/destination.js';
 import { leaseTicket } from './lease.js';
-import { listFinished, run, type RunSpec, type RunSummary } from './run.js';
+import { folderOf, listFinished, run, type RunSpec, type RunSummary } from './run.js';
 
 /**
  * Whether a later attempt may not meet this failure: the link, the server, a full disk being
@@ -44,6 +44,8 @@ export function isTransientTag(tag: FurErrorTag): boolean {
     case 'hdf5-format': case 'hdf5-usage': case 'checksum-mismatch': case 'layout-mismatch': case 'not-a-fur-file':
     case 'not-a-file': case 'no-dataset': case 'no-hashes': case 'read-back-differs':
     case 'bad-config': case 'bad-key': case 'internal': case 'serve-failed':
+    case 'no-source': case 'bad-frame': case 'name-committed': case 'name-repeated': case 'capture-closed':
+    case 'attrs-unsupported': case 'stream-message': case 'spool-damaged': case 'filter-unsupported':
       return false;
     default:
       return unreachable(tag);
@@ -90,7 +92,7 @@ export async function runResilient(spec: ResilientSpec): Promise<RunSummary> {
   let downSince: number | undefined = Date.now();
   // a finished folder is listed while the first connection is made; a later attempt lists it
   // again (files committed meanwhile may have been deleted)
-  let listing = spec.watch ? undefined : listFinished(spec.sourceDir, spec.pattern, spec.options.read, spec.notFrames);
+  let listing = spec.watch || spec.frames ? undefined : listFinished(folderOf(spec).dir, folderOf(spec).pattern, spec.options.read, spec.notFrames);
   listing?.catch(() => undefined); // its failure is reported by the run, after the connection's
   // one lease for every attempt: a reconnected run takes back its own
   const lease = spec.lease ?? leaseTicket();

@@ -9,7 +9,7 @@ import { pickFormat, preloadDecoder, readFrames } from '../source/readers/index.
 import { listCompleted, settled, watchFolder, type CompletedFile, type FolderWatch, type WatchOptions } from '../source/watch.js';
 import type { Destination } from '../transport/destination.js';
 import { AppendTarget } from './append.js';
-import { batchStreams, collect, readAhead, type BatchStream, type Rejected } from './batch.js';
+import { batchStreams, collect, readAhead, type BatchStream, type Rejected, type SourceItem } from './batch.js';
 import { BatchesTarget } from './batches.js';
 import { SourceCleanup, unsyncedNotice } from './cleanup.js';
 import { FilesTarget } from './files.js';
@@ -18,11 +18,16 @@ import { sweepTemporaries } from './sweep.js';
 import { sameFrames } from './layout.js';
 import { validate, type PipelineOptions } from './options.js';
 import type { Progress } from './progress.js';
+import type { FrameSource } from './source.js';
 import type { CommitResult, Target } from './target.js';
 
 export interface RunSpec {
-  sourceDir: string;
-  pattern: string;
+  /** the folder of frame files (absent when `frames` gives the frames) */
+  sourceDir?: string;
+  /** which files in it are frames */
+  pattern?: string;
+  /** frames from elsewhere than a folder: pushed from memory, or received from a stream */
+  frames?: FrameSource;
   /** watch the folder (continuous capture); absent = upload what is there now */
   watch?: WatchOptions;
   /** names in a finished folder that are not frames (a watch has its own) */
@@ -52,7 +57,6 @@ export interface RunSummary {
   seconds: number;
 }
 
-/** Completed files, minus those a previous run already committed (deleted now if asked). */
 /** why a file name is unsafe as a remote path component, or undefined */
 export function unsafeName(name: string): string | undefined {
   if (name === '' || name === '.' || name === '..') return `'${name}' is not a file name`;
@@ -62,6 +66,7 @@ export function unsafeName(name: string): string | undefined {
   return undefined;
 }
 
+/** Completed files, minus those a previous run already committed (deleted now if asked). */
 async function* fresh(
   files: AsyncIterable<CompletedFile>, isCommitted: (f: CompletedFile) => Promise<boolean | FurError>,
   spec: RunSpec, counts: { files: number }, onRejected: (r: Rejected) => void, onRetried: (f: CompletedFile) => void, cleanup: SourceCleanup,
@@ -124,6 +129,12 @@ async function abandon(target: Target | FilesTarget): Promise<void> {
   await (suspend ? suspend.call(target) : target.close()).catch(() => undefined);
 }
 
+/** The folder a run reads its frames from (every run without `frames` has one). */
+export function folderOf(spec: Pick<RunSpec, 'sourceDir' | 'pattern'>): { dir: string; pattern: string } {
+  if (spec.sourceDir === undefined) throw new FurError('no-source', 'a run needs a source folder or frames to store', {});
+  return { dir: spec.sourceDir, pattern: spec.pattern ?? '*' };
+}
+
 /** The destination as the user named it: the file (append) or the folder. */
 function where(spec: RunSpec): string {
   return `${spec.dest.url.replace(/\/$/, '')}${spec.destPath === '.' ? '' : '/' + spec.destPath}`;
@@ -152,14 +163,20 @@ async function runHeld(spec: RunSpec, o: PipelineOptions, lease: Lease): Promise
   // files kept and why, by path: a kept file that changes and is then committed leaves the list
   const kept = new Map<string, Rejected>();
   let watcher: FolderWatch | undefined;
-  let source: AsyncIterable<CompletedFile>;
+  let source: AsyncIterable<CompletedFile> | undefined;
+  const folder = spec.frames ? undefined : folderOf(spec);
   // a finished folder is listed while the destination is opened (a round trip or more)
-  const listing = spec.watch ? undefined : (spec.listing ?? listFinished(spec.sourceDir, spec.pattern, o.read, spec.notFrames));
+  const listing = !folder || spec.watch ? undefined : (spec.listing ?? listFinished(folder.dir, folder.pattern, o.read, spec.notFrames));
   listing?.catch(() => undefined); // awaited below, after the destination's own errors
   const opening = openTarget(spec, o);
   opening.catch(() => undefined);
-  if (spec.watch) {
-    watcher = watchFolder(spec.sourceDir, { pattern: spec.pattern, ...spec.watch, signal: spec.signal });
+  if (!folder) {
+    if (o.method === 'files') {
+      await opening.then(abandon, () => undefined);
+      throw new FurError('method-unsupported', '--method files stores files as they are; frames pushed or received are stored with append or batches', { url: spec.dest.url, method: o.method });
+    }
+  } else if (spec.watch) {
+    watcher = watchFolder(folder.dir, { pattern: folder.pattern, ...spec.watch, signal: spec.signal });
     source = watcher;
     // a lease lost while no frame comes ends the watch: the run then fails (lease.check below)
     void lease.fenced.then(() => watcher?.stop());
@@ -178,7 +195,7 @@ async function runHeld(spec: RunSpec, o: PipelineOptions, lease: Lease): Promise
   const target = await opening;
 
   const resumed = { files: 0, frames: [...target.committed.values()].reduce((a, b) => a + b, 0) };
-  progress.event({ type: 'start', method: o.method, source: spec.sourceDir, destination: where(spec), resumed });
+  progress.event({ type: 'start', method: o.method, source: spec.frames?.label ?? folder!.dir, destination: where(spec), resumed });
   try {
     // under the lease: what is swept is no other run's work in progress
     lease.check();
@@ -211,12 +228,11 @@ async function runHeld(spec: RunSpec, o: PipelineOptions, lease: Lease): Promise
   const cleanup = new SourceCleanup(spec.dest, spec.destPath, o, warn, (file, error) => reject({ file, error }));
   try {
     if (target instanceof FilesTarget) {
-      const files = fresh(source, (f) => target.has(f), spec, resumed, reject, retried, cleanup, lease);
+      const files = fresh(source!, (f) => target.has(f), spec, resumed, reject, retried, cleanup, lease);
       countReached = await uploadFiles(files, target, spec, cleanup, lease);
     } else {
-      const files = fresh(source, (f) => storedUnderName(target, f, o, spec.dest), spec, resumed, reject, retried, cleanup, lease);
       // read ahead enough to keep the upload fed, not a batch more: commits in flight hold batches already
-      const items = readAhead(files, o.read, { files: 64, bytes: 8 << 20 }, (r) => {
+      const items = spec.frames ? spec.frames.items(target, progress) : readAhead(fresh(source!, (f) => storedUnderName(target, f, o, spec.dest), spec, resumed, reject, retried, cleanup, lease), o.read, { files: 64, bytes: 8 << 20 }, (r) => {
         // with --on-mismatch stop the error ends the run and is reported once, as the run's error
         if (o.onMismatch !== 'stop') reject(r);
       }, o.onMismatch, reconsider);
@@ -232,10 +248,14 @@ async function runHeld(spec: RunSpec, o: PipelineOptions, lease: Lease): Promise
       const settle = async (index: number, taken: BatchStream['taken'], result: Promise<CommitResult>): Promise<void> => {
         const r = await result;
         progress.committed(index, taken.files, taken.frames, r.bytes, r.frames);
-        // a commit made after the lease was lost or expired is not one this run can vouch for
-        if (o.deleteSource) lease.check();
         spec.view?.committed(index, r);
-        if (o.deleteSource) progress.event({ type: 'deleted', files: await cleanup.batch(taken.files, r.stored) });
+        // a folder run's units are its completed files; other sources let go of their own
+        if (spec.frames) await spec.frames.release(taken.files);
+        else if (o.deleteSource) {
+          // a commit made after the lease was lost or expired is not one this run can vouch for
+          lease.check();
+          progress.event({ type: 'deleted', files: await cleanup.batch(taken.files as CompletedFile[], r.stored) });
+        }
       };
       // A batch's frames are let go of as they are written: nothing here keeps the batch itself.
       // A target that stores frames as they come takes the stream; others, the collected batch.
@@ -258,7 +278,7 @@ async function runHeld(spec: RunSpec, o: PipelineOptions, lease: Lease): Promise
         results.catch(() => undefined);
         open.push(results);
       };
-      const next = batchStreams(limited, o.batchFrames, o.batchSeconds, 0, target.batchFrames?.bind(target));
+      const next = batchStreams(limited, o.batchFrames, o.batchSeconds, 0, batchLimit(target, spec.frames));
       try {
         for (;;) {
           // room first, then the next batch, which is handed out once the one before it has ended
@@ -274,7 +294,7 @@ async function runHeld(spec: RunSpec, o: PipelineOptions, lease: Lease): Promise
         await Promise.allSettled(open);
       }
     }
-    endReason = countReached ? 'count' : watcher?.endReason ?? (spec.signal?.aborted ? 'stopped' : 'finished');
+    endReason = countReached ? 'count' : watcher?.endReason ?? spec.frames?.endReason ?? (spec.signal?.aborted ? 'stopped' : 'finished');
     // closing writes too (the last sidecar, the file's final size)
     lease.check();
   } catch (e) {
@@ -297,6 +317,12 @@ async function runHeld(spec: RunSpec, o: PipelineOptions, lease: Lease): Promise
     kept: rejected.map((r) => ({ file: r.file.path, tag: r.error.tag, message: r.error.message })),
   });
   return summary;
+}
+
+/** Frames per batch: the target's limit, and the source's where it holds frames until released. */
+function batchLimit(target: Target, frames: FrameSource | undefined): ((first: SourceItem) => number) | undefined {
+  const limits = [target.batchFrames?.bind(target), frames?.batchLimit?.bind(frames)].filter((f) => f !== undefined);
+  return limits.length ? (first) => Math.min(...limits.map((f) => f(first))) : undefined;
 }
 
 /**

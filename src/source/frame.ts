@@ -36,6 +36,13 @@ export interface FrameBlock {
   mtimeMs: number;
   /** what the file says about its frames, where its format carries anything (TIFF tags) */
   source?: SourceInfo;
+  /** values given with the frames (a program's or a stream's), stored as JSON text per frame */
+  attrs?: Record<string, unknown>;
+  /**
+   * `data` is one HDF5 chunk already through a filter (a detector's bitshuffle + LZ4 frame),
+   * stored as received; absent: `data` is the frames' bytes
+   */
+  encoding?: FrameEncoding;
 }
 
 export interface SourceInfo {
@@ -44,6 +51,8 @@ export interface SourceInfo {
   /** descriptive fields of the file, by the name they are stored under (tiff_software, …) */
   tags?: Record<string, string | number>;
 }
+
+export type FrameEncoding = 'bitshuffle-lz4';
 
 /** What a decoder knows from the bytes alone; the dispatcher adds file, name and mtime. */
 export type DecodedFrames = Pick<FrameBlock, 'dtype' | 'shape' | 'count' | 'data' | 'source'>;

@@ -10,7 +10,7 @@
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { makeCertificate } from '../../src/transport/ftps-tls.js';
+import { makeCertificate } from '../support/certificate.js';
 import { freePorts } from './support/daemon.js';
 import type { MatrixServer } from './support/server-matrix.js';
 import { startProftpd } from './support/proftpd.js';

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { noRetry, writeFrames } from '../pipeline/helpers.js';
-import { makeCertificate } from '../../src/transport/ftps-tls.js';
+import { makeCertificate } from '../support/certificate.js';
 import { sortSequence } from '../../src/source/sequence.js';
 import { run } from '../support/run.js';
 import { FUR_BIN } from '../pipeline/helpers.js';

@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { makeCertificate, type Certificate } from '../../src/transport/ftps-tls.js';
+import { makeCertificate, type Certificate } from '../support/certificate.js';
 import { freePorts, listening, stopAll } from './support/daemon.js';
 
 export const VSFTPD = '/usr/sbin/vsftpd';

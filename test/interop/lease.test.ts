@@ -16,7 +16,7 @@ import { after, before, describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { sortSequence } from '../../src/source/sequence.js';
 import { openDestination } from '../../src/transport/open.js';
-import { startS3Server, type S3Server } from '../../src/transport/s3-server.js';
+import { startS3Server, type S3Server } from '../support/s3-server.js';
 import { FUR_BIN, localFrames, writeFrames, type Method } from '../pipeline/helpers.js';
 import { assertFiles, assertFrames, pattern, type Cam } from './ftps-s3-check.js';
 import { startVsftpd, type Vsftpd } from './ftps-vsftpd.js';

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { sortSequence } from '../../src/source/sequence.js';
-import { startS3Server, type S3Server } from '../../src/transport/s3-server.js';
+import { startS3Server, type S3Server } from '../support/s3-server.js';
 import { META_END } from '../../src/transport/s3-append.js';
 import { writeFrames } from '../pipeline/helpers.js';
 import { runOk } from '../support/run.js';

@@ -10,7 +10,7 @@ import { batchStreams, collect, type BatchStream, type SourceItem } from '../../
 function item(i: number, frames = 1): SourceItem {
   const name = `frame${String(i).padStart(6, '0')}.raw`;
   return {
-    file: { path: `/cam/${name}`, name, size: 8 * frames, mtimeMs: 0, by: 'listed', outOfOrder: false },
+    file: { path: `/cam/${name}`, name, size: 8 * frames },
     block: { file: `/cam/${name}`, name, dtype: 'uint8', shape: [8], count: frames, data: new Uint8Array(8 * frames).fill(i), mtimeMs: 0 },
   };
 }

@@ -16,7 +16,9 @@ import { main as _main } from '../../src/cli/main.js';
 import type { Dtype } from '../../src/source/frame.js';
 import { readFrames, type ReadOptions } from '../../src/source/readers/index.js';
 import { sortSequence } from '../../src/source/sequence.js';
+import { formatKnownHostsLine } from '../../src/transport/known-hosts.js';
 import { startSftpServer, type SftpServer, type SftpServerOptions } from '../../src/transport/sftp-server.js';
+import { delayedLink } from '../transport/helpers.js';
 import { dataset, h5wasmRead, resolvePath, valueBytes, valueStrings, valueVlenBytes, type H5Dataset, type H5Doc } from '../support/h5wasm.js';
 import { run, type RunOptions, type RunResult } from '../support/run.js';
 import { fakeSshDir } from '../transport/helpers.js';
@@ -151,9 +153,11 @@ export function furBin(args: string[], opts: RunOptions = {}): Promise<RunResult
  * `delayMs` later, if given, so the kill can land anywhere in the next batch. Kills follow fur's
  * own progress, not the clock: a fast or a loaded machine kills inside the run alike.
  */
-export function runKilledAfter(args: string[], commits: number, opts: { delayMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<{ killed: boolean; stderr: string }> {
+export function runKilledAfter(args: string[], commits: number, opts: { delayMs?: number; env?: NodeJS.ProcessEnv; program?: string } = {}): Promise<{ killed: boolean; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [FUR_BIN, ...args, '--json'], { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    // `program`: another program printing fur's progress events as JSON lines (a library user)
+    const argv = opts.program ? [opts.program, ...args] : [FUR_BIN, ...args, '--json'];
+    const child = spawn(process.execPath, argv, { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let seen = 0;
     let killing = false;
     let killed = false;
@@ -176,6 +180,22 @@ export function runKilledAfter(args: string[], commits: number, opts: { delayMs?
     // killed: the run was still going when the kill came (it may have ended in the delay)
     child.on('close', (_code, signal) => { clearTimeout(timer); resolve({ killed: killed && signal === 'SIGKILL', stderr }); });
   });
+}
+
+/**
+ * The SFTP destination `dest` reached over a long link (`oneWayMs` each way, see delayedLink): its
+ * URL through the link, and the known_hosts file and flags that trust the server there.
+ */
+export async function slowSftp(dest: Dest, oneWayMs: number, t: { after: (fn: () => Promise<void>) => void }): Promise<{ url: (method: Method, name: string) => string; knownHosts: string; flags: string[] }> {
+  const link = await delayedLink(dest.server!.port, oneWayMs);
+  t.after(() => link.close());
+  const knownHosts = join(dest.root, '..', `known_hosts_${link.port}`);
+  await writeFile(knownHosts, `${formatKnownHostsLine('127.0.0.1', link.port, dest.server!.hostKey)}\n`);
+  return {
+    url: (m, n) => `sftp://lab@127.0.0.1:${link.port}/${target(m, n)}`,
+    knownHosts,
+    flags: ['--password-env', PASSWORD_ENV, '--known-hosts', knownHosts],
+  };
 }
 
 /** `fur … --json` running as a child process, its events readable while it runs. */

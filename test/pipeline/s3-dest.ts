@@ -5,7 +5,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { startS3Server, type S3Server, type S3ServerOptions } from '../../src/transport/s3-server.js';
+import { startS3Server, type S3Server, type S3ServerOptions } from '../support/s3-server.js';
 import { startFtpsServer, type FtpsServer, type FtpsServerOptions } from '../transport/ftps-server.js';
 import { readdir } from 'node:fs/promises';
 import { sortSequence } from '../../src/source/sequence.js';

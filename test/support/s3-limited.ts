@@ -13,7 +13,7 @@
 import { randomBytes } from 'node:crypto';
 import { request, createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { S3Server } from '../../src/transport/s3-server.js';
+import type { S3Server } from './s3-server.js';
 
 export type Lacking = 'ListParts' | 'ListMultipartUploads' | 'AbortMultipartUpload' | 'ListObjectVersions';
 /** how the store answers an operation it lacks */

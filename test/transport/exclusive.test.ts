@@ -12,7 +12,7 @@ import type { Destination } from '../../src/transport/destination.js';
 import { FileDestination } from '../../src/transport/file.js';
 import { FtpsDestination } from '../../src/transport/ftps.js';
 import { S3Destination } from '../../src/transport/s3.js';
-import { startS3Server, type S3Server } from '../../src/transport/s3-server.js';
+import { startS3Server, type S3Server } from '../support/s3-server.js';
 import { markerKey } from '../../src/transport/s3-upload.js';
 import { SftpDestination } from '../../src/transport/sftp.js';
 import { parseDestinationUrl, type SshLikeUrl } from '../../src/transport/url.js';

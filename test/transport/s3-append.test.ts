@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { CreateMultipartUploadCommand } from '@aws-sdk/client-s3';
 import { S3Destination } from '../../src/transport/s3.js';
 import { META_END, Ranges, S3PartSink, type Extent } from '../../src/transport/s3-append.js';
-import { startS3Server, type S3Server } from '../../src/transport/s3-server.js';
+import { startS3Server, type S3Server } from '../support/s3-server.js';
 import { MiB } from '../../src/transport/s3-upload.js';
 import { pattern, rejectsWith, scratch } from './helpers.js';
 

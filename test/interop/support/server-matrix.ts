@@ -115,9 +115,12 @@ async function changeFrame(method: Method, target: string, frame: number): Promi
 import sys, json, h5py
 for path in sys.argv[2:]:
     with h5py.File(path, 'r') as f:
-        names = [n.decode() if isinstance(n, bytes) else n for n in f['/frame_name'][:]]
+        # /data, or in a NeXus file the link to /entry/data/data, beside which the per-frame datasets are
+        link = f.get('/data', getlink=True)
+        at = link.path if isinstance(link, h5py.SoftLink) else '/data'
+        names = [n.decode() if isinstance(n, bytes) else n for n in f[at[:at.rfind('/')] + '/frame_name'][:]]
         if sys.argv[1] not in names: continue
-        d = f['/data']
+        d = f[at]
         assert not d.compression, 'compressed chunks'
         row = names.index(sys.argv[1])
         start = row // d.chunks[0] * d.chunks[0]
