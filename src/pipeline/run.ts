@@ -382,8 +382,9 @@ function fenced(batch: BatchStream, lease: Lease): BatchStream {
     }
     lease.check();
   })();
-  // everything else (`last` is a getter over the batch's own state) is the batch's
-  return Object.create(batch, { items: { value: checked } }) as BatchStream;
+  // everything else (`last` is a getter over the batch's own state) is the batch's; `items` stays writable, as
+  // on any batch: a live view (src/serve/frames.ts) follows the items by wrapping them
+  return Object.create(batch, { items: { value: checked, writable: true } }) as BatchStream;
 }
 
 async function* limitFrames<T extends { block: { count: number } }>(items: AsyncIterable<T>, max: number | undefined, stop: () => void): AsyncGenerator<T> {

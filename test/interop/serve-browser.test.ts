@@ -27,7 +27,7 @@ import sys, json, h5py, numpy as np
 f = h5py.File(sys.argv[1], 'r')
 d = f['/data']
 a = d[int(sys.argv[2])].astype(np.float64)
-s = max(1, -(-max(a.shape[0], a.shape[1]) // 512))
+s = max(1, -(-max(a.shape[0], a.shape[1]) // 400))
 t = a[::s, ::s]
 v = np.sort(t[np.isfinite(t)].ravel())
 n = v.size

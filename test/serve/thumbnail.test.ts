@@ -84,3 +84,22 @@ test('8 and 16-bit integers counted, not sorted: the same percentiles as the rul
     }
   }
 });
+
+test('data not aligned to its element size is read as the aligned copy of it is; the page chosen is the one read', () => {
+  // the same two uint16 and float32 pages, once at an aligned offset and once one byte in
+  for (const dtype of ['uint16', 'float32'] as const) {
+    const aligned = block(dtype, [2, 3], [1, 9, 4, 300, 2, 7, 40, 5, 60, 8, 1000, 3], 2);
+    const shifted = new Uint8Array(aligned.data.length + 1).subarray(1);
+    shifted.set(aligned.data);
+    for (const page of [0, 1]) {
+      const a = thumbnail(aligned, page);
+      const b = thumbnail({ ...aligned, data: shifted }, page);
+      assert.ok(typeof a !== 'string' && typeof b !== 'string');
+      assert.deepEqual([...b.data], [...a.data]);
+    }
+    const p1 = thumbnail(aligned, 1);
+    assert.ok(typeof p1 !== 'string');
+    // page 1 is 40 5 60 / 8 1000 3: 6 samples, lo = sorted[0] = 3, hi = sorted[5] = 1000; 40 → floor(37 * 255 / 997 + 0.5) = 9
+    assert.deepEqual([...p1.data], [9, 1, 15, 1, 255, 0]);
+  }
+});
