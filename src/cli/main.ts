@@ -472,7 +472,7 @@ Examples:
       else {
         // without sources, "equal" can only mean: equal to the hash recorded beside the frame
         process.stderr.write(`fur verify: ${r.equal} equal, ${r.different.length} different, ${plural(r.missing.length, 'file')} missing at the destination` +
-          (src === undefined ? ' (checked against the SHA-256 recorded for each frame)' : `, ${plural(r.remoteOnly, 'remote frame')} without a local source`) + '\n');
+          (src === undefined ? ' (no sources given: each frame compared with the SHA-256 recorded when it was stored)' : `, ${plural(r.remoteOnly, 'remote frame')} without a local source`) + '\n');
         for (const d of r.different.slice(0, 20)) process.stderr.write(`  differs: ${printable(d.file)} frame ${d.frame}\n`);
         for (const m of r.missing.slice(0, 20)) process.stderr.write(`  missing: ${printable(m)}\n`);
         for (const d of r.damaged.slice(0, 20)) process.stderr.write(`  checksum failed: ${printable(d.file)} ${d.dataset} rows ${d.rows[0]}-${d.rows[1] - 1} (the stored chunk changed after it was written)\n`);
