@@ -204,6 +204,26 @@ function watchOptions(f: WatchFlags) {
   return { completion: f.completion as 'quiet' | 'marker' | 'rename', quietMs, idleMs, stopFile: f.stopFile, markerSuffix: f.marker };
 }
 
+/** Ctrl-C or SIGTERM finish what is queued; a second one aborts at once. `release` when the run ends. */
+function interruptible(): { signal: AbortSignal; release(): void } {
+  const controller = new AbortController();
+  let interrupts = 0;
+  const onSignal = () => {
+    if (++interrupts > 1) process.exit(130);
+    process.stderr.write('\nfur: finishing what is queued (press Ctrl-C again to abort)\n');
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return {
+    signal: controller.signal,
+    release: () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
+  };
+}
+
 async function doRun(src: string, destUrl: string, f: WatchFlags, watch: boolean): Promise<number> {
   // every setting is checked before anything connects: a typo costs no connection, and no wait
   const options = validate(await pipelineOptions(f));
@@ -218,15 +238,7 @@ async function doRun(src: string, destUrl: string, f: WatchFlags, watch: boolean
   const emit = renderer({ json: f.json ?? false, tty: process.stderr.isTTY ?? false });
   const progress = new Progress(live ? live.tee(emit) : emit);
   const warn = (message: string) => progress.event({ type: 'warning', tag: 'destination', message });
-  const controller = new AbortController();
-  let interrupts = 0;
-  const onSignal = () => {
-    if (++interrupts > 1) process.exit(130);
-    process.stderr.write('\nfur: finishing what is queued (press Ctrl-C again to abort)\n');
-    controller.abort();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const interrupt = interruptible();
   try {
     compileGlob(f.pattern, '--pattern'); // refused as typed, before anything connects
     const summary = await runResilient({
@@ -240,7 +252,7 @@ async function doRun(src: string, destUrl: string, f: WatchFlags, watch: boolean
       watch: watching,
       notFrames: { stopFile: f.stopFile, markerSuffix: f.marker },
       maxFrames,
-      options, progress, signal: controller.signal, view: live?.tap,
+      options, progress, signal: interrupt.signal, view: live?.tap,
       lease,
     });
     await live?.close();
@@ -249,8 +261,7 @@ async function doRun(src: string, destUrl: string, f: WatchFlags, watch: boolean
     await live?.close(e);
     throw e;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    interrupt.release();
   }
 }
 
@@ -282,17 +293,9 @@ function streamOptions(f: StreamFlags): StreamOptions {
 async function doStream(endpoint: string, destUrl: string, f: StreamFlags): Promise<number> {
   const options = streamOptions(f);
   const emit = renderer({ json: f.json ?? false, tty: process.stderr.isTTY ?? false });
-  const controller = new AbortController();
-  let interrupts = 0;
-  const onSignal = () => {
-    if (++interrupts > 1) process.exit(130);
-    process.stderr.write('\nfur: finishing what is queued (press Ctrl-C again to abort)\n');
-    controller.abort();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const interrupt = interruptible();
   try {
-    const summary = await stream(endpoint, destUrl, { ...options, onProgress: emit, signal: controller.signal });
+    const summary = await stream(endpoint, destUrl, { ...options, onProgress: emit, signal: interrupt.signal });
     for (const s of summary.series) {
       const gaps = [s.missing.length ? `${s.missing.length} missing` : '', s.repeated.length ? `${s.repeated.length} repeated` : ''].filter(Boolean).join(', ');
       if (f.json) process.stdout.write(JSON.stringify({ type: 'series', ...s }) + '\n');
@@ -300,8 +303,7 @@ async function doStream(endpoint: string, destUrl: string, f: StreamFlags): Prom
     }
     return summary.series.some((s) => s.missing.length || s.repeated.length) ? 3 : 0;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    interrupt.release();
   }
 }
 
