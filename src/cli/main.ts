@@ -220,6 +220,26 @@ function addNotFrames(c: Command, stopFile: string): Command {
     .option('--marker <suffix>', 'companion marker suffix, e.g. .done (markers are never frames)');
 }
 
+/** Ctrl-C or SIGTERM finish what is queued; a second one aborts at once. `release` when the run ends. */
+function interruptible(): { signal: AbortSignal; release(): void } {
+  const controller = new AbortController();
+  let interrupts = 0;
+  const onSignal = () => {
+    if (++interrupts > 1) process.exit(130);
+    process.stderr.write('\nfur: finishing what is queued (press Ctrl-C again to abort)\n');
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return {
+    signal: controller.signal,
+    release: () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
+  };
+}
+
 async function doRun(src: string, destUrl: string, f: WatchFlags, watch: boolean): Promise<number> {
   // every setting is checked before anything connects or is written: a typo costs no connection, and no wait
   checkConnection(f);
@@ -246,15 +266,7 @@ async function doRun(src: string, destUrl: string, f: WatchFlags, watch: boolean
     local: meter && ((isDone) => meter.sample(isDone)),
   });
   const warn = (message: string) => progress.event({ type: 'warning', tag: 'destination', message });
-  const controller = new AbortController();
-  let interrupts = 0;
-  const onSignal = () => {
-    if (++interrupts > 1) process.exit(130);
-    process.stderr.write('\nfur: finishing what is queued (press Ctrl-C again to abort)\n');
-    controller.abort();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const interrupt = interruptible();
   try {
     compileGlob(f.pattern, '--pattern'); // refused as typed, before anything connects
     const summary = await runResilient({
@@ -268,7 +280,7 @@ async function doRun(src: string, destUrl: string, f: WatchFlags, watch: boolean
       watch: watchOptions,
       notFrames: { stopFile: f.stopFile, markerSuffix: f.marker },
       maxFrames,
-      options, progress, signal: controller.signal, view: live?.tap,
+      options, progress, signal: interrupt.signal, view: live?.tap,
       lease,
     });
     await live?.close();
@@ -278,8 +290,7 @@ async function doRun(src: string, destUrl: string, f: WatchFlags, watch: boolean
     throw e;
   } finally {
     out.end();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    interrupt.release();
   }
 }
 
@@ -348,17 +359,9 @@ async function doStream(endpoint: string, destUrl: string, f: StreamFlags): Prom
   checkConnection(f);
   const options = streamOptions(f);
   const out = renderer({ json: f.json ?? false, tty: process.stderr.isTTY ?? false });
-  const controller = new AbortController();
-  let interrupts = 0;
-  const onSignal = () => {
-    if (++interrupts > 1) process.exit(130);
-    process.stderr.write('\nfur: finishing what is queued (press Ctrl-C again to abort)\n');
-    controller.abort();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const interrupt = interruptible();
   try {
-    const summary = await stream(endpoint, destUrl, { ...options, onProgress: out.emit, signal: controller.signal });
+    const summary = await stream(endpoint, destUrl, { ...options, onProgress: out.emit, signal: interrupt.signal });
     for (const s of summary.series) {
       const gaps = [s.missing.length ? `${s.missing.length} missing` : '', s.repeated.length ? `${s.repeated.length} repeated` : ''].filter(Boolean).join(', ');
       if (f.json) process.stdout.write(JSON.stringify({ type: 'series', ...s }) + '\n');
@@ -367,8 +370,7 @@ async function doStream(endpoint: string, destUrl: string, f: StreamFlags): Prom
     return summary.series.some((s) => s.missing.length || s.repeated.length) ? 3 : 0;
   } finally {
     out.end();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    interrupt.release();
   }
 }
 

@@ -8,14 +8,9 @@ import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { openCapture, isFurError, type ProgressEvent } from '../../src/index.js';
 import { DEST_KINDS, openDest, readStored, runKilledAfter, slowSftp } from '../pipeline/helpers.js';
-import { dataset, h5wasmRead, resolvePath, valueStrings, type H5Doc } from '../support/h5wasm.js';
+import { h5wasmRead, perFrame, valueStrings } from '../support/h5wasm.js';
 import { frame, SHAPE } from './support/frames.js';
 
-/** a per-frame dataset: beside the frames, wherever the layout puts them (/data may be a link) */
-function perFrame(doc: H5Doc, name: string) {
-  const at = resolvePath(doc, '/data');
-  return dataset(doc, `${at.slice(0, at.lastIndexOf('/'))}/${name}`);
-}
 
 const name = (i: number) => `frame_${String(i).padStart(6, '0')}`;
 

@@ -194,7 +194,7 @@ describe('refusals as ssh reports them', () => {
     appendFileSync(target.authorizedKeysFile, readFileSync(`${key}.pub`));
     const args = ['upload', cam, url('locked.h5'), '--identity', key, '--known-hosts', knownHosts];
     const r = await fur([...args, '--ssh', 'openssh']);
-    assert.equal(r.code, 1, text(r));
+    assert.equal(r.code, 2, text(r)); // bad-identity: the command line's key cannot be used as given, bad usage
     assert.match(text(r), new RegExp(`identity file ${key} is encrypted, and ssh cannot ask for its passphrase; load it into ssh-agent \\(ssh-add ${key}\\), or use --ssh builtin with --passphrase-env`));
     const unlocked = await fur([...args, '--passphrase-env', 'FUR_TEST_LOCKED_KEY'], { FUR_TEST_LOCKED_KEY: 'open sesame' });
     assert.equal(unlocked.code, 0, text(unlocked));

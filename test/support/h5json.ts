@@ -135,6 +135,12 @@ export function dataset(doc: H5Doc, path: string): H5Dataset {
   return o;
 }
 
+/** A per-frame dataset (frame_name, frame_attrs, …): beside the frames, wherever the layout puts them (/data may be a link). */
+export function perFrame(doc: H5Doc, name: string, frames = '/data'): H5Dataset {
+  const at = resolvePath(doc, frames);
+  return dataset(doc, `${at.slice(0, at.lastIndexOf('/'))}/${name}`);
+}
+
 /** The raw little-endian bytes of a numeric dataset's value. */
 export function valueBytes(ds: H5Dataset): Uint8Array {
   const v = ds.value;
