@@ -8,13 +8,14 @@
 import { randomBytes } from 'node:crypto';
 import { posix } from 'node:path';
 import { FurError, isFurError } from '../errors.js';
-import { commitFrames } from '../pipeline/append.js';
+import { appendPlan } from '../pipeline/append.js';
 import { batchFileName } from '../pipeline/batches.js';
-import { frameChunks } from '../pipeline/layout.js';
+import { frameChunks, framesPath } from '../pipeline/layout.js';
 import { FRAMES } from '../pipeline/nexus.js';
 import { filtersOf, type PipelineOptions } from '../pipeline/options.js';
 import { splitTarget } from '../pipeline/run.js';
 import { readFrames } from '../source/readers/index.js';
+import { H5File } from '../hdf5/index.js';
 import { listCompleted, type CompletedFile } from '../source/watch.js';
 import type { Destination } from '../transport/destination.js';
 import { openDestination } from '../transport/open.js';
@@ -90,6 +91,28 @@ function plan(files: CompletedFile[], framesPerByte: number, perBatch: number, o
   return out;
 }
 
+/**
+ * The frames dataset's chunks and the most frames a commit holds, asked of what the run would
+ * use: append's own plan to a file (large frames a chunk each, commits of at most 64 MiB, a
+ * continued file's chunks), the options' chunks and --batch elsewhere (S3 append, batches).
+ */
+function storePlan(o: PipelineOptions, s3: boolean, block: Awaited<ReturnType<typeof readFrames>>, chunkFrames?: number): { chunks: number[]; commitFrames: number } {
+  if (o.method === 'append' && !s3) return appendPlan(block, o, chunkFrames);
+  return { chunks: frameChunks({ dtype: block.dtype, shape: block.shape, encoding: block.encoding }, o), commitFrames: o.batchFrames };
+}
+
+/** Frames to a chunk in the file a run would continue (undefined: none there yet, or not a fur file). */
+async function continuedChunk(dest: Destination, path: string, dataset: string): Promise<number | undefined> {
+  try {
+    const file = await H5File.open(await dest.openRead(path), { readOnly: true });
+    try {
+      return file.dataset(framesPath(file, dataset)).chunk?.[0];
+    } finally { await file.close(); }
+  } catch {
+    return undefined; // the run says what is wrong with it
+  }
+}
+
 export async function dryRun(spec: DryRunSpec): Promise<number> {
   const o = spec.options;
   checkMethod(spec.destUrl, o.method);
@@ -97,17 +120,52 @@ export async function dryRun(spec: DryRunSpec): Promise<number> {
   const say = (l: string) => lines.push(l);
   const files = await listCompleted(spec.src, spec.pattern, { stopFile: spec.flags.stopFile, markerSuffix: spec.flags.marker });
   const total = files.reduce((n, f) => n + f.size, 0);
+  const s3 = parseDestinationUrl(spec.destUrl).scheme === 's3';
   say(`fur dry run: ${spec.watch ? 'watch' : 'upload'} ${printable(spec.src)} → ${printable(spec.destUrl)} (nothing is uploaded)`);
-
   // the layout, from the first file (as the run takes it from the first file too)
+  const block = files.length > 0 && o.method !== 'files' ? await readFrames(files[0]!.path, o.read) : undefined;
+
+  let code = 0;
+  let dest: Destination | undefined;
+  let writable = false;
+  let reason = '';
+  let inside = '';
+  let where = '';
+  let missing: string[] = [];
+  let existing: string | undefined;
+  let chunkFrames: number | undefined;
+  try {
+    ({ dest, missing, inside, where } = await reach(spec));
+    const probe = `.fur-dry-run-${randomBytes(6).toString('hex')}`;
+    try {
+      const f = await dest.openWrite(probe, { truncate: true });
+      await f.close();
+      await dest.remove(probe);
+      writable = true;
+    } catch (e) {
+      await dest.remove(probe).catch(() => undefined);
+      reason = (e as Error).message;
+    }
+    if (missing.length === 0 && o.method === 'append') {
+      const st = await dest.stat(inside);
+      existing = `${inside}: ${st ? `exists (${mb(st.size)}); the run continues it after its last commit` : 'does not exist yet; the run creates it'}`;
+      // a continued file keeps its chunks, and its commits end on them
+      if (st && st.size > 0 && !s3) chunkFrames = await continuedChunk(dest, inside, o.dataset);
+    }
+  } catch (e) {
+    reason = (e as Error).message;
+  } finally {
+    await dest?.close().catch(() => undefined);
+  }
+
   let perBatch = o.batchFrames;
   let framesPerByte = 0;
   let layout: Record<string, unknown> | undefined;
-  if (files.length > 0 && o.method !== 'files') {
-    const block = await readFrames(files[0]!.path, o.read);
+  if (block) {
     framesPerByte = block.count / Math.max(1, files[0]!.size);
-    if (o.method === 'append') perBatch = commitFrames(block, o);
-    const chunks = frameChunks({ dtype: block.dtype, shape: block.shape }, o);
+    const planned = storePlan(o, s3, block, chunkFrames);
+    perBatch = planned.commitFrames;
+    const chunks = chunkFrames === undefined ? planned.chunks : [chunkFrames, ...planned.chunks.slice(1)];
     const filters = filtersOf(o).map((f) => f.id === 'deflate' ? `gzip:${f.level}` : f.id);
     const type = block.dtype === 'bytes' ? 'variable-length bytes' : block.dtype;
     // a new file's layout (a continued file keeps its own): NeXus keeps the frames at FRAMES, --dataset links to them
@@ -123,35 +181,7 @@ export async function dryRun(spec: DryRunSpec): Promise<number> {
   say(`${plural(files.length, 'file')}${spec.watch ? ' present now (more as the instrument writes them)' : ''}, ${mb(total)}` +
     (o.method === 'files' ? '' : `, ~${plural(frames, 'frame')} in ${plural(batches, 'batch', 'batches')} of up to ${plural(perBatch, 'frame')}`) +
     (o.deleteSource ? '; each local file deleted once its batch is committed' : '; local files kept (no --delete-source)'));
-
-  let code = 0;
-  let dest: Destination | undefined;
-  let writable = false;
-  let reason = '';
-  let inside = '';
-  let where = '';
-  let missing: string[] = [];
-  try {
-    ({ dest, missing, inside, where } = await reach(spec));
-    const probe = `.fur-dry-run-${randomBytes(6).toString('hex')}`;
-    try {
-      const f = await dest.openWrite(probe, { truncate: true });
-      await f.close();
-      await dest.remove(probe);
-      writable = true;
-    } catch (e) {
-      await dest.remove(probe).catch(() => undefined);
-      reason = (e as Error).message;
-    }
-    if (missing.length === 0 && o.method === 'append') {
-      const st = await dest.stat(inside);
-      say(`${inside}: ${st ? `exists (${mb(st.size)}); the run continues it after its last commit` : 'does not exist yet; the run creates it'}`);
-    }
-  } catch (e) {
-    reason = (e as Error).message;
-  } finally {
-    await dest?.close().catch(() => undefined);
-  }
+  if (existing) say(existing);
   // where each goes, under the last name of the URL given (the file, or the folder)
   const shown = posix.basename(parseDestinationUrl(spec.destUrl).display.replace(/\/+$/, ''));
   for (const p of planned) say(`  ${printable(p.name)}  ${mb(p.size)}  → ${printable(o.method === 'append' ? `${shown}${p.to}` : `${shown}/${p.to}`)}${o.method === 'files' ? '' : `  (batch ${p.batch})`}`);

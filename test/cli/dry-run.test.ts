@@ -7,8 +7,9 @@ import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, test } from 'node:test';
-import { runCamera } from '../../src/source/camera.js';
-import { furBin, jsonLines, localFrames, openDest, scratch } from '../pipeline/helpers.js';
+import { expectedFrame, runCamera } from '../../src/source/camera.js';
+import { furBin, jsonLines, localFrames, openDest, readH5, scratch } from '../pipeline/helpers.js';
+import { dataset, resolvePath } from '../support/h5wasm.js';
 
 /** every file and folder under `root` with its size and content: what "unchanged" means */
 async function tree(root: string): Promise<Record<string, string>> {
@@ -57,6 +58,49 @@ describe('--dry-run', () => {
       });
     }
   }
+
+  test('append of frames of 1 MiB and more: the chunks and batches listed are those the run makes', async (t) => {
+    // frames of 3 MiB: in a new file a chunk each, and 21 to a commit (64 MiB at most), not
+    // --batch's 100; in a file made with 4 frames to a chunk, which a run continues, 20
+    const SHAPE = [1024, 1536];
+    const read = ['--dtype', 'uint16', '--shape', SHAPE.join('x'), '--batch-seconds', '600'];
+    const capture = async (name: string, frames: number, seed: number) => {
+      const dir = await scratch(t, `fur-${name}-`);
+      for (let i = 0; i < frames; i++) await writeFile(join(dir, `${name}${String(i).padStart(3, '0')}.raw`), expectedFrame(seed, i, 'uint16', SHAPE));
+      return dir;
+    };
+    const dest = await openDest('file', t);
+    // the file the second capture continues: 2 frames, 4 to a chunk
+    const first = await capture('p', 2, 9);
+    const made = await furBin(['upload', first, dest.url('append', 'continued'), '--chunk-frames', '4', ...read, ...dest.flags]);
+    assert.equal(made.code, 0, made.stderr.toString());
+    for (const [name, file, before, chunk, batches] of [
+      ['a', 'new', [], 1, [21, 1]],
+      ['b', 'continued', [[9, 2]], 4, [20, 2]],
+    ] as const) {
+      const src = await capture(name, 22, 1);
+      const url = dest.url('append', file);
+      const dry = await furBin(['upload', src, url, '--dry-run', '--json', ...read, ...dest.flags]);
+      assert.equal(dry.code, 0, dry.stderr.toString());
+      const [plan] = jsonLines(dry.stdout) as unknown as [{ layout: { chunk: number[] }; batchFrames: number; files: { name: string; batch: number }[] }];
+      const run = await furBin(['upload', src, url, '--json', ...read, ...dest.flags]);
+      assert.equal(run.code, 0, run.stderr.toString());
+      const commits = jsonLines(run.stdout).filter((e) => e.type === 'commit').map((e) => e.names as string[]);
+      const listed = plan.files.reduce<string[][]>((acc, f) => { (acc[f.batch] ??= []).push(f.name); return acc; }, []);
+      assert.deepEqual(listed, commits, 'the files of each batch, as listed and as committed');
+      assert.deepEqual(commits.map((c) => c.length), batches);
+      assert.equal(plan.batchFrames, batches[0]);
+
+      const back = await readH5(dest.local('append', file));
+      const frames = dataset(back.docs[0]!, resolvePath(back.docs[0]!, '/data'));
+      assert.deepEqual(plan.layout.chunk, frames.chunks, 'the chunks listed are the file\'s');
+      assert.deepEqual(frames.chunks, [chunk, ...SHAPE]);
+      const wanted = [...before.flatMap(([seed, n]) => Array.from({ length: n }, (_, i) => expectedFrame(seed, i, 'uint16', SHAPE))),
+        ...Array.from({ length: 22 }, (_, i) => expectedFrame(1, i, 'uint16', SHAPE))];
+      assert.equal(back.frames.length, wanted.length);
+      back.frames.forEach((f, i) => assert.ok(Buffer.from(f).equals(Buffer.from(wanted[i]!)), `${file}: frame ${i}`));
+    }
+  });
 
   test('a destination folder not there yet: said, and not made', async (t) => {
     const cam = await camera(t, 3);
