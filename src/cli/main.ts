@@ -30,10 +30,10 @@ import { encodeNpy } from '../source/writers/npy.js';
 import type { NumericDtype } from '../source/frame.js';
 import type { Destination } from '../transport/destination.js';
 import { FUR_VERSION } from '../version.js';
-import { printable, renderer } from './render.js';
+import { printable } from './render.js';
 import { plural } from './status-line.js';
 import { applyConfig, configurable, loadConfig, masked, type Origin } from './config.js';
-import { addRunControls, controls, runRenderer, type ControlFlags } from './run-controls.js';
+import { addReporting, addRunControls, controls, runRenderer, type ControlFlags } from './run-controls.js';
 import { stat } from 'node:fs/promises';
 import { Egress } from '../transport/egress.js';
 import { InstrumentMeter } from '../source/instrument.js';
@@ -70,7 +70,7 @@ interface CommonFlags extends ConnectionFlags {
   marker?: string;
 }
 
-interface StreamFlags extends ConnectionFlags {
+interface StreamFlags extends ConnectionFlags, Omit<ControlFlags, 'bwlimit' | 'dryRun'> {
   method: string;
   batch: string;
   batchSeconds: string;
@@ -358,14 +358,14 @@ async function doStream(endpoint: string, destUrl: string, f: StreamFlags): Prom
   // every setting is checked before anything connects
   checkConnection(f);
   const options = streamOptions(f);
-  const out = renderer({ json: f.json ?? false, tty: process.stderr.isTTY ?? false });
+  const out = runRenderer(f, controls(f));
   const interrupt = interruptible();
   try {
     const summary = await stream(endpoint, destUrl, { ...options, onProgress: out.emit, signal: interrupt.signal });
     for (const s of summary.series) {
       const gaps = [s.missing.length ? `${s.missing.length} missing` : '', s.repeated.length ? `${s.repeated.length} repeated` : ''].filter(Boolean).join(', ');
       if (f.json) process.stdout.write(JSON.stringify({ type: 'series', ...s }) + '\n');
-      else process.stderr.write(`fur stream: series ${s.series}: ${s.frames} frames → ${printable(s.destination)}${gaps ? ` (frame numbers: ${gaps})` : ''}\n`);
+      else if (!f.quiet) process.stderr.write(`fur stream: series ${s.series}: ${s.frames} frames → ${printable(s.destination)}${gaps ? ` (frame numbers: ${gaps})` : ''}\n`);
     }
     return summary.series.some((s) => s.missing.length || s.repeated.length) ? 3 : 0;
   } finally {
@@ -423,7 +423,7 @@ Examples:
   fur watch ./det file:///mnt/share/run42 --method batches --batch 500 --count 10000 --json`)
     .action(async function (this: Command, src: string, dest: string) { this.setOptionValue('_code', await doRun(src, dest, this.opts(), true)); });
 
-  addStore(p.command('stream'), ['append', 'batches']).argument('<ENDPOINT>', 'the sender\'s ZeroMQ PUSH socket, e.g. tcp://detector:9999').argument('<DEST>', 'sftp://user@host[:port]/path, ftps://user@host[:port]/path, s3://bucket/prefix or file:///path')
+  addReporting(addStore(p.command('stream'), ['append', 'batches'])).argument('<ENDPOINT>', 'the sender\'s ZeroMQ PUSH socket, e.g. tcp://detector:9999').argument('<DEST>', 'sftp://user@host[:port]/path, ftps://user@host[:port]/path, s3://bucket/prefix or file:///path')
     .description('store frames a detector or DAQ sends over ZeroMQ (DECTRIS EIGER stream v1, or plain JSON + bytes)')
     .addOption(new Option('--format <format>', 'the sender\'s format (default: recognised from the first message)').choices(['eiger', 'plain']))
     .option('--series <n>', 'series to store before ending (one file each, named after the series, when more than one)', '1')
@@ -617,7 +617,10 @@ async function configCheck(path: string): Promise<string> {
         if (f.serve !== undefined) (await import('../serve/address.js')).parseServe(f.serve);
         if (cmd.name() === 'watch') watchSettings(f);
       }
-      if (cmd.name() === 'stream') streamOptions(cmd.opts() as StreamFlags);
+      if (cmd.name() === 'stream') {
+        streamOptions(cmd.opts() as StreamFlags);
+        controls(cmd.opts() as StreamFlags);
+      }
     } catch (e) {
       throw isFurError(e) ? withOrigin(e, from) : e;
     }

@@ -1,7 +1,8 @@
 /**
  * What the operator controls about a run beyond what it uploads: the bandwidth limit, how often
  * progress is reported where there is no terminal, how much is said (-v/-q), the log file, and
- * the dry run. Each command that uploads takes these options.
+ * the dry run. Each command that uploads a folder takes these options; `fur stream` takes those
+ * about what is said and logged (a detector's stream has no folder to list, and is not held back).
  */
 import { Command } from 'commander';
 import { FurError } from '../errors.js';
@@ -20,13 +21,17 @@ export interface ControlFlags {
 }
 
 export function addRunControls(c: Command): Command {
+  return addReporting(c.option('--bwlimit <rate>', 'bandwidth limit for the whole run, rclone\'s notation: 10M (MiB/s), 512k, off, or a timetable "08:00,10M 19:00,off"'))
+    .option('--dry-run', 'list what would be uploaded, where and how, check the destination is writable, and write nothing');
+}
+
+/** How much a run says, and its log: every command that stores frames (stream too) takes these. */
+export function addReporting(c: Command): Command {
   return c
-    .option('--bwlimit <rate>', 'bandwidth limit for the whole run, rclone\'s notation: 10M (MiB/s), 512k, off, or a timetable "08:00,10M 19:00,off"')
     .option('--stats <seconds>', 'without a terminal: a timestamped progress line this often (0: none)', '10')
     .option('-v, --verbose', 'also say every commit, skipped file and deletion')
     .option('-q, --quiet', 'no progress, start or summary lines (warnings and errors still)')
-    .option('--log-file <file>', 'append every event (commits, reconnections, kept files, deletions, with reasons) as JSON lines with timestamps')
-    .option('--dry-run', 'list what would be uploaded, where and how, check the destination is writable, and write nothing');
+    .option('--log-file <file>', 'append every event (commits, reconnections, kept files, deletions, with reasons) as JSON lines with timestamps');
 }
 
 export interface Controls {
