@@ -136,14 +136,15 @@ export async function dryRun(spec: DryRunSpec): Promise<number> {
   let chunkFrames: number | undefined;
   try {
     ({ dest, missing, inside, where } = await reach(spec));
-    const probe = `.fur-dry-run-${randomBytes(6).toString('hex')}`;
+    // made and removed as the run makes and removes its lease: the same check, and on a
+    // versioned S3 bucket the record's versions go with it (a plain PUT + DELETE leaves both)
+    const probe = dest.exclusive(`.fur-dry-run-${randomBytes(6).toString('hex')}`);
     try {
-      const f = await dest.openWrite(probe, { truncate: true });
-      await f.close();
-      await dest.remove(probe);
+      await probe.create(new TextEncoder().encode('fur --dry-run: is this destination writable?\n'));
+      await probe.remove();
       writable = true;
     } catch (e) {
-      await dest.remove(probe).catch(() => undefined);
+      await probe.remove().catch(() => undefined);
       reason = (e as Error).message;
     }
     if (missing.length === 0 && o.method === 'append') {

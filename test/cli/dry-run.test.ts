@@ -10,6 +10,7 @@ import { describe, test } from 'node:test';
 import { expectedFrame, runCamera } from '../../src/source/camera.js';
 import { furBin, jsonLines, localFrames, openDest, readH5, scratch } from '../pipeline/helpers.js';
 import { dataset, resolvePath } from '../support/h5wasm.js';
+import { openS3Dest, useTestAwsEnv } from '../pipeline/s3-dest.js';
 
 /** every file and folder under `root` with its size and content: what "unchanged" means */
 async function tree(root: string): Promise<Record<string, string>> {
@@ -32,6 +33,21 @@ async function camera(t: Parameters<typeof scratch>[0], frames = 12): Promise<st
 }
 
 describe('--dry-run', () => {
+  test('s3, a versioned bucket: the writability check leaves no object, no version and no delete marker behind', async (t) => {
+    useTestAwsEnv();
+    const cam = await camera(t);
+    const d = await openS3Dest(t);
+    d.server.setVersioning(d.bucket, true);
+    for (const method of ['append', 'batches'] as const) {
+      const r = await furBin(['upload', cam, d.url(method, 'run'), '--dry-run', '--method', method, ...d.flags]);
+      assert.equal(r.code, 0, r.stderr.toString());
+      assert.match(r.stdout.toString(), /reachable and writable/);
+    }
+    assert.deepEqual(d.server.versions(d.bucket), [], 'no version or delete marker');
+    assert.deepEqual(d.server.keys(d.bucket), []);
+    assert.equal((await localFrames(cam)).length, 12, 'no source deleted');
+  });
+
   for (const kind of ['file', 'sftp'] as const) {
     for (const method of ['append', 'batches', 'files'] as const) {
       test(`${kind} ${method}: lists each file and where it goes, writes nothing, exit 0`, async (t) => {
