@@ -14,6 +14,8 @@ import { openCapture, type Capture } from '../api/capture.js';
 import type { StoreOptions, Summary } from '../api/options.js';
 import { FurError } from '../errors.js';
 import type { Dtype } from '../source/frame.js';
+import type { InstrumentField } from '../pipeline/instrument.js';
+import { EIGER_FRAME_VALUES, eigerInstrument } from './eiger-config.js';
 import { decode, recognise, type StreamEvent, type StreamFormat } from './formats.js';
 import { Spool, type Spooled, type SpooledEnd } from './spool.js';
 
@@ -73,10 +75,13 @@ class Series {
   readonly repeated: number[] = [];
   /** frames the series announced (EIGER: nimages × ntrigger in its configuration) */
   expected?: number;
+  /** the detector's configuration, as fields of the file's instrument group */
+  readonly instrument?: InstrumentField[];
 
   constructor(readonly id: number, readonly destination: string, config: Record<string, unknown> | undefined) {
     const n = Number(config?.nimages) * Number(config?.ntrigger ?? 1);
     if (Number.isSafeInteger(n) && n > 0) this.expected = n;
+    if (config) this.instrument = eigerInstrument(config);
   }
 }
 
@@ -126,7 +131,7 @@ export async function stream(endpoint: string, destination: string, o: StreamOpt
       warn('frames-missing', `series ${s.id}: ${describe(gap)} did not arrive (frame ${ev.frame} came after ${s.next === 0 ? 'none' : `frame ${s.next - 1}`})`);
     }
     s.next = ev.frame + 1;
-    s.capture ??= await open(s.destination, ev);
+    s.capture ??= await open(s.destination, ev, s.instrument);
     const name = ev.name ?? `frame_${String(ev.frame).padStart(6, '0')}`;
     if (!spooled) return s.capture.append(ev.data, { name, attrs: ev.attrs, encoding: ev.encoding });
     s.capture.check(name);
@@ -134,8 +139,9 @@ export async function stream(endpoint: string, destination: string, o: StreamOpt
     await s.capture.appendSpooled(await spooled.spool.put(head, ev.data));
   };
 
-  const open = (dest: string, layout: { dtype: Dtype; shape: number[] }) => openCapture(dest, {
+  const open = (dest: string, layout: { dtype: Dtype; shape: number[] }, instrument?: InstrumentField[]) => openCapture(dest, {
     ...o, method, dtype: layout.dtype, shape: layout.shape, maxBuffered: o.maxBuffered, signal: undefined,
+    instrument, frameValues: format === 'eiger' ? EIGER_FRAME_VALUES : undefined,
   });
 
   /**

@@ -14,7 +14,7 @@ import { Push } from 'zeromq';
 import { stream, type StreamOptions } from '../../src/stream/receive.js';
 import type { ProgressEvent } from '../../src/index.js';
 import { cli, openDest, readStored, runKilledAfter, scratch, slowSftp } from '../pipeline/helpers.js';
-import { dataset, perFrame, valueStrings } from '../support/h5wasm.js';
+import { dataset, perFrame, valueBytes, valueStrings, type H5Doc } from '../support/h5wasm.js';
 
 /** rows × columns of a frame (EIGER's dimage_d says [columns, rows]) */
 const ROWS = 12;
@@ -27,15 +27,26 @@ function frame(i: number): Uint16Array {
   return f;
 }
 
+/** a scalar or list field's value as h5wasm reads it: numbers by their dtype, strings as text */
+function fieldOf(doc: H5Doc, path: string): { value: unknown; units?: unknown } {
+  const d = dataset(doc, path);
+  const units = d.attrs.units?.value;
+  if (d.value?.kind === 'strings') return { value: d.value.items.length === 1 && !d.shape?.length ? d.value.items[0] : d.value.items, units };
+  const raw = valueBytes(d).slice();
+  const list = d.dtype === '<f8' ? [...new Float64Array(raw.buffer)] : d.dtype === '<i8' ? [...new BigInt64Array(raw.buffer)].map(Number)
+    : d.dtype === '|u1' ? [...raw] : assert.fail(`${path}: dtype ${d.dtype}`);
+  return { value: d.shape?.length ? list : list[0], units };
+}
+
 const bytes = (a: Uint16Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 const json = (v: unknown) => Buffer.from(JSON.stringify(v));
 
 type Message = Buffer[];
 
 /** EIGER stream v1 messages of one series: header (with configuration), images, end. */
-function eigerSeries(numbers: number[], encoding: '<' | 'lz4<', announced = numbers.length): Message[] {
+function eigerSeries(numbers: number[], encoding: '<' | 'lz4<', announced = numbers.length, config: Record<string, unknown> = {}): Message[] {
   const series = 7;
-  const out: Message[] = [[json({ htype: 'dheader-1.0', series, header_detail: 'basic' }), json({ nimages: announced, ntrigger: 1, x_pixels_in_detector: COLS, y_pixels_in_detector: ROWS })]];
+  const out: Message[] = [[json({ htype: 'dheader-1.0', series, header_detail: 'basic' }), json({ nimages: announced, ntrigger: 1, x_pixels_in_detector: COLS, y_pixels_in_detector: ROWS, ...config })]];
   for (const n of numbers) {
     const raw = bytes(frame(n));
     // lz4-napi prepends the size (4 bytes); the stream carries the bare LZ4 block
@@ -109,6 +120,56 @@ describe('fur stream', () => {
       assert.deepEqual(attrs[3], { start_time: 3000, stop_time: 3500, real_time: 500 });
     });
   }
+
+  test('EIGER header_detail all: the detector configuration in /entry/instrument with NeXus names and units, the rest kept as the detector named it; dconfig times per frame', async (t) => {
+    const config = {
+      beam_center_x: 10.5, beam_center_y: 6.25, count_time: 0.0099, frame_time: 0.01, detector_distance: 0.12, detector_readout_time: 1e-7,
+      wavelength: 0.9763, photon_energy: 12700, x_pixel_size: 7.5e-5, y_pixel_size: 7.5e-5, sensor_thickness: 0.00045, sensor_material: 'Si',
+      description: 'Dectris EIGER2 Si 16M', detector_number: 'E-32-0100', bit_depth_readout: 16, bit_depth_image: 32, threshold_energy: 6350,
+      countrate_correction_applied: true, flatfield_correction_applied: false, countrate_correction_count_cutoff: 765063,
+      omega_start: 0, omega_increment: 0.1, trigger_mode: 'ints', software_version: '1.8.0', roi_mode: '', detector_translation: [0, 0, -0.12],
+      data_collection_date: '2026-12-08T00:00:00.000+00:00', chi_start: null,
+    };
+    const numbers = Array.from({ length: 20 }, (_, i) => i);
+    const { stored } = await receive(t, eigerSeries(numbers, '<', 20, config), 'append');
+    assertFrames(stored, numbers);
+    const doc = stored.docs[0]!;
+    const at = (p: string) => fieldOf(doc, `/entry/instrument/${p}`);
+    // NeXus names, with the units EIGER gives them in
+    const nexus: [string, unknown, string | undefined][] = [
+      ['detector/beam_center_x', 10.5, 'pixel'], ['detector/beam_center_y', 6.25, 'pixel'], ['detector/count_time', 0.0099, 's'],
+      ['detector/frame_time', 0.01, 's'], ['detector/distance', 0.12, 'm'], ['detector/detector_readout_time', 1e-7, 's'],
+      ['detector/x_pixel_size', 7.5e-5, 'm'], ['detector/y_pixel_size', 7.5e-5, 'm'], ['detector/sensor_thickness', 0.00045, 'm'],
+      ['detector/sensor_material', 'Si', undefined], ['detector/description', 'Dectris EIGER2 Si 16M', undefined],
+      ['detector/serial_number', 'E-32-0100', undefined], ['detector/bit_depth_readout', 16, undefined], ['detector/threshold_energy', 6350, 'eV'],
+      ['detector/countrate_correction_applied', 1, undefined], ['detector/flatfield_applied', 0, undefined], ['detector/saturation_value', 765063, undefined],
+      ['beam/incident_wavelength', 0.9763, 'angstrom'], ['beam/incident_energy', 12700, 'eV'],
+    ];
+    for (const [p, value, units] of nexus) assert.deepEqual(at(p), { value, units }, p);
+    // NXFLOAT fields are floats even when the value is whole
+    assert.equal(dataset(doc, '/entry/instrument/detector/threshold_energy').dtype, '<f8');
+    // everything else, by the detector's own names (angles in degrees)
+    const specific: [string, unknown, string | undefined][] = [
+      ['nimages', 20, undefined], ['ntrigger', 1, undefined], ['x_pixels_in_detector', COLS, undefined], ['y_pixels_in_detector', ROWS, undefined],
+      ['bit_depth_image', 32, undefined], ['omega_start', 0, 'deg'], ['omega_increment', 0.1, 'deg'], ['trigger_mode', 'ints', undefined],
+      ['software_version', '1.8.0', undefined], ['roi_mode', '', undefined], ['detector_translation', [0, 0, -0.12], undefined],
+      ['data_collection_date', '2026-12-08T00:00:00.000+00:00', undefined], ['chi_start', 'null', 'deg'],
+    ];
+    for (const [k, value, units] of specific) assert.deepEqual(at(`detector/detector_specific/${k}`), { value, units }, k);
+    // nothing the detector said is dropped: every key of its configuration is a field
+    const fields = Object.keys(doc.objects).filter((p) => p.startsWith('/entry/instrument/') && doc.objects[p]!.kind === 'dataset');
+    assert.equal(fields.length, nexus.length + specific.length, fields.join('\n'));
+    const nxClass = (p: string) => (doc.objects[p] as { attrs: Record<string, { value: unknown }> }).attrs.NX_class?.value;
+    assert.deepEqual(['', '/detector', '/beam', '/detector/detector_specific'].map((p) => nxClass(`/entry/instrument${p}`)), ['NXinstrument', 'NXdetector', 'NXbeam', 'NXcollection']);
+    // dconfig-1.0's times per frame beside the frames, under their NXdetector names too
+    for (const [key, offset] of [['start_time', 0], ['stop_time', 500]] as const) {
+      const d = perFrame(doc, `frame_${key}`);
+      assert.deepEqual([...new Float64Array(valueBytes(d).slice().buffer)], numbers.map((n) => n * 1000 + offset), key);
+      assert.equal(d.attrs.units?.value, 'ns');
+      assert.deepEqual(doc.objects[`/entry/instrument/detector/${key}`], { kind: 'softlink', target: `/entry/data/frame_${key}` });
+    }
+    assert.deepEqual(fieldOf(doc, '/entry/instrument/detector/real_time').value, numbers.map(() => 500));
+  });
 
   test(`plain format, batches: ${N} frames with their attrs`, async (t) => {
     const { summary, stored } = await receive(t, plainSeries(all), 'batches');
