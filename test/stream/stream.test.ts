@@ -12,6 +12,7 @@ import { describe, test } from 'node:test';
 import { compressSync } from 'lz4-napi';
 import { Push } from 'zeromq';
 import { stream, type StreamOptions } from '../../src/stream/receive.js';
+import { Spool } from '../../src/stream/spool.js';
 import type { ProgressEvent } from '../../src/index.js';
 import { cli, openDest, readStored, runKilledAfter, scratch, slowSftp } from '../pipeline/helpers.js';
 import { dataset, perFrame, valueBytes, valueStrings, type H5Doc } from '../support/h5wasm.js';
@@ -169,6 +170,30 @@ describe('fur stream', () => {
       assert.deepEqual(doc.objects[`/entry/instrument/detector/${key}`], { kind: 'softlink', target: `/entry/data/frame_${key}` });
     }
     assert.deepEqual(fieldOf(doc, '/entry/instrument/detector/real_time').value, numbers.map(() => 500));
+  });
+
+  test('--spool: an EIGER series a killed run left before its first commit is stored with its header: the detector fields, the per-frame times', async (t) => {
+    const dest = await openDest('file', t);
+    const url = dest.url('append', 'header');
+    const spool = join(await scratch(t, 'fur-spool-'), 'spool');
+    // what a run killed before its first commit leaves: the header, the frames received, the end
+    const left = await Spool.open(spool, 1 << 30, () => undefined);
+    const numbers = Array.from({ length: 10 }, (_, i) => i);
+    await left.spool.header(7, url, { nimages: 10, ntrigger: 1, detector_distance: 0.12, trigger_mode: 'exts' });
+    for (const n of numbers) {
+      await left.spool.put({ series: 7, destination: url, frame: n, name: name(n), dtype: 'uint16', shape: [ROWS, COLS], attrs: { start_time: n * 1000, stop_time: n * 1000 + 500, real_time: 500 } }, bytes(frame(n)));
+    }
+    await left.spool.end(7, url);
+    const s = await sender(t);
+    const summary = await stream(s.endpoint, url, { spool });
+    assert.deepEqual(summary.series.map((x) => [x.series, x.frames]), [[7, 10]]);
+    assert.deepEqual(await readdir(spool), []);
+    const stored = await readStored(dest, 'append', 'header');
+    assertFrames(stored, numbers);
+    const doc = stored.docs[0]!;
+    assert.deepEqual(fieldOf(doc, '/entry/instrument/detector/distance'), { value: 0.12, units: 'm' });
+    assert.deepEqual(fieldOf(doc, '/entry/instrument/detector/detector_specific/trigger_mode'), { value: 'exts', units: undefined });
+    assert.deepEqual(fieldOf(doc, '/entry/instrument/detector/start_time').value, numbers.map((n) => n * 1000));
   });
 
   test(`plain format, batches: ${N} frames with their attrs`, async (t) => {
