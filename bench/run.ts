@@ -138,7 +138,7 @@ async function main(): Promise<void> {
   const sshd = await startSshd({ logLevel: 'ERROR' });
   const relays = new Map<string, Relay>();
   const runs: Run[] = [];
-  let big: Array<Record<string, unknown>> = [];
+  const big: Array<Record<string, unknown>> = [];
   try {
     for (const p of profiles) if (!p.direct) relays.set(p.name, await startRelay(relayBin, sshd.port, p));
     const portOf = (p: LinkProfile) => (p.direct ? sshd.port : relays.get(p.name)!.port);

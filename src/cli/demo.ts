@@ -47,7 +47,7 @@ export async function demo(o: DemoOptions): Promise<number> {
   say(`fur demo: SFTP server on 127.0.0.1:${server.port} serving ${remoteDir}`);
   const url = o.method === 'append' ? server.url('demo', '/run1.h5') : server.url('demo', '/run1');
   const flags = { passwordEnv: 'FUR_DEMO_PASSWORD', knownHosts, acceptNewHostKey: true };
-  let code = 1;
+  let code: number;
   try {
     const camera = runCamera({ dir: camDir, frames: o.frames, format: 'tiff', dtype: o.dtype, shape: o.shape, fps: o.fps, seed: SEED, write: 'rename', stopFile: 'capture.done' });
     const { dest, path } = await connect(url, o.method, flags);

@@ -196,7 +196,7 @@ export class S3AppendTarget implements CollectingTarget {
     const prefix = `${this.key}.fur/`;
     const current = await this.listKeys(prefix);
     const versions: { Key: string; VersionId?: string }[] = [];
-    let versionsKnown = true;
+    let versionsKnown: boolean;
     try {
       let keyMarker: string | undefined;
       let versionMarker: string | undefined;

@@ -210,7 +210,7 @@ async function runHeld(spec: RunSpec, o: PipelineOptions, lease: Lease): Promise
   progress.start();
   const warn = (m: string) => progress.event({ type: 'warning', tag: 'delete-failed', message: m });
   const started = Date.now();
-  let endReason = 'finished';
+  let endReason: string;
   // --count stops the watcher, which then reports 'stopped'; the run knows better
   let countReached = false;
   const reject = (r: Rejected) => {

@@ -124,7 +124,7 @@ export async function rejectsWith<T extends FurErrorTag>(p: Promise<unknown>, ta
     await p;
   } catch (e) {
     if (isFurError(e, tag)) return e;
-    throw new Error(`expected FurError(${tag}), got ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
+    throw new Error(`expected FurError(${tag}), got ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`, { cause: e });
   }
   throw new Error(`expected FurError(${tag}), but it resolved`);
 }
