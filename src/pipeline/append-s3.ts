@@ -32,7 +32,8 @@ import { buildReferences } from '../index/kerchunk.js';
 import { fileUrl, putSidecar } from '../index/sidecar.js';
 import type { Destination } from '../transport/destination.js';
 import { S3Destination } from '../transport/s3.js';
-import { META_END, S3PartSink, type Extent, type HeldPart, type PartRecord } from '../transport/s3-append.js';
+import { abortUpload, S3PartSink, type Extent, type HeldPart, type PartRecord } from '../transport/s3-append.js';
+import { MiB } from '../transport/s3-upload.js';
 import { groupExtents, planSpills, type Spill } from './s3-spills.js';
 import { s3Error } from '../transport/s3-errors.js';
 import { FUR_VERSION } from '../version.js';
@@ -40,6 +41,13 @@ import type { Batch } from './batch.js';
 import { appendBlocks, checkFrameDatasets, createFrameDatasets, datasetsOf, framesPath, mapDatasets, openFrameDatasets, readCommitted, type FrameDatasets, type FrameLayout } from './layout.js';
 import type { PipelineOptions } from './options.js';
 import type { CollectingTarget, CommitResult } from './target.js';
+
+/**
+ * The HDF5 metadata region, sent last as part 1 (S3PartSink's front region): every header and
+ * chunk index lies in the object's first part. At least S3's smallest part, and room for a very
+ * large index.
+ */
+export const META_END = 5 * MiB;
 
 const STATE_VERSION = 1;
 /** ledgers are merged into one when a run has written this many */
@@ -398,7 +406,7 @@ export class S3AppendTarget implements CollectingTarget {
   }
 
   private async abortUpload(uploadId: string): Promise<void> {
-    await new S3PartSink(this.dest.uploader, this.key, uploadId).abort();
+    await abortUpload(this.dest.uploader, this.key, uploadId);
   }
 
   /** Rebuild the writer where the last commit left it. */
