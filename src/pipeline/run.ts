@@ -117,7 +117,7 @@ async function openTarget(spec: RunSpec, o: PipelineOptions): Promise<Target | F
   return o.method === 'append'
     ? spec.dest.url.startsWith('s3://')
       // an object store: one multipart upload, completed when the run ends (loaded on demand: it needs the S3 SDK)
-      ? await (await import('./append-s3.js')).S3AppendTarget.open(spec.dest, spec.destPath, o, (message) => spec.progress.event({ type: 'warning', tag: 'destination', message }))
+      ? await (await import('./s3-hdf5-target.js')).S3AppendTarget.open(spec.dest, spec.destPath, o, (message) => spec.progress.event({ type: 'warning', tag: 'destination', message }))
       : await AppendTarget.open(spec.dest, spec.destPath, o)
     : o.method === 'batches' ? await BatchesTarget.open(spec.dest, spec.destPath, o, (p) => spec.progress.event({ type: 'scan', ...p }))
     : await FilesTarget.open(spec.dest, spec.destPath);

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { sortSequence } from '../../src/source/sequence.js';
 import { startS3Server, type S3Server } from '../support/s3-server.js';
-import { META_END } from '../../src/pipeline/append-s3.js';
+import { META_END } from '../../src/pipeline/s3-hdf5-target.js';
 import { writeFrames } from '../pipeline/helpers.js';
 import { runOk } from '../support/run.js';
 import { h5dumpCheck, h5pyFrames, python } from './support/h5py.js';
