@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { H5File, MemorySink } from '../../src/hdf5/index.js';
 import { assertSameStructure, type H5Doc, type H5Object } from '../support/h5json.js';
-import { run } from '../support/run.js';
+import { run } from '../../harness/run.js';
 import { dimensionOnlyName } from '../../src/hdf5/index.js';
 import { runCase, type Case, type Expected, type Op } from '../hdf5/cases.js';
 import { H5DUMP, h5env } from './support/h5py.js';

@@ -19,9 +19,9 @@ import { openDestination } from '../../src/transport/open.js';
 import { startS3Server, type S3Server } from '../support/s3-server.js';
 import { FUR_BIN, localFrames, writeFrames, type Method } from '../pipeline/helpers.js';
 import { assertFiles, assertFrames, pattern, type Cam } from './ftps-s3-check.js';
-import { startVsftpd, type Vsftpd } from './ftps-vsftpd.js';
+import { startVsftpd, type Vsftpd } from '../../harness/vsftpd.js';
 import { h5pyFrames } from './support/h5py.js';
-import { startSshd, type Sshd } from './support/sshd.js';
+import { startSshd, type Sshd } from '../../harness/sshd.js';
 
 const work = mkdtempSync(join(tmpdir(), 'fur-interop-lease-'));
 let sshd: Sshd;

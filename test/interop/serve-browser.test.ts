@@ -13,9 +13,9 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { runCamera } from '../../src/source/camera.js';
-import { servedUrl, startServed, type ServedRun } from '../support/served.js';
+import { servedUrl, startServed, type ServedRun } from '../../harness/served.js';
 import type { LiveStatus } from '../../src/serve/state.js';
-import { launchChromium, testOutput } from './support/browser.js';
+import { launchChromium, testOutput } from '../../harness/browser.js';
 import { python } from './support/h5py.js';
 
 const FRAMES = 30;

@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import { Transform, type TransformCallback, type Writable } from 'node:stream';
 import { createSecureContext, TLSSocket } from 'node:tls';
-import { makeCertificate, type Certificate } from '../support/certificate.js';
+import { makeCertificate, type Certificate } from '../../harness/certificate.js';
 
 export interface FtpsServerOptions {
   root: string;
