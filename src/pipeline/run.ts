@@ -434,5 +434,3 @@ export function splitTarget(method: string, path: string): { root: string; insid
   }
   return { root: path, inside: '.' };
 }
-
-export { isFurError };
