@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CreateMultipartUploadCommand } from '@aws-sdk/client-s3';
+import { isFurError } from '../../src/errors.js';
 import { S3Destination } from '../../src/transport/s3.js';
 import { Ranges, S3PartSink, type Extent } from '../../src/transport/s3-append.js';
 import { startS3Server, type S3Server } from '../support/s3-server.js';
@@ -64,6 +65,11 @@ describe('S3 part sink', () => {
     assert.ok((await server.object('lab', 'a.h5'))!.equals(Buffer.from(file)));
     const order = server.log.filter((l) => l.op === 'UploadPart' && l.key === 'a.h5').map((l) => l.partNumber);
     assert.equal(order[order.length - 1], 1, 'part 1 last');
+  });
+
+  it('refuses a front region smaller than S3\'s smallest part (it is sent as part 1)', () => {
+    assert.throws(() => new S3PartSink(dest.uploader, 'small.h5', 'no-upload', { metaEnd: MIN_PART - 1 }),
+      (e) => isFurError(e, 'internal') && /front region of 5242879 bytes cannot be part 1/.test(e.message));
   });
 
   it('refuses to change bytes already sent', async () => {
