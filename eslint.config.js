@@ -16,6 +16,8 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrorsIgnorePattern: '^_' }],
     },
   },
+  // what parses a terminal's output matches its escape sequences (ESC, 0x1b)
+  { files: ['test/support/terminal.ts', 'test/interop/progress-pty.test.ts'], rules: { 'no-control-regex': 'off' } },
   { files: ['bin/**/*.js', 'scripts/**/*.mjs', 'eslint.config.js'], languageOptions: { globals: globals.node } },
   { files: ['src/serve/page/**/*.js'], languageOptions: { globals: { ...globals.browser, uPlot: 'readonly' } } },
 );

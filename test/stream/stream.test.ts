@@ -5,7 +5,7 @@
  * bitshuffle-LZ4 encoding needs the HDF5 plugin to read: test/interop/stream-zmq.test.ts.
  */
 import assert from 'node:assert/strict';
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { compressSync } from 'lz4-napi';
@@ -152,6 +152,37 @@ describe('fur stream', () => {
     const bad = await cli(['stream', 'tcp://127.0.0.1:', dest.url('append', 'x')]);
     assert.equal(bad.code, 2);
     assert.match(bad.lastLine, /^fur: tcp:\/\/127\.0\.0\.1:: not a ZeroMQ endpoint fur can connect to \(.*\); give tcp:\/\/host:port or ipc:\/\/\/path$/);
+  });
+
+  test('the command takes --config, -v, -q and --log-file as upload and watch do', async (t) => {
+    const dest = await openDest('file', t);
+    const dir = await scratch(t, 'fur-stream-log-');
+    const log = join(dir, 'stream.jsonl');
+    const config = join(dir, 'fur.toml');
+    // the section's settings reach the stream; -v on the command line
+    await writeFile(config, `[stream]\nlog-file = ${JSON.stringify(log)}\nbatch = 2\n`);
+    const s = await sender(t);
+    const sending = s.send(plainSeries([0, 1, 2, 3, 4]));
+    const r = await cli(['stream', s.endpoint, dest.url('append', 'logged'), '--config', config, '-v']);
+    await sending;
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /fur: committed batch 0: 2 frames/, '-v says every commit');
+    const events = (await readFile(log, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { time: string; type: string; frames?: number; reason?: string });
+    for (const e of events) assert.match(e.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    const commits = events.filter((e) => e.type === 'commit');
+    assert.deepEqual(commits.map((c) => c.frames), [2, 2, 1], 'batches of 2, from the config file');
+    for (const c of commits) assert.ok(c.reason, 'each commit says why then');
+    assert.equal(events[events.length - 1]!.type, 'done');
+    assertFrames(await readStored(dest, 'append', 'logged'), [0, 1, 2, 3, 4]);
+
+    // -q: nothing but warnings and errors
+    const quiet = await sender(t);
+    const more = quiet.send(plainSeries([0, 1]));
+    const q = await cli(['stream', quiet.endpoint, dest.url('append', 'quiet'), '-q']);
+    await more;
+    assert.equal(q.code, 0, q.stderr);
+    assert.equal(q.stderr, '');
+    assertFrames(await readStored(dest, 'append', 'quiet'), [0, 1]);
   });
 
   test('--spool over a slow destination (SFTP, 150 ms link): the stream is drained into a bounded spool, everything committed, the spool emptied', async (t) => {
