@@ -1,6 +1,6 @@
 /**
  * What a slow-login FTPS server costs fur: `fur verify` (with and without the sources) and the
- * clean-up a run does after a crash, timed against a server of test/interop/ftps-servers.ts
+ * clean-up a run does after a crash, timed against a server of harness/ftps-servers.ts
  * (default pure-ftpd as Debian sets it up: argon2id logins of seconds, failed CWD throttled).
  *
  *   npx tsc -p tsconfig.json && node dist/bench/ftps-field.js [--server pure-ftpd] [--rounds 3]
@@ -18,9 +18,10 @@ import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { FUR_BIN, writeFrames } from '../test/pipeline/helpers.js';
-import { run } from '../test/support/run.js';
-import { FTPS_SERVERS, startFtpsServer, type FtpsServerName } from '../test/interop/ftps-servers.js';
+import { runCamera } from '../src/source/camera.js';
+import { FUR_BIN } from '../harness/repo.js';
+import { run } from '../harness/run.js';
+import { FTPS_SERVERS, startFtpsServer, type FtpsServerName } from '../harness/ftps-servers.js';
 import { median } from './stats.js';
 
 const { values } = parseArgs({
@@ -43,9 +44,8 @@ const work = mkdtempSync(join(tmpdir(), 'fur-bench-ftps-'));
 const server = await startFtpsServer(name);
 try {
   const src = join(work, 'camera');
-  const capture = { format: 'tiff' as const, dtype: 'uint8' as const, shape: [434, 434, 3], seed: 5, frames };
   mkdirSync(src);
-  await writeFrames(src, capture, 0, frames);
+  await runCamera({ dir: src, frames, format: 'tiff', dtype: 'uint8', shape: [434, 434, 3], seed: 5 });
   const dir = join(server.root, 'run');
   const dest = server.url(dir);
   const common = ['--method', 'batches', '--pattern', 'frame*.tif', ...server.flags];

@@ -3,7 +3,7 @@
  *
  *   npx tsc -p tsconfig.json && node dist/bench/pipeline-loopback.js [rounds]
  *
- * A private Debian OpenSSH server on 127.0.0.1 (test/interop/support/sshd.ts) receives, in
+ * A private Debian OpenSSH server on 127.0.0.1 (harness/sshd.ts) receives, in
  * alternating rounds (order rotated each round): `sftp put` of the capture as one file, `sftp put -f`
  * (the same, fsynced at the end), `sftp put` and `sftp put -f` of the 1,800 individual files (-f:
  * each file fsynced, as fur's files method does before deleting a source), and `fur upload` with
@@ -20,8 +20,8 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runCamera } from '../src/source/camera.js';
 import { sortSequence } from '../src/source/sequence.js';
-import { startSshd, type Sshd } from '../test/interop/support/sshd.js';
-import { run, runOk } from '../test/support/run.js';
+import { startSshd, type Sshd } from '../harness/sshd.js';
+import { run, runOk } from '../harness/run.js';
 import { median } from './stats.js';
 
 const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)));

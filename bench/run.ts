@@ -3,7 +3,7 @@
  *
  *   npm run bench [-- --rounds 5 --budget 20 --profiles none,1g-50ms --datasets thesis --tools fur,sftp --no-big]
  *
- * One run: a private Debian OpenSSH server on 127.0.0.1 (test/interop/support/sshd.ts), a link
+ * One run: a private Debian OpenSSH server on 127.0.0.1 (harness/sshd.ts), a link
  * emulator in front of it per profile (bench/link/relay.c: delay and rate per direction, bounded
  * queue), the datasets of bench/datasets.ts, and every uploader of bench/tools.ts, in rounds: in
  * each round every (profile, dataset) pair runs every uploader once, the order rotated from
@@ -22,7 +22,7 @@ import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, rmSync, wri
 import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startSshd } from '../test/interop/support/sshd.js';
+import { startSshd } from '../harness/sshd.js';
 import { chart } from './chart.js';
 import { DATASET_NAMES, prepare, type Dataset } from './datasets.js';
 import { linkMBps, PROFILES, queueBytes, relayBinary, relaySelfTest, startRelay, type LinkProfile, type Relay } from './link.js';
@@ -138,7 +138,7 @@ async function main(): Promise<void> {
   const sshd = await startSshd({ logLevel: 'ERROR' });
   const relays = new Map<string, Relay>();
   const runs: Run[] = [];
-  let big: Array<Record<string, unknown>> = [];
+  const big: Array<Record<string, unknown>> = [];
   try {
     for (const p of profiles) if (!p.direct) relays.set(p.name, await startRelay(relayBin, sshd.port, p));
     const portOf = (p: LinkProfile) => (p.direct ? sshd.port : relays.get(p.name)!.port);

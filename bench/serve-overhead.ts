@@ -27,8 +27,8 @@ import { existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runCamera } from '../src/source/camera.js';
-import { launchChromium } from '../test/interop/support/browser.js';
-import { startServed } from '../test/support/served.js';
+import { launchChromium } from '../harness/browser.js';
+import { startServed } from '../harness/served.js';
 import { median } from './stats.js';
 
 const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)));

@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { runCamera } from '../src/source/camera.js';
-import { FUR_BIN } from '../test/pipeline/helpers.js';
-import { run } from '../test/support/run.js';
+import { FUR_BIN } from '../harness/repo.js';
+import { run } from '../harness/run.js';
 
 const { values } = parseArgs({ options: { frames: { type: 'string', default: '60' }, fps: { type: 'string', default: '10' }, shape: { type: 'string', default: '256,256' } } });
 const frames = Number(values.frames);

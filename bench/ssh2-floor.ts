@@ -17,7 +17,7 @@ import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Client as SshClient, SFTPWrapper } from 'ssh2';
-import { startSshd } from '../test/interop/support/sshd.js';
+import { startSshd } from '../harness/sshd.js';
 import { prepare } from './datasets.js';
 import { sftpPut, timed, type Measured, type Server } from './tools.js';
 import { median } from './stats.js';

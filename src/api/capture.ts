@@ -125,7 +125,7 @@ export class Capture extends EventEmitter {
   }
 
   override on(event: 'progress', listener: (e: ProgressEvent) => void): this;
-  override on(event: string | symbol, listener: (...args: any[]) => void): this {
+  override on(event: string | symbol, listener: Parameters<EventEmitter['on']>[1]): this {
     return super.on(event, listener);
   }
 

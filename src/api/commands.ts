@@ -14,7 +14,7 @@ import { DEFAULT_QUIET_MS, type WatchOptions as FolderWatchOptions } from '../so
 import { parseDestinationUrl } from '../transport/url.js';
 import {
   connectTimeoutMs, giveUpAfterMs, openOptionsOf, pipelineOf, readOf, seconds,
-  type ConnectionOptions, type FolderOptions, type ProgressEvent, type Summary, type WatchOptions,
+  type ConnectionOptions, type FolderOptions, type Summary, type WatchOptions,
 } from './options.js';
 
 /** Store the frame files of a finished folder at `destination` (a URL: sftp://, ftps://, s3://, file://). */
@@ -97,5 +97,3 @@ export async function verify(folder: string | undefined, destination: string, op
     await dest.close();
   }
 }
-
-export type { ProgressEvent };

@@ -49,7 +49,7 @@ export async function demo(o: DemoOptions): Promise<number> {
   say(`fur demo: SFTP server on 127.0.0.1:${server.port} serving ${remoteDir}`);
   const url = o.method === 'append' ? server.url('demo', '/run1.h5') : server.url('demo', '/run1');
   const flags = { passwordEnv: 'FUR_DEMO_PASSWORD', knownHosts, acceptNewHostKey: true };
-  let code = 1;
+  let code: number;
   // Ctrl-C: the camera stops, what it wrote is committed, and the folders go (or are kept with
   // --keep); a second Ctrl-C ends at once, removing them first or saying where they are
   const stop = new AbortController();

@@ -129,7 +129,7 @@ export async function dryRun(spec: DryRunSpec): Promise<number> {
   let dest: Destination | undefined;
   let writable = false;
   let reason = '';
-  let inside = '';
+  let inside: string;
   let where = '';
   let missing: string[] = [];
   let existing: string | undefined;

@@ -910,7 +910,5 @@ function sameMessages(a: Message[], b: Message[]): boolean {
   return a.length === b.length && a.every((m, i) => m.type === b[i]!.type && Buffer.compare(m.body, b[i]!.body) === 0);
 }
 
-export { Dataset, Group };
-
 /** trimGraceMs for files that readers follow while they grow (see H5File.close) */
 export const LIVE_TRIM_GRACE_MS = 250;

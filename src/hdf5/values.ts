@@ -28,8 +28,9 @@ export type PlainValue =
  * of dimension scales and images are compared as C strings) and compact datasets hold.
  */
 export function fixedString(text: string): { dtype: Datatype; shape: number[]; data: string[] } {
+  // one byte per character in UTF-8: ASCII
   const size = Buffer.byteLength(text, 'utf8') + 1;
-  return { dtype: { class: 'string', size, charset: /^[\x00-\x7f]*$/.test(text) ? 'ascii' : 'utf8', nullterm: true }, shape: [], data: [text] };
+  return { dtype: { class: 'string', size, charset: size - 1 === text.length ? 'ascii' : 'utf8', nullterm: true }, shape: [], data: [text] };
 }
 
 function vlenStrings(strings: string[], shape: number[]): PlainValue {
@@ -81,7 +82,7 @@ export function float16Bits(x: number): number {
   const exp = (u >>> 23) & 0xff;
   let mant = u & 0x7fffff;
   if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  let e = exp - 127 + 15;
+  const e = exp - 127 + 15;
   if (e >= 0x1f) return sign | 0x7c00;
   if (e <= 0) {
     if (e < -10) return sign;

@@ -1,8 +1,7 @@
 /** Writing the chunk-index sidecar beside an HDF5 file at its destination (temporary name, then rename). */
 import { posix } from 'node:path';
-import type { H5File } from '../hdf5/index.js';
 import type { Destination } from '../transport/destination.js';
-import { buildReferences, SIDECAR_SUFFIX, type References } from './kerchunk.js';
+import { SIDECAR_SUFFIX, type References } from './kerchunk.js';
 
 export function sidecarPath(h5Path: string): string { return h5Path + SIDECAR_SUFFIX; }
 
@@ -10,10 +9,6 @@ export function sidecarPath(h5Path: string): string { return h5Path + SIDECAR_SU
 export function fileUrl(dest: Destination, path: string): string {
   if (path.startsWith('/')) return dest.url.replace(/^(\w+:\/\/[^/]*).*$/, '$1') + path;
   return `${dest.url.replace(/\/$/, '')}/${path}`;
-}
-
-export async function writeSidecar(dest: Destination, h5Path: string, file: H5File, url = fileUrl(dest, h5Path)): Promise<number> {
-  return putSidecar(dest, h5Path, await buildReferences(file, url));
 }
 
 export async function putSidecar(dest: Destination, h5Path: string, refs: References): Promise<number> {

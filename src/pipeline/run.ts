@@ -120,7 +120,7 @@ async function openTarget(spec: RunSpec, o: PipelineOptions): Promise<Target | F
   return o.method === 'append'
     ? spec.dest.url.startsWith('s3://')
       // an object store: one multipart upload, completed when the run ends (loaded on demand: it needs the S3 SDK)
-      ? await (await import('./append-s3.js')).S3AppendTarget.open(spec.dest, spec.destPath, o, (message) => spec.progress.event({ type: 'warning', tag: 'destination', message }))
+      ? await (await import('./s3-hdf5-target.js')).S3AppendTarget.open(spec.dest, spec.destPath, o, (message) => spec.progress.event({ type: 'warning', tag: 'destination', message }))
       : await AppendTarget.open(spec.dest, spec.destPath, o)
     : o.method === 'batches' ? await BatchesTarget.open(spec.dest, spec.destPath, o, (p) => spec.progress.event({ type: 'scan', ...p }))
     : await FilesTarget.open(spec.dest, spec.destPath);
@@ -213,7 +213,7 @@ async function runHeld(spec: RunSpec, o: PipelineOptions, lease: Lease): Promise
   progress.start();
   const warn = (m: string) => progress.event({ type: 'warning', tag: 'delete-failed', message: m });
   const started = Date.now();
-  let endReason = 'finished';
+  let endReason: string;
   // --count stops the watcher, which then reports 'stopped'; the run knows better
   let countReached = false;
   const reject = (r: Rejected) => {
@@ -457,5 +457,3 @@ export function splitTarget(method: string, path: string): { root: string; insid
   }
   return { root: path, inside: '.' };
 }
-
-export { isFurError };

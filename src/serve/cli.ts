@@ -4,11 +4,9 @@
  */
 import type { PipelineOptions } from '../pipeline/options.js';
 import { parseDestinationUrl } from '../transport/url.js';
-import { parseServe, type ServeAddress } from './address.js';
+import type { ServeAddress } from './address.js';
 import { LiveView } from './live.js';
 import { secretValues } from './redact.js';
-
-export { parseServe, type ServeAddress };
 
 export interface ServeFlags { passwordEnv?: string; endpoint?: string; json?: boolean }
 

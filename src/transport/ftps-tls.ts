@@ -1,11 +1,9 @@
 /**
- * TLS for the destinations that speak it (FTPS, S3 over HTTPS): which certificates to trust, how a
- * refused certificate is told to a person, and X.509 certificates made on the spot for the
- * in-process test servers (Node can parse certificates but not make them).
+ * TLS for the destinations that speak it (FTPS, S3 over HTTPS): which certificates to trust and how a
+ * refused certificate is told to a person.
  */
-import { createPrivateKey, generateKeyPairSync, randomBytes, sign, X509Certificate, type KeyObject } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { isIP } from 'node:net';
 import { rootCertificates } from 'node:tls';
 import { FurError } from '../errors.js';
 

@@ -1,20 +1,19 @@
 /**
- * One HDF5 file written as one S3 object while capture goes on: a multipart upload that stays
- * open, fed by the HDF5 writer through this sink.
+ * One file written as one S3 object while it grows: a multipart upload that stays open, fed by a
+ * writer through this sink.
  *
- * The writer keeps all metadata in a region at the front of the file (`metaEnd` bytes) and
- * allocates raw data after it, in file order. The sink keeps the metadata region in memory — it
- * changes at every commit — and streams the data: the bytes after metaEnd are divided, as they
- * arrive, into parts 2, 3, … of `partSize`, and a part is sent as soon as every byte of it has
- * been written. Parts may go in any order, so a part that still has a hole (a chunk allocated and
- * being filled row by row, like the per-frame datasets' 1,024-row chunks) waits in memory while
- * the parts after it are sent. When the capture ends the metadata region, now final, is sent as
- * part 1 and the upload completed: the object is an ordinary HDF5 file whose whole structure lies
- * in its first part.
+ * The writer keeps a region at the front of the file that it rewrites until the end (`metaEnd`
+ * bytes, chosen by the caller: for HDF5, the metadata region of pipeline/s3-hdf5-target.ts) and
+ * writes the rest after it, in file order. The sink keeps the front region in memory and streams
+ * the rest: the bytes after metaEnd are divided, as they arrive, into parts 2, 3, … of
+ * `partSize`, and a part is sent as soon as every byte of it has been written. Parts may go in
+ * any order, so a part that still has a hole (a block the writer allocated and fills piece by
+ * piece) waits in memory while the parts after it are sent. When the file ends the front region,
+ * now final, is sent as part 1 and the upload completed.
  *
  * A write into a part already sent cannot be honoured (S3 objects do not change); it is refused
- * with 'append-order' instead of being lost. The writer must commit with `{ complete: true }`, so
- * that no partial chunk is written and later rewritten. Nothing is visible until `complete`.
+ * with 'append-order' instead of being lost: the writer must never rewrite what lies after the
+ * front region. Nothing is visible until `complete`.
  *
  * For resuming, `checkpoint` returns the bytes written since the previous checkpoint that are
  * not in a part yet; the caller stores them (spills) and gives them back to a resumed sink.
@@ -23,10 +22,7 @@ import { AbortMultipartUploadCommand, CompleteMultipartUploadCommand, UploadPart
 import { FurError, remoteFields } from '../errors.js';
 import type { RandomAccess } from '../hdf5/sink.js';
 import { s3Error } from './s3-errors.js';
-import { MAX_PARTS, MiB, MIN_PART, sha256b64, type Uploader } from './s3-upload.js';
-
-/** Part 1 holds exactly the metadata region: at least S3's smallest part, and room for a very large index. */
-export const META_END = 5 * MiB;
+import { MAX_PARTS, MIN_PART, sha256b64, type Uploader } from './s3-upload.js';
 
 export interface PartRecord { n: number; offset: number; size: number; etag: string; sha256: string }
 /** A part whose bounds are fixed but which is not sent yet (it still has unwritten bytes). */
@@ -92,7 +88,7 @@ export interface PartSinkState {
   tailStart: number;
   /** the file's physical end */
   end: number;
-  /** bytes [0, metaUsed) of the metadata region (the rest is zeros) */
+  /** bytes [0, metaUsed) of the front region (the rest is zeros) */
   meta: Uint8Array;
 }
 
@@ -116,11 +112,13 @@ export class S3PartSink implements RandomAccess {
   private closed = false;
 
   constructor(private readonly u: Uploader, readonly key: string, readonly uploadId: string, opts: {
-    metaEnd?: number;
+    /** the front region's size, sent last as part 1: at least S3's smallest part (MIN_PART) */
+    metaEnd: number;
     /** continue an upload: its state at the last checkpoint and every extent written since it began */
     resume?: { state: PartSinkState; extents: Extent[] };
-  } = {}) {
-    this.metaEnd = opts.metaEnd ?? META_END;
+  }) {
+    if (opts.metaEnd < MIN_PART) throw new FurError('internal', `s3://${u.bucket}/${key}: a front region of ${opts.metaEnd} bytes cannot be part 1, which S3 needs to be at least ${MIN_PART} (a bug in fur)`, { key });
+    this.metaEnd = opts.metaEnd;
     this.meta = new Uint8Array(this.metaEnd);
     this.tail = new Uint8Array(1 << 20);
     const r = opts.resume;
@@ -147,7 +145,7 @@ export class S3PartSink implements RandomAccess {
     this.dirty = new Ranges();
   }
 
-  /** bytes of the metadata region in use (what a reader needs to see the whole structure) */
+  /** bytes of the front region in use */
   get metaUsed(): number { return this.metaHigh; }
   /** the file's physical end */
   get end(): number { return this.frontier; }
@@ -186,7 +184,7 @@ export class S3PartSink implements RandomAccess {
   private place(offset: number, data: Uint8Array): void {
     const end = offset + data.length;
     if (offset < this.metaEnd) {
-      throw this.orderError(offset, data.length, 'cross the end of the metadata region');
+      throw this.orderError(offset, data.length, 'cross the end of the front region');
     }
     if (offset < this.tailStart) {
       for (let at = offset; at < Math.min(end, this.tailStart);) {
@@ -226,7 +224,7 @@ export class S3PartSink implements RandomAccess {
 
   private orderError(offset: number, length: number, what: string): FurError {
     return new FurError('append-order',
-      `s3://${this.u.bucket}/${this.key}: the HDF5 writer rewrote ${length} bytes at offset ${offset}, which ${what}; an S3 object cannot change once a part is sent (a bug in fur)`,
+      `s3://${this.u.bucket}/${this.key}: the writer rewrote ${length} bytes at offset ${offset}, which ${what}; an S3 object cannot change once a part is sent (a bug in fur)`,
       { key: this.key, offset, length });
   }
 
@@ -349,7 +347,7 @@ export class S3PartSink implements RandomAccess {
     };
   }
 
-  /** Send everything — held parts with their unwritten bytes as zeros — then the metadata region as part 1, and complete. */
+  /** Send everything — held parts with their unwritten bytes as zeros — then the front region as part 1, and complete. */
   async complete(): Promise<{ size: number; etag?: string; versionId?: string; parts: number }> {
     if (this.failure !== undefined) throw this.failure;
     if (this.frontier > this.tailStart) this.fix(this.frontier - this.tailStart);
@@ -391,12 +389,10 @@ export class S3PartSink implements RandomAccess {
   async abort(): Promise<void> {
     this.closed = true;
     this.failure ??= new FurError('upload-aborted', `s3://${this.u.bucket}/${this.key}: the upload was abandoned`, { key: this.key });
-    await this.u.client.send(new AbortMultipartUploadCommand({ Bucket: this.u.bucket, Key: this.key, UploadId: this.uploadId })).catch((e) => {
-      if ((e as { name?: string }).name !== 'NoSuchUpload') throw s3Error(e, { op: 'abort the upload', bucket: this.u.bucket, key: this.key, endpoint: this.u.endpoint });
-    });
+    await abortUpload(this.u, this.key, this.uploadId);
   }
 
-  // ---- RandomAccess: the HDF5 writer reads back metadata (reopen) and, rarely, fresh data ----
+  // ---- RandomAccess: the writer reads back the front region (reopen) and, rarely, fresh data ----
 
   async read(offset: number, length: number): Promise<Uint8Array> {
     const end = offset + length;
@@ -415,4 +411,11 @@ export class S3PartSink implements RandomAccess {
   async sync(): Promise<void> { await this.flush(); }
 
   async close(): Promise<void> { this.closed = true; }
+}
+
+/** Abort a multipart upload; one already gone is not an error. */
+export async function abortUpload(u: Uploader, key: string, uploadId: string): Promise<void> {
+  await u.client.send(new AbortMultipartUploadCommand({ Bucket: u.bucket, Key: key, UploadId: uploadId })).catch((e) => {
+    if ((e as { name?: string }).name !== 'NoSuchUpload') throw s3Error(e, { op: 'abort the upload', bucket: u.bucket, key, endpoint: u.endpoint });
+  });
 }

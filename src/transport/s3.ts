@@ -7,7 +7,8 @@
  *    until it is renamed, then uploaded once under its final name — S3 has no rename, and the
  *    upload itself is the atomic publication;
  *  - `append` to one object is a multipart upload that stays open while capture goes on
- *    (pipeline/append-s3.ts); capabilities.positionalWrite is false for everything else.
+ *    (pipeline/s3-hdf5-target.ts, its record pipeline/s3-journal.ts); capabilities.positionalWrite is
+ *    false for everything else.
  */
 import {
   CopyObjectCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, type S3Client,

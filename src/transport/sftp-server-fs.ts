@@ -71,11 +71,12 @@ export class SftpService {
   constructor(private readonly sftp: SFTPWrapper, private readonly opts: ServeOptions) {
     const stats = opts.stats;
     stats.sessions++;
-    const on = (event: string, run: (id: number, ...args: any[]) => Promise<void>): void => {
+    // ssh2 hands each request's arguments untyped; the handler for the event names their types
+    const on = <A extends unknown[]>(event: string, run: (id: number, ...args: A) => Promise<void>): void => {
       sftp.on(event, (id: number, ...args: unknown[]) => {
         stats.sessionsAtFirstRequest ??= stats.sessions;
         stats.requests[event] = (stats.requests[event] ?? 0) + 1;
-        this.enqueue(id, () => run.call(this, id, ...args));
+        this.enqueue(id, () => run.call(this, id, ...(args as A)));
       });
     };
     on('OPEN', this.open);

@@ -14,7 +14,7 @@ import type { AttrValue, Filter, RandomAccess } from '../../src/hdf5/index.js';
 import { FileDestination } from '../../src/transport/file.js';
 import type { H5Attr, H5Dataset, H5Doc, H5Value } from '../support/h5json.js';
 import {
-  dtypeInfo, elementBytes, isFixedString, isNumeric, isVlen, jsonScalar, numberLE, Rng,
+  dtypeInfo, elementBytes, isNumeric, isVlen, jsonScalar, numberLE, Rng,
   swapInPlace, vlenBytes, vlenString, type DtypeInfo,
 } from './values.js';
 

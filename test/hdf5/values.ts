@@ -5,10 +5,6 @@
  * than from fur's own encoders.
  */
 
-export type NumericDtype =
-  | 'int8' | 'int16' | 'int32' | 'int64' | 'uint8' | 'uint16' | 'uint32' | 'uint64'
-  | 'float16' | 'float32' | 'float64';
-
 /** What a test needs to know about a dtype spec string: kind, size, byte order. */
 export interface DtypeInfo {
   spec: string;

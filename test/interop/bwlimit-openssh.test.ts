@@ -13,9 +13,9 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createHash } from 'node:crypto';
 import { expectedFrame } from '../../src/source/camera.js';
-import { run } from '../support/run.js';
+import { run } from '../../harness/run.js';
 import { FUR_BIN, readH5 } from '../pipeline/helpers.js';
-import { startSshd, type Sshd } from './support/sshd.js';
+import { startSshd, type Sshd } from '../../harness/sshd.js';
 import { folderBytes } from './support/folder.js';
 
 const work = mkdtempSync(join(tmpdir(), 'fur-bwlimit-'));

@@ -9,7 +9,7 @@
  * frame is committed; at the end no frame is lost or stored twice, fur verify agrees.
  *
  * FUR_SOAK_RUNS (default 300), FUR_SOAK_LANES (default 4), FUR_SOAK_SEED (default: random,
- * printed) and FUR_SOAK_ONLY=3,17 (replay runs of that seed). Longer: bench/soak.ts.
+ * printed) and FUR_SOAK_ONLY=3,17 (replay runs of that seed). Longer: test/interop/soak.ts.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';

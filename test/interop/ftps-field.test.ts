@@ -8,7 +8,7 @@
  * intact first. ftps-vsftpd.test.ts runs long captures and refusals against vsftpd.
  */
 import { describe } from 'node:test';
-import { FTPS_SERVERS, startFtpsServer } from './ftps-servers.js';
+import { FTPS_SERVERS, startFtpsServer } from '../../harness/ftps-servers.js';
 import { serverMatrix } from './support/server-matrix.js';
 
 for (const name of FTPS_SERVERS) {

@@ -9,7 +9,7 @@ import { mkdtempSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { cameraFileName, encodeFile, expectedFrame, runCamera, type CameraFormat } from '../../src/source/camera.js';
 import type { Dtype } from '../../src/source/frame.js';
-import { run } from '../support/run.js';
+import { run } from '../../harness/run.js';
 import { FUR_BIN, runKilledAfter } from '../pipeline/helpers.js';
 import { type H5Frames } from './support/h5py.js';
 

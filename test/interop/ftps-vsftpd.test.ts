@@ -12,11 +12,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { noRetry, writeFrames } from '../pipeline/helpers.js';
-import { makeCertificate } from '../support/certificate.js';
+import { makeCertificate } from '../../harness/certificate.js';
 import { sortSequence } from '../../src/source/sequence.js';
-import { run } from '../support/run.js';
+import { run } from '../../harness/run.js';
 import { FUR_BIN } from '../pipeline/helpers.js';
-import { ALL_COMMANDS, startVsftpd, type Vsftpd } from './ftps-vsftpd.js';
+import { ALL_COMMANDS, startVsftpd, type Vsftpd } from '../../harness/vsftpd.js';
 import { assertFiles, assertFrames, JPEG, killedThenFinished, pattern, TIFF, watchWhileCapturing } from './ftps-s3-check.js';
 import { h5pyFrames } from './support/h5py.js';
 

@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import { assertSameStructure, dataset, h5wasmRead, valueBytes, valueStrings, valueVlenBytes, type H5Doc } from '../support/h5wasm.js';
 import { patternRows } from '../support/pattern.js';
 import { h5dumpCheck, h5env, h5pyRead, PYTHON, python, startLiveReader, SUPPORT_DIR } from './support/h5py.js';
-import { bannerArrives, sftpBatch, sshExec, startSshd, type Sshd } from './support/sshd.js';
+import { bannerArrives, sftpBatch, sshExec, startSshd, type Sshd } from '../../harness/sshd.js';
 
 const work = mkdtempSync(join(tmpdir(), 'fur-harness-'));
 after(() => rmSync(work, { recursive: true, force: true }));

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fletcher32, lookup3 } from '../../src/hdf5/checksum.js';
-import { runOk } from '../support/run.js';
+import { runOk } from '../../harness/run.js';
 import { h5env, PYTHON, SUPPORT_DIR } from './support/h5py.js';
 import { LIBHDF5_FLETCHER32, LIBHDF5_LOOKUP3, seq } from '../hdf5/checksum-vectors.js';
 

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { assertSameStructure } from '../support/h5json.js';
 import { catalogue, runCase, type Expected } from '../hdf5/cases.js';
-import { runOk } from '../support/run.js';
+import { runOk } from '../../harness/run.js';
 import { H5DUMP, h5env } from './support/h5py.js';
 import { h5dumpAll, h5pyBatch, type BatchResult } from './support/hdf5-batch.js';
 

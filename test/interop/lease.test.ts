@@ -17,8 +17,8 @@ import { openDestination } from '../../src/transport/open.js';
 import { startS3Server, type S3Server } from '../support/s3-server.js';
 import { type Method } from '../pipeline/helpers.js';
 import { type Cam } from './ftps-s3-check.js';
-import { startVsftpd, type Vsftpd } from './ftps-vsftpd.js';
-import { startSshd, type Sshd } from './support/sshd.js';
+import { startVsftpd, type Vsftpd } from '../../harness/vsftpd.js';
+import { startSshd, type Sshd } from '../../harness/sshd.js';
 import { twoRunsOneDestination } from './support/two-runs.js';
 
 const work = mkdtempSync(join(tmpdir(), 'fur-interop-lease-'));

@@ -16,7 +16,7 @@ import { expectedFrame, runCamera } from '../../src/source/camera.js';
 import { encodeTiff } from '../../src/source/writers/tiff.js';
 import { encodeNpy } from '../../src/source/writers/npy.js';
 import { cli } from '../pipeline/helpers.js';
-import { run, runOk } from '../support/run.js';
+import { run, runOk } from '../../harness/run.js';
 import { h5env, python, PYTHON, SUPPORT_DIR } from './support/h5py.js';
 
 const SHAPE = [12, 10];

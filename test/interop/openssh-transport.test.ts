@@ -25,10 +25,10 @@ import { sortSequence } from '../../src/source/sequence.js';
 import { openDestination } from '../../src/transport/open.js';
 import type { SftpDestination } from '../../src/transport/sftp.js';
 import { FUR_BIN } from '../pipeline/helpers.js';
-import { run, runOk, type RunResult } from '../support/run.js';
+import { run, runOk, type RunResult } from '../../harness/run.js';
 import { destinationContract } from '../transport/contract.js';
 import { h5pyFrames } from './support/h5py.js';
-import { startSshd, type Sshd } from './support/sshd.js';
+import { startSshd, type Sshd } from '../../harness/sshd.js';
 
 const work = mkdtempSync(join(tmpdir(), 'fur-openssh-transport-'));
 const SHAPE = [12, 10, 3];

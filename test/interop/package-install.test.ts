@@ -10,7 +10,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { openDest, PASSWORD_ENV, readStored, REPO, scratch } from '../pipeline/helpers.js';
-import { runOk } from '../support/run.js';
+import { runOk } from '../../harness/run.js';
 
 const NPM_TIMEOUT = 900_000;
 const SHAPE = [8, 12];

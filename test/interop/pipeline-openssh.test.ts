@@ -23,10 +23,10 @@ import { cameraFileName, encodeFile, expectedFrame, runCamera, type CameraFormat
 import type { Dtype } from '../../src/source/frame.js';
 import { sortSequence } from '../../src/source/sequence.js';
 import { dataset, valueBytes, valueVlenBytes } from '../support/h5json.js';
-import { run } from '../support/run.js';
+import { run } from '../../harness/run.js';
 import { FUR_BIN } from '../pipeline/helpers.js';
-import { h5dumpCheck, h5pyFrames, h5pyRead, python, type H5Frames } from './support/h5py.js';
-import { startSshd, type Sshd } from './support/sshd.js';
+import { h5dumpCheck, h5pyFrames, h5pyRead, type H5Frames } from './support/h5py.js';
+import { startSshd, type Sshd } from '../../harness/sshd.js';
 
 const work = mkdtempSync(join(tmpdir(), 'fur-pipeline-openssh-'));
 let sshd: Sshd;

@@ -25,7 +25,6 @@ const work = mkdtempSync(join(tmpdir(), 'fur-progress-pty-'));
 after(() => rmSync(work, { recursive: true, force: true }));
 
 const SHAPE = [400, 1000];
-const FRAME_BYTES = SHAPE[0]! * SHAPE[1]! * 2;
 const READ = ['--dtype', 'uint16', '--shape', SHAPE.join('x')];
 
 interface Chunk { t: number; text: string; destSize: number }

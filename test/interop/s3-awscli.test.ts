@@ -15,9 +15,9 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { sortSequence } from '../../src/source/sequence.js';
 import { startS3Server, type S3Server } from '../support/s3-server.js';
-import { META_END } from '../../src/transport/s3-append.js';
+import { META_END } from '../../src/pipeline/s3-hdf5-target.js';
 import { writeFrames } from '../pipeline/helpers.js';
-import { runOk } from '../support/run.js';
+import { runOk } from '../../harness/run.js';
 import { h5dumpCheck, h5pyFrames, python } from './support/h5py.js';
 import { assertFiles, assertFrames, JPEG, killedThenFinished, pattern, TIFF, watchWhileCapturing, type Cam } from './ftps-s3-check.js';
 

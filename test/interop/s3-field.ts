@@ -13,7 +13,7 @@ import { gunzipSync } from 'node:zlib';
 import { AbortMultipartUploadCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { sortSequence } from '../../src/source/sequence.js';
 import { FUR_BIN, runKilledAfter, writeFrames } from '../pipeline/helpers.js';
-import { run } from '../support/run.js';
+import { run } from '../../harness/run.js';
 import { h5pyFrames } from './support/h5py.js';
 import { assertFiles, assertFrames, pattern, TIFF, type Cam } from './ftps-s3-check.js';
 import { twoRunsOneDestination } from './support/two-runs.js';

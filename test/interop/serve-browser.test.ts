@@ -13,11 +13,14 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { runCamera } from '../../src/source/camera.js';
-import { servedUrl, startServed, type ServedRun } from '../support/served.js';
-import { launchChromium, testOutput } from './support/browser.js';
+import { servedUrl, startServed, type ServedRun } from '../../harness/served.js';
+import type { LiveStatus } from '../../src/serve/state.js';
+import { launchChromium, testOutput } from '../../harness/browser.js';
 import { python } from './support/h5py.js';
 
 const FRAMES = 30;
+/** /status while frames flow: its figures and the last frame are there */
+type Running = LiveStatus & { figures: NonNullable<LiveStatus['figures']>; frame: NonNullable<LiveStatus['frame']> };
 const SHAPE = [600, 800]; // drawn every 2nd pixel: 300x400
 const SEED = 7;
 
@@ -108,7 +111,7 @@ describe('live view in chromium', () => {
     assert.equal(done.name, `frame${String(FRAMES).padStart(6, '0')}.tif`);
 
     // the counters on the page equal /status (both settle within a tick once nothing moves)
-    const status = async () => (await fetch(servedUrl(fur!.url, '/status'))).json() as Promise<any>;
+    const status = async () => (await fetch(servedUrl(fur!.url, '/status'))).json() as Promise<Running>;
     const pair = await until('the page and /status agreeing', async () => ({ page: await shown(page), status: await status() }),
       ({ page: p, status: s }) => s.figures.frames.committed === p.framesCommitted && s.commits === p.commits && s.figures.backlog.files === p.backlogFiles
         && s.figures.reconnects === p.reconnects && s.kept.length === p.kept && s.errors.length === p.errors && s.frame.seq === p.seq, 20);
@@ -120,7 +123,7 @@ describe('live view in chromium', () => {
     assert.ok(s.commits >= 2, `commits: ${s.commits}`);
     assert.deepEqual(s.kept, []);
     assert.equal(s.destination.url, file);
-    assert.ok(s.destination.fileBytes > FRAMES * SHAPE[0]! * SHAPE[1]! * 2, `file size ${s.destination.fileBytes}`);
+    assert.ok((s.destination.fileBytes ?? 0) > FRAMES * SHAPE[0]! * SHAPE[1]! * 2, `file size ${s.destination.fileBytes}`);
 
     // the picture is the current frame: every pixel as numpy draws the frame h5py reads from the file
     const pixels = await page.evaluate(() => {
@@ -149,11 +152,13 @@ describe('live view in chromium', () => {
     // the chart has points, and /status has them too, with the upload moving
     assert.ok(pair.page.points >= 3, `chart points: ${pair.page.points}`);
     assert.ok(await page.locator('#chart canvas').count() >= 1, 'uPlot drew a canvas');
-    assert.ok(s.chart.t.length >= pair.page.points - 1 && s.chart.upload.some((v: number) => v > 0), 'the upload rate was above 0 on the chart');
+    const chart = s.chart;
+    assert.ok(chart, '/status has the chart');
+    assert.ok(chart.t.length >= pair.page.points - 1 && chart.upload.some((v) => v > 0), 'the upload rate was above 0 on the chart');
     // the camera's rate (4 frames a second while it wrote; never more than all its frames in a second) is on the chart beside the upload's
-    const instrumentFps = s.chart.instrumentFps.filter((v: number | null) => v !== null && v > 0);
-    assert.ok(instrumentFps.length > 0 && Math.max(...instrumentFps) <= FRAMES, `instrument frames/s: ${s.chart.instrumentFps.join(' ')}`);
-    assert.ok(s.figures.disk.free > 0, `local disk free: ${JSON.stringify(s.figures.disk)}`);
+    const instrumentFps = chart.instrumentFps.filter((v): v is number => v !== null && v > 0);
+    assert.ok(instrumentFps.length > 0 && Math.max(...instrumentFps) <= FRAMES, `instrument frames/s: ${chart.instrumentFps.join(' ')}`);
+    assert.ok((s.figures.disk?.free ?? 0) > 0, `local disk free: ${JSON.stringify(s.figures.disk)}`);
     assert.match(await page.locator('#disk-free').textContent() ?? '', /[0-9.]+ [kMGT]?B/);
 
     // the snippet opens the file as shown

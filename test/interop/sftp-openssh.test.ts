@@ -4,7 +4,7 @@
  */
 import { describe } from 'node:test';
 import { serverMatrix } from './support/server-matrix.js';
-import { startSshd } from './support/sshd.js';
+import { startSshd } from '../../harness/sshd.js';
 
 describe('OpenSSH', () => {
   serverMatrix(async () => {

@@ -21,13 +21,13 @@ import { after, before, describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { cameraFileName, encodeFile, expectedFrame, runCamera } from '../../src/source/camera.js';
 import { dataset, valueBytes } from '../support/h5json.js';
-import { run } from '../support/run.js';
+import { run } from '../../harness/run.js';
 import { spaceAccount } from '../support/space.js';
 import { FUR_BIN } from '../pipeline/helpers.js';
 import { FurProcess } from './support/faults/fur-process.js';
 import { Rng } from './support/faults/rng.js';
 import { h5pyFrames, h5pyRead } from './support/h5py.js';
-import { startSshd, type Sshd } from './support/sshd.js';
+import { startSshd, type Sshd } from '../../harness/sshd.js';
 
 const work = mkdtempSync(join(tmpdir(), 'fur-space-soak-'));
 let sshd: Sshd;

@@ -8,7 +8,7 @@ import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { runCamera } from '../../src/source/camera.js';
-import { makeCertificate } from '../support/certificate.js';
+import { makeCertificate } from '../../harness/certificate.js';
 import {
   assertCapture, cli, localFrames, noRetry, readFlags, readStored, scratch, runKilledAfter, watchFlags, writeFrames, type Capture, type Method,
 } from './helpers.js';

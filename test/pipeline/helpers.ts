@@ -6,11 +6,10 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { cameraFileName, encodeFile, expectedFrame, type CameraFormat } from '../../src/source/camera.js';
 import { main as _main } from '../../src/cli/main.js';
 import type { Dtype } from '../../src/source/frame.js';
@@ -20,23 +19,14 @@ import { formatKnownHostsLine } from '../../src/transport/known-hosts.js';
 import { startSftpServer, type SftpServer, type SftpServerOptions } from '../../src/transport/sftp-server.js';
 import { delayedLink } from '../transport/helpers.js';
 import { dataset, h5wasmRead, resolvePath, valueBytes, valueStrings, valueVlenBytes, type H5Dataset, type H5Doc } from '../support/h5wasm.js';
-import { run, type RunOptions, type RunResult } from '../support/run.js';
+import { run, type RunOptions, type RunResult } from '../../harness/run.js';
 import { fakeSshDir } from '../transport/helpers.js';
+import { FUR_BIN, REPO } from '../../harness/repo.js';
 
 export type Method = 'append' | 'batches' | 'files';
 export const METHODS: readonly Method[] = ['append', 'batches', 'files'];
 
-/** The repository root (tests run from dist/test/…). */
-export const REPO: string = (() => {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const up = dirname(dir);
-    if (up === dir) throw new Error('package.json not found above the test');
-    dir = up;
-  }
-  return dir;
-})();
-export const FUR_BIN = join(REPO, 'bin', 'fur.js');
+export { FUR_BIN, REPO };
 
 export async function scratch(t: { after: (fn: () => Promise<void>) => void }, prefix = 'fur-pipeline-'): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), prefix));

@@ -16,7 +16,7 @@ import { describe, test } from 'node:test';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { Agent as HttpsAgent } from 'node:https';
 import { AbortMultipartUploadCommand, CreateMultipartUploadCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { META_END } from '../../src/transport/s3-append.js';
+import { META_END } from '../../src/pipeline/s3-hdf5-target.js';
 import { assertCapture, cli, localFrames, readFlags, runKilledAfter, scratch, writeFrames, type Capture } from './helpers.js';
 import { openS3Dest, S3_KEYS, useTestAwsEnv, type S3Dest } from './s3-dest.js';
 import { FAUXQS_LIKE, S3RVER_LIKE, startLimitedS3, type Answer, type Lacking, type LimitedS3 } from '../support/s3-limited.js';

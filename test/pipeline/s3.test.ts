@@ -8,7 +8,7 @@ import { describe, test } from 'node:test';
 import { H5File } from '../../src/hdf5/index.js';
 import type { RandomAccess } from '../../src/hdf5/sink.js';
 import { runCamera } from '../../src/source/camera.js';
-import { META_END } from '../../src/transport/s3-append.js';
+import { META_END } from '../../src/pipeline/s3-hdf5-target.js';
 import { readFile } from 'node:fs/promises';
 import { Agent as HttpsAgent } from 'node:https';
 import { gzipSync } from 'node:zlib';

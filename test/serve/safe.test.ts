@@ -12,7 +12,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { assertCapture, openDest, PASSWORD, readFlags, readStored, scratch, until, writeFrames, type Capture } from '../pipeline/helpers.js';
-import { servedUrl, startServed } from '../support/served.js';
+import { servedUrl, startServed } from '../../harness/served.js';
 import { redactor, secretValues } from '../../src/serve/redact.js';
 
 const C: Capture = { format: 'tiff', dtype: 'uint16', shape: [40, 50], seed: 23, frames: 6 };

@@ -19,7 +19,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { makeCertificate, type Certificate } from './certificate.js';
+import { makeCertificate, type Certificate } from '../../harness/certificate.js';
 
 export interface S3Credentials { accessKeyId: string; secretAccessKey: string }
 

@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import { Transform, type TransformCallback, type Writable } from 'node:stream';
 import { createSecureContext, TLSSocket } from 'node:tls';
-import { makeCertificate, type Certificate } from '../support/certificate.js';
+import { makeCertificate, type Certificate } from '../../harness/certificate.js';
 
 export interface FtpsServerOptions {
   root: string;
@@ -46,7 +46,7 @@ export interface FtpsServer {
 // transfer): the timers keep the test process alive forever. Same wait, but it stops.
 {
   const req = createRequire(createRequire(import.meta.url).resolve('ftp-srv'));
-  const Bluebird = req('bluebird') as { delay(ms: number): Promise<void> & { then: Function }; reject(e: unknown): unknown; resolve(v: unknown): unknown; TimeoutError: new (m: string) => Error };
+  const Bluebird = req('bluebird') as { delay(ms: number): Promise<void>; reject(e: unknown): unknown; resolve(v: unknown): unknown; TimeoutError: new (m: string) => Error };
   const Passive = req('./src/connector/passive') as { prototype: Record<string, unknown> };
   const { ConnectorError } = req('./src/errors') as { ConnectorError: new (m: string) => Error };
   Passive.prototype.waitForConnection = function (this: { dataServer?: { listening: boolean }; dataSocket?: { connected?: boolean } }, { timeout = 5000, delay = 50 } = {}) {

@@ -5,7 +5,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { FtpsDestination, type FtpsOptions } from '../../src/transport/ftps.js';
-import { makeCertificate } from '../support/certificate.js';
+import { makeCertificate } from '../../harness/certificate.js';
 import { openDestination } from '../../src/transport/open.js';
 import { parseDestinationUrl, type SshLikeUrl } from '../../src/transport/url.js';
 import { destinationContract } from './contract.js';

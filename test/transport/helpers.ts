@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { connect, createServer, type Socket } from 'node:net';
@@ -125,13 +124,9 @@ export async function rejectsWith<T extends FurErrorTag>(p: Promise<unknown>, ta
     await p;
   } catch (e) {
     if (isFurError(e, tag)) return e;
-    throw new Error(`expected FurError(${tag}), got ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
+    throw new Error(`expected FurError(${tag}), got ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`, { cause: e });
   }
   throw new Error(`expected FurError(${tag}), but it resolved`);
-}
-
-export function randomName(): string {
-  return randomBytes(4).toString('hex');
 }
 
 export type { Destination };

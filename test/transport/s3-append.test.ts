@@ -1,14 +1,15 @@
-// The part sink of the S3 append method: file offsets after the metadata region become parts sent
+// The part sink of the S3 append method: file offsets after the front region become parts sent
 // in any order once whole; holes hold their part back; a part sent cannot change; a checkpoint and
 // its extents are enough to continue the same upload in a new sink.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CreateMultipartUploadCommand } from '@aws-sdk/client-s3';
+import { isFurError } from '../../src/errors.js';
 import { S3Destination } from '../../src/transport/s3.js';
-import { META_END, Ranges, S3PartSink, type Extent } from '../../src/transport/s3-append.js';
+import { Ranges, S3PartSink, type Extent } from '../../src/transport/s3-append.js';
 import { startS3Server, type S3Server } from '../support/s3-server.js';
-import { MiB } from '../../src/transport/s3-upload.js';
+import { MiB, MIN_PART } from '../../src/transport/s3-upload.js';
 import { pattern, rejectsWith, scratch } from './helpers.js';
 
 describe('Ranges', () => {
@@ -21,6 +22,9 @@ describe('Ranges', () => {
     assert.deepEqual(r.within(3, 12), [[3, 5], [10, 12]]);
   });
 });
+
+/** the front region the writer keeps rewriting (sent last, as part 1): S3's smallest part */
+const META_END = MIN_PART;
 
 describe('S3 part sink', () => {
   let server: S3Server;
@@ -36,7 +40,7 @@ describe('S3 part sink', () => {
 
   async function begin(key: string): Promise<S3PartSink> {
     const r = await dest.client.send(new CreateMultipartUploadCommand({ Bucket: 'lab', Key: key, ChecksumAlgorithm: 'SHA256' }));
-    return new S3PartSink(dest.uploader, key, r.UploadId!);
+    return new S3PartSink(dest.uploader, key, r.UploadId!, { metaEnd: META_END });
   }
 
   it('streams whole parts as data arrives; a part with a hole waits until it is filled; metadata goes last as part 1', async () => {
@@ -61,6 +65,11 @@ describe('S3 part sink', () => {
     assert.ok((await server.object('lab', 'a.h5'))!.equals(Buffer.from(file)));
     const order = server.log.filter((l) => l.op === 'UploadPart' && l.key === 'a.h5').map((l) => l.partNumber);
     assert.equal(order[order.length - 1], 1, 'part 1 last');
+  });
+
+  it('refuses a front region smaller than S3\'s smallest part (it is sent as part 1)', () => {
+    assert.throws(() => new S3PartSink(dest.uploader, 'small.h5', 'no-upload', { metaEnd: MIN_PART - 1 }),
+      (e) => isFurError(e, 'internal') && /front region of 5242879 bytes cannot be part 1/.test(e.message));
   });
 
   it('refuses to change bytes already sent', async () => {
@@ -90,7 +99,7 @@ describe('S3 part sink', () => {
     await a.write(META_END + 17 * MiB + 5, pattern(6 * MiB, 99));
     await a.close();
 
-    const b = new S3PartSink(dest.uploader, 'c.h5', a.uploadId, { resume: { state: second.state, extents } });
+    const b = new S3PartSink(dest.uploader, 'c.h5', a.uploadId, { metaEnd: META_END, resume: { state: second.state, extents } });
     assert.equal(await b.size(), META_END + 17 * MiB + 5);
     assert.ok(Buffer.from(await b.read(0, 300)).equals(data.subarray(0, 300)));
     await b.write(META_END, data.subarray(0, 1000));

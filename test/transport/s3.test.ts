@@ -7,7 +7,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CreateMultipartUploadCommand, PutObjectCommand, UploadPartCommand } from '@aws-sdk/client-s3';
-import { makeCertificate } from '../support/certificate.js';
+import { makeCertificate } from '../../harness/certificate.js';
 import { openDestination } from '../../src/transport/open.js';
 import { S3Destination, type S3Options } from '../../src/transport/s3.js';
 import { startS3Server, type S3Server } from '../support/s3-server.js';

@@ -5,6 +5,7 @@ import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import ssh2, { type SFTPWrapper } from 'ssh2';
+import { isFurError } from '../../src/errors.js';
 import { PASSWORD, scratch, sftpFixture, type ServerFixture } from './helpers.js';
 
 async function rawClient(fx: ServerFixture): Promise<{ sftp: SFTPWrapper; end: () => void }> {
@@ -113,8 +114,8 @@ describe('in-process sftp server: refusals', () => {
     const { startSftpServer } = await import('../../src/transport/sftp-server.js');
     const s = await scratch();
     try {
-      await assert.rejects(startSftpServer({ root: s.dir }), (e: any) => e.tag === 'bad-config');
-      await assert.rejects(startSftpServer({ root: join(s.dir, 'missing'), password: 'x' }), (e: any) => e.tag === 'not-found');
+      await assert.rejects(startSftpServer({ root: s.dir }), (e) => isFurError(e, 'bad-config'));
+      await assert.rejects(startSftpServer({ root: join(s.dir, 'missing'), password: 'x' }), (e) => isFurError(e, 'not-found'));
     } finally {
       await s.cleanup();
     }

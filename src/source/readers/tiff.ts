@@ -186,7 +186,7 @@ function pageLayout(ifd: Ifd, fileSize: number, file: string, page: number): Pag
  * An uncompressed page whose strips lie back to back is already the frame: view it in place
  * instead of letting utif2 copy it strip by strip (the common case for instrument TIFFs).
  */
-function storedContiguously(ifd: Ifd, layout: PageLayout): number | undefined {
+function storedContiguously(ifd: Ifd): number | undefined {
   if ((num(ifd, 't259') ?? 1) !== 1 || ifd['t322'] !== undefined) return undefined;
   const offsets = nums(ifd, 't273') ?? [];
   const counts = nums(ifd, 't279') ?? [];
@@ -200,7 +200,7 @@ function storedContiguously(ifd: Ifd, layout: PageLayout): number | undefined {
 
 function decodePage(buf: ArrayBuffer, ifd: Ifd, layout: PageLayout, le: boolean, file: string, page: number): Uint8Array {
   const size = Number(/\d+/.exec(layout.dtype)![0]) / 8;
-  const at = storedContiguously(ifd, layout);
+  const at = storedContiguously(ifd);
   if (at !== undefined && at + layout.bytes <= buf.byteLength) {
     const view = new Uint8Array(buf, at, layout.bytes);
     if (!le && size > 1) swapBytes(view, size); // the buffer is this read's own copy of the file

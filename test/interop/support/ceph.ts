@@ -17,8 +17,8 @@ import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, 
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runOk } from '../../support/run.js';
-import { freePort } from './sshd.js';
+import { runOk } from '../../../harness/run.js';
+import { freePort } from '../../../harness/sshd.js';
 
 const BIN = { mon: '/usr/bin/ceph-mon', osd: '/usr/bin/ceph-osd', rgw: '/usr/bin/radosgw', admin: '/usr/bin/radosgw-admin', monmaptool: '/usr/bin/monmaptool', osdmaptool: '/usr/bin/osdmaptool' };
 

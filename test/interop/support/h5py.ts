@@ -11,7 +11,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { H5Doc, ReadOptions } from '../../support/h5json.js';
-import { run, runOk, type RunOptions } from '../../support/run.js';
+import { run, runOk, type RunOptions } from '../../../harness/run.js';
 
 export const PYTHON = '/usr/bin/python3';
 export const H5DUMP = '/usr/bin/h5dump';

@@ -1,7 +1,7 @@
 /** Many files through h5py in one Python process (hdf5-batch.py), and h5dump over each. */
 import { join } from 'node:path';
 import type { H5Doc } from '../../support/h5json.js';
-import { run } from '../../support/run.js';
+import { run } from '../../../harness/run.js';
 import { H5DUMP, h5env, PYTHON, SUPPORT_DIR } from './h5py.js';
 
 export const BATCH_PY = join(SUPPORT_DIR, 'hdf5-batch.py');

@@ -13,10 +13,10 @@ import { join } from 'node:path';
 import type { Capabilities } from '../../../src/transport/destination.js';
 import { openDestination } from '../../../src/transport/open.js';
 import type { SftpDestination } from '../../../src/transport/sftp.js';
-import { runOk } from '../../support/run.js';
+import { runOk } from '../../../harness/run.js';
 import { PYTHON, SUPPORT_DIR } from './h5py.js';
-import { proftpdRoot } from './proftpd.js';
-import { bannerArrives, freePort, stopServer, tail } from './sshd.js';
+import { proftpdRoot } from '../../../harness/proftpd.js';
+import { bannerArrives, freePort, stopServer, tail } from '../../../harness/sshd.js';
 
 export interface SftpServer {
   /** what the server is, as a test names it: "ProFTPD mod_sftp" */

@@ -10,7 +10,7 @@
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startSshd, type Sshd } from '../sshd.js';
+import { startSshd, type Sshd } from '../../../../harness/sshd.js';
 import { H5Checker } from './h5check.js';
 import { FaultProxy } from './proxy.js';
 import { Tmpfs } from './remote-fs.js';

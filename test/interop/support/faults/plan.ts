@@ -54,7 +54,7 @@ export interface RunPlan {
 }
 
 export interface PlanOptions {
-  /** longer captures and more faults per run (bench/soak.ts) */
+  /** longer captures and more faults per run (test/interop/soak.ts) */
   long?: boolean;
   /** only these fault kinds */
   kinds?: readonly FaultKind[];

@@ -4,7 +4,7 @@
  */
 import { execFile } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
-import { chmod, open, rm, statfs } from 'node:fs/promises';
+import { open, rm, statfs } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -67,7 +67,7 @@ export class Tmpfs {
     for (let i = 0; mounted(this.dir); i++) {
       try {
         await exec('umount', [this.dir]);
-      } catch (e) {
+      } catch {
         // a session process that has not quite gone may hold it for a moment; then detach it
         if (i >= 20) {
           await exec('umount', ['-l', this.dir]);

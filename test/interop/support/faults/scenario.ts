@@ -24,7 +24,7 @@ import { cameraFileName, encodeFile, expectedFrame, runCamera } from '../../../.
 import { sortSequence } from '../../../../src/source/sequence.js';
 import { verify, verifySelf } from '../../../../src/pipeline/verify.js';
 import { FileDestination } from '../../../../src/transport/file.js';
-import { run as runProgram } from '../../../support/run.js';
+import { run as runProgram } from '../../../../harness/run.js';
 import { h5dumpCheck } from '../h5py.js';
 import { FurProcess, type FurExit } from './fur-process.js';
 import type { H5FileReport } from './h5check.js';

@@ -1,6 +1,6 @@
 /**
  * The soak: many randomized fault runs over a few lanes side by side, counts summed. Shared by the
- * CI test (test/interop/faults-soak.test.ts, a few minutes) and bench/soak.ts (as long as asked).
+ * CI test (test/interop/faults-soak.test.ts, a few minutes) and test/interop/soak.ts (as long as asked).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

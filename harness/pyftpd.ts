@@ -1,10 +1,10 @@
 /** pyftpdlib's FTPS server (pyftpd_tls.py, Debian's python3-pyftpdlib) on 127.0.0.1, a port the system picks. */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { REPO } from '../../pipeline/helpers.js';
+import { REPO } from './repo.js';
 import { stopAll } from './daemon.js';
 
-const SCRIPT = join(REPO, 'test', 'interop', 'support', 'pyftpd_tls.py');
+const SCRIPT = join(REPO, 'harness', 'pyftpd_tls.py');
 
 export async function startPyftpd(o: { home: string; certFile: string; keyFile: string; user: string; password: string }): Promise<{ port: number; stop(): Promise<void> }> {
   const child = spawn('/usr/bin/python3', [SCRIPT, o.home, o.certFile, o.keyFile, o.user], {

@@ -11,8 +11,8 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { makeCertificate, type Certificate } from '../support/certificate.js';
-import { freePorts, listening, stopAll } from './support/daemon.js';
+import { makeCertificate, type Certificate } from './certificate.js';
+import { freePorts, listening, stopAll } from './daemon.js';
 
 export const VSFTPD = '/usr/sbin/vsftpd';
 /** the users the servers log in begin so (each server has one of its own) */

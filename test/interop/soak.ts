@@ -1,5 +1,5 @@
 /**
- * The fault soak, as long as asked: `npx tsc -p tsconfig.json && node dist/bench/soak.js --runs 1000`.
+ * The fault soak, as long as asked: `npx tsc -p tsconfig.json && node dist/test/interop/soak.js --runs 1000`.
  * Options: --runs N (default 1000), --lanes N (default 4), --seed S (or FUR_SOAK_SEED), --only 3,17
  * (or FUR_SOAK_ONLY) to replay runs, --long (longer captures, up to 6 faults per run), --methods
  * append,files and --kinds kill,cut (only those), --quiet (print failing runs only).
@@ -7,9 +7,9 @@
  * Exits 1 if any run failed or any count that must be zero is not.
  */
 import { parseArgs } from 'node:util';
-import { FUR_BIN } from '../test/pipeline/helpers.js';
-import { formatReport, seedFromEnv, soak } from '../test/interop/support/faults/soak.js';
-import { FAULT_KINDS, type FaultKind, type Method } from '../test/interop/support/faults/plan.js';
+import { FUR_BIN } from '../pipeline/helpers.js';
+import { formatReport, seedFromEnv, soak } from './support/faults/soak.js';
+import { FAULT_KINDS, type FaultKind, type Method } from './support/faults/plan.js';
 
 const { values } = parseArgs({
   options: {

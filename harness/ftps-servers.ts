@@ -10,19 +10,18 @@
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { makeCertificate } from '../support/certificate.js';
-import { freePorts } from './support/daemon.js';
-import type { MatrixServer } from './support/server-matrix.js';
-import { startProftpd } from './support/proftpd.js';
-import { startPureFtpd } from './support/pure-ftpd.js';
-import { startPyftpd } from './support/pyftpd.js';
-import { startVsftpd } from './ftps-vsftpd.js';
+import { makeCertificate } from './certificate.js';
+import { freePorts } from './daemon.js';
+import { startProftpd } from './proftpd.js';
+import { startPureFtpd } from './pure-ftpd.js';
+import { startPyftpd } from './pyftpd.js';
+import { startVsftpd } from './vsftpd.js';
 
 export const FTPS_SERVERS = ['vsftpd', 'proftpd', 'pure-ftpd', 'pyftpdlib'] as const;
 export type FtpsServerName = (typeof FTPS_SERVERS)[number];
 
-/** A server as the pipeline's matrix takes it (support/server-matrix.ts). */
-export interface FtpsServer extends MatrixServer {
+/** A server as the interop tests' matrix (test/interop/support/server-matrix.ts) and the benchmarks take it. */
+export interface FtpsServer {
   readonly name: FtpsServerName;
   /** the user's folder on this machine: every path given to `url` is inside it */
   readonly root: string;
@@ -30,6 +29,8 @@ export interface FtpsServer extends MatrixServer {
   url(path: string): string;
   /** --password-env and --ca-file for fur */
   readonly flags: string[];
+  /** stops the server and removes its folder */
+  dispose(): Promise<void>;
 }
 
 const USER = 'furftp';
