@@ -82,6 +82,10 @@ export interface FurErrorFields {
   'unknown-dtype': SettingFields;
   'bad-url': { url?: string; path?: string };
   'bad-slice': { slice?: string };
+  /** --config / $FUR_CONFIG: the file, and the line of the key when one is at fault */
+  'config-file': { path: string; line?: number };
+  /** SRC: not there, or not a folder */
+  'bad-source': { path: string };
   'bad-identity': { file: string };
   'missing-password': { variable?: string };
   'method-unsupported': { url: string; method?: string };

@@ -12,4 +12,5 @@ export { upload, watch, verify, type VerifyReport } from './api/commands.js';
 export type { ConnectionOptions, StoreOptions, FolderOptions, WatchOptions, Summary, ProgressEvent } from './api/options.js';
 export { FurError, isFurError } from './errors.js';
 export type { Dtype, NumericDtype } from './source/frame.js';
+export type { FieldValue, FrameValue, InstrumentField } from './pipeline/instrument.js';
 export { FUR_VERSION as version } from './version.js';

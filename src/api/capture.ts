@@ -9,6 +9,7 @@ import { EventEmitter } from 'node:events';
 import { FurError } from '../errors.js';
 import { checkMethod, connectUrl } from '../pipeline/connect.js';
 import { Progress } from '../pipeline/progress.js';
+import type { FrameValue, InstrumentField } from '../pipeline/instrument.js';
 import { PushedFrames, type Pushed } from '../pipeline/pushed.js';
 import { runResilient } from '../pipeline/resilient.js';
 import { frameBytes, itemsize, parseShape, type Dtype, type FrameBlock, type FrameEncoding } from '../source/frame.js';
@@ -27,6 +28,13 @@ export interface CaptureOptions extends StoreOptions {
    * after a reconnection.
    */
   maxBuffered?: number;
+  /**
+   * what the instrument says about itself, as NeXus fields under /entry/instrument (a detector's
+   * configuration: { path: 'detector/distance', value: 0.12, units: 'm' }), written into the file
+   */
+  instrument?: readonly InstrumentField[];
+  /** values every frame carries in its attrs, each stored per frame beside the frames (float64) */
+  frameValues?: readonly FrameValue[];
 }
 
 export interface FrameOptions {
@@ -169,7 +177,7 @@ function attrsOf(o: FrameOptions): Record<string, unknown> | undefined {
 export async function openCapture(destination: string, options: CaptureOptions): Promise<Capture> {
   const method = options.method ?? 'append';
   if ((method as string) === 'files') throw new FurError('bad-option', '--method files stores files as they are; a capture of frames is stored with append or batches', { setting: '--method' });
-  const pipeline = { ...pipelineOf({ ...options, method }), frameAttrs: true };
+  const pipeline = { ...pipelineOf({ ...options, method }), frameAttrs: true, instrument: options.instrument, frameValues: options.frameValues };
   checkMethod(destination, method);
   const dtype = options.dtype;
   if (typeof dtype !== 'string' || !(dtype === 'bytes' || itemsize(dtype) > 0)) throw new FurError('unknown-dtype', `--dtype ${JSON.stringify(dtype)}: unknown element type`, { setting: '--dtype' });

@@ -5,6 +5,7 @@
  * committed; then every stored frame is compared with what the camera wrote.
  */
 import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
@@ -19,6 +20,7 @@ import { decodeTiff } from '../source/readers/tiff.js';
 import { startSftpServer } from '../transport/sftp-server.js';
 import { connect } from './connect.js';
 import { renderer } from './render.js';
+import { plural } from './status-line.js';
 
 export interface DemoOptions {
   frames: number;
@@ -48,33 +50,64 @@ export async function demo(o: DemoOptions): Promise<number> {
   const url = o.method === 'append' ? server.url('demo', '/run1.h5') : server.url('demo', '/run1');
   const flags = { passwordEnv: 'FUR_DEMO_PASSWORD', knownHosts, acceptNewHostKey: true };
   let code = 1;
+  // Ctrl-C: the camera stops, what it wrote is committed, and the folders go (or are kept with
+  // --keep); a second Ctrl-C ends at once, removing them first or saying where they are
+  const stop = new AbortController();
+  let interrupts = 0;
+  const onSignal = () => {
+    if (++interrupts === 1) {
+      process.stderr.write('\nfur demo: stopping the camera and finishing what is queued (press Ctrl-C again to quit now)\n');
+      stop.abort();
+      return;
+    }
+    if (!o.keep) {
+      try {
+        rmSync(base, { recursive: true, force: true });
+        process.stderr.write(`fur demo: interrupted; removed ${base}\n`);
+      } catch (e) {
+        process.stderr.write(`fur demo: interrupted; could not remove ${base} (${(e as Error).message}): remove it yourself\n`);
+      }
+    } else process.stderr.write(`fur demo: interrupted; the demo's files are in ${base}\n`);
+    process.exit(130);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   try {
-    const camera = runCamera({ dir: camDir, frames: o.frames, format: 'tiff', dtype: o.dtype, shape: o.shape, fps: o.fps, seed: SEED, write: 'rename', stopFile: 'capture.done' });
+    const camera = runCamera({ dir: camDir, frames: o.frames, format: 'tiff', dtype: o.dtype, shape: o.shape, fps: o.fps, seed: SEED, write: 'rename', stopFile: 'capture.done', signal: stop.signal });
     const { dest, path } = await connect(url, o.method, flags);
-    const emit = renderer({ json: o.json, tty: process.stderr.isTTY ?? false });
+    const out = renderer({ json: o.json, tty: process.stderr.isTTY ?? false });
     let summary;
     try {
       summary = await run({
         sourceDir: camDir, pattern: 'frame*.tif', watch: { completion: 'rename', stopFile: 'capture.done' },
-        dest, destPath: path, progress: new Progress(emit),
+        dest, destPath: path, progress: new Progress(out.emit, { watch: true, deleteSource: true }), signal: stop.signal,
         options: { ...DEFAULTS, method: o.method, batchFrames: Math.max(1, Math.round(o.fps)), batchSeconds: 2, deleteSource: true },
       });
     } finally {
+      out.end();
       await dest.close();
     }
     await camera;
     // check against what the camera wrote, independently of the pipeline's bookkeeping
     const left = (await readdir(camDir)).filter((n) => n.startsWith('frame'));
     const equal = await storedEqual(url, o, flags, say, remoteDir);
-    const ok = equal === o.frames && left.length === 0 && summary.frames === o.frames;
-    const result = { type: 'demo', ok, frames: o.frames, verified: equal, localFilesLeft: left.length, seconds: summary.seconds, mbPerSec: summary.bytes / 1e6 / Math.max(summary.seconds, 1e-3) };
+    // stopped early by Ctrl-C: what the camera wrote, all of it committed and checked, is a success
+    const written = stop.signal.aborted ? summary.frames : o.frames;
+    const ok = equal === written && left.length === 0 && summary.frames === written;
+    const result = { type: 'demo', ok, frames: written, verified: equal, localFilesLeft: left.length, seconds: summary.seconds, mbPerSec: summary.bytes / 1e6 / Math.max(summary.seconds, 1e-3), interrupted: stop.signal.aborted };
     if (o.json) process.stdout.write(JSON.stringify(result) + '\n');
-    else say(`fur demo: ${ok ? 'OK' : 'FAILED'} — ${equal}/${o.frames} frames verified equal to the camera's, ${left.length} local files left, ${result.mbPerSec.toFixed(1)} MB/s`);
-    code = ok ? 0 : 3;
+    else say(`fur demo: ${ok ? 'OK' : 'FAILED'} — ${equal}/${written} frames verified equal to the camera's, ${plural(left.length, 'local file')} left, ${result.mbPerSec.toFixed(1)} MB/s`);
+    code = ok ? (stop.signal.aborted ? 130 : 0) : 3;
   } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     await server.close();
-    if (o.keep) say(`fur demo: kept ${base}`);
-    else await rm(base, { recursive: true, force: true });
+    if (o.keep) say(`fur demo: kept ${base} (remove it when done)`);
+    else {
+      await rm(base, { recursive: true, force: true }).then(
+        () => say(`fur demo: removed ${base}${stop.signal.aborted ? ' (interrupted)' : ''}; --keep keeps it`),
+        (e) => say(`fur demo: could not remove ${base} (${(e as Error).message}): remove it yourself`));
+    }
   }
   return code;
 }
@@ -122,7 +155,7 @@ async function storedEqual(url: string, o: DemoOptions, flags: Parameters<typeof
             if (matches(Buffer.from(names[i]).toString(), frame, o.method === 'append' ? i : undefined)) equal++;
           }
         }
-        if (o.method === 'append') say(`fur demo: ${join(remoteDir, 'run1.h5')} holds /data of shape (${data.shape.join(', ')}) ${o.dtype}`);
+        if (o.method === 'append') say(`fur demo: ${join(remoteDir, 'run1.h5')} holds /data of shape (${data.shape.join(', ')}) ${o.dtype}${o.keep ? ' (kept)' : ' (removed when the demo ends; --keep keeps it)'}`);
       } finally { await file.close(); }
     }
   } finally { await dest.close(); }

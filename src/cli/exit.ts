@@ -13,7 +13,7 @@ export function exitCodeOf(tag: FurErrorTag): 1 | 2 {
     // what the user typed: an option, a URL, a pattern, a shape, a file a setting names
     case 'bad-option': case 'bad-setting': case 'bad-pattern': case 'bad-shape': case 'unknown-dtype':
     case 'bad-url': case 'bad-slice': case 'bad-identity': case 'missing-password': case 'method-unsupported':
-    case 'raw-needs-layout': case 'needs-sources': case 'serve-failed': case 'no-source':
+    case 'raw-needs-layout': case 'needs-sources': case 'config-file': case 'bad-source': case 'serve-failed': case 'no-source':
       return EXIT.usage;
     case 'bad-frame': case 'name-committed': case 'name-repeated': case 'capture-closed': case 'attrs-unsupported':
     case 'stream-message': case 'spool-damaged': case 'filter-unsupported':

@@ -14,7 +14,9 @@ import { DEFAULT_QUIET_MS } from '../source/watch.js';
 import { parseDtype, parseShape } from '../source/frame.js';
 import { compileGlob } from '../source/sequence.js';
 import type { ReadOptions } from '../source/readers/index.js';
-import { checkMethod, connect, type ConnectionFlags } from './connect.js';
+import { checkConnection, checkMethod, connect, connectionOf, type ConnectionFlags } from './connect.js';
+import { dirname } from 'node:path';
+import { parseSlice } from '../index/slice.js';
 import { duration } from './duration.js';
 import { exitCodeOf } from './exit.js';
 import { parseDestinationUrl } from '../transport/url.js';
@@ -28,10 +30,16 @@ import { encodeNpy } from '../source/writers/npy.js';
 import type { NumericDtype } from '../source/frame.js';
 import type { Destination } from '../transport/destination.js';
 import { FUR_VERSION } from '../version.js';
-import type { StoreOptions } from '../api/options.js';
+import { printable } from './render.js';
+import { plural } from './status-line.js';
+import { applyConfig, configurable, loadConfig, masked, type Origin } from './config.js';
+import { addReporting, addRunControls, controls, runRenderer, type ControlFlags } from './run-controls.js';
+import { stat } from 'node:fs/promises';
+import { Egress } from '../transport/egress.js';
+import { InstrumentMeter } from '../source/instrument.js';
+import type { WatchOptions } from '../source/watch.js';
+import { pipelineOf, type StoreOptions } from '../api/options.js';
 import { stream, type StreamOptions } from '../stream/receive.js';
-import { connectionOf } from './connect.js';
-import { printable, renderer } from './render.js';
 
 interface CommonFlags extends ConnectionFlags {
   method: string;
@@ -62,7 +70,7 @@ interface CommonFlags extends ConnectionFlags {
   marker?: string;
 }
 
-interface StreamFlags extends ConnectionFlags {
+interface StreamFlags extends ConnectionFlags, Omit<ControlFlags, 'bwlimit' | 'dryRun'> {
   method: string;
   batch: string;
   batchSeconds: string;
@@ -81,7 +89,7 @@ interface StreamFlags extends ConnectionFlags {
   spoolMax?: string;
 }
 
-interface WatchFlags extends CommonFlags {
+interface WatchFlags extends CommonFlags, ControlFlags {
   count?: string;
   idle?: string;
   quietPeriod?: string;
@@ -90,7 +98,7 @@ interface WatchFlags extends CommonFlags {
 
 function int(text: string, setting: string): number {
   const n = Number(text);
-  if (!Number.isFinite(n)) throw new FurError('bad-option', `${setting} '${text}': not a number`, { setting, value: text });
+  if (!Number.isFinite(n) || text.trim() === '') throw new FurError('bad-option', `${setting} '${text}': not a number`, { setting, value: text });
   return n;
 }
 
@@ -132,6 +140,7 @@ async function pipelineOptions(f: CommonFlags): Promise<PipelineOptions> {
 /** how to reach and trust the destination: every command that connects takes these */
 function addConnection(c: Command): Command {
   return c
+    .option('--config <file>', 'settings from a TOML file (keys named like the long options; default $FUR_CONFIG); options given here win')
     .addOption(new Option('--ssh <which>', 'SFTP: the system\'s OpenSSH client (honours ~/.ssh/config: aliases, ProxyJump, certificates, agent) or ssh2 inside fur (default: openssh where an ssh program exists and no --password-env/--passphrase-env is given)').choices(['openssh', 'builtin']))
     .option('--ssh-config <file>', 'SFTP with OpenSSH: use this ssh_config file (ssh -F) instead of ~/.ssh/config')
     .option('--identity <keyfile>', 'SSH private key')
@@ -167,7 +176,7 @@ function addStore(c: Command, methods: string[]): Command {
 
 /** a folder of frame files to store (upload, watch) */
 function addCommon(c: Command): Command {
-  return addStore(c, ['append', 'batches', 'files'])
+  return addRunControls(addStore(c, ['append', 'batches', 'files']))
     .option('--pattern <glob>', 'which files in SRC are frames (matched on names; ordered by the number in the name)', '*')
     .option('--dtype <type>', 'element type of raw files (uint8, int16, float32, …; bytes = opaque files)')
     .option('--shape <dims>', 'frame shape of raw files, e.g. 512x512 or 480,640,3')
@@ -184,6 +193,23 @@ function addCommon(c: Command): Command {
     .option('--serve <[host:]port>', 'a live web page of the capture (frames, rates, backlog, errors) at http://127.0.0.1:PORT; another host needs the token in the printed URL');
 }
 
+function checkDataset(path: string): void {
+  if (!/^(\/[^/\0]+)+$/.test(path)) throw new FurError('bad-option', `--dataset ${JSON.stringify(path)}: must be an absolute HDF5 path like /data or /entry/data`, { setting: '--dataset', value: path });
+}
+
+/** An output file's folder must be there: found out after the work, it would be lost. */
+async function checkOutput(path: string): Promise<void> {
+  const dir = dirname(path);
+  if (!(await stat(dir).catch(() => undefined))?.isDirectory()) throw new FurError('bad-option', `--output ${path}: no folder ${dir} to write it in`, { setting: '--output', value: path });
+}
+
+/** The source folder must be there: a typo must not become a capture that waits forever. */
+async function checkSource(src: string): Promise<void> {
+  const st = await stat(src).catch(() => undefined);
+  if (!st) throw new FurError('bad-source', `${src}: no such folder; give the folder the instrument writes into`, { path: src });
+  if (!st.isDirectory()) throw new FurError('bad-source', `${src}: not a folder; give the folder that holds the files`, { path: src });
+}
+
 /**
  * The files of SRC that are not frames, for every command that reads SRC: the same flags then
  * say the same thing to watch, to an upload of what a watch left, and to verify.
@@ -192,16 +218,6 @@ function addNotFrames(c: Command, stopFile: string): Command {
   return c
     .option('--stop-file <name>', stopFile)
     .option('--marker <suffix>', 'companion marker suffix, e.g. .done (markers are never frames)');
-}
-
-/** The watch's timing, checked before anything connects. */
-function watchOptions(f: WatchFlags) {
-  const quietMs = f.quietPeriod === undefined ? undefined : duration(f.quietPeriod, '--quiet-period') * 1000;
-  const idleMs = f.idle === undefined ? undefined : duration(f.idle, '--idle') * 1000;
-  if (f.completion === 'quiet' && idleMs !== undefined && idleMs <= (quietMs ?? DEFAULT_QUIET_MS)) {
-    throw new FurError('bad-option', `--idle ${f.idle} must be longer than --quiet-period (${(quietMs ?? DEFAULT_QUIET_MS) / 1000} s), or files would be left behind as incomplete`, { setting: '--idle' });
-  }
-  return { completion: f.completion as 'quiet' | 'marker' | 'rename', quietMs, idleMs, stopFile: f.stopFile, markerSuffix: f.marker };
 }
 
 /** Ctrl-C or SIGTERM finish what is queued; a second one aborts at once. `release` when the run ends. */
@@ -225,31 +241,43 @@ function interruptible(): { signal: AbortSignal; release(): void } {
 }
 
 async function doRun(src: string, destUrl: string, f: WatchFlags, watch: boolean): Promise<number> {
-  // every setting is checked before anything connects: a typo costs no connection, and no wait
+  // every setting is checked before anything connects or is written: a typo costs no connection, and no wait
+  checkConnection(f);
   const options = validate(await pipelineOptions(f));
   checkMethod(destUrl, options.method);
+  compileGlob(f.pattern, '--pattern');
+  const ctl = controls(f);
   const giveUpAfterMs = duration(f.giveUpAfter, '--give-up-after') * 1000;
   const connectTimeoutMs = duration(f.connectTimeout ?? String(DEFAULT_CONNECT_TIMEOUT_MS / 1000), '--connect-timeout') * 1000;
-  const watching = watch ? watchOptions(f) : undefined;
+  checkNotFrames(f);
+  const watchOptions = watch ? watchSettings(f) : undefined;
   const lease = leaseTicket({ takeOver: f.takeOver ?? false, ttlMs: duration(f.leaseTtl, '--lease-ttl') * 1000 });
-  const maxFrames = f.count === undefined ? undefined : int(f.count, '--count');
+  const maxFrames = f.count === undefined ? undefined : count(f.count, '--count');
   const serveAt = f.serve === undefined ? undefined : (await import('../serve/address.js')).parseServe(f.serve);
+  await checkSource(src);
+  if (f.dryRun) return (await import('./dry-run.js')).dryRun({ src, destUrl, pattern: f.pattern, options, flags: f, watch, json: f.json ?? false });
   const live = serveAt && await (await import('../serve/cli.js')).startLiveView(serveAt, watch ? 'watch' : 'upload', destUrl, options, f);
-  const emit = renderer({ json: f.json ?? false, tty: process.stderr.isTTY ?? false });
-  const progress = new Progress(live ? live.tee(emit) : emit);
+  const egress = new Egress(ctl.schedule);
+  const out = runRenderer(f, ctl);
+  const meter = watch ? new InstrumentMeter(src, f.pattern, (name) => name === f.stopFile) : undefined;
+  const progress = new Progress(live ? live.tee(out.emit) : out.emit, {
+    watch, deleteSource: options.deleteSource, maxFrames,
+    sent: () => egress.sent, limit: () => egress.limit(),
+    local: meter && ((isDone) => meter.sample(isDone)),
+  });
   const warn = (message: string) => progress.event({ type: 'warning', tag: 'destination', message });
   const interrupt = interruptible();
   try {
     compileGlob(f.pattern, '--pattern'); // refused as typed, before anything connects
     const summary = await runResilient({
-      connect: () => connect(destUrl, options.method, { ...f, warn }),
+      connect: () => connect(destUrl, options.method, { ...f, warn, egress }),
       giveUpAfterMs,
       connectTimeoutMs,
       // an S3 destination is reached at its endpoint: name both
       display: `${parseDestinationUrl(destUrl).display}${f.endpoint ? ` (${f.endpoint})` : ''}`,
       sourceDir: src,
       pattern: f.pattern,
-      watch: watching,
+      watch: watchOptions,
       notFrames: { stopFile: f.stopFile, markerSuffix: f.marker },
       maxFrames,
       options, progress, signal: interrupt.signal, view: live?.tap,
@@ -261,8 +289,42 @@ async function doRun(src: string, destUrl: string, f: WatchFlags, watch: boolean
     await live?.close(e);
     throw e;
   } finally {
+    out.end();
     interrupt.release();
   }
+}
+
+/** a number > 0 */
+function positive(text: string, setting: string): number {
+  const n = int(text, setting);
+  if (!(n > 0)) throw new FurError('bad-option', `${setting} '${text}': must be > 0`, { setting, value: text });
+  return n;
+}
+
+/** a whole number ≥ 1 */
+function count(text: string, setting: string): number {
+  const n = int(text, setting);
+  if (!Number.isInteger(n) || n < 1) throw new FurError('bad-option', `${setting} '${text}': must be a whole number ≥ 1`, { setting, value: text });
+  return n;
+}
+
+/** --stop-file and --marker: names of files inside SRC (upload, watch and verify read them alike) */
+function checkNotFrames(f: { stopFile?: string; marker?: string }): void {
+  for (const [setting, name] of [['--stop-file', f.stopFile], ['--marker', f.marker]] as const) {
+    if (name !== undefined && (name === '' || /[/\\]/.test(name))) {
+      throw new FurError('bad-option', `${setting} ${JSON.stringify(name)}: a file name inside SRC, without a folder`, { setting, value: name });
+    }
+  }
+}
+
+/** watch's folder settings, checked as the user typed them */
+function watchSettings(f: WatchFlags): WatchOptions {
+  const quietMs = f.quietPeriod === undefined ? undefined : duration(f.quietPeriod, '--quiet-period') * 1000;
+  const idleMs = f.idle === undefined ? undefined : duration(f.idle, '--idle') * 1000;
+  if (idleMs !== undefined && f.completion === 'quiet' && idleMs <= (quietMs ?? DEFAULT_QUIET_MS)) {
+    throw new FurError('bad-option', `--idle ${f.idle} must be longer than --quiet-period (${(quietMs ?? DEFAULT_QUIET_MS) / 1000} s), or files still being written would be left behind`, { setting: '--idle', value: f.idle });
+  }
+  return { completion: f.completion as 'quiet' | 'marker' | 'rename', quietMs, idleMs, stopFile: f.stopFile, markerSuffix: f.marker };
 }
 
 /** The stream's flags as the library takes them. */
@@ -278,6 +340,8 @@ function streamOptions(f: StreamFlags): StreamOptions {
     dataset: f.dataset,
     giveUpAfter: duration(f.giveUpAfter, '--give-up-after'),
   };
+  // checked now, as the library checks them when the first frame comes: a typo costs no wait
+  pipelineOf({ ...store, method: f.method as StreamOptions['method'] }, {});
   return {
     ...store,
     method: f.method as StreamOptions['method'],
@@ -291,18 +355,21 @@ function streamOptions(f: StreamFlags): StreamOptions {
 }
 
 async function doStream(endpoint: string, destUrl: string, f: StreamFlags): Promise<number> {
+  // every setting is checked before anything connects
+  checkConnection(f);
   const options = streamOptions(f);
-  const emit = renderer({ json: f.json ?? false, tty: process.stderr.isTTY ?? false });
+  const out = runRenderer(f, controls(f));
   const interrupt = interruptible();
   try {
-    const summary = await stream(endpoint, destUrl, { ...options, onProgress: emit, signal: interrupt.signal });
+    const summary = await stream(endpoint, destUrl, { ...options, onProgress: out.emit, signal: interrupt.signal });
     for (const s of summary.series) {
       const gaps = [s.missing.length ? `${s.missing.length} missing` : '', s.repeated.length ? `${s.repeated.length} repeated` : ''].filter(Boolean).join(', ');
       if (f.json) process.stdout.write(JSON.stringify({ type: 'series', ...s }) + '\n');
-      else process.stderr.write(`fur stream: series ${s.series}: ${s.frames} frames → ${printable(s.destination)}${gaps ? ` (frame numbers: ${gaps})` : ''}\n`);
+      else if (!f.quiet) process.stderr.write(`fur stream: series ${s.series}: ${s.frames} frames → ${printable(s.destination)}${gaps ? ` (frame numbers: ${gaps})` : ''}\n`);
     }
     return summary.series.some((s) => s.missing.length || s.repeated.length) ? 3 : 0;
   } finally {
+    out.end();
     interrupt.release();
   }
 }
@@ -356,7 +423,7 @@ Examples:
   fur watch ./det file:///mnt/share/run42 --method batches --batch 500 --count 10000 --json`)
     .action(async function (this: Command, src: string, dest: string) { this.setOptionValue('_code', await doRun(src, dest, this.opts(), true)); });
 
-  addStore(p.command('stream'), ['append', 'batches']).argument('<ENDPOINT>', 'the sender\'s ZeroMQ PUSH socket, e.g. tcp://detector:9999').argument('<DEST>', 'sftp://user@host[:port]/path, ftps://user@host[:port]/path, s3://bucket/prefix or file:///path')
+  addReporting(addStore(p.command('stream'), ['append', 'batches'])).argument('<ENDPOINT>', 'the sender\'s ZeroMQ PUSH socket, e.g. tcp://detector:9999').argument('<DEST>', 'sftp://user@host[:port]/path, ftps://user@host[:port]/path, s3://bucket/prefix or file:///path')
     .description('store frames a detector or DAQ sends over ZeroMQ (DECTRIS EIGER stream v1, or plain JSON + bytes)')
     .addOption(new Option('--format <format>', 'the sender\'s format (default: recognised from the first message)').choices(['eiger', 'plain']))
     .option('--series <n>', 'series to store before ending (one file each, named after the series, when more than one)', '1')
@@ -388,7 +455,12 @@ Examples:
   v.action(async function (this: Command, first: string, second: string | undefined) {
     const f = this.opts() as CommonFlags;
     const [src, destUrl] = second === undefined ? [undefined, first] : [first, second];
-    if (src !== undefined) compileGlob(f.pattern, '--pattern'); // refused as typed, before anything connects
+    checkConnection(f);
+    compileGlob(f.pattern, '--pattern');
+    checkNotFrames(f);
+    checkDataset(f.dataset);
+    const read = readOptions(f);
+    if (src !== undefined) await checkSource(src);
     const { dest, path } = await connect(destUrl, f.method, f);
     try {
       const method = f.method as PipelineOptions['method'];
@@ -396,13 +468,13 @@ Examples:
       const { verify, verifySelf } = await import('../pipeline/verify.js');
       const r = src === undefined
         ? await verifySelf({ dest, destPath: path, method, dataset: f.dataset })
-        : await verify({ sourceDir: src, pattern: f.pattern, notFrames: { stopFile: f.stopFile, markerSuffix: f.marker }, dest, destPath: path, method, dataset: f.dataset, read: readOptions(f) });
+        : await verify({ sourceDir: src, pattern: f.pattern, notFrames: { stopFile: f.stopFile, markerSuffix: f.marker }, dest, destPath: path, method, dataset: f.dataset, read });
       const ok = r.different.length === 0 && r.missing.length === 0 && r.damaged.length === 0 && r.unreadable.length === 0;
       if (f.json) process.stdout.write(JSON.stringify({ type: 'verify', ok, ...r }) + '\n');
       else {
         // without sources, "equal" can only mean: equal to the hash recorded beside the frame
-        const basis = src === undefined ? ' (no sources given: each frame compared with the SHA-256 recorded when it was stored)' : '';
-        process.stderr.write(`fur verify: ${r.equal} equal, ${r.different.length} different, ${r.missing.length} files missing at the destination, ${r.remoteOnly} remote frames without a local source${basis}\n`);
+        process.stderr.write(`fur verify: ${r.equal} equal, ${r.different.length} different, ${plural(r.missing.length, 'file')} missing at the destination` +
+          (src === undefined ? ' (no sources given: each frame compared with the SHA-256 recorded when it was stored)' : `, ${plural(r.remoteOnly, 'remote frame')} without a local source`) + '\n');
         for (const d of r.different.slice(0, 20)) process.stderr.write(`  differs: ${printable(d.file)} frame ${d.frame}\n`);
         for (const m of r.missing.slice(0, 20)) process.stderr.write(`  missing: ${printable(m)}\n`);
         for (const d of r.damaged.slice(0, 20)) process.stderr.write(`  checksum failed: ${printable(d.file)} ${d.dataset} rows ${d.rows[0]}-${d.rows[1] - 1} (the stored chunk changed after it was written)\n`);
@@ -422,6 +494,9 @@ Examples:
   fur index sftp://me@archive.lab/data/run42.h5 --url https://archive.lab/data/run42.h5`)
     .action(async function (this: Command, target: string) {
       const f = this.opts();
+      checkConnection(f);
+      if (f.url !== undefined && !URL.canParse(f.url)) throw new FurError('bad-option', `--url ${f.url}: not a URL; give the address readers will fetch the file from`, { setting: '--url', value: f.url });
+      if (f.output !== undefined) await checkOutput(f.output);
       const { dest, path } = await connect(target, 'append', f);
       try {
         const file = await H5File.open(await dest.openRead(path), { readOnly: true });
@@ -448,6 +523,11 @@ Examples:
   fur get sftp://me@archive.lab/data/run42.h5 --dataset /entry/data/frame_name --slice 0:5`)
     .action(async function (this: Command, url: string) {
       const f = this.opts();
+      checkConnection(f);
+      checkDataset(f.dataset);
+      // the syntax now, before anything is fetched; the ranges once the shape is known
+      if (f.slice !== undefined) parseSlice(f.slice, f.slice.split(',').map(() => Number.MAX_SAFE_INTEGER));
+      if (f.output !== undefined) await checkOutput(f.output);
       let dest: Destination | undefined;
       let bytes: RemoteBytes;
       if (isHttp(url)) bytes = httpBytes(url);
@@ -486,21 +566,99 @@ Examples:
     .action(async function (this: Command) {
       const f = this.opts();
       this.setOptionValue('_code', await (await import('./demo.js')).demo({
-        frames: int(f.frames, '--frames'), fps: int(f.fps, '--fps'), shape: parseShape(f.shape, '--shape'),
+        frames: count(f.frames, '--frames'), fps: positive(f.fps, '--fps'), shape: parseShape(f.shape, '--shape'),
         dtype: numericDtype(f.dtype), method: f.method, keep: f.keep ?? false, json: f.json ?? false,
       }));
     });
+  p.command('config')
+    .description('check a config file')
+    .command('check').argument('[FILE]', 'the TOML file (default $FUR_CONFIG)')
+    .description('check a config file and print the settings each command would use, secrets masked')
+    .addHelpText('after', `
+Examples:
+  fur config check /etc/fur/lab.toml
+  FUR_CONFIG=~/fur.toml fur config check`)
+    .action(async function (this: Command, file: string | undefined) {
+      const path = file ?? process.env.FUR_CONFIG;
+      if (!path) throw new FurError('bad-option', 'fur config check: give the FILE, or set FUR_CONFIG', { setting: 'FILE' });
+      process.stdout.write(await configCheck(path));
+      this.setOptionValue('_code', 0);
+    });
+
+  // settings from --config / $FUR_CONFIG, under what the command line gave
+  p.hook('preAction', (_p, action) => {
+    const path = (action.opts() as { config?: string }).config ?? process.env.FUR_CONFIG;
+    if (path === undefined || !action.options.some((o) => o.long === '--config')) return;
+    origins = applyConfig(action, loadConfig(path), p);
+  });
   return p;
 }
 
+/** where settings taken from a config file came from, for messages */
+let origins = new Map<string, Origin>();
+
+/**
+ * `fur config check`: every setting of every command that takes a config, from the file or by
+ * default, as TOML (secrets masked), after the checks a run makes before connecting.
+ */
+async function configCheck(path: string): Promise<string> {
+  const cfg = loadConfig(path);
+  const prog = program();
+  const out = [`# settings from ${path}; options given on the command line win over these`];
+  for (const cmd of configurable(prog)) {
+    const from = applyConfig(cmd, cfg, prog);
+    const f = cmd.opts() as WatchFlags;
+    try {
+      if (cmd.name() === 'upload' || cmd.name() === 'watch') {
+        validate(await pipelineOptions(f));
+        controls(f);
+        compileGlob(f.pattern, '--pattern');
+        checkNotFrames(f);
+        if (f.serve !== undefined) (await import('../serve/address.js')).parseServe(f.serve);
+        if (cmd.name() === 'watch') watchSettings(f);
+      }
+      if (cmd.name() === 'stream') {
+        streamOptions(cmd.opts() as StreamFlags);
+        controls(cmd.opts() as StreamFlags);
+      }
+    } catch (e) {
+      throw isFurError(e) ? withOrigin(e, from) : e;
+    }
+    out.push('', `[${cmd.name()}]`);
+    const seen = new Set<string>();
+    for (const o of cmd.options) {
+      const attr = o.attributeName();
+      const key = o.long?.replace(/^--(no-)?/, '');
+      const value = cmd.getOptionValue(attr);
+      if (!key || seen.has(attr) || value === undefined || key === 'config') continue;
+      seen.add(attr);
+      const origin = from.get(`--${key}`);
+      const shown = masked(key, value);
+      const toml = typeof shown === 'string' && /^\d+(\.\d+)?$/.test(shown) ? shown : JSON.stringify(shown);
+      out.push(`${`${key} = ${toml}`.padEnd(40)} # ${origin ? `line ${origin.line}` : 'default'}`);
+    }
+  }
+  return out.join('\n') + '\n';
+}
+
+/** A setting's error, told with the config file line it came from. */
+function withOrigin<E extends FurError>(e: E, from: Map<string, Origin>): E {
+  const setting = (e.fields as { setting?: unknown }).setting;
+  const origin = typeof setting === 'string' ? from.get(setting) : undefined;
+  if (!origin) return e;
+  return new FurError(e.tag, `${e.message} (set in ${origin.path} line ${origin.line})`, e.fields as never, { cause: e }) as E;
+}
+
+
 export async function main(argv: string[]): Promise<number> {
+  origins = new Map();
   const p = program();
   try {
     await p.parseAsync(argv, { from: 'user' });
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
     if (isFurError(e)) {
-      process.stderr.write(`fur: ${printable(e.message)}\n`);
+      process.stderr.write(`fur: ${printable(withOrigin(e, origins).message)}\n`);
       const code = exitCodeOf(e.tag);
       // a program reading --json decides on the tag and its fields, not on the English line
       if (argv.includes('--json')) process.stdout.write(JSON.stringify({ type: 'error', tag: e.tag, message: e.message, fields: e.fields, exitCode: code }) + '\n');

@@ -152,6 +152,8 @@ export class H5File {
   /** small metadata as this file last wrote it (index nodes, attribute heaps), by address */
   private remembered = new Map<number, Uint8Array>();
   private rememberedBytes = 0;
+  /** calls of remember so far (see readKept) */
+  private rememberings = 0;
   private failure: unknown;
   private physicalEnd: number;
   private closed = false;
@@ -264,17 +266,43 @@ export class H5File {
     if (!published) await this.commit();
   }
 
+  /**
+   * Metadata this file wrote (index nodes, attribute heaps) is read back without a round trip:
+   * chunk references and the sidecar after every commit would otherwise wait for the network.
+   */
   private read = (offset: number, length: number): Promise<Uint8Array> => {
-    // metadata this file wrote (index nodes, attribute heaps) is read back without a round trip:
-    // chunk references and the sidecar after every commit would otherwise wait for the network
-    const block = this.remembered.get(offset); // a whole node, read at its address
-    if (block && length <= block.length) return Promise.resolve(block.slice(0, length));
-    for (const [at, bytes] of this.remembered) {
-      if (offset >= at && offset + length <= at + bytes.length) return Promise.resolve(bytes.slice(offset - at, offset - at + length));
-    }
+    const kept = this.recall(offset, length);
+    if (kept) return Promise.resolve(kept);
     if (!this.sink.read) throw usageError('file', 'sink cannot read back');
     return this.sink.read(offset, length);
   };
+
+  /**
+   * `read`, keeping what came over the network as if this file had written it: metadata a
+   * previous run wrote (attribute heaps, index nodes), which a reopened file reads again after
+   * every commit for the sidecar — two round trips per string attribute, so over a long link a
+   * resumed capture spent tens of seconds between commits. Only a writer keeps it: holding the
+   * lease, it alone changes the file, and what it changes in place (index nodes) it remembers
+   * itself. Bytes read while this file remembered something it wrote may be older: not kept.
+   */
+  private readKept = async (offset: number, length: number): Promise<Uint8Array> => {
+    const kept = this.recall(offset, length);
+    if (kept) return kept;
+    const before = this.rememberings;
+    const bytes = await this.read(offset, length);
+    if (!this.readOnly && before === this.rememberings) this.remember(offset, bytes);
+    return bytes;
+  };
+
+  /** The remembered bytes at [offset, offset + length), when one block holds them. */
+  private recall(offset: number, length: number): Uint8Array | undefined {
+    const block = this.remembered.get(offset); // a whole node, read at its address
+    if (block && length <= block.length) return block.slice(0, length);
+    for (const [at, bytes] of this.remembered) {
+      if (offset >= at && offset + length <= at + bytes.length) return bytes.slice(offset - at, offset - at + length);
+    }
+    return undefined;
+  }
 
   private async load(path: string, address: number): Promise<void> {
     const h = await readHeader(this.read, address);
@@ -363,6 +391,7 @@ export class H5File {
   }
 
   private remember(address: number, bytes: Uint8Array): void {
+    this.rememberings++;
     const end = address + bytes.length;
     for (const [a, b] of this.remembered) {
       if (a >= end || address >= a + b.length) continue;
@@ -779,7 +808,7 @@ export class H5File {
     if (ds.contiguous) {
       return ds.contiguous.size && ds.contiguous.address !== UNDEF_ADDR ? [{ offset: ds.shape.map(() => 0), ...ds.contiguous }] : [];
     }
-    const all = await collectChunks(this.read, ds.index!.root(), ds.chunk!.length);
+    const all = await collectChunks(this.readKept, ds.index!.root(), ds.chunk!.length);
     return [...all.values()].map((e) => ({ offset: e.offset, address: e.address, size: e.size }));
   }
 
@@ -813,9 +842,9 @@ export class H5File {
         const len = v.getUint32(o, true);
         const addr = v.getUint32(o + 4, true) + v.getUint32(o + 8, true) * 0x100000000;
         const idx = v.getUint32(o + 12, true);
-        const head = await this.read(addr, 16);
+        const head = await this.readKept(addr, 16);
         const size = new DataView(head.buffer, head.byteOffset).getUint32(8, true);
-        const obj = decodeCollection(await this.read(addr, size), addr).get(idx);
+        const obj = decodeCollection(await this.readKept(addr, size), addr).get(idx);
         if (t.class === 'vlen-str') values.push(obj ? Buffer.from(obj.subarray(0, len)).toString('utf8') : undefined);
         else {
           // object references, as the paths of the objects they name

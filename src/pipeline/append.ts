@@ -41,6 +41,28 @@ const SIDECAR_INTERVAL_MS = 10_000;
  */
 const WHOLE_FRAME_CHUNK = 1 << 20;
 
+/**
+ * How append stores frames like `block`'s: the frames dataset's chunk shape in a new file, and the
+ * most frames one commit holds (in a file whose frames come `chunkFrames` to a chunk, when it is
+ * continued). The run and --dry-run both ask here, so a dry run lists the batches a run makes.
+ */
+export function appendPlan(block: Pick<SourceItem['block'], 'dtype' | 'shape' | 'count' | 'data' | 'encoding'>, o: PipelineOptions, chunkFrames?: number): { chunks: number[]; commitFrames: number } {
+  const layout = { dtype: block.dtype, shape: block.shape, encoding: block.encoding };
+  const chunks = frameChunks(layout, chunking(layout, o));
+  if (block.dtype === 'bytes') return { chunks, commitFrames: o.batchFrames };
+  const frameBytes = block.data.length / Math.max(1, block.count);
+  const chunk = chunkFrames ?? chunks[0]!;
+  const fit = Math.max(1, Math.floor(COMMIT_BYTES / Math.max(1, chunk * frameBytes)));
+  return { chunks, commitFrames: Math.min(o.batchFrames, fit * chunk) };
+}
+
+/** the options the frames dataset is made with: one frame a chunk for large frames (WHOLE_FRAME_CHUNK) */
+function chunking(layout: FrameLayout, o: PipelineOptions): PipelineOptions {
+  if (o.chunkFrames !== undefined) return o;
+  const bytes = frameBytes(layout.dtype, layout.shape);
+  return bytes !== undefined && bytes >= WHOLE_FRAME_CHUNK ? { ...o, chunkFrames: 1 } : o;
+}
+
 export class AppendTarget implements StreamingTarget {
   readonly committed = new Map<string, number>();
   readonly hashes = new Map<string, Uint8Array[]>();
@@ -164,19 +186,14 @@ export class AppendTarget implements StreamingTarget {
    * send them again. Fewer frames per commit cost nothing in the file.
    */
   batchFrames(first: SourceItem): number {
-    const block = first.block;
-    if (block.dtype === 'bytes') return this.o.batchFrames;
-    const frameBytes = block.data.length / Math.max(1, block.count);
-    const chunk = this.ds ? this.ds.data.chunk?.[0] ?? 1 : frameChunks({ dtype: block.dtype, shape: block.shape }, this.chunking(block))[0]!;
-    const chunks = Math.max(1, Math.floor(COMMIT_BYTES / Math.max(1, chunk * frameBytes)));
-    return Math.min(this.o.batchFrames, chunks * chunk);
+    return appendPlan(first.block, this.o, this.framesChunk()).commitFrames;
   }
 
-  /** the options the frames dataset is made with: one frame a chunk for large frames (WHOLE_FRAME_CHUNK) */
-  private chunking(layout: FrameLayout): PipelineOptions {
-    if (this.o.chunkFrames !== undefined) return this.o;
-    const bytes = frameBytes(layout.dtype, layout.shape);
-    return bytes !== undefined && bytes >= WHOLE_FRAME_CHUNK ? { ...this.o, chunkFrames: 1 } : this.o;
+  /** Frames to a chunk of the frames dataset already there (a continued file's, before its first batch too). */
+  private framesChunk(): number | undefined {
+    if (this.ds) return this.ds.data.chunk?.[0] ?? 1;
+    const at = this.file && framesPath(this.file, this.o.dataset);
+    return at && this.file!.has(at) ? this.file!.dataset(at).chunk?.[0] ?? 1 : undefined;
   }
 
   /** Add a batch's rows (not yet committed), each file's frames as they are read: its bytes and rows [start, end). */
@@ -204,7 +221,7 @@ export class AppendTarget implements StreamingTarget {
     if (!this.ds) {
       const frames = framesPath(this.file, this.o.dataset);
       const committedFrames = this.file.has(frames) ? this.file.dataset(frames).shape[0] : -1;
-      this.ds = committedFrames < 0 ? createFrameDatasets(this.file, layout, this.chunking(layout)) : openFrameDatasets(this.file, layout, this.o, this.where());
+      this.ds = committedFrames < 0 ? createFrameDatasets(this.file, layout, chunking(layout, this.o)) : openFrameDatasets(this.file, layout, this.o, this.where());
       if (committedFrames >= 0) {
         // per-frame datasets are published before the frames: cut them back to the frames
         for (const d of perFrameOf(this.ds)) await d.truncate(committedFrames);

@@ -16,6 +16,7 @@ import { FurError } from '../errors.js';
 import { attachScales, defaultChunks, dimensionOnlyName, dtypeName, fixedString, type Dataset, type DtypeSpec, type H5File } from '../hdf5/index.js';
 import { itemsize, type Dtype, type FrameBlock, type FrameEncoding } from '../source/frame.js';
 import { FUR_VERSION } from '../version.js';
+import { createFrameValues, frameValue, writeInstrument } from './instrument.js';
 import { applyMetadata } from './metadata.js';
 import { DETECTOR, ENTRY, FRAMES, INSTRUMENT, NXDATA } from './nexus.js';
 import { filtersOf, type PipelineOptions } from './options.js';
@@ -53,6 +54,8 @@ export interface FrameDatasets {
   state: { describe: boolean; span?: { start: number; end: number } };
   /** the values given with each frame, as JSON text (frames pushed by a program or a stream) */
   attrs?: Dataset;
+  /** values every frame carries, each its own per-frame dataset (see FrameValue) */
+  values?: { key: string; ds: Dataset }[];
 }
 
 export const PER_FRAME = ['frame_name', 'frame_page', 'frame_mtime', 'frame_sha256'] as const;
@@ -61,6 +64,8 @@ const MAX_CHUNK = 8 << 20;
 const MIN_GOOD_CHUNK = 1 << 20;
 /** per-frame datasets: frames per chunk */
 const PER_FRAME_CHUNK = 1024;
+/** marks a per-frame dataset of a FrameValue (fixed-length: read without a round trip), naming its key */
+const FRAME_VALUE_ATTR = 'fur_frame_value';
 /** times as CF and UDUNITS write a point in time: readers such as xarray decode them to dates */
 const EPOCH_UNITS = 'seconds since 1970-01-01 00:00:00 UTC';
 
@@ -147,6 +152,13 @@ export function createFrameDatasets(file: H5File, layout: FrameLayout, o: Pipeli
     mtime: perFrame('frame_mtime', 'float64'), sha256: perFrame('frame_sha256', 'uint8', [32]),
   };
   if (o.frameAttrs) ds.attrs = perFrame('frame_attrs', 'vlen-str');
+  if (o.frameValues?.length) {
+    const made = createFrameValues(file, nexus, (n) => siblingPath(frames, n), o.frameValues, (path) => file.createDataset(path, { dtype: 'float64', shape: [0], maxshape: [null], chunks: [PER_FRAME_CHUNK] }));
+    ds.values = made.map((d, i) => {
+      file.setAttr(d.path, FRAME_VALUE_ATTR, fixedString(o.frameValues![i]!.key));
+      return { key: o.frameValues![i]!.key, ds: d };
+    });
+  }
   file.setAttr(frames, 'fur_layout', bytes ? 'bytes' : 'frames');
   const image = imageKind(layout);
   if (image) {
@@ -159,6 +171,7 @@ export function createFrameDatasets(file: H5File, layout: FrameLayout, o: Pipeli
   }
   file.setAttr('/', 'fur_layout', o.layout);
   if (nexus) createNexus(file, ds, layout, o, image);
+  if (o.instrument) writeInstrument(file, nexus, o.instrument);
   applyMetadata(file, nexus ? ENTRY : '/', o.metadata);
   return ds;
 }
@@ -202,7 +215,7 @@ function createNexus(file: H5File, ds: FrameDatasets, layout: FrameLayout, o: Pi
   const frame = ['/frame'];
   attachScales(file, scales, new Map([
     [FRAMES, [...frame, ...axes.map((a) => `/${a}`)]],
-    ...[ds.name, ds.page, ds.mtime, ds.time].map((d): [string, string[]] => [d.path, frame]),
+    ...[ds.name, ds.page, ds.mtime, ds.time, ...(ds.values ?? []).map((v) => v.ds)].map((d): [string, string[]] => [d.path, frame]),
     [ds.sha256.path, [...frame, '/sha256_byte']],
   ]));
   const describe = (d: Dataset, longName: string, units?: string) => {
@@ -225,6 +238,7 @@ function createNexus(file: H5File, ds: FrameDatasets, layout: FrameLayout, o: Pi
  */
 export function openFrameDatasets(file: H5File, layout: FrameLayout, o: PipelineOptions, where: string): FrameDatasets {
   const ds = checkFrameDatasets(file, layout, o, where);
+  if (o.instrument) writeInstrument(file, ds.data.path === FRAMES, o.instrument);
   applyMetadata(file, ds.data.path === FRAMES ? ENTRY : '/', o.metadata);
   return ds;
 }
@@ -256,6 +270,7 @@ export function checkFrameDatasets(file: H5File, layout: FrameLayout, o: Pipelin
     file, data, state: { describe: false },
     name: file.dataset(need[1]!), page: file.dataset(need[2]!), mtime: file.dataset(need[3]!), sha256: file.dataset(need[4]!),
     attrs: file.has(siblingPath(frames, 'frame_attrs')) ? file.dataset(siblingPath(frames, 'frame_attrs')) : undefined,
+    values: frameValuesOf(file, frames),
   };
   const time = siblingPath(frames, 'frame_time');
   if (frames === FRAMES && file.has('/frame') && file.has(time)) {
@@ -264,6 +279,19 @@ export function checkFrameDatasets(file: H5File, layout: FrameLayout, o: Pipelin
     ds.state.span = { start: entryTime(file, 'start_time') ?? Infinity, end: entryTime(file, 'end_time') ?? -Infinity };
   }
   return ds;
+}
+
+/**
+ * The per-frame value datasets beside the frames, found by their mark: a continued file goes on
+ * filling those it has, whatever the run that continues it was asked for.
+ */
+function frameValuesOf(file: H5File, frames: string): { key: string; ds: Dataset }[] | undefined {
+  const dir = siblingPath(frames, '');
+  const found = file.paths().filter((p) => p.startsWith(dir) && !p.slice(dir.length).includes('/') && !file.isGroup(p)).flatMap((p) => {
+    const mark = file.attributes(p).find((a) => a.name === FRAME_VALUE_ATTR);
+    return mark && mark.type.class === 'string' ? [{ key: Buffer.from(mark.data).toString('utf8').replace(/\0+$/, ''), ds: file.dataset(p) }] : [];
+  });
+  return found.length ? found : undefined;
 }
 
 /** a NeXus file's /entry/start_time or end_time (ms since 1970), as written by `recordSpan` */
@@ -281,7 +309,7 @@ export function datasetsOf(ds: FrameDatasets): Dataset[] {
 
 /** the per-frame datasets (cut back to the frames when a file is continued) */
 export function perFrameOf(ds: FrameDatasets): Dataset[] {
-  return [ds.name, ds.page, ds.mtime, ds.sha256, ...(ds.index ? [ds.index] : []), ...(ds.time ? [ds.time] : []), ...(ds.attrs ? [ds.attrs] : [])];
+  return [ds.name, ds.page, ds.mtime, ds.sha256, ...(ds.index ? [ds.index] : []), ...(ds.time ? [ds.time] : []), ...(ds.attrs ? [ds.attrs] : []), ...(ds.values ?? []).map((v) => v.ds)];
 }
 
 /** The same datasets, each replaced by `wrap(d)` (S3 append notes what is appended to each); the state is shared. */
@@ -290,6 +318,7 @@ export function mapDatasets(ds: FrameDatasets, wrap: (d: Dataset) => Dataset): F
   if (ds.index) out.index = wrap(ds.index);
   if (ds.time) out.time = wrap(ds.time);
   if (ds.attrs) out.attrs = wrap(ds.attrs);
+  if (ds.values) out.values = ds.values.map((v) => ({ key: v.key, ds: wrap(v.ds) }));
   return out;
 }
 
@@ -326,6 +355,7 @@ export async function appendBlocks(ds: FrameDatasets, blocks: FrameBlock[] | Asy
   const acquired: number[] = [];
   const hashes: Uint8Array[] = [];
   const attrs: string[] = [];
+  const values = (ds.values ?? []).map(() => [] as number[]);
   // a block is hashed while its frames go out, a slice at a time (see hashBlock)
   let hashing: Promise<void> = Promise.resolve();
   for await (const block of Array.isArray(blocks) ? drain(blocks) : blocks) {
@@ -340,6 +370,7 @@ export async function appendBlocks(ds: FrameDatasets, blocks: FrameBlock[] | Asy
     else if (block.dtype === 'bytes') await ds.data.appendVlen([block.data]);
     else await ds.data.append(block.data, block.count);
     if (ds.attrs) { const text = JSON.stringify(block.attrs ?? {}); for (let i = 0; i < block.count; i++) attrs.push(text); }
+    ds.values?.forEach((v, k) => { const x = frameValue(block.attrs, v.key); for (let i = 0; i < block.count; i++) values[k]!.push(x); });
     bytes += block.data.length;
     for (let i = 0; i < block.count; i++) {
       names.push(block.name);
@@ -363,6 +394,7 @@ export async function appendBlocks(ds: FrameDatasets, blocks: FrameBlock[] | Asy
   // a frame's time: when it was acquired where the source says, else when its file was completed
   if (ds.state.span) recordSpan(ds, acquired.map((t, i) => 1000 * (Number.isNaN(t) ? mtimes[i]! : t)));
   if (ds.attrs) await ds.attrs.appendVlen(attrs);
+  for (const [k, v] of (ds.values ?? []).entries()) await v.ds.append(Float64Array.from(values[k]!));
   return bytes;
 }
 

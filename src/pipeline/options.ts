@@ -2,6 +2,7 @@
 import { FurError } from '../errors.js';
 import type { Filter } from '../hdf5/index.js';
 import type { ReadOptions } from '../source/readers/index.js';
+import type { FrameValue, InstrumentField } from './instrument.js';
 import { checkMetadata, type MetadataItem } from './metadata.js';
 import { ENTRY, FRAMES } from './nexus.js';
 
@@ -56,6 +57,10 @@ export interface PipelineOptions {
   parallelFiles?: number;
   /** new files get frame_attrs: the values given with each frame (captures a program or a stream feeds) */
   frameAttrs?: boolean;
+  /** what the instrument says about itself (a detector's configuration), written into each new file and a continued one */
+  instrument?: readonly InstrumentField[];
+  /** values every frame carries, stored per frame in new files (a continued file keeps those it has) */
+  frameValues?: readonly FrameValue[];
 }
 
 export const DEFAULTS: PipelineOptions = {

@@ -43,7 +43,7 @@ export function isTransientTag(tag: FurErrorTag): boolean {
     case 'upload-mismatch': case 'bad-upload-record': case 'object-complete': case 'metadata-full':
     case 'hdf5-format': case 'hdf5-usage': case 'checksum-mismatch': case 'layout-mismatch': case 'not-a-fur-file':
     case 'not-a-file': case 'no-dataset': case 'no-hashes': case 'read-back-differs':
-    case 'bad-config': case 'bad-key': case 'internal': case 'serve-failed':
+    case 'bad-config': case 'bad-key': case 'internal': case 'config-file': case 'bad-source': case 'serve-failed':
     case 'no-source': case 'bad-frame': case 'name-committed': case 'name-repeated': case 'capture-closed':
     case 'attrs-unsupported': case 'stream-message': case 'spool-damaged': case 'filter-unsupported':
       return false;

@@ -92,12 +92,15 @@ async function* fresh(
     }
     if (stored) {
       counts.files++;
+      spec.progress.alreadyStored(f.name, f.size);
       spec.progress.event({ type: 'skipped', file: f.name, reason: 'already committed at the destination' });
-      if (spec.options.deleteSource) lease.check();
-      if (spec.options.deleteSource) await cleanup.earlier([f]);
+      if (spec.options.deleteSource) {
+        lease.check();
+        const n = await cleanup.earlier([f]);
+        spec.progress.event({ type: 'deleted', files: n, names: [f.name], reason: 'committed at the destination by an earlier run' });
+      }
       continue;
     }
-    spec.progress.seen(f.name, f.size);
     yield f;
   }
 }
@@ -189,7 +192,7 @@ async function runHeld(spec: RunSpec, o: PipelineOptions, lease: Lease): Promise
       await opening.then(abandon, () => undefined);
       throw e;
     }
-    progress.totalBytes = listed.reduce((n, f) => n + f.size, 0);
+    progress.listed(listed);
     source = (async function* () { for (const f of listed) { if (spec.signal?.aborted) return; yield f; } })();
   }
   const target = await opening;
@@ -215,13 +218,12 @@ async function runHeld(spec: RunSpec, o: PipelineOptions, lease: Lease): Promise
   let countReached = false;
   const reject = (r: Rejected) => {
     kept.set(r.file.path, r);
-    progress.rejected = kept.size;
-    progress.settled(r.file.name);
+    progress.kept(r.file.name, r.file.size);
     progress.event({ type: 'rejected', file: r.file.path, tag: r.error.tag, message: r.error.message });
   };
   const retried = (f: CompletedFile) => {
     kept.delete(f.path);
-    progress.rejected = kept.size;
+    progress.unkept(f.name);
   };
   // a file that changed since it was completed is still being written: waited for, not judged
   const reconsider = watcher ? (f: CompletedFile) => watcher!.reconsider(f) : (f: CompletedFile) => settled(f, { signal: spec.signal });
@@ -236,7 +238,7 @@ async function runHeld(spec: RunSpec, o: PipelineOptions, lease: Lease): Promise
         // with --on-mismatch stop the error ends the run and is reported once, as the run's error
         if (o.onMismatch !== 'stop') reject(r);
       }, o.onMismatch, reconsider);
-      const limited = limitFrames(items, spec.maxFrames, () => { countReached = true; watcher?.stop(); });
+      const limited = limitFrames(taking(items, progress), spec.maxFrames, () => { countReached = true; watcher?.stop(); });
       // Up to `concurrency` commits at once (a long link stays busy while one publishes). Each
       // result is taken as soon as its commit is durable, in batch order: only then are the
       // batch's sources deleted; after a failure no later result is taken.
@@ -245,16 +247,18 @@ async function runHeld(spec: RunSpec, o: PipelineOptions, lease: Lease): Promise
       let results: Promise<void> = Promise.resolve();
       // what is kept of a batch until its result is taken: what it took (complete once its commit
       // is done), not its frames, which may go once sent
-      const settle = async (index: number, taken: BatchStream['taken'], result: Promise<CommitResult>): Promise<void> => {
+      const settle = async (batch: BatchStream, result: Promise<CommitResult>): Promise<void> => {
         const r = await result;
-        progress.committed(index, taken.files, taken.frames, r.bytes, r.frames);
+        const { index, taken } = batch;
+        progress.committed(index, taken.files, taken.frames, r.bytes, r.frames, commitReason(batch, o));
         spec.view?.committed(index, r);
         // a folder run's units are its completed files; other sources let go of their own
         if (spec.frames) await spec.frames.release(taken.files);
         else if (o.deleteSource) {
           // a commit made after the lease was lost or expired is not one this run can vouch for
           lease.check();
-          progress.event({ type: 'deleted', files: await cleanup.batch(taken.files as CompletedFile[], r.stored) });
+          const n = await cleanup.batch(taken.files as CompletedFile[], r.stored);
+          progress.event({ type: 'deleted', files: n, names: taken.files.map((f) => f.name), reason: `committed in batch ${index}${cleanup.readBack ? ', and its frames read back intact' : ''}` });
         }
       };
       // A batch's frames are let go of as they are written: nothing here keeps the batch itself.
@@ -262,7 +266,6 @@ async function runHeld(spec: RunSpec, o: PipelineOptions, lease: Lease): Promise
       const start = (stream: BatchStream) => {
         const batch = fenced(stream, lease);
         spec.view?.batch(batch);
-        const { index, taken } = batch;
         const commit = async (): Promise<CommitResult> => {
           try {
             return 'commitStream' in target ? await target.commitStream(batch) : await target.commit(await collect(batch));
@@ -272,7 +275,7 @@ async function runHeld(spec: RunSpec, o: PipelineOptions, lease: Lease): Promise
         };
         const result = commit();
         result.catch(() => undefined); // taken in order below
-        results = results.then(() => settle(index, taken, result));
+        results = results.then(() => settle(batch, result));
         // taken below, but maybe only once the next batch is complete: until then a failed
         // commit must not count as unhandled (node would end the process on it)
         results.catch(() => undefined);
@@ -311,10 +314,12 @@ async function runHeld(spec: RunSpec, o: PipelineOptions, lease: Lease): Promise
   const seconds = (Date.now() - started) / 1000;
   const rejected = [...kept.values()];
   const summary = { files: progress.files, frames: progress.frames, bytes: progress.bytes, rejected, endReason, seconds };
+  await progress.sample();
   progress.event({
     type: 'done', files: summary.files, frames: summary.frames, bytes: summary.bytes, seconds: Number(seconds.toFixed(2)),
     mbPerSec: Number((summary.bytes / 1e6 / Math.max(seconds, 1e-3)).toFixed(2)), rejected: rejected.length, endReason,
     kept: rejected.map((r) => ({ file: r.file.path, tag: r.error.tag, message: r.error.message })),
+    progress: progress.snapshot(),
   });
   return summary;
 }
@@ -345,6 +350,21 @@ async function storedUnderName(target: Target, f: CompletedFile, o: PipelineOpti
   return new FurError('name-reused',
     `${f.path}: ${dest.url} already holds other frames from a file of this name; a capture that reuses file names needs a new destination`,
     { file: f.path });
+}
+
+/** Items as the batches take them: the progress figures' frames seen. */
+async function* taking<T extends { file: { name: string; size: number }; block: { count: number } }>(items: AsyncIterable<T>, progress: Progress): AsyncGenerator<T> {
+  for await (const it of items) {
+    progress.took(it.file.name, it.file.size, it.block.count);
+    yield it;
+  }
+}
+
+/** Why a batch was committed when it was, for the log. */
+function commitReason(batch: BatchStream, o: PipelineOptions): string {
+  if (batch.taken.frames >= batch.want) return `${batch.want} frames (${batch.want === o.batchFrames ? '--batch' : 'the most one commit holds'})`;
+  if (batch.last) return 'the source ended';
+  return `--batch-seconds (${o.batchSeconds} s) passed`;
 }
 
 /**
@@ -404,10 +424,13 @@ async function uploadFiles(files: AsyncIterable<CompletedFile>, target: FilesTar
     held += weight(f);
     const p = (async () => {
       lease.check();
+      spec.progress.took(f.name, f.size, 1);
       const bytes = await target.upload(f);
-      spec.progress.committed(index, [f], 1, bytes, 0);
-      if (spec.options.deleteSource) lease.check();
-      if (spec.options.deleteSource) spec.progress.event({ type: 'deleted', files: await cleanup.file(f) });
+      spec.progress.committed(index, [f], 1, bytes, 0, 'uploaded and renamed into place');
+      if (spec.options.deleteSource) {
+        lease.check();
+        spec.progress.event({ type: 'deleted', files: await cleanup.file(f), names: [f.name], reason: `uploaded and renamed into place${cleanup.readBack ? ', and read back intact' : ''}` });
+      }
     })().catch((e) => { failure ??= e; }).finally(() => {
       held -= weight(f);
       inflight.delete(p);

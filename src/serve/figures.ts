@@ -1,8 +1,9 @@
 /**
  * The progress figures a live view shows, in the shape of the run's progress model snapshot
  * (field for field a subset of it), taken from the run's `status` events: the one place where
- * the view meets the progress model. Rates are measured over the last few seconds of events, so
- * a commit every few seconds reads as a rate, not as a spike and a run of zeros.
+ * the view meets the progress model. The upload's rates are the model's; the instrument's are
+ * measured over the last few seconds of events, so a file completed every few seconds reads as
+ * a rate, not as a spike and a run of zeros.
  */
 import type { RunEvent } from '../pipeline/progress.js';
 
@@ -38,7 +39,7 @@ export interface SourceCommitted { files: number; bytes: number; frames: number 
 /** rates are taken over this long */
 export const WINDOW_SEC = 5;
 
-interface Sample { at: number; wire: number; sourceBytes: number; sourceFrames: number; committedSource: number }
+interface Sample { at: number; sourceBytes: number; sourceFrames: number; committedSource: number }
 
 /** Figures from successive status events. */
 export class FigureReader {
@@ -52,8 +53,8 @@ export class FigureReader {
   read(e: Status, reconnects: number, kept: number, source: SourceCommitted, framesPerFile: number, instrument: boolean): Figures {
     // everything the instrument completed: committed, or waiting in the backlog
     const s: Sample = {
-      at: e.elapsedSec, wire: e.bytes, committedSource: source.bytes,
-      sourceBytes: source.bytes + e.backlogBytes, sourceFrames: e.frames + e.backlogFiles * framesPerFile,
+      at: e.elapsedSec, committedSource: source.bytes,
+      sourceBytes: source.bytes + e.backlog.bytes, sourceFrames: e.frames.committed + e.backlog.files * framesPerFile,
     };
     const samples = this.samples;
     if (samples.length && s.at <= samples[samples.length - 1]!.at) samples.pop();
@@ -62,17 +63,18 @@ export class FigureReader {
     const first = samples[0]!;
     const dt = s.at - first.at;
     const per = (v: number) => (dt > 0 ? Math.max(0, v) / dt : 0);
-    const current = per(s.wire - first.wire);
     const made = per(s.sourceBytes - first.sourceBytes);
     const stored = per(s.committedSource - first.committedSource);
     return {
       elapsedSec: e.elapsedSec,
-      files: { seen: e.files + e.backlogFiles, committed: e.files, kept },
-      frames: { seen: e.frames, committed: e.frames },
-      bytes: { sent: e.bytes, committed: e.bytes },
-      rate: { current: Math.round(current), average: Math.round(e.mbPerSec * 1e6) },
-      ...(e.etaSec === null ? {} : { etaSec: e.etaSec }),
-      backlog: { files: e.backlogFiles, bytes: e.backlogBytes },
+      files: { seen: e.files.seen, committed: e.files.committed, kept, ...(e.files.total === undefined ? {} : { total: e.files.total }) },
+      frames: { ...e.frames },
+      bytes: { sent: e.bytes.sent, committed: e.bytes.committed, ...(e.bytes.total === undefined ? {} : { total: e.bytes.total }) },
+      ...(e.percent === undefined ? {} : { percent: e.percent }),
+      // the model's rates: of bytes leaving for the destination, so they move while a batch is on the wire
+      rate: { ...e.rate },
+      ...(e.etaSec === undefined ? {} : { etaSec: e.etaSec }),
+      backlog: { ...e.backlog },
       ...(instrument && dt > 0 ? {
         instrument: {
           rate: Math.round(made), fps: Number(per(s.sourceFrames - first.sourceFrames).toFixed(2)),
@@ -82,6 +84,7 @@ export class FigureReader {
         },
       } : {}),
       reconnects,
+      ...(e.limit === undefined ? {} : { limit: e.limit }),
     };
   }
 }

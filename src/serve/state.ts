@@ -102,8 +102,9 @@ export class LiveState {
         this.state = 'finished';
         // the last status event may precede the last commit: the end's own counts are final
         this.figures = this.read({
-          type: 'status', files: e.files, frames: e.frames, bytes: e.bytes, mbPerSec: e.mbPerSec, backlogFiles: 0, backlogBytes: 0,
-          etaSec: null, elapsedSec: Math.max(e.seconds, this.figures?.elapsedSec ?? 0),
+          ...e.progress, type: 'status', etaSec: undefined, backlog: { files: 0, bytes: 0 },
+          files: { ...e.progress.files, committed: e.files }, frames: { ...e.progress.frames, committed: e.frames },
+          bytes: { ...e.progress.bytes, committed: e.bytes }, elapsedSec: Math.max(e.seconds, this.figures?.elapsedSec ?? 0),
         });
         this.ended = { endReason: e.endReason, seconds: e.seconds, at: new Date().toISOString() };
         break;
@@ -115,7 +116,7 @@ export class LiveState {
 
   private read(e: Extract<RunEvent, { type: 'status' }>): Figures {
     // --method files: the files committed are the sources themselves (the frame tap sees no batches)
-    const source = this.setup.method === 'files' ? { files: e.files, bytes: e.bytes, frames: e.frames } : this.frames.source;
+    const source = this.setup.method === 'files' ? { files: e.files.committed, bytes: e.bytes.committed, frames: e.frames.committed } : this.frames.source;
     return this.reader.read(e, this.reconnects, this.kept.size, source, this.frames.latest?.block.count ?? 1, this.setup.command === 'watch');
   }
 

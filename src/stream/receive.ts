@@ -14,8 +14,10 @@ import { openCapture, type Capture } from '../api/capture.js';
 import type { StoreOptions, Summary } from '../api/options.js';
 import { FurError } from '../errors.js';
 import type { Dtype } from '../source/frame.js';
+import type { InstrumentField } from '../pipeline/instrument.js';
+import { EIGER_FRAME_VALUES, eigerInstrument } from './eiger-config.js';
 import { decode, recognise, type StreamEvent, type StreamFormat } from './formats.js';
-import { Spool, type Spooled, type SpooledEnd } from './spool.js';
+import { Spool, type Spooled, type SpooledEnd, type SpooledHeader } from './spool.js';
 
 export interface StreamOptions extends StoreOptions {
   method?: 'append' | 'batches';
@@ -73,10 +75,15 @@ class Series {
   readonly repeated: number[] = [];
   /** frames the series announced (EIGER: nimages × ntrigger in its configuration) */
   expected?: number;
+  /** the detector's configuration, as fields of the file's instrument group */
+  readonly instrument?: InstrumentField[];
+  /** the header kept in the spool while the series is stored */
+  header?: string;
 
   constructor(readonly id: number, readonly destination: string, config: Record<string, unknown> | undefined) {
     const n = Number(config?.nimages) * Number(config?.ntrigger ?? 1);
     if (Number.isSafeInteger(n) && n > 0) this.expected = n;
+    if (config) this.instrument = eigerInstrument(config);
   }
 }
 
@@ -105,6 +112,7 @@ export async function stream(endpoint: string, destination: string, o: StreamOpt
       warn('frames-missing', `series ${s.id}: ended after ${s.next} of the ${s.expected} frames it announced (${describe(s.missing.slice(-(s.expected - s.next)))} never came)`);
     }
     const summary = s.capture ? await s.capture.close() : { files: 0, frames: 0, bytes: 0, seconds: 0, endReason: 'finished', kept: [] };
+    if (s.header) await rm(s.header, { force: true });
     done.push({ ...summary, series: s.id, destination: s.destination, missing: s.missing, repeated: s.repeated });
   };
 
@@ -126,7 +134,7 @@ export async function stream(endpoint: string, destination: string, o: StreamOpt
       warn('frames-missing', `series ${s.id}: ${describe(gap)} did not arrive (frame ${ev.frame} came after ${s.next === 0 ? 'none' : `frame ${s.next - 1}`})`);
     }
     s.next = ev.frame + 1;
-    s.capture ??= await open(s.destination, ev);
+    s.capture ??= await open(s.destination, ev, s.instrument);
     const name = ev.name ?? `frame_${String(ev.frame).padStart(6, '0')}`;
     if (!spooled) return s.capture.append(ev.data, { name, attrs: ev.attrs, encoding: ev.encoding });
     s.capture.check(name);
@@ -137,15 +145,17 @@ export async function stream(endpoint: string, destination: string, o: StreamOpt
   // the capture gets the store's settings only: the stream's own (`format` is the sender's, not
   // a file format the capture would check) stay here
   const { format: _format, series: _series, forever: _forever, highWaterMark: _hwm, spool: _spool, spoolMax: _spoolMax, ...store } = o;
-  const open = (dest: string, layout: { dtype: Dtype; shape: number[] }) => openCapture(dest, {
+  /** `eiger`: the frames carry EIGER's dconfig times (known from the format, or a spooled header) */
+  const open = (dest: string, layout: { dtype: Dtype; shape: number[] }, instrument?: InstrumentField[], eiger = format === 'eiger') => openCapture(dest, {
     ...store, method, dtype: layout.dtype, shape: layout.shape, signal: undefined,
+    instrument, frameValues: eiger ? EIGER_FRAME_VALUES : undefined,
   });
 
   /**
    * What a killed run left in the spool goes first: each series' frames to its capture, and a
    * series whose end had come is ended.
    */
-  const resume = async (left: Spooled[], ends: SpooledEnd[]): Promise<void> => {
+  const resume = async (left: Spooled[], ends: SpooledEnd[], headers: SpooledHeader[]): Promise<void> => {
     const ended = async (s: Series) => {
       const end = ends.find((e) => e.series === s.id && e.destination === s.destination);
       if (!end) return;
@@ -158,9 +168,11 @@ export async function stream(endpoint: string, destination: string, o: StreamOpt
         if (current) await finish(current);
       }
       if (!current) {
-        current = new Series(head.series, head.destination, undefined);
+        const header = headers.find((h) => h.series === head.series && h.destination === head.destination);
+        current = new Series(head.series, head.destination, header?.config);
+        current.header = header?.path;
         count++;
-        current.capture = await open(head.destination, head);
+        current.capture = await open(head.destination, head, current.instrument, header !== undefined);
       }
       current.next = head.frame + 1;
       // committed before the kill, or not: the destination says which
@@ -169,12 +181,14 @@ export async function stream(endpoint: string, destination: string, o: StreamOpt
     }
     if (left.length) warn('spool-resumed', `--spool ${o.spool}: ${left.length} frames a previous run received are committed first`);
     if (current) await ended(current);
-    // an end whose frames were all committed before the kill: nothing is left to do for it
+    // an end whose frames were all committed before the kill: nothing is left to do for it (nor
+    // for a header whose series has no frame left)
     for (const e of ends) await rm(e.path, { force: true });
+    for (const h of headers) if (h.path !== current?.header) await rm(h.path, { force: true });
   };
 
   try {
-    if (spooled) await resume(spooled.left, spooled.ends);
+    if (spooled) await resume(spooled.left, spooled.ends, spooled.headers);
     try {
       sock.connect(endpoint);
     } catch (e) {
@@ -208,6 +222,7 @@ export async function stream(endpoint: string, destination: string, o: StreamOpt
           if (done.length >= wanted) break;
         }
         current = begin(ev.series, ev.config);
+        if (spooled && ev.config) current.header = await spooled.spool.header(current.id, current.destination, ev.config);
       } else if (ev.kind === 'frame') {
         current ??= begin(ev.series);
         await frame(current, ev);

@@ -9,6 +9,8 @@
  * It is written under a temporary name and renamed, so a kill leaves no half-written frame. The end
  * of a series is `<series>.end` (its destination, as JSON): a run killed while it committed the
  * last frames of a series leaves the series whole, and the next run ends it without the sender.
+ * A series' header (the detector's configuration) is `<series>.header`, kept until the series is
+ * stored: a next run that makes the file its killed predecessor never committed still has it.
  */
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -31,9 +33,13 @@ export interface Spooled { head: SpoolHead; unit: Pushed }
 
 const SUFFIX = '.frame';
 const END = '.end';
+const HEADER = '.header';
 
 /** A series that ended (its end message came) while frames of it were still in the spool. */
 export interface SpooledEnd { series: number; destination: string; path: string }
+
+/** The header of a series, kept while the series is being stored. */
+export interface SpooledHeader { series: number; destination: string; config: Record<string, unknown>; path: string }
 
 export class Spool {
   /** bytes of frames in the spool now, and the most it held */
@@ -45,7 +51,7 @@ export class Spool {
   private constructor(readonly dir: string, readonly max: number, private readonly warn: (tag: string, message: string) => void) {}
 
   /** Opens (or makes) the spool folder; the frames a previous run left there, in series and frame order. */
-  static async open(dir: string, max: number, warn: (tag: string, message: string) => void): Promise<{ spool: Spool; left: Spooled[]; ends: SpooledEnd[] }> {
+  static async open(dir: string, max: number, warn: (tag: string, message: string) => void): Promise<{ spool: Spool; left: Spooled[]; ends: SpooledEnd[]; headers: SpooledHeader[] }> {
     const spool = new Spool(dir, max, warn);
     try {
       await mkdir(dir, { recursive: true });
@@ -54,10 +60,12 @@ export class Spool {
     }
     const left: Spooled[] = [];
     const ends: SpooledEnd[] = [];
+    const headers: SpooledHeader[] = [];
     for (const name of await readdir(dir)) {
       const path = join(dir, name);
       if (name.endsWith('.tmp')) await rm(path, { force: true }); // cut short by a kill: never whole
       if (name.endsWith(END)) ends.push({ ...(JSON.parse(await readFile(path, 'utf8')) as { series: number; destination: string }), path });
+      if (name.endsWith(HEADER)) headers.push({ ...(JSON.parse(await readFile(path, 'utf8')) as Omit<SpooledHeader, 'path'>), path });
       if (!name.endsWith(SUFFIX)) continue;
       const bytes = await readFile(path);
       const { head, data } = parse(bytes, path);
@@ -65,13 +73,23 @@ export class Spool {
       left.push({ head, unit: spool.unit(path, head, data.length) });
     }
     left.sort((a, b) => a.head.series - b.head.series || a.head.frame - b.head.frame);
-    return { spool, left, ends };
+    return { spool, left, ends, headers };
   }
 
   /** The series ended: said in the spool until its frames are committed (see `done`). */
-  async end(series: number, destination: string): Promise<string> {
-    const path = join(this.dir, `${series}${END}`);
-    await writeFile(`${path}.tmp`, JSON.stringify({ series, destination }));
+  end(series: number, destination: string): Promise<string> {
+    return this.note(`${series}${END}`, { series, destination });
+  }
+
+  /** The series' header: kept in the spool until the series is stored. */
+  header(series: number, destination: string, config: Record<string, unknown>): Promise<string> {
+    return this.note(`${series}${HEADER}`, { series, destination, config });
+  }
+
+  /** A small JSON file, whole or not at all. */
+  private async note(name: string, value: object): Promise<string> {
+    const path = join(this.dir, name);
+    await writeFile(`${path}.tmp`, JSON.stringify(value));
     await rename(`${path}.tmp`, path);
     return path;
   }

@@ -75,7 +75,10 @@ export class PlainRecord implements ExclusiveRecord {
       f = await this.open('existing');
     } catch (e) {
       if (isFurError(e, 'not-found')) return false;
-      if (isFurError(e, 'overwrite-refused')) return this.recreate(data);
+      // ProFTPD with AllowOverwrite off refuses the open as a plain permission error when the
+      // file is not held open elsewhere: on a record this run made in this very folder, that is
+      // the server's policy, not the file's mode, and removing + creating it may still be allowed
+      if (isFurError(e, 'overwrite-refused') || isFurError(e, 'permission-denied')) return this.recreate(data, e);
       throw e;
     }
     await this.fill(f, data);
@@ -88,13 +91,15 @@ export class PlainRecord implements ExclusiveRecord {
    * record already gone stays gone; in the one round trip between the two, another run may find
    * it absent and create its own — then this run has lost it (false), never shared it.
    */
-  private async recreate(data: Uint8Array): Promise<boolean> {
+  private async recreate(data: Uint8Array, refused: unknown): Promise<boolean> {
     // removes of a missing file succeed on some destinations: ask first
     if ((await this.dest.stat(this.path)) === null) return false;
     try {
       await this.dest.remove(this.path);
     } catch (e) {
       if (isFurError(e, 'not-found')) return false;
+      // removing is not allowed either: the refusal to open is what the user must see
+      if (isFurError(e, 'permission-denied')) throw refused;
       throw e;
     }
     return this.create(data);

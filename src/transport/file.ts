@@ -5,6 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { FurError } from '../errors.js';
 import type { Capabilities, Destination, ExclusiveRecord, RemoteFile, RemoteStat } from './destination.js';
 import { PlainRecord } from './exclusive.js';
+import type { Egress } from './egress.js';
 import { WriteTracker } from './inflight.js';
 
 /**
@@ -20,7 +21,7 @@ export class FileDestination implements Destination {
     atomicReplace: true,
   };
 
-  private constructor(readonly root: string) {
+  private constructor(readonly root: string, private readonly egress?: Egress) {
     this.url = pathToFileURL(root).href;
   }
 
@@ -28,7 +29,7 @@ export class FileDestination implements Destination {
    * The root must already exist: when a share is not mounted its mount point is an ordinary local
    * directory (or missing), and creating it would silently fill the local disk instead.
    */
-  static async open(root: string): Promise<FileDestination> {
+  static async open(root: string, egress?: Egress): Promise<FileDestination> {
     const abs = resolve(root);
     const st = await stat(abs).catch((e: NodeJS.ErrnoException) => {
       if (e.code === 'ENOENT') {
@@ -41,7 +42,7 @@ export class FileDestination implements Destination {
     if (!st.isDirectory()) {
       throw new FurError('not-a-directory', `destination ${abs} is not a directory`, { path: abs });
     }
-    return new FileDestination(abs);
+    return new FileDestination(abs, egress);
   }
 
   /** Relative paths are under the root; absolute ones are used as they are. */
@@ -57,7 +58,7 @@ export class FileDestination implements Destination {
       if (opts.exclusive && e.code === 'EEXIST') throw new FurError('exists', `${abs} exists already`, { path: abs }, { cause: e });
       throw fsError(e, abs, 'open for writing');
     });
-    return new LocalFile(abs, fh, true);
+    return new LocalFile(abs, fh, true, this.egress);
   }
 
   exclusive(path: string): ExclusiveRecord {
@@ -126,7 +127,7 @@ class LocalFile implements RemoteFile {
   private closed = false;
   private dirSynced: boolean;
 
-  constructor(readonly path: string, private readonly fh: FileHandle, writable: boolean) {
+  constructor(readonly path: string, private readonly fh: FileHandle, writable: boolean, private readonly egress?: Egress) {
     // Files opened for reading need no directory sync; new files need one on first sync.
     this.dirSynced = !writable;
   }
@@ -138,6 +139,8 @@ class LocalFile implements RemoteFile {
   }
 
   private async writeAll(offset: number, data: Uint8Array): Promise<void> {
+    const turn = this.egress?.take(data.length);
+    if (turn) await turn;
     let done = 0;
     // pwrite may write less than asked (signals, some network file systems); finish the rest.
     while (done < data.length) {

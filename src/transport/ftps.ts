@@ -18,6 +18,7 @@ import { ClaimsRecord } from './exclusive.js';
 import { connectFtps, trustContext, type FtpsConnectOptions } from './ftps-connect.js';
 import type { DataTlsOrder } from './ftps-data.js';
 import { ftpError, isConnectionError, type FtpOp } from './ftps-errors.js';
+import { pacedStream, type Egress } from './egress.js';
 import { parseMlst, readFeatures, useFeatures, type FtpFeatures } from './ftps-features.js';
 import { FtpsPool } from './ftps-pool.js';
 import { retrieveRange, type CutHabit } from './ftps-read.js';
@@ -37,6 +38,8 @@ export interface FtpsOptions extends Omit<FtpsConnectOptions, 'ca'>, TlsTrustOpt
   stageMemoryLimit?: number;
   /** called with a one-line warning (an upload restarted from the beginning, …) */
   warn?: (message: string) => void;
+  /** where uploads leave: counted, and paced by --bwlimit */
+  egress?: Egress;
 }
 
 export class FtpsDestination implements Destination {
@@ -165,10 +168,10 @@ export class FtpsDestination implements Destination {
             from = 0;
           }
           if (from === 0) {
-            await c.uploadFrom(content.stream(0), abs);
+            await c.uploadFrom(pacedStream(content.stream(0), this.opts.egress), abs);
           } else {
             try {
-              await c.appendFrom(content.stream(from), abs);
+              await c.appendFrom(pacedStream(content.stream(from), this.opts.egress), abs);
             } catch (e) {
               // 500/502/504: unknown command; 550 from a server that forbids appending (vsftpd's cmds_allowed)
               if (!(e instanceof FTPError) || ![500, 502, 504, 550].includes(e.code)) throw e;

@@ -11,6 +11,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import { FurError } from '../errors.js';
+import type { Egress } from './egress.js';
 import { trustedCertificates, type TlsTrustOptions } from './ftps-tls.js';
 
 export interface S3ClientOptions extends TlsTrustOptions {
@@ -26,6 +27,8 @@ export interface S3ClientOptions extends TlsTrustOptions {
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
   /** connections per destination (default 16) */
   maxSockets?: number;
+  /** where request bodies leave: counted, and paced by --bwlimit */
+  egress?: Egress;
   /** limit for opening a connection, ms (--connect-timeout; default and at most 10 s: a TCP connect needs no more) */
   connectTimeoutMs?: number;
 }
@@ -83,6 +86,17 @@ export async function makeS3Client(o: S3ClientOptions): Promise<MadeClient> {
     }
     return next(args);
   }, { step: 'build', priority: 'low', name: 'furPayloadHash' });
+  const egress = o.egress;
+  if (egress) {
+    // after signing and retries, right before the request is sent: every attempt's body is paced
+    client.middlewareStack.add((next) => async (args) => {
+      const body = (args.request as { body?: unknown }).body;
+      const n = typeof body === 'string' ? Buffer.byteLength(body) : body instanceof Uint8Array ? body.length : 0;
+      const turn = n > 0 ? egress.take(n) : undefined;
+      if (turn) await turn;
+      return next(args);
+    }, { step: 'finalizeRequest', priority: 'low', name: 'furEgress' });
+  }
   return { client, endpoint: endpoint?.replace(/\/$/, ''), region };
 }
 

@@ -6,7 +6,7 @@
  * the same conditional PUT twice on a scratch key — the second must be refused. Where it is not,
  * the record is made of claims (ClaimsRecord), which need only consistent listing.
  */
-import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectVersionsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { randomBytes } from 'node:crypto';
 import { posix } from 'node:path';
 import type { ExclusiveRecord } from './destination.js';
@@ -55,7 +55,10 @@ async function probe(dest: S3Destination, near: string): Promise<boolean> {
   const dir = posix.dirname(near);
   const key = `${dir === '.' ? '' : `${dir}/`}.fur-probe-${randomBytes(8).toString('hex')}`;
   const ctx = { op: 'create a lease', bucket: dest.bucket, key, endpoint: dest.endpoint };
-  const put = () => dest.client.send(new PutObjectCommand({ Bucket: dest.bucket, Key: key, Body: 'fur: does this store honour If-None-Match?', IfNoneMatch: '*' }));
+  // in a versioned bucket a plain DELETE only stacks a delete marker on the versions: each one
+  // written is deleted by its id, so a probe leaves nothing behind to be billed
+  const written: (string | undefined)[] = [];
+  const put = async () => { written.push((await dest.client.send(new PutObjectCommand({ Bucket: dest.bucket, Key: key, Body: 'fur: does this store honour If-None-Match?', IfNoneMatch: '*' }))).VersionId); };
   try {
     await put();
   } catch (e) {
@@ -71,19 +74,56 @@ async function probe(dest: S3Destination, near: string): Promise<boolean> {
     if (unknown(e)) return false;
     throw s3Error(e, ctx);
   } finally {
-    await dest.client.send(new DeleteObjectCommand({ Bucket: dest.bucket, Key: key })).catch(() => undefined);
+    await deleteVersions(dest, key, written);
   }
 }
 
-/** One object, created by a conditional PUT. */
+/** Delete the versions of `key` named (by id; a plain DELETE for an unversioned write). */
+async function deleteVersions(dest: S3Destination, key: string, versions: (string | undefined)[]): Promise<void> {
+  for (const v of new Set(versions)) {
+    await dest.client.send(new DeleteObjectCommand({ Bucket: dest.bucket, Key: key, VersionId: v === 'null' ? undefined : v })).catch(() => undefined);
+  }
+}
+
+/**
+ * The ids of every version (and delete marker) of exactly `key`, the current one last; [] where
+ * the store keeps no versions or does not list them.
+ */
+async function versionsOf(dest: S3Destination, key: string): Promise<string[]> {
+  const out: { id: string; latest: boolean }[] = [];
+  try {
+    let keyMarker: string | undefined;
+    let versionMarker: string | undefined;
+    do {
+      const r = await dest.client.send(new ListObjectVersionsCommand({ Bucket: dest.bucket, Prefix: key, KeyMarker: keyMarker, VersionIdMarker: versionMarker }));
+      for (const v of [...(r.Versions ?? []), ...(r.DeleteMarkers ?? [])]) {
+        if (v.Key === key && v.VersionId && v.VersionId !== 'null') out.push({ id: v.VersionId, latest: v.IsLatest === true });
+      }
+      keyMarker = r.IsTruncated ? r.NextKeyMarker : undefined;
+      versionMarker = r.IsTruncated ? r.NextVersionIdMarker : undefined;
+    } while (keyMarker);
+  } catch {
+    return [];
+  }
+  return [...out.filter((v) => !v.latest), ...out.filter((v) => v.latest)].map((v) => v.id);
+}
+
+/**
+ * One object, created by a conditional PUT. In a versioned bucket every renewal would otherwise
+ * leave a version behind (one per renewal, for as long as a capture runs): the version a renewal
+ * replaces is deleted by its id, and removing the record deletes every version of it.
+ */
 class ConditionalRecord implements ExclusiveRecord {
+  /** the version this process wrote last, where the bucket keeps versions */
+  private version: string | undefined;
+
   constructor(private readonly dest: S3Destination, private readonly key: string) {}
 
   private ctx(op: string) { return { op, bucket: this.dest.bucket, key: this.key, endpoint: this.dest.endpoint }; }
 
   async create(data: Uint8Array): Promise<boolean> {
     try {
-      await this.dest.client.send(new PutObjectCommand({ Bucket: this.dest.bucket, Key: this.key, Body: data, IfNoneMatch: '*' }));
+      this.version = (await this.dest.client.send(new PutObjectCommand({ Bucket: this.dest.bucket, Key: this.key, Body: data, IfNoneMatch: '*' }))).VersionId;
       return true;
     } catch (e) {
       if (refused(e)) return false;
@@ -106,14 +146,28 @@ class ConditionalRecord implements ExclusiveRecord {
     } catch (e) {
       return (await this.absent(e, 'read the lease')) ?? false;
     }
-    await this.dest.client.send(new PutObjectCommand({ Bucket: this.dest.bucket, Key: this.key, Body: data }))
+    const r = await this.dest.client.send(new PutObjectCommand({ Bucket: this.dest.bucket, Key: this.key, Body: data }))
       .catch((e) => { throw s3Error(e, this.ctx('renew the lease')); });
+    const before = this.version;
+    this.version = r.VersionId;
+    // only a version this process wrote itself, and only once a newer one stands
+    if (before && before !== 'null' && before !== r.VersionId) await deleteVersions(this.dest, this.key, [before]);
     return true;
   }
 
   async remove(): Promise<void> {
-    await this.dest.client.send(new DeleteObjectCommand({ Bucket: this.dest.bucket, Key: this.key }))
-      .catch((e) => { if (s3Error(e, this.ctx('remove the lease')).tag !== 'not-found') throw s3Error(e, this.ctx('remove the lease')); });
+    // listed before the current version goes, so a record another run creates after it is kept
+    const versions = await versionsOf(this.dest, this.key);
+    if (versions.length === 0) {
+      await this.dest.client.send(new DeleteObjectCommand({ Bucket: this.dest.bucket, Key: this.key }))
+        .catch((e) => { if (s3Error(e, this.ctx('remove the lease')).tag !== 'not-found') throw s3Error(e, this.ctx('remove the lease')); });
+      return;
+    }
+    for (const v of versions) {
+      await this.dest.client.send(new DeleteObjectCommand({ Bucket: this.dest.bucket, Key: this.key, VersionId: v }))
+        .catch((e) => { if (s3Error(e, this.ctx('remove the lease')).tag !== 'not-found') throw s3Error(e, this.ctx('remove the lease')); });
+    }
+    this.version = undefined;
   }
 
   /** null for a missing object; anything else is thrown */

@@ -11,6 +11,7 @@
  * with it, as with a single connection, so a run stops and resumes as a whole.
  */
 import { FurError, isFurError, remoteFields } from '../errors.js';
+import type { Egress } from './egress.js';
 import { channelsFor, InFlightControl } from './pool.js';
 import type { SftpChannel, SftpSession, SshClient, SshConnect } from './sftp-channel.js';
 import { call, Status, type OpContext } from './sftp-errors.js';
@@ -25,6 +26,8 @@ export interface PoolOptions {
   maxRequests?: number;
   /** bytes of WRITE data outstanding per channel (default: twice the server's channel window) */
   maxInFlightBytes?: number;
+  /** where WRITE data leaves: counted, and paced by --bwlimit (shared by every pool of a run) */
+  egress?: Egress;
 }
 
 /** One SFTP channel, with what is outstanding on it. */
@@ -130,6 +133,8 @@ export class SftpPool<O extends PoolOptions & { acceptNewHostKey?: boolean } = P
   private pumping = false;
   private again = false;
   private wasLimited = false;
+  /** --bwlimit holds WRITEs back until the egress calls again */
+  private paced = false;
   private closing = false;
   private failure?: FurError;
   private perConnection: number;
@@ -228,6 +233,7 @@ export class SftpPool<O extends PoolOptions & { acceptNewHostKey?: boolean } = P
    * exceed the allowance a little: they must not wait behind bulk data.
    */
   admit(lane: Lane, len: number, small = false): boolean {
+    if (!this.mayLeave()) return false;
     if (small) return lane.requests < lane.maxRequests + 16 && this.inFlight + len <= this.control.allowance + SMALL_SLACK;
     if (lane.requests >= lane.maxRequests) return false;
     if (lane.bytes > 0 && lane.bytes + len > lane.maxBytes) return false;
@@ -249,7 +255,18 @@ export class SftpPool<O extends PoolOptions & { acceptNewHostKey?: boolean } = P
     return best;
   }
 
+  /** --bwlimit: may WRITE data leave now? If not, the pool pumps again once it may. */
+  private mayLeave(): boolean {
+    const egress = this.opts.egress;
+    if (!egress) return true;
+    if (this.paced) return false;
+    if (egress.mayLeave(() => { this.paced = false; this.pump(); })) return true;
+    this.paced = true;
+    return false;
+  }
+
   sent(lane: Lane, len: number): void {
+    this.opts.egress?.left(len);
     lane.bytes += len;
     lane.requests++;
     this.inFlight += len;
@@ -266,6 +283,8 @@ export class SftpPool<O extends PoolOptions & { acceptNewHostKey?: boolean } = P
 
   /** The writes waiting could not all go: the limit (allowance or channels) is binding. */
   limited(): void {
+    // held back by --bwlimit, not by the channels: more channels would not help
+    if (this.paced) return;
     // noted once per pump: with hundreds of files waiting this is called for each
     this.wasLimited = true;
   }

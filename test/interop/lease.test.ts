@@ -8,20 +8,18 @@
  * cameras is stored intact or still on the local disk.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
-import { sortSequence } from '../../src/source/sequence.js';
 import { openDestination } from '../../src/transport/open.js';
 import { startS3Server, type S3Server } from '../support/s3-server.js';
-import { FUR_BIN, localFrames, writeFrames, type Method } from '../pipeline/helpers.js';
-import { assertFiles, assertFrames, pattern, type Cam } from './ftps-s3-check.js';
+import { type Method } from '../pipeline/helpers.js';
+import { type Cam } from './ftps-s3-check.js';
 import { startVsftpd, type Vsftpd } from './ftps-vsftpd.js';
-import { h5pyFrames } from './support/h5py.js';
 import { startSshd, type Sshd } from './support/sshd.js';
+import { twoRunsOneDestination } from './support/two-runs.js';
 
 const work = mkdtempSync(join(tmpdir(), 'fur-interop-lease-'));
 let sshd: Sshd;
@@ -101,51 +99,23 @@ const SERVERS: Server[] = [
   })),
 ];
 
-function fur(args: string[]): { pid: number; exited: Promise<number | null>; stderr: () => string } {
-  const child = spawn(process.execPath, [FUR_BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env: env() });
-  let err = '';
-  child.stderr.setEncoding('utf8').on('data', (s: string) => { err += s; });
-  const timer = setTimeout(() => child.kill('SIGKILL'), 300_000);
-  return { pid: child.pid!, exited: new Promise((resolve) => child.on('close', (code) => { clearTimeout(timer); resolve(code); })), stderr: () => err };
-}
-
 describe('two fur runs started together on one destination', () => {
   for (const server of SERVERS) {
     for (const method of server.methods) {
       test(`${server.name}, ${method}: exactly one writes; h5py reads its frames back equal; the other kept every file`, async () => {
         const name = `two-${method}`;
         mkdirSync(join(work, 'share'), { recursive: true });
-        const cams = [CAM(701), CAM(702)];
-        const dirs = cams.map(() => mkdtempSync(join(work, 'camera-')));
-        await Promise.all(cams.map((c, i) => writeFrames(dirs[i]!, c, 0, c.frames)));
-        // watches that end on a stop file: whichever holds the lease still holds it when the other asks
-        const runs = dirs.map((dir) => fur(['watch', dir, server.url(method, name), '--method', method, '--batch', '8', '--delete-source',
-          '--pattern', pattern(cams[0]!), '--completion', 'rename', '--stop-file', 'capture.done', ...server.flags()]));
-        const first = await Promise.race(runs.map((r, i) => r.exited.then((code) => ({ i, code }))));
-        const [loser, winner] = [first.i, 1 - first.i];
-        assert.equal(first.code, 1, `the first to end was refused: ${runs[loser]!.stderr()}`);
-        const message = runs[loser]!.stderr().trim().split('\n').at(-1)!;
-        assert.match(message, new RegExp(`is in use by another fur run \\(host ${hostname()}, pid ${runs[winner]!.pid}, started .* UTC, renewed \\d+ s ago\\);.*--take-over$`));
-        for (const dir of dirs) writeFileSync(join(dir, 'capture.done'), '');
-        assert.equal(await runs[winner]!.exited, 0, runs[winner]!.stderr());
-
-        const won = cams[winner]!;
-        const stored = await server.local(method, name);
-        if (method === 'files') {
-          const names = sortSequence(readdirSync(stored).filter((n) => !n.startsWith('.')));
-          assertFiles(names, (n) => readFileSync(join(stored, n)), won);
-        } else {
-          const files = method === 'append' ? [stored] : sortSequence(readdirSync(stored).filter((n) => n.endsWith('.h5'))).map((n) => join(stored, n));
-          assertFrames(await h5pyFrames(files), won);
-        }
-        assert.deepEqual(await localFrames(dirs[winner]!), [], 'the writer deleted what it committed');
-        assert.equal((await localFrames(dirs[loser]!)).length, cams[loser]!.frames, 'the refused run deleted nothing');
-        const folder = method === 'append' ? join(stored, '..') : stored;
-        assert.deepEqual(readdirSync(folder).filter((n) => n.includes('fur-lease')), [], 'the lease is released');
-        if (server.name.startsWith('S3')) {
-          const k = server.name.includes('honours') ? 'conditional' : 'claims';
-          assert.deepEqual(s3[k].keys('lab').filter((x) => x.includes('fur-lease') || x.includes('fur-probe')), [], 'the lease and the probe are gone');
-        }
+        const s3kind = server.name.startsWith('S3') ? (server.name.includes('honours') ? 'conditional' : 'claims') : undefined;
+        await twoRunsOneDestination({
+          method, url: server.url(method, name), flags: server.flags(), env: env(), work, cams: [CAM(701), CAM(702)],
+          stored: () => server.local(method, name),
+          leftovers: async () => {
+            const stored = await server.local(method, name);
+            const folder = method === 'append' ? join(stored, '..') : stored;
+            const here = readdirSync(folder).filter((n) => n.includes('fur-lease'));
+            return s3kind ? [...here, ...s3[s3kind].keys('lab').filter((x) => x.includes('fur-lease') || x.includes('fur-probe'))] : here;
+          },
+        });
       });
     }
   }

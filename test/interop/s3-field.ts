@@ -16,6 +16,7 @@ import { FUR_BIN, runKilledAfter, writeFrames } from '../pipeline/helpers.js';
 import { run } from '../support/run.js';
 import { h5pyFrames } from './support/h5py.js';
 import { assertFiles, assertFrames, pattern, TIFF, type Cam } from './ftps-s3-check.js';
+import { twoRunsOneDestination } from './support/two-runs.js';
 
 export interface FieldS3 {
   endpoint: string;
@@ -174,6 +175,19 @@ export function fieldCases(name: string, traits: FieldTraits, server: () => Fiel
       const dir = await download('aborted.h5', true);
       assertFrames(await h5pyFrames([join(dir, 'aborted.h5')]), c);
     });
+  });
+
+  describe(`${name}: two fur runs started together on one destination`, () => {
+    for (const method of ['append', 'batches'] as const) {
+      test(`${method}: exactly one writes (${traits.conditionalCreate === 'refused' ? 'a conditional create' : 'claims: the server ignores If-None-Match'}); h5py reads its frames back equal; the other kept every file`, async () => {
+        const key = method === 'append' ? 'two.h5' : 'two-batches';
+        await twoRunsOneDestination({
+          method, url: url(key), flags: ['--endpoint', f().endpoint], env: env(), work: f().work, cams: [SMALL(40, 806), SMALL(40, 807)],
+          stored: async () => (method === 'append' ? join(await download(key, true), key) : download(key)),
+          leftovers: async () => (await keys('')).filter((k) => k.includes('fur-lease') || k.includes('fur-probe')),
+        });
+      });
+    }
   });
 
   describe(`${name}: PutObject with If-None-Match: * (a conditional create)`, () => {

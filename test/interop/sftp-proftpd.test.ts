@@ -9,11 +9,14 @@
  *    message naming the setting, and `batches` and `files` still work.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { furBin, readFlags, writeFrames, type Capture } from '../pipeline/helpers.js';
+import { sortSequence } from '../../src/source/sequence.js';
+import { assertFrames, pattern, type Cam } from './ftps-s3-check.js';
+import { h5pyFrames } from './support/h5py.js';
 import { serverMatrix } from './support/server-matrix.js';
 import { announced, startProftpdSftp, type SftpServer } from './support/sftp-servers.js';
 
@@ -58,4 +61,21 @@ describe('ProFTPD mod_sftp with AllowOverwrite off', () => {
       assert.doesNotMatch(r.stderr, /unreachable|retrying/, 'not retried: waiting cannot help');
     });
   }
+
+  test('the lease is renewed although its record cannot be opened for writing again: a watch outlives three times its --lease-ttl', async () => {
+    // renewed every second (a third of 3 s); each renewal removes the record and creates it anew
+    const cam: Cam = { format: 'tiff', dtype: 'uint8', shape: [16, 16], seed: 403, frames: 12, fps: 0 };
+    const src = join(work, 'renewed');
+    mkdirSync(src);
+    await writeFrames(src, cam, 0, cam.frames);
+    const target = join(server.root, 'renewed');
+    const stop = setTimeout(() => writeFileSync(join(src, 'capture.done'), ''), 9000);
+    const r = await furBin(['watch', src, server.url(target), '--method', 'batches', '--batch', '4', '--lease-ttl', '3', '--delete-source',
+      '--pattern', pattern(cam), '--stop-file', 'capture.done', '--give-up-after', '5', ...server.flags]).finally(() => clearTimeout(stop));
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stderr, /lease/i, 'nothing to say about the lease');
+    assertFrames(await h5pyFrames(sortSequence(readdirSync(target).filter((n) => n.endsWith('.h5'))).map((n) => join(target, n))), cam);
+    assert.deepEqual(readdirSync(target).filter((n) => n.includes('fur-lease')), [], 'the lease is released');
+    assert.deepEqual(readdirSync(src), ['capture.done'], 'every frame deleted once committed');
+  });
 });

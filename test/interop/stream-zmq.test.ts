@@ -2,8 +2,9 @@
  * fur stream against a sender fur's authors did not write: Debian's python3-zmq PUSHes a series
  * (support/zmq_sender.py) — DECTRIS EIGER stream v1 raw, LZ4 and bitshuffle-LZ4 (16- and 32-bit),
  * and the plain format, 1,200 frames each — and h5py (HDF5 1.10.8, bitshuffle frames through
- * Debian's plugin) reads back every frame equal to what was sent. A frame number left out is
- * reported and the run exits 3.
+ * Debian's plugin) reads back every frame equal to what was sent, and for EIGER the header's
+ * detector configuration as NeXus fields with units. A frame number left out is reported and the
+ * run exits 3.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -53,8 +54,21 @@ describe('fur stream from a python3-zmq sender, read back by h5py', () => {
   ];
   for (const [format, encoding, dtype] of cases) {
     test(`${format} ${encoding} ${dtype}: ${FRAMES} frames equal`, async (t) => {
-      const { r, checked } = await storeAndCheck(t, format, encoding, dtype);
+      const { r, checked: { detector, ...checked } } = await storeAndCheck(t, format, encoding, dtype);
       assert.equal(r.code, 0, r.stderr);
+      // the header's configuration in the NeXus detector group, each frame's start time beside it
+      if (format === 'eiger') {
+        assert.deepEqual(detector, {
+          fields: {
+            'detector/beam_center_x': [20.5, 'pixel'], 'detector/beam_center_y': [12, 'pixel'], 'detector/distance': [0.125, 'm'],
+            'detector/count_time': [0.001, 's'], 'detector/x_pixel_size': [7.5e-5, 'm'], 'detector/sensor_thickness': [0.00045, 'm'],
+            'detector/description': ['Dectris EIGER2 Si 4M', null], 'beam/incident_wavelength': [0.9763, 'angstrom'],
+            'detector/detector_specific/trigger_mode': ['ints', null],
+          },
+          classes: ['NXdetector', 'NXbeam', 'NXcollection'],
+          start_time: [true, 'ns'],
+        });
+      } else assert.equal(detector, undefined);
       assert.deepEqual(checked, {
         shape: [FRAMES, ROWS, COLS], dtype, equal: true, names: true,
         // stored as received: filter 32008 for bitshuffle-LZ4, fur's own Fletcher-32 otherwise

@@ -30,7 +30,7 @@ async function runTo(dest: Dest, method: Method, name: string, spec: Partial<Run
   intercept?.(d);
   try {
     return await run({
-      pattern: '*', dest: d, destPath: path, progress: new Progress((e) => events.push(e), 60_000),
+      pattern: '*', dest: d, destPath: path, progress: new Progress((e) => events.push(e), { sampleMs: 60_000 }),
       ...spec, options: { ...DEFAULTS, method, ...options },
     });
   } finally {

@@ -150,10 +150,11 @@ export function furBin(args: string[], opts: RunOptions = {}): Promise<RunResult
 
 /**
  * `fur … --json` as a child process, killed (SIGKILL) once it has reported `commits` commits —
- * `delayMs` later, if given, so the kill can land anywhere in the next batch. Kills follow fur's
- * own progress, not the clock: a fast or a loaded machine kills inside the run alike.
+ * `delayMs` later, if given, so the kill can land anywhere in the next batch; with `ready`, not
+ * before that resolves too (fur has reached some other state). Kills follow fur's own progress,
+ * not the clock: a fast or a loaded machine kills inside the run alike.
  */
-export function runKilledAfter(args: string[], commits: number, opts: { delayMs?: number; env?: NodeJS.ProcessEnv; program?: string } = {}): Promise<{ killed: boolean; stderr: string }> {
+export function runKilledAfter(args: string[], commits: number, opts: { delayMs?: number; env?: NodeJS.ProcessEnv; program?: string; ready?: Promise<unknown> } = {}): Promise<{ killed: boolean; stderr: string }> {
   return new Promise((resolve, reject) => {
     // `program`: another program printing fur's progress events as JSON lines (a library user)
     const argv = opts.program ? [opts.program, ...args] : [FUR_BIN, ...args, '--json'];
@@ -171,8 +172,10 @@ export function runKilledAfter(args: string[], commits: number, opts: { delayMs?
       for (const l of lines) {
         if (!l.includes('"type":"commit"') || ++seen < commits || killing) continue;
         killing = true;
-        if (opts.delayMs) timer = setTimeout(kill, opts.delayMs);
-        else kill();
+        void Promise.resolve(opts.ready).then(() => {
+          if (opts.delayMs) timer = setTimeout(kill, opts.delayMs);
+          else kill();
+        });
       }
     });
     child.stderr.setEncoding('utf8').on('data', (s: string) => { stderr += s; });

@@ -32,7 +32,7 @@ describe('runResilient', () => {
         return { dest: await FileDestination.open(remote), path: 'run.h5' };
       },
       giveUpAfterMs: 60_000, initialDelayMs: 1, sourceDir: src, pattern: '*',
-      options: { ...DEFAULTS, method: 'append' }, progress: new Progress((e) => events.push(e), 60_000),
+      options: { ...DEFAULTS, method: 'append' }, progress: new Progress((e) => events.push(e), { sampleMs: 60_000 }),
     });
     assert.equal(attempts, 2);
     assert.equal(summary.frames, 4);
@@ -50,7 +50,7 @@ describe('runResilient', () => {
       events,
       spec: {
         connect, giveUpAfterMs: o.giveUpAfterMs ?? 600_000, connectTimeoutMs: o.connectTimeoutMs, initialDelayMs: 1, maxDelayMs: 50, sourceDir: src, pattern: '*',
-        options: { ...DEFAULTS, method: 'append' as const }, progress: new Progress((e) => events.push(e), 60_000),
+        options: { ...DEFAULTS, method: 'append' as const }, progress: new Progress((e) => events.push(e), { sampleMs: 60_000 }),
       },
     };
   }

@@ -94,7 +94,11 @@ describe('a new capture that reuses file names', () => {
         await writeFrames(cam, b, 0, 8);
         const r = await cli(flags);
         assert.equal(r.code, 3, r.stderr);
-        const kept = r.stderr.split('\n').filter((l) => l.startsWith('fur: kept ') && l.includes('a capture that reuses file names needs a new destination'));
+        // said once as it happens, the rest counted; all six listed again at the end
+        const said = r.stderr.split('\n').filter((l) => l.startsWith('fur: kept ') && l.includes('a capture that reuses file names needs a new destination'));
+        assert.equal(said.length, 1, r.stderr);
+        assert.match(r.stderr, /^fur: kept 5 more files for the same reason \(name-reused\); -v lists each$/m);
+        const kept = r.stderr.split('\n').filter((l) => l.startsWith('  ') && l.includes('a capture that reuses file names needs a new destination'));
         assert.equal(kept.length, 6, r.stderr);
         assert.ok(kept[0]!.includes(`${cam}/${cameraFileName(1, 'tiff')}`), kept[0]);
         // the stored frames are still the first capture's; the new names went on, the reused ones stayed local

@@ -227,7 +227,10 @@ describe('a source name with control characters is refused and kept (unsafe-name
       // the same run without --json: the refusal is readable and prints no control character
       const plain = await furBin(['upload', cam, dest.url(method, 'run'), '--method', method, '--delete-source', '--pattern', 'frame*.tif', ...dest.flags]);
       assert.equal(plain.code, 3, plain.stderr);
-      const kept = plain.stderr.split('\n').filter((l) => l.startsWith('fur: kept '));
+      // the first said as it happens, the second counted; both listed again at the end
+      assert.equal(plain.stderr.split('\n').filter((l) => l.startsWith('fur: kept ') && /contains control characters/.test(l)).length, 1, plain.stderr);
+      assert.match(plain.stderr, /^fur: kept 1 more file for the same reason \(unsafe-name\); -v lists each$/m);
+      const kept = plain.stderr.split('\n').filter((l) => l.startsWith('  ') && l.includes('contains control characters'));
       assert.equal(kept.length, 2, plain.stderr);
       for (const l of kept) {
         assert.match(l, /contains control characters/);

@@ -8,6 +8,7 @@
 import { ByteReader, UNDEF_ADDR } from '../../src/hdf5/bytes.js';
 import { decodeNode, nodeSize } from '../../src/hdf5/btree-v1.js';
 import { H5File, MemorySink, type RandomAccess } from '../../src/hdf5/index.js';
+import { CompactDataset } from '../../src/hdf5/compact.js';
 import { Dataset } from '../../src/hdf5/dataset.js';
 import { headerSize } from '../../src/hdf5/object-header.js';
 import { latestRecord, RECORD_AREA } from '../../src/hdf5/space-record.js';
@@ -20,6 +21,11 @@ export interface SpaceAccount {
   data: number;
   /** of which global heap collections (variable-length elements: frame names, opaque frames) */
   heaps: number;
+  /**
+   * values of compact datasets (start and end times): inside their object headers, so counted
+   * as structure here, but as raw data by h5stat
+   */
+  compact: number;
   /** object headers, continuation blocks, index nodes, the superblock */
   structure: number;
   /** the metadata regions (structure lies in them), the space record's area included */
@@ -59,11 +65,13 @@ export async function spaceAccount(file: Uint8Array | RandomAccess): Promise<Spa
   /** attribute strings: heap collections in the metadata region */
   const attrHeaps = new Set<number>();
   let chunk = 0;
+  let compact = 0;
   for (const path of f.paths()) {
     const obj = f.get(path)!;
     structure.push({ at: obj.header.address, size: headerSize(obj.header.capacity) });
     if (obj.header.continuation) structure.push({ at: obj.header.continuation.address, size: obj.header.continuation.bytes.length });
     for (const a of obj.attrs) if (a.type.class === 'vlen-str') for (const id of heapIds(a.data)) attrHeaps.add(id);
+    if (obj instanceof CompactDataset) compact += obj.data.length;
     if (!(obj instanceof Dataset)) continue;
     if (obj.contiguous) {
       if (obj.contiguous.address !== UNDEF_ADDR) data.push({ at: obj.contiguous.address, size: obj.contiguous.size });
@@ -120,6 +128,7 @@ export async function spaceAccount(file: Uint8Array | RandomAccess): Promise<Spa
     size,
     data: dataBytes,
     heaps: union(heapExtents),
+    compact,
     structure: union(structure),
     metaRegion,
     dead: size - outsideRegions,

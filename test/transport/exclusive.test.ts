@@ -141,13 +141,16 @@ describe('s3: a run trying for the record', () => {
 });
 
 describe('a server that refuses to open an existing file for writing (ProFTPD: AllowOverwrite off)', () => {
-  /** a folder destination whose opens of an existing file for writing are refused, as ProFTPD's */
-  function noOverwrite(real: Destination): Destination {
+  /**
+   * a folder destination whose opens of an existing file for writing are refused, as ProFTPD's:
+   * recognised as its policy (while fur holds the file open), or a plain permission error
+   */
+  function noOverwrite(real: Destination, tag: 'overwrite-refused' | 'permission-denied'): Destination {
     return new Proxy(real, {
       get(target, key, receiver) {
         if (key === 'openWrite') {
           return async (path: string, opts?: Parameters<Destination['openWrite']>[1] & { existing?: boolean }) => {
-            if (opts?.existing && (await target.stat(path)) !== null) throw new FurError('overwrite-refused', `open for writing ${path}: refused`, { path });
+            if (opts?.existing && (await target.stat(path)) !== null) throw new FurError(tag, `open for writing ${path}: refused`, { path });
             return target.openWrite(path, opts);
           };
         }
@@ -156,9 +159,9 @@ describe('a server that refuses to open an existing file for writing (ProFTPD: A
     });
   }
 
-  it('renews the record by removing and creating it: its new content reads back; one removed meanwhile stays gone', async () => {
+  for (const tag of ['overwrite-refused', 'permission-denied'] as const) it(`renews the record by removing and creating it (the open refused: ${tag}): its new content reads back; one removed meanwhile stays gone`, async () => {
     const { dir, cleanup } = await scratch('fur-exclusive-noover-');
-    const d = noOverwrite(await FileDestination.open(dir));
+    const d = noOverwrite(await FileDestination.open(dir), tag);
     try {
       const record = d.exclusive('.fur-lease');
       assert.equal(await record.create(bytes('first')), true);

@@ -14,6 +14,11 @@ import numpy as np
 import zmq
 
 
+# what the detector says about itself in the series header (header_detail all), beside its size
+CONFIG = {'beam_center_x': 20.5, 'beam_center_y': 12.0, 'detector_distance': 0.125, 'wavelength': 0.9763, 'count_time': 0.001,
+          'x_pixel_size': 7.5e-05, 'sensor_thickness': 0.00045, 'description': 'Dectris EIGER2 Si 4M', 'trigger_mode': 'ints'}
+
+
 def frame(n, dtype, rows, cols):
     p = np.arange(rows * cols, dtype=np.uint64)
     bits = np.dtype(dtype).itemsize * 8
@@ -44,8 +49,8 @@ def main():
     j = lambda v: json.dumps(v).encode()
     series = 1
     if fmt == 'eiger':
-        sock.send_multipart([j({'htype': 'dheader-1.0', 'series': series, 'header_detail': 'basic'}),
-                             j({'nimages': frames, 'ntrigger': 1, 'x_pixels_in_detector': cols, 'y_pixels_in_detector': rows})])
+        config = {'nimages': frames, 'ntrigger': 1, 'x_pixels_in_detector': cols, 'y_pixels_in_detector': rows}
+        sock.send_multipart([j({'htype': 'dheader-1.0', 'series': series, 'header_detail': 'all'}), j({**config, **CONFIG})])
     for n in range(frames):
         if n == skip:
             continue
@@ -76,8 +81,27 @@ def check_frames(path, dtype, rows, cols, numbers):
         filters = data._filters
         equal = data.shape == (len(numbers), rows, cols) and all(
             np.array_equal(data[i], frame(n, dtype, rows, cols)) for i, n in enumerate(numbers))
-        return json.dumps({'shape': list(data.shape), 'dtype': str(data.dtype), 'equal': bool(equal),
-                           'names': names == ['frame_%06d' % n for n in numbers], 'filters': sorted(filters)})
+        out = {'shape': list(data.shape), 'dtype': str(data.dtype), 'equal': bool(equal),
+               'names': names == ['frame_%06d' % n for n in numbers], 'filters': sorted(filters)}
+        if 'entry/instrument/detector/distance' in f:
+            out['detector'] = detector(f, numbers)
+        return json.dumps(out)
+
+
+def detector(f, numbers):
+    """The NeXus fields fur wrote from the header's configuration and each frame's dconfig, as h5py reads them."""
+    text = lambda v: v.decode() if isinstance(v, bytes) else v
+    def field(path):
+        ds = f[path]
+        v = ds[()]
+        return [text(v.item() if hasattr(v, 'item') else v), text(ds.attrs.get('units'))]
+    inst = 'entry/instrument/'
+    fields = {p: field(inst + p) for p in ['detector/beam_center_x', 'detector/beam_center_y', 'detector/distance', 'detector/count_time',
+                                          'detector/x_pixel_size', 'detector/sensor_thickness', 'detector/description',
+                                          'beam/incident_wavelength', 'detector/detector_specific/trigger_mode']}
+    classes = [text(f[inst + p].attrs['NX_class']) for p in ['detector', 'beam', 'detector/detector_specific']]
+    start = f[inst + 'detector/start_time']
+    return {'fields': fields, 'classes': classes, 'start_time': [list(start[:]) == [float(n) for n in numbers], text(start.attrs.get('units'))]}
 
 
 if __name__ == '__main__':
