@@ -348,6 +348,11 @@ function checks(s: Summary[], runs: Run[], big: Array<Record<string, unknown>>):
   return out;
 }
 
+/** Listed under the throughput tables of README.md: each runs on its own (`node dist/bench/NAME.js`). */
+const OTHER_BENCHMARKS = [
+  '[stream-drain.md](stream-drain.md): `fur stream` draining a python3-zmq sender (EIGER v1 raw, plain) into a local file next to an h5py filewriter receiving the same stream at once — MB/s, frames/s, CPU, peak RSS, fur/h5py (bench/stream-drain.ts)',
+];
+
 const PROFILE_TITLE: Record<string, string> = {
   none: 'loopback, no emulated link',
   '1g-10ms': '1 Gbit/s × 10 ms round trip',
@@ -429,6 +434,7 @@ function report(args: Args, profiles: LinkProfile[], datasets: Dataset[], runs: 
     md.push('');
   }
   md.push('## How it was measured', '', ...result.method.map((m) => `- ${m}`), '');
+  if (args.out === 'throughput') md.push('## The other benchmarks', '', ...OTHER_BENCHMARKS.map((b) => `- ${b}`), '');
   writeFileSync(join(RESULTS, args.out === 'throughput' ? 'README.md' : `${args.out}.md`), md.join('\n'));
   process.stdout.write(md.join('\n') + '\n');
 }

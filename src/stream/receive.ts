@@ -142,9 +142,12 @@ export async function stream(endpoint: string, destination: string, o: StreamOpt
     await s.capture.appendSpooled(await spooled.spool.put(head, ev.data));
   };
 
+  // the capture gets the store's settings only: the stream's own (`format` is the sender's, not
+  // a file format the capture would check) stay here
+  const { format: _format, series: _series, forever: _forever, highWaterMark: _hwm, spool: _spool, spoolMax: _spoolMax, ...store } = o;
   /** `eiger`: the frames carry EIGER's dconfig times (known from the format, or a spooled header) */
   const open = (dest: string, layout: { dtype: Dtype; shape: number[] }, instrument?: InstrumentField[], eiger = format === 'eiger') => openCapture(dest, {
-    ...o, method, dtype: layout.dtype, shape: layout.shape, maxBuffered: o.maxBuffered, signal: undefined,
+    ...store, method, dtype: layout.dtype, shape: layout.shape, signal: undefined,
     instrument, frameValues: eiger ? EIGER_FRAME_VALUES : undefined,
   });
 

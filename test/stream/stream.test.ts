@@ -206,6 +206,16 @@ describe('fur stream', () => {
     assert.equal(attrs[0].energy_kev, 12.4);
   });
 
+  for (const format of ['eiger', 'plain'] as const) {
+    test(`--format ${format} given: the series is stored as when recognised (format is the sender's, not a file format)`, async (t) => {
+      const numbers = all.slice(0, 30);
+      const { summary, stored } = await receive(t, format === 'eiger' ? eigerSeries(numbers, '<') : plainSeries(numbers), 'append', { format });
+      assert.equal(summary.format, format);
+      assert.equal(summary.series[0]!.frames, numbers.length);
+      assertFrames(stored, numbers);
+    });
+  }
+
   test('missing and repeated frame numbers are reported; a repeated frame is stored once', async (t) => {
     const numbers = [0, 1, 2, 3, 6, 7, 7, 8, 2, 9];
     const { summary, stored, events } = await receive(t, eigerSeries(numbers, '<', 12), 'append');
