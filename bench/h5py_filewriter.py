@@ -2,7 +2,7 @@
 
   h5py_filewriter.py ENDPOINT FILE [--sync-every BYTES] [--fletcher32] [--chunk-frames N]
 
-A ZeroMQ PULL socket connected to ENDPOINT (receive high-water mark 1000, as fur's); one series
+A ZeroMQ PULL socket connected to ENDPOINT (receive high-water mark 16, as fur's); one series
 in DECTRIS EIGER stream v1 (raw '<') or the plain format, recognised by its first message. Each
 frame goes into a chunked, resizable dataset /data (chunks of N frames, default one), at the
 index of its frame number. With --sync-every, the file is flushed and fsync'ed after that many bytes of frames
@@ -30,7 +30,7 @@ def main():
     a = p.parse_args()
     ctx = zmq.Context()
     sock = ctx.socket(zmq.PULL)
-    sock.setsockopt(zmq.RCVHWM, 1000)
+    sock.setsockopt(zmq.RCVHWM, 16)
     sock.connect(a.endpoint)
     # a chunk cache that holds a chunk being filled frame by frame (h5py's default is 1 MiB)
     f = h5py.File(a.file, 'w', rdcc_nbytes=256 << 20)

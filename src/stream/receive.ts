@@ -29,7 +29,11 @@ export interface StreamOptions extends StoreOptions {
   forever?: boolean;
   /** bytes of frames held in memory before reading waits (default 64 MiB) */
   maxBuffered?: number;
-  /** messages ZeroMQ queues before the sender is held back (default 1000) */
+  /**
+   * messages ZeroMQ queues before the sender is held back (default 16). Its queue is outside
+   * maxBuffered: at ZeroMQ's own default of 1000, 2 MiB frames took 1.3-1.7 GB of memory there
+   * while fur was busy; the stream is drained by fur (into memory or the spool), not by this queue
+   */
   highWaterMark?: number;
   /**
    * a local folder every frame is written to until its commit is durable: the stream is drained
@@ -58,6 +62,7 @@ export interface StreamSummary {
 }
 
 const DEFAULT_SPOOL_MAX = 4 * 2 ** 30;
+const DEFAULT_HIGH_WATER_MARK = 16;
 
 /** The destination of one series: the URL as given for the only one, else named after the series. */
 export function seriesDestination(destination: string, method: 'append' | 'batches', series: number, several: boolean): string {
@@ -94,7 +99,7 @@ export async function stream(endpoint: string, destination: string, o: StreamOpt
   if (o.format !== undefined && o.format !== 'eiger' && o.format !== 'plain') throw new FurError('bad-option', `--format '${o.format}': use eiger or plain`, { setting: '--format' });
   const several = wanted > 1;
   const warn = (tag: string, message: string) => o.onProgress?.({ type: 'warning', tag, message });
-  const sock = new Pull({ receiveHighWaterMark: o.highWaterMark ?? 1000, linger: 0 });
+  const sock = new Pull({ receiveHighWaterMark: o.highWaterMark ?? DEFAULT_HIGH_WATER_MARK, linger: 0 });
   const stop = () => sock.close();
   o.signal?.addEventListener('abort', stop, { once: true });
   let format = o.format;
