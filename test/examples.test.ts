@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { startSftpServer } from '../src/transport/sftp-server.js';
+import { startSftpServer } from '../src/demo/sftp-server.js';
 import { readH5, scratch } from './pipeline/helpers.js';
 
 const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)));

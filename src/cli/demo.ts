@@ -17,7 +17,7 @@ import { run } from '../pipeline/run.js';
 import { expectedFrame, runCamera } from '../source/camera.js';
 import type { NumericDtype } from '../source/frame.js';
 import { decodeTiff } from '../source/readers/tiff.js';
-import { startSftpServer } from '../transport/sftp-server.js';
+import { startSftpServer } from '../demo/sftp-server.js';
 import { connect } from './connect.js';
 import { renderer } from './render.js';
 import { plural } from './status-line.js';

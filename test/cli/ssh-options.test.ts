@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { generateEd25519 } from '../../src/transport/sftp-server.js';
+import { generateEd25519 } from '../../src/demo/sftp-server.js';
 import { assertCapture, cli, openDest, readFlags, readStored, scratch, writeFrames, type Capture } from '../pipeline/helpers.js';
 
 const C: Capture = { format: 'tiff', dtype: 'uint8', shape: [9, 7, 3], seed: 81, frames: 6 };

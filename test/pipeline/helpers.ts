@@ -16,7 +16,7 @@ import type { Dtype } from '../../src/source/frame.js';
 import { readFrames, type ReadOptions } from '../../src/source/readers/index.js';
 import { sortSequence } from '../../src/source/sequence.js';
 import { formatKnownHostsLine } from '../../src/transport/known-hosts.js';
-import { startSftpServer, type SftpServer, type SftpServerOptions } from '../../src/transport/sftp-server.js';
+import { startSftpServer, type SftpServer, type SftpServerOptions } from '../../src/demo/sftp-server.js';
 import { delayedLink } from '../transport/helpers.js';
 import { dataset, h5wasmRead, resolvePath, valueBytes, valueStrings, valueVlenBytes, type H5Dataset, type H5Doc } from '../support/h5wasm.js';
 import { run, type RunOptions, type RunResult } from '../../harness/run.js';

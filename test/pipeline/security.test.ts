@@ -24,7 +24,7 @@ import { run } from '../../src/pipeline/run.js';
 import { cameraFileName, encodeFile, expectedFrame } from '../../src/source/camera.js';
 import type { NumericDtype } from '../../src/source/frame.js';
 import { openDestination } from '../../src/transport/open.js';
-import { generateEd25519, startSftpServer, type SftpServer } from '../../src/transport/sftp-server.js';
+import { generateEd25519, startSftpServer, type SftpServer } from '../../src/demo/sftp-server.js';
 import { FaultProxy } from '../interop/support/faults/proxy.js';
 import { h5wasmReady } from '../support/h5wasm.js';
 import {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { connect, createServer, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startSftpServer, type SftpServer, type SftpServerOptions } from '../../src/transport/sftp-server.js';
+import { startSftpServer, type SftpServer, type SftpServerOptions } from '../../src/demo/sftp-server.js';
 import type { Destination } from '../../src/transport/destination.js';
 import { isFurError, type FurError, type FurErrorTag } from '../../src/errors.js';
 

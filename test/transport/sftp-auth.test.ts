@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import ssh2 from 'ssh2';
 import { openDestination } from '../../src/transport/open.js';
-import { generateEd25519, startSftpServer } from '../../src/transport/sftp-server.js';
+import { generateEd25519, startSftpServer } from '../../src/demo/sftp-server.js';
 import { PASSWORD, PASSWORD_ENV, rejectsWith, scratch, sftpFixture, type ServerFixture } from './helpers.js';
 
 describe('sftp host keys', () => {

@@ -5,7 +5,7 @@ import { after, before, describe, it, type TestContext } from 'node:test';
 import { formatKnownHostsLine } from '../../src/transport/known-hosts.js';
 import { openDestination } from '../../src/transport/open.js';
 import type { SftpDestination } from '../../src/transport/sftp.js';
-import type { SftpServerOptions } from '../../src/transport/sftp-server.js';
+import type { SftpServerOptions } from '../../src/demo/sftp-server.js';
 import { channelsAtConnect } from '../../src/transport/sftp-pool.js';
 import { delayedLink, mostBusy, pattern, rejectsWith, rng, sftpFixture, type ServerFixture } from './helpers.js';
 

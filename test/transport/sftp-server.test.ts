@@ -111,7 +111,7 @@ describe('in-process sftp server', () => {
 
 describe('in-process sftp server: refusals', () => {
   it('rejects a server nobody could log into', async () => {
-    const { startSftpServer } = await import('../../src/transport/sftp-server.js');
+    const { startSftpServer } = await import('../../src/demo/sftp-server.js');
     const s = await scratch();
     try {
       await assert.rejects(startSftpServer({ root: s.dir }), (e) => isFurError(e, 'bad-config'));

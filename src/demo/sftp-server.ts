@@ -4,7 +4,7 @@ import { createServer, type AddressInfo, type Socket } from 'node:net';
 // ssh2 is CommonJS: its classes are reachable through the default export only.
 import ssh2, { type AuthContext, type Connection, type ParsedKey } from 'ssh2';
 import { FurError } from '../errors.js';
-import { formatKnownHostsLine } from './known-hosts.js';
+import { formatKnownHostsLine } from '../transport/known-hosts.js';
 import { advertiseExtensions } from './sftp-server-ext.js';
 import { emptyStats, SftpService, type ServerStats } from './sftp-server-fs.js';
 
