@@ -1,5 +1,5 @@
 // The linter `npm test` runs: typescript-eslint's recommended rules over what tsc compiles, and
-// the plain JavaScript beside it (the `fur` launcher, the test runner, the live view's page).
+// the plain JavaScript beside it (the `fur` launcher, the test runner, the examples, the live view's page).
 import js from '@eslint/js';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
@@ -18,6 +18,6 @@ export default tseslint.config(
   },
   // what parses a terminal's output matches its escape sequences (ESC, 0x1b)
   { files: ['test/support/terminal.ts', 'test/interop/progress-pty.test.ts'], rules: { 'no-control-regex': 'off' } },
-  { files: ['bin/**/*.js', 'scripts/**/*.mjs', 'eslint.config.js'], languageOptions: { globals: globals.node } },
+  { files: ['bin/**/*.js', 'scripts/**/*.mjs', 'examples/**/*.mjs', 'eslint.config.js'], languageOptions: { globals: globals.node } },
   { files: ['src/serve/page/**/*.js'], languageOptions: { globals: { ...globals.browser, uPlot: 'readonly' } } },
 );
