@@ -72,7 +72,7 @@ async function watchWhileCapturing(c: Cam, dest: string, method: string, extra: 
   const seconds = (performance.now() - started) / 1000;
   assert.equal(camera.frames, c.frames);
   assert.equal(r.code, 0, `fur watch exited ${r.code ?? r.signal}${r.timedOut ? ' (timed out)' : ''}:\n${r.stderr}`);
-  assert.match(r.stderr, new RegExp(`fur: ${c.frames} frames from ${c.frames} files, .* \\[stop-file\\]`));
+  assert.match(r.stderr, new RegExp(`fur: ${c.frames.toLocaleString('en-US')} frames from ${c.frames.toLocaleString('en-US')} files, .* \\[stop-file\\]`));
   return { cam, stderr: r.stderr, seconds };
 }
 

@@ -173,7 +173,7 @@ export function serverMatrix<S extends MatrixServer>(start: () => Promise<S>, op
         cpSync(src, sources, { recursive: true });
         const r = await furBin(upload(src, url, method));
         assert.equal(r.code, 0, r.stderr);
-        assert.match(r.stderr, new RegExp(`fur: ${CAPTURE.frames} frames from ${CAPTURE.frames} files, .* \\[finished\\]`));
+        assert.match(r.stderr, new RegExp(`fur: ${CAPTURE.frames.toLocaleString('en-US')} frames from ${CAPTURE.frames.toLocaleString('en-US')} files, .* \\[finished\\]`));
         assert.equal(NOT_DURABLE.test(r.stderr), !opts.durable, `says at start whether a commit can be made durable:\n${r.stderr}`);
         assert.deepEqual(await localFrames(src), [], 'every source deleted');
         await assertStoredOnce(method, target);
