@@ -248,13 +248,44 @@ export class Lease {
     return true;
   }
 
+  /** Whether a takeover token stays as it is for one time to live (its taker is gone). */
+  private async unchangedFor(read: () => Promise<Uint8Array | null>, content: Uint8Array, taker: Holder | undefined): Promise<boolean> {
+    const ttl = taker ? taker.ttlSec * 1000 || this.ttl : this.ttl;
+    this.notice(`${this.where}: ${taker ? describe(taker) : 'a fur run'} began taking over the lease and has not finished; watching for ${Math.round(ttl / 1000)} s whether that run is gone`);
+    const until = now() + ttl;
+    while (now() < until) {
+      await sleep(Math.min(WATCH_POLL_MS, ttl / 3), undefined, { signal: this.signal }).catch(() => {
+        throw new FurError('lease-held', `${this.where}: stopped while waiting for the lease; nothing was written`, { path: this.path });
+      });
+      const again = await read().catch(() => null);
+      if (again === null || !same(again, content)) return false;
+    }
+    return true;
+  }
+
   /** Replace a stale record, holding the takeover token for it meanwhile. False: judge again. */
   private async takeOver(stale: Uint8Array, holder: Holder | undefined, why: string): Promise<boolean> {
     const token = this.dest.exclusive(`${this.path}.takeover-${createHash('sha256').update(stale).digest('hex').slice(0, 16)}`);
     if (!(await token.create(this.encode()))) {
-      const other = this.parse(await token.read().catch(() => null));
+      const content = await token.read().catch(() => null);
+      if (content === null) return false; // that takeover ended meanwhile: judge again
+      const other = this.parse(content);
+      // a run killed while taking over leaves its token behind, which would refuse every later
+      // run: a taker provably gone is cleared at once; one that may be alive (elsewhere, or its
+      // token never written) holds a token for a few round trips, so one that stays unchanged
+      // for a time to live is left over and cleared
+      if (other && this.gone(other)) {
+        await token.remove().catch(() => undefined);
+        return false;
+      }
+      if (!other || !this.looksLive(other)) {
+        if (await this.unchangedFor(() => token.read(), content, other)) {
+          await token.remove().catch(() => undefined);
+        }
+        return false;
+      }
       throw new FurError('lease-held',
-        `${this.where}: another fur run${other ? ` (${describe(other)})` : ''} is taking over the lease${holder ? ` of ${describe(holder)}` : ''}; nothing was written — if no other fur is running, run again with --take-over`,
+        `${this.where}: another fur run (${describe(other)}) is taking over the lease${holder ? ` of ${describe(holder)}` : ''}; nothing was written — if no other fur is running, run again with --take-over`,
         { path: this.path });
     }
     try {

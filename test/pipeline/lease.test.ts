@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -137,6 +138,30 @@ describe('stale leases', () => {
       assertCapture(await d.stored('append', 'run'), c);
       assert.deepEqual(await localFrames(cam), []);
       assert.deepEqual(await d.leases(), []);
+    });
+  }
+
+  for (const token of ['of a process that has ended', 'never written'] as const) {
+    test(`a run killed while taking over leaves its token (${token}): the next run clears it${token === 'never written' ? ' once it stayed unchanged for a time to live' : ' at once'}, and finishes`, async (t) => {
+      const d = await openDest('file', t);
+      const cam = await scratch(t, 'fur-camera-');
+      const c: Capture = { ...A, frames: 200 };
+      await writeFrames(cam, c, 0, c.frames);
+      const args = ['upload', cam, d.url('append', 'run'), '--batch', '4', '--delete-source', '--lease-ttl', '3', ...readFlags(c), ...d.flags];
+      assert.ok((await runKilledAfter(args, 2)).killed, 'killed in the middle of the run');
+      // what a second run killed between creating its takeover token and replacing the record leaves
+      const lease = join(d.root, '.run.h5.fur-lease');
+      const stale = await readFile(lease);
+      const tokenPath = `${lease}.takeover-${createHash('sha256').update(stale).digest('hex').slice(0, 16)}`;
+      await writeFile(tokenPath, token === 'never written' ? '' : stale);
+      const r = await furBin(args);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, new RegExp(`took over the lease of host ${hostname()}, pid \\d+, started .* \\(that process has ended\\)`));
+      if (token === 'never written') assert.match(r.stderr, /a fur run began taking over the lease and has not finished; watching for 3 s/);
+      else assert.doesNotMatch(r.stderr, /watching/, 'no wait: the taker is provably gone');
+      assertCapture(await readStored(d, 'append', 'run'), c);
+      assert.deepEqual(await localFrames(cam), []);
+      assert.deepEqual((await readdir(d.root)).filter((n) => n.includes('fur-lease')), [], 'no record or token left');
     });
   }
 
