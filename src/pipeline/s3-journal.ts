@@ -18,7 +18,8 @@
  * started again from the record. When the object is complete, `<key>.fur/` is deleted (every
  * version of it, in a versioned bucket), and what cannot be deleted is reported.
  */
-import { CreateMultipartUploadCommand, DeleteObjectCommand, DeleteObjectsCommand, GetBucketVersioningCommand, GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectVersionsCommand, ListObjectsV2Command, ListPartsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { CreateMultipartUploadCommand, DeleteObjectCommand, DeleteObjectsCommand, GetBucketVersioningCommand, GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, ListPartsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { listVersions } from '../transport/s3-versions.js';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { FurError, remoteFields } from '../errors.js';
 import type { S3Destination } from '../transport/s3.js';
@@ -162,17 +163,10 @@ export class S3Journal {
   async cleanup(): Promise<void> {
     const prefix = this.prefix;
     const current = await this.listKeys(prefix);
-    const versions: { Key: string; VersionId?: string }[] = [];
+    let versions: { Key: string; VersionId?: string }[] = [];
     let versionsKnown: boolean;
     try {
-      let keyMarker: string | undefined;
-      let versionMarker: string | undefined;
-      do {
-        const r = await this.dest.client.send(new ListObjectVersionsCommand({ Bucket: this.dest.bucket, Prefix: prefix, KeyMarker: keyMarker, VersionIdMarker: versionMarker }));
-        for (const v of [...(r.Versions ?? []), ...(r.DeleteMarkers ?? [])]) versions.push({ Key: v.Key!, VersionId: v.VersionId === 'null' ? undefined : v.VersionId });
-        keyMarker = r.IsTruncated ? r.NextKeyMarker : undefined;
-        versionMarker = r.IsTruncated ? r.NextVersionIdMarker : undefined;
-      } while (keyMarker);
+      versions = (await listVersions(this.dest, prefix)).map((v) => ({ Key: v.key, VersionId: v.versionId }));
       versionsKnown = current.every((k) => versions.some((v) => v.Key === k));
     } catch {
       versionsKnown = false;

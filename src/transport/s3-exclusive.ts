@@ -6,7 +6,7 @@
  * the same conditional PUT twice on a scratch key — the second must be refused. Where it is not,
  * the record is made of claims (ClaimsRecord), which need only consistent listing.
  */
-import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectVersionsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { randomBytes } from 'node:crypto';
 import { posix } from 'node:path';
 import type { ExclusiveRecord } from './destination.js';
@@ -14,6 +14,7 @@ import { ClaimsRecord } from './exclusive.js';
 import { s3Error } from './s3-errors.js';
 import { remoteFields } from '../errors.js';
 import { putObject } from './s3-upload.js';
+import { listVersions } from './s3-versions.js';
 import type { S3Destination } from './s3.js';
 
 const honours = new WeakMap<S3Destination, Promise<boolean>>();
@@ -90,22 +91,8 @@ async function deleteVersions(dest: S3Destination, key: string, versions: (strin
  * the store keeps no versions or does not list them.
  */
 async function versionsOf(dest: S3Destination, key: string): Promise<string[]> {
-  const out: { id: string; latest: boolean }[] = [];
-  try {
-    let keyMarker: string | undefined;
-    let versionMarker: string | undefined;
-    do {
-      const r = await dest.client.send(new ListObjectVersionsCommand({ Bucket: dest.bucket, Prefix: key, KeyMarker: keyMarker, VersionIdMarker: versionMarker }));
-      for (const v of [...(r.Versions ?? []), ...(r.DeleteMarkers ?? [])]) {
-        if (v.Key === key && v.VersionId && v.VersionId !== 'null') out.push({ id: v.VersionId, latest: v.IsLatest === true });
-      }
-      keyMarker = r.IsTruncated ? r.NextKeyMarker : undefined;
-      versionMarker = r.IsTruncated ? r.NextVersionIdMarker : undefined;
-    } while (keyMarker);
-  } catch {
-    return [];
-  }
-  return [...out.filter((v) => !v.latest), ...out.filter((v) => v.latest)].map((v) => v.id);
+  const all = (await listVersions(dest, key).catch(() => [])).filter((v) => v.key === key && v.versionId !== undefined);
+  return [...all.filter((v) => !v.latest), ...all.filter((v) => v.latest)].map((v) => v.versionId!);
 }
 
 /**
@@ -158,12 +145,8 @@ class ConditionalRecord implements ExclusiveRecord {
   async remove(): Promise<void> {
     // listed before the current version goes, so a record another run creates after it is kept
     const versions = await versionsOf(this.dest, this.key);
-    if (versions.length === 0) {
-      await this.dest.client.send(new DeleteObjectCommand({ Bucket: this.dest.bucket, Key: this.key }))
-        .catch((e) => { if (s3Error(e, this.ctx('remove the lease')).tag !== 'not-found') throw s3Error(e, this.ctx('remove the lease')); });
-      return;
-    }
-    for (const v of versions) {
+    // no versions kept (or listed): one plain DELETE of the key
+    for (const v of versions.length ? versions : [undefined]) {
       await this.dest.client.send(new DeleteObjectCommand({ Bucket: this.dest.bucket, Key: this.key, VersionId: v }))
         .catch((e) => { if (s3Error(e, this.ctx('remove the lease')).tag !== 'not-found') throw s3Error(e, this.ctx('remove the lease')); });
     }
