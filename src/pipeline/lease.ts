@@ -233,32 +233,34 @@ export class Lease {
   private async watch(content: Uint8Array, holder: Holder | undefined): Promise<boolean> {
     const ttl = holder ? holder.ttlSec * 1000 || this.ttl : this.ttl;
     this.notice(`${this.where}: the lease is held by ${holder ? `${describe(holder)}, last renewed ${ago(holder.renewed)}` : 'a run that has not finished writing it'}; watching it for ${Math.round(ttl / 1000)} s to see whether that run is gone`);
-    const until = now() + ttl;
-    while (now() < until) {
-      await sleep(Math.min(WATCH_POLL_MS, ttl / 3), undefined, { signal: this.signal }).catch(() => {
-        throw new FurError('lease-held', `${this.where}: stopped while waiting for the lease${holder ? ` of ${describe(holder)}` : ''}; nothing was written`, { path: this.path });
-      });
-      const again = await this.record.read();
-      if (again === null) return false;
-      if (same(again, content)) continue;
+    return this.unchangedFor(() => this.record.read(), content, ttl, holder ? ` of ${describe(holder)}` : '', (again) => {
       const h = this.parse(again);
       if (h && holder && h.run === holder.run) throw this.heldError(h);
-      return false;
-    }
-    return true;
+    });
   }
 
   /** Whether a takeover token stays as it is for one time to live (its taker is gone). */
-  private async unchangedFor(read: () => Promise<Uint8Array | null>, content: Uint8Array, taker: Holder | undefined): Promise<boolean> {
+  private tokenUnchanged(read: () => Promise<Uint8Array | null>, content: Uint8Array, taker: Holder | undefined): Promise<boolean> {
     const ttl = taker ? taker.ttlSec * 1000 || this.ttl : this.ttl;
     this.notice(`${this.where}: ${taker ? describe(taker) : 'a fur run'} began taking over the lease and has not finished; watching for ${Math.round(ttl / 1000)} s whether that run is gone`);
+    return this.unchangedFor(() => read().catch(() => null), content, ttl, '');
+  }
+
+  /**
+   * Read something every second for `ttl`: true when it stayed `content`; false once it is gone
+   * or changed (`changed` sees the new content first, and may refuse by throwing).
+   */
+  private async unchangedFor(read: () => Promise<Uint8Array | null>, content: Uint8Array, ttl: number, whose: string, changed?: (again: Uint8Array) => void): Promise<boolean> {
     const until = now() + ttl;
     while (now() < until) {
       await sleep(Math.min(WATCH_POLL_MS, ttl / 3), undefined, { signal: this.signal }).catch(() => {
-        throw new FurError('lease-held', `${this.where}: stopped while waiting for the lease; nothing was written`, { path: this.path });
+        throw new FurError('lease-held', `${this.where}: stopped while waiting for the lease${whose}; nothing was written`, { path: this.path });
       });
-      const again = await read().catch(() => null);
-      if (again === null || !same(again, content)) return false;
+      const again = await read();
+      if (again === null) return false;
+      if (same(again, content)) continue;
+      changed?.(again);
+      return false;
     }
     return true;
   }
@@ -279,7 +281,7 @@ export class Lease {
         return false;
       }
       if (!other || !this.looksLive(other)) {
-        if (await this.unchangedFor(() => token.read(), content, other)) {
+        if (await this.tokenUnchanged(() => token.read(), content, other)) {
           await token.remove().catch(() => undefined);
         }
         return false;
